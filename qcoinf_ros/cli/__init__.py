@@ -1,0 +1,1 @@
+"""The ``qcoinf`` command-line tool."""

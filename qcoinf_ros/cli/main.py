@@ -1,0 +1,65 @@
+"""``qcoinf``: the package's command-line tool (demo, benchmarks, ...).
+
+Each sub-command lives in its own module and is imported only when used, so ``qcoinf --help``
+stays fast and a command's heavy dependencies (torch, cvxpy, rclpy) load only for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from qcoinf_ros import __version__
+
+# command path -> (module with `main(argv) -> int`, one-line help)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ('demo',): ('qcoinf_ros.cli.demo', 'run the live ROS 2 demo scenario and report'),
+    ('bench', 'planner'): ('qcoinf_ros.planner.bench',
+                           'exact vs SCA vs baselines on random (P1) instances'),
+    ('bench', 'quant'): ('qcoinf_ros.quant.bench',
+                         'switch time, packed bytes and latency per bit-width and scheme'),
+}
+
+
+def _groups() -> dict[str, dict[str, tuple[str, str]]]:
+    groups: dict[str, dict[str, tuple[str, str]]] = {}
+    for path, target in COMMANDS.items():
+        if len(path) == 2:
+            groups.setdefault(path[0], {})[path[1]] = target
+    return groups
+
+
+def _usage() -> str:
+    lines = [f'qcoinf {__version__}: quantization-aware co-inference on ROS 2', '', 'commands:']
+    for path, (_, help_text) in sorted(COMMANDS.items()):
+        lines.append(f'  {" ".join(path):<22} {help_text}')
+    lines.append('')
+    lines.append('Run `qcoinf <command> --help` for the options of a command.')
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help', 'help'):
+        print(_usage())
+        return 0
+    if argv[0] == '--version':
+        print(__version__)
+        return 0
+    for length in (2, 1):
+        key = tuple(argv[:length])
+        if key in COMMANDS:
+            module = importlib.import_module(COMMANDS[key][0])
+            return int(module.main(argv[length:]) or 0)
+    if argv[0] in _groups():
+        names = ', '.join(sorted(_groups()[argv[0]]))
+        print(f'qcoinf {argv[0]}: expected one of: {names}', file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog='qcoinf')
+    parser.error(f'unknown command {" ".join(argv[:2])!r}; see `qcoinf --help`')
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

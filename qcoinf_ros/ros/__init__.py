@@ -1,0 +1,1 @@
+"""ROS 2 glue shared by the nodes: QoS profiles, parameter declaration, child processes."""

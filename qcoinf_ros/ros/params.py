@@ -1,0 +1,126 @@
+"""Typed, described, bounded parameter declaration (as generate_parameter_library does).
+
+A node lists its parameters as :class:`ParamSpec` entries; :func:`declare_all` declares them with
+a ``ParameterDescriptor`` carrying the description and range, and :func:`install_validator`
+rejects bad run-time values with a reason instead of raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+from typing import Any, Callable
+
+from rcl_interfaces.msg import (
+    FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+_TYPES = {
+    float: ParameterType.PARAMETER_DOUBLE,
+    int: ParameterType.PARAMETER_INTEGER,
+    bool: ParameterType.PARAMETER_BOOL,
+    str: ParameterType.PARAMETER_STRING,
+    'float[]': ParameterType.PARAMETER_DOUBLE_ARRAY,
+    'str[]': ParameterType.PARAMETER_STRING_ARRAY,
+}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter: name, default, type, description, bounds, allowed choices."""
+
+    name: str
+    default: Any
+    description: str
+    # float, int, bool, str, 'float[]' or 'str[]'; inferred from the default when None.
+    type: Any = None  # noqa: A003
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = field(default_factory=tuple)
+    read_only: bool = False
+
+    @property
+    def param_type(self):
+        kind = self.type if self.type is not None else type(self.default)
+        return _TYPES[kind]
+
+    def descriptor(self) -> ParameterDescriptor:
+        desc = self.description
+        if self.choices:
+            desc += f' One of: {", ".join(self.choices)}.'
+        d = ParameterDescriptor(
+            name=self.name, type=self.param_type, description=desc, read_only=self.read_only)
+        if self.low is not None or self.high is not None:
+            if self.param_type == ParameterType.PARAMETER_INTEGER:
+                d.integer_range = [IntegerRange(
+                    from_value=int(self.low), to_value=int(self.high), step=0)]
+            elif self.param_type == ParameterType.PARAMETER_DOUBLE:
+                d.floating_point_range = [FloatingPointRange(
+                    from_value=float(self.low), to_value=float(self.high), step=0.0)]
+        return d
+
+    def check(self, value) -> str | None:
+        """Return the reason ``value`` is not acceptable, or None."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, float) and math.isnan(v):
+                return f'{self.name} must not be NaN'
+            if self.low is not None and isinstance(v, (int, float)) and v < self.low:
+                return f'{self.name} must be >= {self.low}, got {v!r}'
+            if self.high is not None and isinstance(v, (int, float)) and v > self.high:
+                return f'{self.name} must be <= {self.high}, got {v!r}'
+            if self.choices and v not in self.choices:
+                return f'{self.name} must be one of {list(self.choices)}, got {v!r}'
+        return None
+
+
+def declare_all(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
+    """Declare every spec on ``node`` and return the current values by name."""
+    node.declare_parameters('', [(s.name, s.default, s.descriptor()) for s in specs])
+    values = {s.name: node.get_parameter(s.name).value for s in specs}
+    for spec in specs:
+        reason = spec.check(values[spec.name])
+        if reason is not None:
+            raise ValueError(f'invalid parameter: {reason}')
+    return values
+
+
+def install_validator(
+        node: Node, specs: list[ParamSpec],
+        extra: Callable[[dict[str, Any]], str | None] | None = None,
+        on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Reject run-time values that break a spec (or ``extra``) with a reason; else apply them.
+
+    ``extra`` receives the would-be full parameter set (current values updated with the request)
+    and returns a reason to reject, or None. ``on_change`` receives the accepted new values.
+    """
+    by_name = {s.name: s for s in specs}
+
+    def callback(params: list[Parameter]) -> SetParametersResult:
+        changes = {}
+        for p in params:
+            spec = by_name.get(p.name)
+            if spec is None:
+                continue
+            reason = spec.check(p.value)
+            if reason is not None:
+                node.get_logger().warning(f'rejected parameter change: {reason}')
+                return SetParametersResult(successful=False, reason=reason)
+            changes[p.name] = p.value
+        if extra is not None and changes:
+            proposed = {s.name: node.get_parameter(s.name).value for s in specs}
+            proposed.update(changes)
+            reason = extra(proposed)
+            if reason is not None:
+                node.get_logger().warning(f'rejected parameter change: {reason}')
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(callback)
+    if on_change is not None:
+        def post(params: list[Parameter]) -> None:
+            changed = {p.name: p.value for p in params if p.name in by_name}
+            if changed:
+                on_change(changed)
+        node.add_post_set_parameters_callback(post)

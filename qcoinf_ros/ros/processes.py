@@ -1,0 +1,129 @@
+"""Start package nodes as separate OS processes and stop them cleanly (demo, tests, launcher).
+
+No rclpy here: the child processes are real ROS 2 nodes, this module only manages them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from qcoinf_ros.resources import PACKAGE, share_file
+
+
+def loopback_dds_env(base: dict[str, str] | None = None, domain_id: int | None = None
+                     ) -> dict[str, str]:
+    """Return ``base`` (default: this process's env) set up for DDS confined to this machine.
+
+    Values already present win, except ``domain_id`` which, when given, is forced.
+    """
+    env = dict(os.environ if base is None else base)
+    env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    profile = share_file('config/fastdds_localhost.xml')
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(profile))
+    env.setdefault('PYTHONUNBUFFERED', '1')
+    if domain_id is not None:
+        if not 0 <= int(domain_id) <= 232:
+            raise ValueError(f'domain_id must be in [0, 232], got {domain_id!r}')
+        env['ROS_DOMAIN_ID'] = str(int(domain_id))
+    return env
+
+
+def node_command(executable: str) -> list[str]:
+    """Return the command that runs node ``executable`` of this package.
+
+    The colcon-installed entry point (``lib/qcoinf_ros/<executable>``, what ``ros2 run`` uses)
+    when it exists, else ``python -m qcoinf_ros.nodes.<executable>`` with this interpreter.
+    """
+    try:
+        from ament_index_python.packages import get_package_prefix
+        exe = Path(get_package_prefix(PACKAGE)) / 'lib' / PACKAGE / executable
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return [sys.executable, str(exe)]
+    except Exception:  # noqa: BLE001 - not installed: fall back to the module
+        pass
+    return [sys.executable, '-m', f'{PACKAGE}.nodes.{executable}']
+
+
+class NodeProcess:
+    """A node in a child process; its output is kept (``output``) and echoed if asked.
+
+    Stopped with SIGINT (the node's KeyboardInterrupt path), then SIGTERM, then SIGKILL, each
+    with a bounded wait.
+    """
+
+    def __init__(self, executable: str, ros_args: list[str] | None = None,
+                 env: dict[str, str] | None = None, echo: bool = False, name: str = ''):
+        self.name = name or executable
+        self.cmd = node_command(executable) + ['--ros-args', *(ros_args or [])]
+        self._lines: list[str] = []
+        self._proc = subprocess.Popen(
+            self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        self._reader = threading.Thread(target=self._read, args=(echo,), daemon=True)
+        self._reader.start()
+
+    def _read(self, echo: bool) -> None:
+        for line in self._proc.stdout:
+            self._lines.append(line)
+            if echo:
+                sys.stdout.write(f'[{self.name}] {line}')
+
+    @property
+    def output(self) -> str:
+        return ''.join(self._lines)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds; return the exit code, or None if still running."""
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def send(self, sig: int) -> None:
+        if self._proc.poll() is None:
+            os.killpg(self._proc.pid, sig)
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Stop the node (SIGINT, then SIGTERM, then SIGKILL) and return its exit code."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if self._proc.poll() is not None:
+                break
+            try:
+                self.send(sig)
+            except ProcessLookupError:
+                break
+            self.wait(timeout)
+        code = self._proc.wait(timeout=timeout)
+        self._reader.join(timeout=1.0)
+        return code
+
+    def __enter__(self) -> 'NodeProcess':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

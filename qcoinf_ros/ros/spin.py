@@ -1,0 +1,34 @@
+"""The ``main()`` body shared by the package's nodes (Kilted shutdown idiom)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+
+def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
+             done: Callable[[Node], bool] | None = None) -> int:
+    """Create the node with ``factory``, spin it until shutdown (or ``done(node)``), clean up.
+
+    A ``ValueError`` while constructing (invalid parameters) is logged once and gives exit code
+    2 instead of a traceback. Returns the process exit code.
+    """
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        while rclpy.ok() and not (done is not None and done(node)):
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except ValueError as exc:
+        rclpy.logging.get_logger(name).fatal(str(exc))
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

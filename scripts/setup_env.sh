@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Create or reuse the project-local virtual environment (.venv) and install the pinned
+# requirements into it. Re-installs only when a requirements file (or the ROS mode) changed.
+#
+# ROS mode: when a system ROS 2 is sourced (ROS_DISTRO set and rclpy importable) the venv sees
+# the system site-packages and the ROS 2 wheels are not installed; otherwise the ROS 2 Kilted
+# core wheels from PyPI are installed into the venv.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+VENV=${QCOINF_VENV:-.venv}
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PYTHON=$candidate; break; fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "setup_env: no python3 found" >&2; exit 1; }
+
+ros_mode=wheels
+if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c 'import rclpy' >/dev/null 2>&1; then
+  ros_mode=system
+fi
+
+stamp="$VENV/.qcoinf-installed"
+want="$(cat requirements/*.txt | sha256sum | cut -d' ' -f1) ros=$ros_mode"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+  exit 0
+fi
+
+start=$(date +%s)
+echo "setup_env: creating $VENV (ROS from: $ros_mode)"
+rm -rf "$VENV"
+if [ "$ros_mode" = system ]; then
+  "$PYTHON" -m venv --system-site-packages "$VENV"
+else
+  "$PYTHON" -m venv "$VENV"
+fi
+pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+# torch first and alone (a CPU wheel); everything after runs under constraints pinning it.
+"${pip[@]}" -r requirements/torch.txt
+"${pip[@]}" -c requirements/constraints.txt -r requirements/base.txt
+if [ "$ros_mode" = wheels ]; then
+  "${pip[@]}" -c requirements/constraints.txt -r requirements/ros.txt
+fi
+"$VENV/bin/python" -c 'import torch; assert torch.__version__.startswith("2.13.0"), torch.__version__'
+echo "$want" > "$stamp"
+echo "setup_env: done in $(( $(date +%s) - start )) s"

@@ -1,0 +1,49 @@
+"""Build script of the qcoinf_ros ament_python package."""
+
+from glob import glob
+import os
+
+from setuptools import find_packages, setup
+
+package_name = 'qcoinf_ros'
+
+
+def _files(pattern):
+    return sorted(path for path in glob(pattern) if os.path.isfile(path))
+
+
+# One entry per node (each file holds one Node subclass and a main()) plus the `qcoinf` CLI.
+NODES = {
+    'scenario_node': 'qcoinf_ros.nodes.scenario_node:main',
+}
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={package_name: ['models/weights/*.safetensors', 'models/weights/*.json']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', _files('launch/*')),
+        ('share/' + package_name + '/config', _files('config/*')),
+        ('share/' + package_name + '/config/presets', _files('config/presets/*')),
+    ],
+    install_requires=['setuptools'],
+    extras_require={
+        # `tests_require` is ignored by the setuptools colcon uses: declare test deps here.
+        'test': ['pytest', 'hypothesis', 'flake8', 'pydocstyle'],
+        'rl': ['stable-baselines3', 'gymnasium'],
+    },
+    zip_safe=False,
+    maintainer='qcoinf_ros maintainers',
+    maintainer_email='qcoinf-maintainers@example.org',
+    description='Quantization-aware collaborative inference for embodied agents on ROS 2.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'qcoinf = qcoinf_ros.cli.main:main',
+            *(f'{name} = {target}' for name, target in NODES.items()),
+        ],
+    },
+)

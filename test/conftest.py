@@ -1,0 +1,73 @@
+"""Shared pytest configuration: optional-hardware markers and per-test DDS isolation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import random
+
+import pytest
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 - torch missing or broken: no GPU
+        return False
+
+
+def _on_jetson() -> bool:
+    return Path('/etc/nv_tegra_release').exists() or os.environ.get('QCOINF_JETSON') == '1'
+
+
+def pytest_collection_modifyitems(config, items):
+    run_slow = os.environ.get('QCOINF_RUN_SLOW') == '1'
+    skips = {
+        'slow': None if run_slow else pytest.mark.skip(
+            reason='slow: set QCOINF_RUN_SLOW=1 (or run `make test-all`)'),
+        'gpu': None if _cuda_available() else pytest.mark.skip(
+            reason='gpu: no CUDA device (torch.cuda.is_available() is False)'),
+        'jetson': None if _on_jetson() else pytest.mark.skip(
+            reason='jetson: not an NVIDIA Jetson (/etc/nv_tegra_release missing)'),
+    }
+    for item in items:
+        for name, skip in skips.items():
+            if skip is not None and name in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def ros_env():
+    """Environment for child node processes: loopback DDS on a domain of this test's own.
+
+    Also applied to this process (restored afterwards) so an in-test rclpy context joins the
+    same domain. Domain ids are drawn per test to keep concurrent runs apart.
+    """
+    from qcoinf_ros.ros.processes import loopback_dds_env
+
+    domain = random.SystemRandom().randint(1, 100)
+    env = loopback_dds_env(domain_id=domain)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def rclpy_node(ros_env):
+    """Yield an rclpy node in its own context on the test's domain; tear it down afterwards."""
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(f'qcoinf_test_{os.getpid()}', context=context)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
