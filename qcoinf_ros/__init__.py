@@ -1,4 +1,5 @@
-"""qcoinf_ros: quantization-aware collaborative inference for embodied agents on ROS 2.
+"""
+qcoinf_ros: quantization-aware collaborative inference for embodied agents on ROS 2.
 
 The numeric core (``theory``, ``system``, ``planner``, ``quant``, ``models``, ``scenario``)
 imports no rclpy; the ROS 2 layer lives in ``nodes`` and ``ros``.

@@ -18,7 +18,8 @@ def share_dir() -> Path:
 
 
 def share_file(relative: str) -> Path:
-    """Return the path of a shipped file, such as ``config/demo.yaml``.
+    """
+    Return the path of a shipped file, such as ``config/demo.yaml``.
 
     Raises ``ValueError`` naming the file when it exists neither installed nor in the source tree.
     """

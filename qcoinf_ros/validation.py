@@ -1,4 +1,5 @@
-"""Input checks shared by the pure core.
+"""
+Input checks shared by the pure core.
 
 Every public function of the core validates its arguments with these helpers, so bad input
 raises ``ValueError`` naming the offending value (never ``assert``: asserts vanish with -O).

@@ -36,12 +36,16 @@ if [ "$ros_mode" = system ]; then
 else
   "$PYTHON" -m venv "$VENV"
 fi
-pip=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+pip_install() {
+  # Some machines list find-links folders that do not exist; pip warns once per package.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
 # torch first and alone (a CPU wheel); everything after runs under constraints pinning it.
-"${pip[@]}" -r requirements/torch.txt
-"${pip[@]}" -c requirements/constraints.txt -r requirements/base.txt
+pip_install -r requirements/torch.txt
+pip_install -c requirements/constraints.txt -r requirements/base.txt
 if [ "$ros_mode" = wheels ]; then
-  "${pip[@]}" -c requirements/constraints.txt -r requirements/ros.txt
+  pip_install -c requirements/constraints.txt -r requirements/ros.txt
 fi
 "$VENV/bin/python" -c 'import torch; assert torch.__version__.startswith("2.13.0"), torch.__version__'
 echo "$want" > "$stamp"

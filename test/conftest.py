@@ -39,7 +39,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def ros_env():
-    """Environment for child node processes: loopback DDS on a domain of this test's own.
+    """
+    Environment for child node processes: loopback DDS on a domain of this test's own.
 
     Also applied to this process (restored afterwards) so an in-test rclpy context joins the
     same domain. Domain ids are drawn per test to keep concurrent runs apart.

@@ -1,4 +1,5 @@
-"""Smoke test of the ROS 2 stack: a node in a separate process talks to this process over DDS.
+"""
+Smoke test of the ROS 2 stack: a node in a separate process talks to this process over DDS.
 
 Proves the wheels (or system ROS 2), the Fast DDS loopback profile, the installed entry point,
 QoS choices and run-time parameter validation together. Every wait is bounded.

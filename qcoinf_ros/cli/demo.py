@@ -1,4 +1,5 @@
-"""``qcoinf demo``: run the scripted scenario through real ROS 2 processes and show it live.
+"""
+``qcoinf demo``: run the scripted scenario through real ROS 2 processes and show it live.
 
 The scenario node runs as a separate process (real DDS between processes); this process
 subscribes to its topics, prints what arrives and a summary, and exits 0 when the scenario was

@@ -1,4 +1,5 @@
-"""``qcoinf``: the package's command-line tool (demo, benchmarks, ...).
+"""
+``qcoinf``: the package's command-line tool (demo, benchmarks, ...).
 
 Each sub-command lives in its own module and is imported only when used, so ``qcoinf --help``
 stays fast and a command's heavy dependencies (torch, cvxpy, rclpy) load only for it.

@@ -1,4 +1,5 @@
-"""Scenario node: publishes a scripted battery drain and deadline schedule.
+"""
+Scenario node: publishes a scripted battery drain and deadline schedule.
 
 It stands in for the robot's battery driver and mission layer in the demo, in replay-free tests
 and in the lab; on a robot the real driver publishes ``battery_state`` instead.

@@ -1,4 +1,5 @@
-"""Typed, described, bounded parameter declaration (as generate_parameter_library does).
+"""
+Typed, described, bounded parameter declaration (as generate_parameter_library does).
 
 A node lists its parameters as :class:`ParamSpec` entries; :func:`declare_all` declares them with
 a ``ParameterDescriptor`` carrying the description and range, and :func:`install_validator`
@@ -90,7 +91,8 @@ def install_validator(
         node: Node, specs: list[ParamSpec],
         extra: Callable[[dict[str, Any]], str | None] | None = None,
         on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Reject run-time values that break a spec (or ``extra``) with a reason; else apply them.
+    """
+    Reject run-time values that break a spec (or ``extra``) with a reason; else apply them.
 
     ``extra`` receives the would-be full parameter set (current values updated with the request)
     and returns a reason to reject, or None. ``on_change`` receives the accepted new values.

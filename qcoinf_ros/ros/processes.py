@@ -1,4 +1,5 @@
-"""Start package nodes as separate OS processes and stop them cleanly (demo, tests, launcher).
+"""
+Start package nodes as separate OS processes and stop them cleanly (demo, tests, launcher).
 
 No rclpy here: the child processes are real ROS 2 nodes, this module only manages them.
 """
@@ -18,7 +19,8 @@ from qcoinf_ros.resources import PACKAGE, share_file
 
 def loopback_dds_env(base: dict[str, str] | None = None, domain_id: int | None = None
                      ) -> dict[str, str]:
-    """Return ``base`` (default: this process's env) set up for DDS confined to this machine.
+    """
+    Return ``base`` (default: this process's env) set up for DDS confined to this machine.
 
     Values already present win, except ``domain_id`` which, when given, is forced.
     """
@@ -36,7 +38,8 @@ def loopback_dds_env(base: dict[str, str] | None = None, domain_id: int | None =
 
 
 def node_command(executable: str) -> list[str]:
-    """Return the command that runs node ``executable`` of this package.
+    """
+    Return the command that runs node ``executable`` of this package.
 
     The colcon-installed entry point (``lib/qcoinf_ros/<executable>``, what ``ros2 run`` uses)
     when it exists, else ``python -m qcoinf_ros.nodes.<executable>`` with this interpreter.
@@ -52,7 +55,8 @@ def node_command(executable: str) -> list[str]:
 
 
 class NodeProcess:
-    """A node in a child process; its output is kept (``output``) and echoed if asked.
+    """
+    A node in a child process; its output is kept (``output``) and echoed if asked.
 
     Stopped with SIGINT (the node's KeyboardInterrupt path), then SIGTERM, then SIGKILL, each
     with a bounded wait.

@@ -11,7 +11,8 @@ from rclpy.node import Node
 
 def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
              done: Callable[[Node], bool] | None = None) -> int:
-    """Create the node with ``factory``, spin it until shutdown (or ``done(node)``), clean up.
+    """
+    Create the node with ``factory``, spin it until shutdown (or ``done(node)``), clean up.
 
     A ``ValueError`` while constructing (invalid parameters) is logged once and gives exit code
     2 instead of a traceback. Returns the process exit code.

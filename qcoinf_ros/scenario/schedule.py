@@ -1,4 +1,5 @@
-"""Pure models of the scripted inputs of the planner: a draining battery and a deadline schedule.
+"""
+Pure models of the scripted inputs of the planner: a draining battery and a deadline schedule.
 
 The scenario node publishes them on ``battery_state`` and ``qcoinf/deadline``; keeping the
 arithmetic here lets it be tested without ROS.

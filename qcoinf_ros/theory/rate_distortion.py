@@ -1,4 +1,5 @@
-"""Closed-form rate-distortion bounds for exponentially distributed weight magnitudes.
+"""
+Closed-form rate-distortion bounds for exponentially distributed weight magnitudes.
 
 Paper section IV (Lyu et al., 2026). The source is the weight magnitude theta ~ Exp(lam),
 eq. (3), and the distortion measure is |theta - theta_hat|, eq. (15). Rates are in bits per
@@ -52,7 +53,8 @@ def differential_entropy(lam: float) -> float:
 
 
 def rate_lower_bound(distortion, lam: float):
-    """R^L(D) = -log2(2 lam D), eq. (23): Shannon-type lower bound on R(D).
+    """
+    R^L(D) = -log2(2 lam D), eq. (23): Shannon-type lower bound on R(D).
 
     It is negative for D > 1/(2 lam), where the trivial bound R(D) >= 0 is the tighter one; the
     value is returned as printed in the paper.
@@ -78,7 +80,8 @@ def rate_upper_bound(distortion, lam: float):
 
 
 def distortion_upper_bound(rate, lam: float):
-    """D^U(R) = (1/(2 lam)) (sqrt(1 + 4/(2^R - 1)) - 1), eq. (26).
+    """
+    D^U(R) = (1/(2 lam)) (sqrt(1 + 4/(2^R - 1)) - 1), eq. (26).
 
     D^U(0) is infinite (the test channel of Proposition 4.2 needs R > 0); ``inf`` is returned
     there, never an error, so callers treat b = 1 (R = 0) explicitly.
@@ -96,7 +99,8 @@ def distortion_upper_bound(rate, lam: float):
 
 
 def design_objective(bit_width, lam: float):
-    """Objective of (P1): D^U(b - 1) - D^L(b - 1), eqs. (24), (26) and (30).
+    """
+    Objective of (P1): D^U(b - 1) - D^L(b - 1), eqs. (24), (26) and (30).
 
     ``bit_width`` may be fractional (the relaxation of (P2)); it must be >= 1. At b = 1 the
     objective is ``inf``. The objective is strictly decreasing in b (see the tests).
