@@ -25,6 +25,11 @@ if [ -f "$root/install/setup.bash" ]; then
   source "$root/install/setup.bash"
 fi
 
+# The package's executables (`qcoinf` and the nodes), as `ros2 run qcoinf_ros <exe>` would find.
+if [ -d "$root/install/qcoinf_ros/lib/qcoinf_ros" ]; then
+  export PATH="$root/install/qcoinf_ros/lib/qcoinf_ros:$PATH"
+fi
+
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$root/config/fastdds_localhost.xml}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}

@@ -35,7 +35,7 @@ def spin(rclpy_node):
 SCENARIO = [
     '-p', 'rate_hz:=20.0', '-p', 'initial_percentage:=0.8', '-p', 'drain_per_second:=0.1',
     '-p', 'deadline_times:=[0.0, 1.0]', '-p', 'deadline_values:=[2.0, 0.5]',
-    '-p', 'frame_id:=test_frame',
+    '-p', 'frame_id:=test_frame', '-p', 'wait_for_subscribers:=1',
 ]
 
 

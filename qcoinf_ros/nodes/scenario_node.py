@@ -38,6 +38,10 @@ PARAMS = [
     ParamSpec('duration', 0.0, 'Exit after this many seconds; 0 runs until stopped.',
               low=0.0, high=1e6),
     ParamSpec('frame_id', 'base_link', 'frame_id of the published battery_state header.'),
+    ParamSpec('wait_for_subscribers', 0, 'Hold the scenario clock at 0 until this many '
+              'subscribers of battery_state are matched (or wait_timeout passes).',
+              low=0, high=1000),
+    ParamSpec('wait_timeout', 10.0, 'Longest wait for subscribers [s].', low=0.0, high=3600.0),
 ]
 
 
@@ -72,7 +76,8 @@ class ScenarioNode(Node):
         self._values = values
         self._battery_pub = self.create_publisher(BatteryState, 'battery_state', SENSOR)
         self._deadline_pub = self.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
-        self._start = self.get_clock().now()
+        self._created = self.get_clock().now()
+        self._start = None  # set when the subscribers are there (wait_for_subscribers)
         self._last_deadline: float | None = None
         self._timer = self.create_timer(1.0 / values['rate_hz'], self._tick)
         install_validator(self, PARAMS, extra=_reason, on_change=self._on_change)
@@ -87,7 +92,20 @@ class ScenarioNode(Node):
         return duration > 0.0 and self._elapsed() >= duration
 
     def _elapsed(self) -> float:
+        if self._start is None:
+            return 0.0
         return (self.get_clock().now() - self._start).nanoseconds * 1e-9
+
+    def _started(self) -> bool:
+        if self._start is None:
+            waited = (self.get_clock().now() - self._created).nanoseconds * 1e-9
+            matched = self._battery_pub.get_subscription_count()
+            if matched >= self._values['wait_for_subscribers'] or \
+                    waited >= self._values['wait_timeout']:
+                self._start = self.get_clock().now()
+                self.get_logger().info(
+                    f'scenario starts ({matched} subscribers after {waited:.1f} s)')
+        return self._start is not None
 
     def _on_change(self, changed: dict) -> None:
         self._values.update(changed)
@@ -98,6 +116,8 @@ class ScenarioNode(Node):
         self._last_deadline = None  # republish the deadline in force
 
     def _tick(self) -> None:
+        if not self._started():
+            return
         elapsed = self._elapsed()
         now = self.get_clock().now().to_msg()
         sample = self._battery.at(elapsed)
