@@ -1,0 +1,132 @@
+"""
+Self-describing embedding payload carried in ``sensor_msgs/CompressedImage``.
+
+The message's ``format`` field names the codec (:data:`FORMAT`) and ``data`` holds a safetensors
+file with one tensor, ``embedding``, and string metadata: the model id, the bit-width the agent
+ran at, the original shape and dtype, and the compression applied to the embedding itself:
+
+* ``none`` — float32 as produced by the encoder (exact round trip);
+* ``fp16`` — IEEE half precision (relative error <= 2^-11 for normal values);
+* ``int8`` — symmetric per-tensor linear quantization, ``x ~ q * scale`` with
+  ``scale = max|x| / 127`` (absolute error <= scale / 2).
+
+Decoding validates everything it reads and raises ``ValueError`` with the reason for a corrupt,
+truncated or inconsistent payload, so a node can log it once and drop the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as st_load, save as st_save
+
+from qcoinf_ros.validation import require_int_in_range
+
+#: Value of ``CompressedImage.format`` for this codec (versioned).
+FORMAT = 'qcoinf/embedding;v1'
+COMPRESSIONS = ('none', 'fp16', 'int8')
+_MAX_ELEMENTS = 1 << 28  # 256 Mi floats: far above any real embedding, guards allocations
+
+
+@dataclass(frozen=True)
+class EmbeddingMeta:
+    """What the edge decoder needs to know about an embedding besides its values."""
+
+    model_id: str
+    bit_width: int
+    compression: str = 'none'
+
+    def __post_init__(self):
+        if not isinstance(self.model_id, str) or not self.model_id:
+            raise ValueError(f'model_id must be a non-empty string, got {self.model_id!r}')
+        require_int_in_range('bit_width', self.bit_width, 1, 64)
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f'Invalid embedding compression: "{self.compression}" '
+                f'(expected one of {", ".join(COMPRESSIONS)})')
+
+
+def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
+    """Serialize a float embedding (numpy array or torch tensor) with its metadata."""
+    if hasattr(embedding, 'detach'):  # torch tensor, without importing torch here
+        embedding = embedding.detach().cpu().numpy()
+    x = np.asarray(embedding)
+    if x.dtype.kind != 'f':
+        raise ValueError(f'embedding must be a float array, got dtype {x.dtype}')
+    if x.size == 0:
+        raise ValueError(f'embedding must not be empty, got shape {x.shape}')
+    if not np.all(np.isfinite(x)):
+        raise ValueError('embedding must be finite (it contains NaN or inf)')
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    header = {
+        'codec': FORMAT, 'model_id': meta.model_id, 'bit_width': str(int(meta.bit_width)),
+        'compression': meta.compression, 'shape': json.dumps(list(x.shape)),
+    }
+    if meta.compression == 'none':
+        tensors = {'embedding': x}
+    elif meta.compression == 'fp16':
+        tensors = {'embedding': x.astype(np.float16)}
+    else:
+        peak = float(np.max(np.abs(x)))
+        scale = peak / 127.0 if peak > 0.0 else 1.0
+        q = np.clip(np.rint(x / scale), -127, 127).astype(np.int8)
+        tensors = {'embedding': q, 'scale': np.array([scale], dtype=np.float32)}
+    return st_save(tensors, metadata=header)
+
+
+def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
+    """Inverse of :func:`encode_embedding`: return the float32 embedding and its metadata."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ValueError(f'payload must be bytes, got {type(payload).__name__}')
+    payload = bytes(payload)
+    header = _read_metadata(payload)
+    if header.get('codec') != FORMAT:
+        raise ValueError(f'not a {FORMAT} payload (codec {header.get("codec")!r})')
+    try:
+        shape = tuple(int(d) for d in json.loads(header['shape']))
+        meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f'corrupt embedding metadata: {exc!r}') from None
+    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) > _MAX_ELEMENTS:
+        raise ValueError(f'implausible embedding shape {shape}')
+    try:
+        tensors = st_load(payload)
+    except (SafetensorError, ValueError, OverflowError) as exc:
+        raise ValueError(f'corrupt embedding payload: {exc}') from None
+    want = {'none': np.float32, 'fp16': np.float16, 'int8': np.int8}[meta.compression]
+    data = tensors.get('embedding')
+    if data is None or data.dtype != want or data.shape != shape:
+        got = None if data is None else (data.dtype, data.shape)
+        raise ValueError(f'embedding tensor does not match its metadata: expected '
+                         f'{np.dtype(want)} {shape}, got {got}')
+    if meta.compression == 'int8':
+        scale = tensors.get('scale')
+        if scale is None or scale.shape != (1,) or not np.isfinite(scale[0]) or scale[0] <= 0:
+            raise ValueError('int8 embedding payload has no valid scale')
+        out = data.astype(np.float32) * scale[0]
+    else:
+        out = data.astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise ValueError('decoded embedding contains NaN or inf')
+    return out, meta
+
+
+def _read_metadata(payload: bytes) -> dict[str, str]:
+    # safetensors layout: u64 little-endian header length, then a JSON header.
+    if len(payload) < 8:
+        raise ValueError(f'embedding payload truncated ({len(payload)} bytes)')
+    n = int.from_bytes(payload[:8], 'little')
+    if n > len(payload) - 8:
+        raise ValueError(f'embedding payload truncated (header of {n} bytes, '
+                         f'{len(payload) - 8} available)')
+    try:
+        header = json.loads(payload[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f'corrupt embedding header: {exc}') from None
+    meta = header.get('__metadata__') if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        raise ValueError('embedding payload carries no metadata')
+    return meta

@@ -1,0 +1,113 @@
+"""
+The package's own ``sensor_msgs/Image`` converter, used where cv_bridge is not importable.
+
+It works on the message's fields (:class:`ImageFields`), not on the message class, so it is pure
+and testable without ROS. Supported encodings (:data:`ENCODINGS`) are the common camera ones:
+``mono8, mono16, rgb8, bgr8, rgba8, bgra8, 8UC1, 8UC3, 8UC4, 16UC1, 32FC1``. Rows may be padded
+(``step`` > width x pixel size) and 16/32-bit data may be big-endian, as the message allows.
+Malformed buffers raise ``ValueError`` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# encoding -> (numpy dtype, channels)
+ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    'mono8': (np.dtype(np.uint8), 1), '8UC1': (np.dtype(np.uint8), 1),
+    'mono16': (np.dtype(np.uint16), 1), '16UC1': (np.dtype(np.uint16), 1),
+    'rgb8': (np.dtype(np.uint8), 3), 'bgr8': (np.dtype(np.uint8), 3),
+    '8UC3': (np.dtype(np.uint8), 3),
+    'rgba8': (np.dtype(np.uint8), 4), 'bgra8': (np.dtype(np.uint8), 4),
+    '8UC4': (np.dtype(np.uint8), 4),
+    '32FC1': (np.dtype(np.float32), 1),
+}
+_MAX_SIDE = 1 << 15
+
+
+@dataclass(frozen=True)
+class ImageFields:
+    """The payload fields of a ``sensor_msgs/Image``."""
+
+    height: int
+    width: int
+    encoding: str
+    step: int
+    data: bytes
+    is_bigendian: bool = False
+
+
+def _layout(encoding: str) -> tuple[np.dtype, int]:
+    try:
+        return ENCODINGS[encoding]
+    except KeyError:
+        raise ValueError(f'unsupported image encoding {encoding!r} '
+                         f'(supported: {", ".join(ENCODINGS)})') from None
+
+
+def image_fields_to_array(img: ImageFields) -> np.ndarray:
+    """Return the image as an (H, W) or (H, W, C) array in the encoding's own channel order."""
+    dtype, channels = _layout(img.encoding)
+    h, w, step = int(img.height), int(img.width), int(img.step)
+    if h <= 0 or w <= 0:
+        raise ValueError(f'image has zero size ({w}x{h})')
+    if h > _MAX_SIDE or w > _MAX_SIDE:
+        raise ValueError(f'image size {w}x{h} exceeds {_MAX_SIDE} pixels per side')
+    row = w * channels * dtype.itemsize
+    if step < row:
+        raise ValueError(f'step {step} is smaller than a row of {w} {img.encoding} pixels '
+                         f'({row} bytes)')
+    data = bytes(img.data)
+    if len(data) != step * h:
+        raise ValueError(f'data length {len(data)} does not match step x height = {step * h}')
+    order = '>' if img.is_bigendian else '<'
+    typed = dtype.newbyteorder(order) if dtype.itemsize > 1 else dtype
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(h, step)[:, :row]
+    arr = np.ascontiguousarray(rows).view(typed).reshape((h, w, channels) if channels > 1
+                                                         else (h, w))
+    return arr.astype(dtype, copy=False) if typed != dtype else arr.copy()
+
+
+def array_to_image_fields(array: np.ndarray, encoding: str) -> ImageFields:
+    """Inverse of :func:`image_fields_to_array` (little-endian, unpadded rows)."""
+    dtype, channels = _layout(encoding)
+    arr = np.asarray(array)
+    expected_ndim = 2 if channels == 1 else 3
+    if arr.ndim == 3 and channels == 1 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != expected_ndim or (channels > 1 and arr.shape[2] != channels):
+        raise ValueError(f'array of shape {arr.shape} does not fit encoding {encoding!r} '
+                         f'({channels} channel(s))')
+    if arr.dtype != dtype:
+        raise ValueError(f'array dtype {arr.dtype} does not fit encoding {encoding!r} ({dtype})')
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f'image has zero size ({arr.shape[1]}x{arr.shape[0]})')
+    arr = np.ascontiguousarray(arr.astype(dtype.newbyteorder('<'), copy=False))
+    h, w = arr.shape[:2]
+    return ImageFields(height=h, width=w, encoding=encoding,
+                       step=w * channels * dtype.itemsize, data=arr.tobytes(),
+                       is_bigendian=False)
+
+
+def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
+    """Convert an image array of ``encoding`` to an (H, W, 3) uint8 RGB array for a model."""
+    dtype, channels = _layout(encoding)
+    arr = np.asarray(array)
+    if encoding in ('rgb8', '8UC3'):
+        return arr
+    if encoding == 'bgr8':
+        return arr[:, :, ::-1].copy()
+    if encoding in ('rgba8', '8UC4'):
+        return arr[:, :, :3].copy()
+    if encoding == 'bgra8':
+        return arr[:, :, 2::-1].copy()
+    if encoding in ('mono16', '16UC1'):
+        arr = (arr >> 8).astype(np.uint8)
+    elif encoding == '32FC1':
+        finite = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(finite.min()), float(finite.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        arr = np.clip((finite - lo) * scale, 0, 255).astype(np.uint8)
+    return np.repeat(arr[:, :, None], 3, axis=2)
