@@ -1,0 +1,297 @@
+"""
+Frequency backends: how a planned (f, f~) operating point reaches the hardware.
+
+* :class:`CpufreqSysfsBackend` — Linux cpufreq (``/sys/devices/system/cpu/cpu*/cpufreq``): the
+  requested clock is snapped to a frequency the CPU offers and written as ``scaling_setspeed``
+  (userspace governor) or, failing that, as ``scaling_max_freq``; the value read back is
+  reported. Needs root on a real machine; tested against a directory tree that mimics sysfs.
+* :class:`JtopBackend` — NVIDIA Jetson through jetson-stats: a profile maps to an nvpmodel mode
+  (jtop has no setter for an arbitrary clock); energy from the INA3221 power rails.
+* :class:`NvmlBackend` — a server GPU through NVML: ``nvmlDeviceSetGpuLockedClocks`` (root) and
+  the board's energy counter.
+* :class:`DryRunBackend` — changes nothing, reports what it would set.
+
+Every backend labels energy as ``measured`` or ``predicted``; a backend that cannot measure
+returns ``None`` and the caller falls back to the system model's prediction. A backend whose
+service or device is absent raises ``RuntimeError`` with a message saying what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import time
+from typing import Protocol
+
+from qcoinf_ros.validation import require_nonnegative
+
+
+@dataclass(frozen=True)
+class FrequencyProfile:
+    """A named operating point: agent and server clock frequencies [Hz]."""
+
+    name: str
+    agent_hz: float
+    server_hz: float
+    nvpmodel_mode: int | None = None  # Jetson power mode implementing this profile, if any
+
+    def __post_init__(self):
+        if not self.name:
+            raise ValueError('profile name must not be empty')
+        require_nonnegative('agent_hz', self.agent_hz)
+        require_nonnegative('server_hz', self.server_hz)
+
+
+@dataclass(frozen=True)
+class AppliedProfile:
+    """What a backend actually set (may differ from the request: clocks are discrete)."""
+
+    profile: str
+    agent_hz: float | None
+    server_hz: float | None
+    backend: str
+    detail: str = ''
+
+
+@dataclass(frozen=True)
+class EnergyReading:
+    """A cumulative energy counter value [J] at a monotonic time [s]."""
+
+    joules: float
+    t: float
+    source: str
+
+
+class FrequencyBackend(Protocol):
+    """What the frequency actuator node needs from a backend."""
+
+    name: str
+
+    def apply(self, profile: FrequencyProfile) -> AppliedProfile:
+        ...
+
+    def read_energy(self) -> EnergyReading | None:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@dataclass
+class DryRunBackend:
+    """Sets nothing; records and reports the request."""
+
+    name: str = 'dry_run'
+    applied: list[AppliedProfile] = field(default_factory=list)
+
+    def apply(self, profile: FrequencyProfile) -> AppliedProfile:
+        result = AppliedProfile(profile.name, profile.agent_hz, profile.server_hz, self.name,
+                                'dry run: nothing written')
+        self.applied.append(result)
+        return result
+
+    def read_energy(self) -> EnergyReading | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class CpufreqSysfsBackend:
+    """Linux cpufreq through sysfs, for the agent's CPU clock (``agent_hz``)."""
+
+    name = 'cpufreq'
+
+    def __init__(self, root: str | Path = '/sys/devices/system/cpu',
+                 cpus: list[int] | None = None, energy_meter: 'RaplEnergyMeter | None' = None):
+        self.root = Path(root)
+        found = sorted(int(p.parent.name[3:]) for p in self.root.glob('cpu[0-9]*/cpufreq'))
+        if not found:
+            raise RuntimeError(f'cpufreq backend: no cpu*/cpufreq under {self.root} '
+                               '(no cpufreq driver on this machine)')
+        self.cpus = found if cpus is None else list(cpus)
+        missing = sorted(set(self.cpus) - set(found))
+        if missing:
+            raise RuntimeError(
+                f'cpufreq backend: CPUs {missing} have no cpufreq under {self.root}')
+        self.energy_meter = energy_meter
+
+    def _dir(self, cpu: int) -> Path:
+        return self.root / f'cpu{cpu}' / 'cpufreq'
+
+    def available_khz(self, cpu: int) -> list[int]:
+        """Frequencies the CPU offers [kHz] (or its min and max when no table is exposed)."""
+        d = self._dir(cpu)
+        table = d / 'scaling_available_frequencies'
+        if table.is_file():
+            values = sorted({int(v) for v in table.read_text().split()})
+            if values:
+                return values
+        return [int((d / 'cpuinfo_min_freq').read_text()),
+                int((d / 'cpuinfo_max_freq').read_text())]
+
+    def apply(self, profile: FrequencyProfile) -> AppliedProfile:
+        details, read_back = [], []
+        for cpu in self.cpus:
+            d = self._dir(cpu)
+            choices = self.available_khz(cpu)
+            want = profile.agent_hz / 1e3
+            lo, hi = choices[0], choices[-1]
+            if len(choices) > 2 or (d / 'scaling_available_frequencies').is_file():
+                target = min(choices, key=lambda f: (abs(f - want), f))
+            else:
+                target = int(min(max(want, lo), hi))
+            try:
+                governors = (d / 'scaling_available_governors').read_text().split() \
+                    if (d / 'scaling_available_governors').is_file() else []
+                if 'userspace' in governors:
+                    (d / 'scaling_governor').write_text('userspace\n')
+                    (d / 'scaling_setspeed').write_text(f'{target}\n')
+                    how = 'userspace setspeed'
+                else:
+                    (d / 'scaling_min_freq').write_text(f'{lo}\n')
+                    (d / 'scaling_max_freq').write_text(f'{target}\n')
+                    how = 'scaling_max_freq'
+            except OSError as exc:
+                raise RuntimeError(f'cpufreq backend: cannot write {exc.filename}: '
+                                   f'{exc.strerror} (run the actuator as root, or use the '
+                                   'dry_run backend)') from None
+            cur = d / 'scaling_cur_freq'
+            read_back.append(int(cur.read_text()) if cur.is_file() else target)
+            details.append(f'cpu{cpu}: {how} {target} kHz')
+        agent_hz = 1e3 * min(read_back)
+        return AppliedProfile(profile.name, agent_hz, None, self.name, '; '.join(details))
+
+    def read_energy(self) -> EnergyReading | None:
+        return None if self.energy_meter is None else self.energy_meter.read()
+
+    def close(self) -> None:
+        pass
+
+
+class RaplEnergyMeter:
+    """Cumulative package energy from Linux powercap RAPL (``energy_uj``), wrap-around aware."""
+
+    def __init__(self, root: str | Path = '/sys/class/powercap'):
+        self.zones = sorted(p for p in Path(root).glob('intel-rapl:[0-9]*')
+                            if p.name.count(':') == 1 and (p / 'energy_uj').is_file())
+        if not self.zones:
+            raise RuntimeError(f'RAPL energy meter: no intel-rapl:N/energy_uj under {root}')
+        self._last = [self._raw(z) for z in self.zones]
+        self._total_uj = 0
+
+    @staticmethod
+    def _raw(zone: Path) -> int:
+        return int((zone / 'energy_uj').read_text())
+
+    def read(self) -> EnergyReading:
+        for i, zone in enumerate(self.zones):
+            now = self._raw(zone)
+            delta = now - self._last[i]
+            if delta < 0:  # the counter wrapped
+                wrap = zone / 'max_energy_range_uj'
+                delta += int(wrap.read_text()) if wrap.is_file() else 0
+            self._total_uj += max(delta, 0)
+            self._last[i] = now
+        return EnergyReading(self._total_uj * 1e-6, time.monotonic(), 'rapl')
+
+
+class JtopBackend:
+    """NVIDIA Jetson via jetson-stats: nvpmodel modes and INA3221 power rails."""
+
+    name = 'jtop'
+
+    def __init__(self):
+        try:
+            from jtop import jtop, JtopException
+        except ImportError:
+            raise RuntimeError('jtop backend: jetson-stats is not installed '
+                               '(pip install jetson-stats)') from None
+        self._jetson = jtop()
+        try:
+            self._jetson.start()
+        except JtopException as exc:
+            raise RuntimeError(f'jtop backend: {exc} — is this a Jetson with the jtop service '
+                               'running (sudo systemctl start jtop.service)?') from None
+        self._energy_j = 0.0
+        self._last_t = time.monotonic()
+
+    def apply(self, profile: FrequencyProfile) -> AppliedProfile:
+        if profile.nvpmodel_mode is None:
+            raise ValueError(f'profile {profile.name!r} names no nvpmodel_mode for the jtop '
+                             'backend')
+        self._jetson.nvpmodel = int(profile.nvpmodel_mode)
+        return AppliedProfile(profile.name, profile.agent_hz, None, self.name,
+                              f'nvpmodel mode {profile.nvpmodel_mode}')
+
+    def read_energy(self) -> EnergyReading | None:
+        # Integrate total board power [mW] between reads (jtop reports power, not energy).
+        now = time.monotonic()
+        power = self._jetson.power.get('tot', {}).get('power')
+        if power is None:
+            return None
+        self._energy_j += float(power) * 1e-3 * (now - self._last_t)
+        self._last_t = now
+        return EnergyReading(self._energy_j, now, 'jtop')
+
+    def close(self) -> None:
+        self._jetson.close()
+
+
+class NvmlBackend:
+    """A server GPU via NVML: locked graphics clocks and the board energy counter."""
+
+    name = 'nvml'
+
+    def __init__(self, index: int = 0):
+        try:
+            import pynvml
+        except ImportError:
+            raise RuntimeError('nvml backend: nvidia-ml-py is not installed') from None
+        try:
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(index))
+        except pynvml.NVMLError as exc:
+            raise RuntimeError(f'nvml backend: {exc} — no NVIDIA driver or GPU {index} '
+                               'on this machine') from None
+        self._nvml = pynvml
+
+    def apply(self, profile: FrequencyProfile) -> AppliedProfile:
+        mhz = int(round(profile.server_hz / 1e6))
+        try:
+            self._nvml.nvmlDeviceSetGpuLockedClocks(self._handle, mhz, mhz)
+        except self._nvml.NVMLError as exc:
+            raise RuntimeError(f'nvml backend: cannot lock clocks at {mhz} MHz: {exc} '
+                               '(needs root)') from None
+        return AppliedProfile(profile.name, None, mhz * 1e6, self.name,
+                              f'locked GPU clocks {mhz} MHz')
+
+    def read_energy(self) -> EnergyReading | None:
+        try:
+            mj = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+        except self._nvml.NVMLError:
+            return None
+        return EnergyReading(mj * 1e-3, time.monotonic(), 'nvml')
+
+    def close(self) -> None:
+        try:
+            self._nvml.nvmlDeviceResetGpuLockedClocks(self._handle)
+        finally:
+            self._nvml.nvmlShutdown()
+
+
+BACKENDS = ('dry_run', 'cpufreq', 'jtop', 'nvml')
+
+
+def make_backend(name: str, **kwargs) -> FrequencyBackend:
+    """Create a backend by name (one of :data:`BACKENDS`)."""
+    if name == 'dry_run':
+        return DryRunBackend()
+    if name == 'cpufreq':
+        return CpufreqSysfsBackend(**kwargs)
+    if name == 'jtop':
+        return JtopBackend()
+    if name == 'nvml':
+        return NvmlBackend(**kwargs)
+    raise ValueError(f'Invalid frequency backend: "{name}" (expected one of '
+                     f'{", ".join(BACKENDS)})')
