@@ -16,6 +16,7 @@ from qcoinf_ros import __version__
 # command path -> (module with `main(argv) -> int`, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ('demo',): ('qcoinf_ros.cli.demo', 'run the live ROS 2 demo scenario and report'),
+    ('launch',): ('qcoinf_ros.cli.launch', 'run a launch XML file without ROS 2 launch'),
     ('bench', 'planner'): ('qcoinf_ros.planner.bench',
                            'exact vs SCA vs baselines on random (P1) instances'),
     ('bench', 'quant'): ('qcoinf_ros.quant.bench',

@@ -37,20 +37,26 @@ def loopback_dds_env(base: dict[str, str] | None = None, domain_id: int | None =
     return env
 
 
-def node_command(executable: str) -> list[str]:
+def node_command(executable: str, package: str = PACKAGE) -> list[str]:
     """
-    Return the command that runs node ``executable`` of this package.
+    Return the command that runs ``executable`` of ``package``, as ``ros2 run`` would.
 
-    The colcon-installed entry point (``lib/qcoinf_ros/<executable>``, what ``ros2 run`` uses)
-    when it exists, else ``python -m qcoinf_ros.nodes.<executable>`` with this interpreter.
+    The installed entry point (``<prefix>/lib/<package>/<executable>``) when it exists. For this
+    package, when it is not installed, ``python -m qcoinf_ros.nodes.<executable>`` with this
+    interpreter. Raises ``ValueError`` when another package's executable cannot be found.
     """
     try:
         from ament_index_python.packages import get_package_prefix
-        exe = Path(get_package_prefix(PACKAGE)) / 'lib' / PACKAGE / executable
+        exe = Path(get_package_prefix(package)) / 'lib' / package / executable
         if exe.is_file() and os.access(exe, os.X_OK):
-            return [sys.executable, str(exe)]
+            if package == PACKAGE:  # our entry points are Python: run them with this venv
+                return [sys.executable, str(exe)]
+            return [str(exe)]
     except Exception:  # noqa: BLE001 - not installed: fall back to the module
         pass
+    if package != PACKAGE:
+        raise ValueError(f'executable {executable!r} of package {package!r} not found '
+                         '(is its workspace sourced?)')
     return [sys.executable, '-m', f'{PACKAGE}.nodes.{executable}']
 
 
@@ -63,9 +69,11 @@ class NodeProcess:
     """
 
     def __init__(self, executable: str, ros_args: list[str] | None = None,
-                 env: dict[str, str] | None = None, echo: bool = False, name: str = ''):
+                 env: dict[str, str] | None = None, echo: bool = False, name: str = '',
+                 package: str = PACKAGE, args: list[str] | None = None):
         self.name = name or executable
-        self.cmd = node_command(executable) + ['--ros-args', *(ros_args or [])]
+        self.cmd = node_command(executable, package) + list(args or []) + [
+            '--ros-args', *(ros_args or [])]
         self._lines: list[str] = []
         self._proc = subprocess.Popen(
             self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

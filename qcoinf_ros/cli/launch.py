@@ -1,0 +1,131 @@
+"""
+``qcoinf launch``: run one of the package's launch XML files without ROS 2 ``launch``.
+
+Each ``<node>`` becomes a separate process (as ``ros2 launch`` does), with its parameter files,
+parameters, remaps and namespace. Output is prefixed with the node's name. Ctrl-C (SIGINT) or
+SIGTERM stops every node; a node with ``respawn="true"`` is restarted after ``respawn_delay``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+import signal
+import sys
+import time
+
+from qcoinf_ros.launching import parse_launch_file
+from qcoinf_ros.resources import share_dir
+from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='qcoinf launch', description=__doc__.splitlines()[1])
+    parser.add_argument('file', help='launch XML: a path, or a file name in the package share '
+                                     'folder launch/ (e.g. demo.launch.xml)')
+    parser.add_argument('launch_args', nargs='*', metavar='NAME:=VALUE',
+                        help='launch arguments')
+    parser.add_argument('--show-args', action='store_true',
+                        help='list the declared arguments and exit')
+    parser.add_argument('--print', dest='dry', action='store_true',
+                        help='print the node commands instead of running them')
+    parser.add_argument('--timeout', type=float, default=0.0,
+                        help='stop everything after this many seconds (0: run until stopped)')
+    return parser
+
+
+def resolve_launch_file(name: str) -> Path:
+    """Return ``name`` as a path, or the shipped ``launch/<name>``; ValueError if neither."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = share_dir() / 'launch' / name
+    if shipped.is_file():
+        return shipped
+    raise ValueError(f'launch file {name!r} not found (neither a path nor in {shipped.parent})')
+
+
+def _parse_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if ':=' not in item:
+            raise ValueError(f'launch argument {item!r} must be NAME:=VALUE')
+        key, value = item.split(':=', 1)
+        out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    try:
+        path = resolve_launch_file(args.file)
+        description = parse_launch_file(path, _parse_overrides(args.launch_args))
+    except ValueError as exc:
+        print(f'qcoinf launch: {exc}', file=sys.stderr)
+        return 2
+    if args.show_args:
+        for arg in description.args:
+            default = '(required)' if arg.default is None else f"(default: '{arg.default}')"
+            print(f"'{arg.name}':\n    {arg.description}\n    {default}")
+        return 0
+    if args.dry:
+        for spec in description.nodes:
+            print(' '.join([spec.package, spec.executable, *spec.args, '--ros-args',
+                            *spec.ros_args()]))
+        return 0
+
+    env = loopback_dds_env() if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ and \
+        'ROS_AUTOMATIC_DISCOVERY_RANGE' not in os.environ else dict(os.environ)
+    stop = {'flag': False}
+
+    def on_signal(signum, frame):
+        stop['flag'] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def start(spec):
+        return NodeProcess(spec.executable, spec.ros_args(), env=env, echo=True,
+                           name=spec.name or spec.executable, package=spec.package,
+                           args=spec.args)
+
+    try:
+        running = [(spec, start(spec)) for spec in description.nodes]
+    except ValueError as exc:
+        print(f'qcoinf launch: {exc}', file=sys.stderr)
+        return 2
+    print(f'qcoinf launch: {len(running)} node(s) from {path}', flush=True)
+    began = time.monotonic()
+    codes: dict[str, int] = {}
+    respawn_at: dict[int, float] = {}
+    try:
+        while not stop['flag']:
+            if args.timeout and time.monotonic() - began >= args.timeout:
+                break
+            alive = False
+            for i, (spec, proc) in enumerate(running):
+                code = proc.returncode
+                if code is None:
+                    alive = True
+                    continue
+                if spec.respawn:
+                    due = respawn_at.setdefault(i, time.monotonic() + spec.respawn_delay)
+                    alive = True
+                    if time.monotonic() >= due:
+                        print(f'qcoinf launch: respawning {proc.name} (exit code {code})',
+                              flush=True)
+                        running[i] = (spec, start(spec))
+                        respawn_at.pop(i)
+                elif proc.name not in codes:
+                    codes[proc.name] = code
+                    print(f'qcoinf launch: {proc.name} exited with code {code}', flush=True)
+            if not alive:
+                break
+            time.sleep(0.1)
+    finally:
+        for spec, proc in running:
+            code = proc.stop()
+            codes.setdefault(proc.name, code)
+    failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT)}
+    return 1 if failed else 0
