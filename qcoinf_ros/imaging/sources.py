@@ -1,0 +1,117 @@
+"""
+Frame sources for the camera node: a V4L2 device, a video file, or a folder of images.
+
+Each source yields RGB ``uint8`` arrays of shape (H, W, 3). OpenCV does the capture and
+decoding. Bad configuration (missing file, unreadable device, empty folder) raises
+``ValueError`` with the reason; a source that runs dry returns ``None`` from :meth:`read` unless
+it loops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
+SOURCE_KINDS = ('device', 'video', 'folder')
+
+
+class FrameSource(Protocol):
+    """Something the camera node can read RGB frames from."""
+
+    def read(self) -> np.ndarray | None:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+class CaptureSource:
+    """``cv2.VideoCapture`` on a device index (V4L2) or a video file."""
+
+    def __init__(self, target: int | str, loop: bool = False):
+        if isinstance(target, str) and not Path(target).is_file():
+            raise ValueError(f'video file {target!r} does not exist')
+        self._target = target
+        self._loop = loop and isinstance(target, str)
+        self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            what = f'camera device {target}' if isinstance(target, int) else f'video {target!r}'
+            raise ValueError(f'cannot open {what} with OpenCV')
+
+    def read(self) -> np.ndarray | None:
+        ok, frame = self._cap.read()
+        if not ok and self._loop:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
+        return _bgr_to_rgb(frame) if ok else None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class FolderSource:
+    """The images of a folder, in file-name order; undecodable files raise ``ValueError``."""
+
+    def __init__(self, folder: str | Path, loop: bool = True):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ValueError(f'image folder {str(self.folder)!r} does not exist')
+        self.files = sorted(p for p in self.folder.iterdir()
+                            if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise ValueError(f'image folder {str(self.folder)!r} holds no images '
+                             f'({", ".join(IMAGE_SUFFIXES)})')
+        self._loop = loop
+        self._index = 0
+
+    def read(self) -> np.ndarray | None:
+        if self._index >= len(self.files):
+            if not self._loop:
+                return None
+            self._index = 0
+        path = self.files[self._index]
+        self._index += 1
+        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if frame is None:
+            raise ValueError(f'cannot decode image {str(path)!r}')
+        if frame.dtype != np.uint8:
+            frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(float(frame.max()), 1.0))
+        return _bgr_to_rgb(frame)
+
+    def close(self) -> None:
+        pass
+
+
+def resize_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to ``width`` x ``height`` (0 keeps that side); area interpolation."""
+    if (width <= 0 and height <= 0) or frame.shape[1::-1] == (width, height):
+        return frame
+    h, w = frame.shape[:2]
+    width = width if width > 0 else round(w * height / h)
+    height = height if height > 0 else round(h * width / w)
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def make_source(kind: str, *, device_index: int = 0, path: str = '', loop: bool = True
+                ) -> FrameSource:
+    """Create a frame source of ``kind`` (one of :data:`SOURCE_KINDS`)."""
+    if kind == 'device':
+        return CaptureSource(int(device_index))
+    if kind == 'video':
+        return CaptureSource(path, loop=loop)
+    if kind == 'folder':
+        return FolderSource(path, loop=loop)
+    raise ValueError(f'Invalid camera source: "{kind}" (expected one of '
+                     f'{", ".join(SOURCE_KINDS)})')

@@ -1,0 +1,117 @@
+"""
+Camera node: frames from a V4L2 device, a video file or an image folder, at a set rate.
+
+Topics out: ``camera/image_raw`` (sensor_msgs/Image, sensor-data QoS) and
+``camera/camera_info`` (sensor_msgs/CameraInfo, pinhole model from ``fov_deg``), stamped with
+the capture time and ``frame_id``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from qcoinf_ros.imaging.sources import make_source, resize_rgb, SOURCE_KINDS
+from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.image import array_to_image_msg, converter_name
+from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
+from qcoinf_ros.ros.qos import SENSOR
+from qcoinf_ros.ros.spin import run_node
+
+PARAMS = [
+    ParamSpec('source', 'folder', 'Where frames come from.', choices=SOURCE_KINDS,
+              read_only=True),
+    ParamSpec('device_index', 0, 'V4L2 device index (source=device).', low=0, high=255,
+              read_only=True),
+    ParamSpec('path', '', 'Video file (source=video) or image folder (source=folder).',
+              read_only=True),
+    ParamSpec('loop', True, 'Start over at the end of a video or folder.', read_only=True),
+    ParamSpec('rate_hz', 5.0, 'Publishing rate [Hz].', low=0.01, high=240.0),
+    ParamSpec('frame_id', 'camera', 'frame_id of the published headers.'),
+    ParamSpec('width', 0, 'Resize to this width [px]; 0 keeps the source size.',
+              low=0, high=8192),
+    ParamSpec('height', 0, 'Resize to this height [px]; 0 keeps the source size.',
+              low=0, high=8192),
+    ParamSpec('encoding', 'rgb8', 'Encoding of camera/image_raw.', choices=('rgb8', 'bgr8')),
+    ParamSpec('fov_deg', 60.0, 'Horizontal field of view for camera_info [deg].',
+              low=1.0, high=179.0),
+    ParamSpec('max_frames', 0, 'Stop after this many frames; 0 means no limit.',
+              low=0, high=2**31 - 1),
+]
+
+
+class CameraNode(Node):
+    """Publishes frames and camera info."""
+
+    def __init__(self, **kwargs):
+        super().__init__('camera_node', **kwargs)
+        self._p = declare_all(self, PARAMS)
+        self._source = make_source(self._p['source'], device_index=self._p['device_index'],
+                                   path=self._p['path'], loop=self._p['loop'])
+        self._image_pub = self.create_publisher(Image, 'camera/image_raw', SENSOR)
+        self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', SENSOR)
+        self._drops = DropLog(self.get_logger())
+        self.frames = 0
+        self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
+        install_validator(self, PARAMS, on_change=self._on_change)
+        self.get_logger().info(f'camera: {self._p["source"]} {self._p["path"] or ""} at '
+                               f'{self._p["rate_hz"]:g} Hz (image converter: '
+                               f'{converter_name()})')
+
+    @property
+    def finished(self) -> bool:
+        return 0 < self._p['max_frames'] <= self.frames
+
+    def _on_change(self, changed: dict) -> None:
+        self._p.update(changed)
+        if 'rate_hz' in changed:
+            self._timer.cancel()
+            self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
+
+    def _tick(self) -> None:
+        if self.finished:
+            return
+        try:
+            frame = self._source.read()
+        except ValueError as exc:
+            self._drops.drop('frame', str(exc))
+            return
+        if frame is None:
+            return  # the source ran dry (no loop)
+        frame = resize_rgb(frame, self._p['width'], self._p['height'])
+        if self._p['encoding'] == 'bgr8':
+            frame = frame[:, :, ::-1]
+        msg = array_to_image_msg(frame, self._p['encoding'])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self._p['frame_id']
+        self._image_pub.publish(msg)
+        self._info_pub.publish(self._camera_info(msg))
+        self.frames += 1
+
+    def _camera_info(self, image) -> CameraInfo:
+        info = CameraInfo()
+        info.header = image.header
+        info.width, info.height = image.width, image.height
+        fx = image.width / (2.0 * math.tan(math.radians(self._p['fov_deg']) / 2.0))
+        cx, cy = (image.width - 1) / 2.0, (image.height - 1) / 2.0
+        info.distortion_model = 'plumb_bob'
+        info.d = [0.0] * 5
+        info.k = [fx, 0.0, cx, 0.0, fx, cy, 0.0, 0.0, 1.0]
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [fx, 0.0, cx, 0.0, 0.0, fx, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return info
+
+    def destroy_node(self):
+        self._source.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_node(CameraNode, args, 'camera_node', done=lambda node: node.finished)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
