@@ -23,28 +23,12 @@ from pathlib import Path
 import time
 from typing import Protocol
 
-from qcoinf_ros.validation import require_nonnegative
-
-
-@dataclass(frozen=True)
-class FrequencyProfile:
-    """A named operating point: agent and server clock frequencies [Hz]."""
-
-    name: str
-    agent_hz: float
-    server_hz: float
-    nvpmodel_mode: int | None = None  # Jetson power mode implementing this profile, if any
-
-    def __post_init__(self):
-        if not self.name:
-            raise ValueError('profile name must not be empty')
-        require_nonnegative('agent_hz', self.agent_hz)
-        require_nonnegative('server_hz', self.server_hz)
+from qcoinf_ros.planner.profiles import FrequencyProfile
 
 
 @dataclass(frozen=True)
 class AppliedProfile:
-    """What a backend actually set (may differ from the request: clocks are discrete)."""
+    """What a backend actually set [Hz] (may differ from the request: clocks are discrete)."""
 
     profile: str
     agent_hz: float | None
@@ -85,7 +69,7 @@ class DryRunBackend:
     applied: list[AppliedProfile] = field(default_factory=list)
 
     def apply(self, profile: FrequencyProfile) -> AppliedProfile:
-        result = AppliedProfile(profile.name, profile.agent_hz, profile.server_hz, self.name,
+        result = AppliedProfile(profile.name, profile.f, profile.f_server, self.name,
                                 'dry run: nothing written')
         self.applied.append(result)
         return result
@@ -135,7 +119,7 @@ class CpufreqSysfsBackend:
         for cpu in self.cpus:
             d = self._dir(cpu)
             choices = self.available_khz(cpu)
-            want = profile.agent_hz / 1e3
+            want = profile.f / 1e3
             lo, hi = choices[0], choices[-1]
             if len(choices) > 2 or (d / 'scaling_available_frequencies').is_file():
                 target = min(choices, key=lambda f: (abs(f - want), f))
@@ -221,7 +205,7 @@ class JtopBackend:
             raise ValueError(f'profile {profile.name!r} names no nvpmodel_mode for the jtop '
                              'backend')
         self._jetson.nvpmodel = int(profile.nvpmodel_mode)
-        return AppliedProfile(profile.name, profile.agent_hz, None, self.name,
+        return AppliedProfile(profile.name, profile.f, None, self.name,
                               f'nvpmodel mode {profile.nvpmodel_mode}')
 
     def read_energy(self) -> EnergyReading | None:
@@ -257,7 +241,7 @@ class NvmlBackend:
         self._nvml = pynvml
 
     def apply(self, profile: FrequencyProfile) -> AppliedProfile:
-        mhz = int(round(profile.server_hz / 1e6))
+        mhz = int(round(profile.f_server / 1e6))
         try:
             self._nvml.nvmlDeviceSetGpuLockedClocks(self._handle, mhz, mhz)
         except self._nvml.NVMLError as exc:

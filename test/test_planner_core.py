@@ -1,0 +1,154 @@
+"""Tests of (P1)'s problem/plan types and the per-bit-width closed form."""
+
+import dataclasses
+import math
+
+from hypothesis import assume, given, settings, strategies as st
+import numpy as np
+import pytest
+
+from qcoinf_ros.planner import make_solver, Plan, PlanningProblem, SOLVER_NAMES
+from qcoinf_ros.planner.core import (
+    bound_terms,
+    evaluate_point,
+    least_energy_at,
+    least_energy_frequencies,
+    safest_point,
+    worst_relative_violation,
+)
+from qcoinf_ros.system.model import SystemParams
+from qcoinf_ros.theory.rate_distortion import design_objective
+
+PAPER = SystemParams(n_flop=381.6e9, n_flop_server=152.06e9)
+
+
+@pytest.mark.parametrize('kwargs, name', [
+    ({'lam': 0.0}, 'lam'), ({'lam': -1.0}, 'lam'), ({'lam': math.nan}, 'lam'),
+    ({'lam': math.inf}, 'lam'), ({'t0': -1.0}, 't0'), ({'t0': math.nan}, 't0'),
+    ({'t0': math.inf}, 't0'), ({'e0': -0.5}, 'e0'), ({'e0': math.nan}, 'e0'),
+])
+def test_bad_problem_raises_value_error_naming_the_value(kwargs, name):
+    args = {'params': PAPER, 'lam': 10.0, 't0': 1.0, 'e0': 1.0, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        PlanningProblem(**args)
+
+
+def test_problem_rejects_wrong_types():
+    with pytest.raises(ValueError, match='params'):
+        PlanningProblem({'f_max': 1}, 10.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match='agent_cost'):
+        PlanningProblem(PAPER, 10.0, 1.0, 1.0, agent_cost=lambda b: b)
+
+
+def test_unlimited_energy_is_allowed():
+    plan = make_solver('exact').solve(PlanningProblem(PAPER, 10.0, 100.0, math.inf))
+    assert plan.feasible and plan.bit_width == PAPER.b_max
+
+
+def test_objective_strictly_decreasing_and_infinite_at_one():
+    values = [bound_terms(b, 7.0) for b in range(1, 33)]
+    objective = [u - lo for u, lo in values]
+    assert objective[0] == math.inf
+    assert all(a > b for a, b in zip(objective, objective[1:]))
+    assert np.allclose(objective[1:], design_objective(np.arange(2, 33), 7.0), rtol=1e-12)
+
+
+def test_plan_invariants_are_enforced():
+    with pytest.raises(ValueError, match='infeasible'):
+        Plan(4, 1.0, 1.0, 1.0, 1.0, 1.0, False, 'x', 's', 1.0, 1.0)
+    with pytest.raises(ValueError, match='feasible'):
+        Plan(None, 1.0, 1.0, 1.0, 1.0, 1.0, True, 'x', 's', 1.0, 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(w_a=st.floats(1e6, 1e11), w_s=st.floats(1e6, 1e11), k_a=st.floats(1e-30, 1e-25),
+       k_s=st.floats(1e-30, 1e-25), f_max=st.floats(1e8, 1e10), g_max=st.floats(1e8, 1e10),
+       slack=st.floats(1.0001, 50.0))
+def test_closed_form_is_least_energy_on_a_dense_grid(w_a, w_s, k_a, k_s, f_max, g_max, slack):
+    t_budget = (w_a / f_max + w_s / g_max) * slack
+    f, g, energy = least_energy_frequencies(w_a, w_s, k_a, k_s, f_max, g_max, t_budget)
+    assert 0 < f <= f_max and 0 < g <= g_max
+    assert w_a / f + w_s / g == pytest.approx(t_budget, rel=1e-12)  # the deadline is tight
+    # Independent check: split the deadline between agent (x) and server (T - x) on a dense
+    # grid; each split fixes the slowest clocks meeting it, and only those can be optimal.
+    x = np.linspace(w_a / f_max, t_budget - w_s / g_max, 200_001)
+    fs, gs = w_a / x, np.minimum(w_s / (t_budget - x), g_max)
+    grid = (k_a * w_a * fs ** 2 + k_s * w_s * gs ** 2).min()
+    assert energy <= grid * (1 + 1e-12)
+    assert energy >= grid * (1 - 1e-5)  # and the grid comes close to it
+    if f < f_max * (1 - 1e-9) and g < g_max * (1 - 1e-9):  # interior: the KKT ratio holds
+        assert f / g == pytest.approx((k_s / k_a) ** (1 / 3), rel=1e-9)
+
+
+def test_closed_form_reports_unreachable_deadlines():
+    assert least_energy_frequencies(1e9, 1e9, 1e-28, 1e-28, 1e9, 1e9, 1.999) is None
+    assert least_energy_frequencies(1e9, 1e9, 1e-28, 1e-28, 1e9, 1e9, 0.0) is None
+    sol = least_energy_frequencies(1e9, 1e9, 1e-28, 1e-28, 1e9, 1e9, 2.0)
+    assert sol[:2] == (1e9, 1e9)
+
+
+@pytest.mark.parametrize('name', [n for n in SOLVER_NAMES if n not in ('ppo', 'profiles')])
+def test_deadline_below_least_possible_delay_is_infeasible(name):
+    problem = PlanningProblem(PAPER, 10.0, 1.0, math.inf)
+    least_delay = evaluate_point(problem, 1, PAPER.f_max, PAPER.f_max_server).delay
+    problem = dataclasses.replace(problem, t0=least_delay * 0.999)
+    plan = make_solver(name).solve(problem)
+    assert not plan.feasible and plan.bit_width is None and plan.point is None
+    assert 'deadline' in plan.reason
+    assert plan.fallback.bit_width == 1  # least work, clocks (nearly) at their maxima
+    assert plan.fallback.f == pytest.approx(PAPER.f_max, rel=1e-9)
+    assert plan.fallback.f_server == pytest.approx(PAPER.f_max_server, rel=1e-9)
+
+
+@pytest.mark.parametrize('name', ['exact', 'sca', 'random'])
+def test_energy_below_least_possible_energy_is_infeasible(name):
+    problem = PlanningProblem(PAPER, 10.0, 3.0, 1.0)
+    least = least_energy_at(problem, 1).energy
+    problem = dataclasses.replace(problem, e0=least * 0.999)
+    plan = make_solver(name).solve(problem)
+    assert not plan.feasible and plan.bit_width is None
+    assert math.isnan(plan.f) and plan.objective == math.inf
+    assert 'energy' in plan.reason
+
+
+def test_b1_only_is_a_feasible_plan_with_infinite_objective():
+    problem = PlanningProblem(PAPER, 10.0, 3.0, 1.0)
+    least1, least2 = least_energy_at(problem, 1).energy, least_energy_at(problem, 2).energy
+    problem = dataclasses.replace(problem, e0=0.5 * (least1 + least2))
+    for name in ('exact', 'sca', 'random'):
+        plan = make_solver(name).solve(problem)
+        assert plan.feasible and plan.bit_width == 1 and plan.objective == math.inf
+
+
+@settings(max_examples=25, deadline=None)
+@given(t_scale=st.floats(0.2, 3.0), e_scale=st.floats(0.05, 1.0))
+def test_fallback_minimises_the_worst_relative_violation(t_scale, e_scale):
+    base = PlanningProblem(PAPER, 10.0, 1.0, math.inf)
+    t0 = evaluate_point(base, 1, PAPER.f_max, PAPER.f_max_server).delay * t_scale
+    e0 = least_energy_at(base, 1, max(t0, 0.31)).energy * e_scale
+    problem = PlanningProblem(PAPER, 10.0, t0, e0)
+    plan = make_solver('exact').solve(problem)
+    assume(not plan.feasible)
+    best = worst_relative_violation(problem, plan.fallback)
+    assert best > 1.0
+    fs = np.geomspace(1e-3, 1.0, 400) * PAPER.f_max
+    gs = np.geomspace(1e-3, 1.0, 400) * PAPER.f_max_server
+    f, g = np.meshgrid(fs, gs)
+    w_a, w_s = problem.agent_cycles[0], PAPER.server_cycles
+    delay = w_a / f + w_s / g
+    energy = PAPER.k_agent * w_a * f ** 2 + PAPER.k_server * w_s * g ** 2
+    grid = np.maximum(delay / t0, energy / e0).min()
+    assert best <= grid * (1 + 1e-9)
+    assert safest_point(problem) == plan.fallback
+
+
+def test_zero_budgets_are_infeasible_with_fastest_fallback():
+    for t0, e0 in ((0.0, 1.0), (1.0, 0.0)):
+        plan = make_solver('exact').solve(PlanningProblem(PAPER, 10.0, t0, e0))
+        assert not plan.feasible
+        assert (plan.fallback.f, plan.fallback.f_server) == (PAPER.f_max, PAPER.f_max_server)
+
+
+def test_unknown_solver_name():
+    with pytest.raises(ValueError, match='simplex'):
+        make_solver('simplex')
