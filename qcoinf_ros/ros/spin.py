@@ -20,12 +20,13 @@ def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
     rclpy.init(args=args)
     node = None
     try:
-        node = factory()
+        try:
+            node = factory()
+        except ValueError as exc:
+            rclpy.logging.get_logger(name).fatal(f'cannot start: {exc}')
+            return 2
         while rclpy.ok() and not (done is not None and done(node)):
             rclpy.spin_once(node, timeout_sec=0.1)
-    except ValueError as exc:
-        rclpy.logging.get_logger(name).fatal(str(exc))
-        return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -1,0 +1,65 @@
+"""
+Wire format of the planner's frequency profile (``qcoinf/frequency_profile``, std_msgs/String).
+
+A compact JSON object — standard message types only, readable with ``ros2 topic echo``::
+
+    {"name": "medium", "f": 1.0e9, "f_server": 5.0e9, "nvpmodel_mode": 2,
+     "bit_width": 6, "feasible": true}
+
+``name`` is the profile's name for profile-based solvers and ``"continuous"`` otherwise; clocks
+are in Hz; ``feasible`` is false when the planner publishes the safest fallback of an
+infeasible instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import json
+import math
+
+from qcoinf_ros.validation import require_int_in_range
+
+
+@dataclass(frozen=True)
+class ProfileMessage:
+    """The content of one ``qcoinf/frequency_profile`` message."""
+
+    name: str
+    f: float
+    f_server: float
+    bit_width: int
+    feasible: bool
+    nvpmodel_mode: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f'profile name must be a non-empty string, got {self.name!r}')
+        for key in ('f', 'f_server'):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value <= 0:
+                raise ValueError(f'{key} must be a positive finite clock [Hz], got {value!r}')
+        require_int_in_range('bit_width', self.bit_width, 1, 64)
+        if not isinstance(self.feasible, bool):
+            raise ValueError(f'feasible must be a boolean, got {self.feasible!r}')
+        if self.nvpmodel_mode is not None:
+            require_int_in_range('nvpmodel_mode', self.nvpmodel_mode, 0)
+
+
+def encode_profile(msg: ProfileMessage) -> str:
+    """Serialize to the JSON text carried in ``std_msgs/String.data``."""
+    return json.dumps(asdict(msg), sort_keys=True)
+
+
+def decode_profile(text: str) -> ProfileMessage:
+    """Inverse of :func:`encode_profile`; ``ValueError`` with the reason for bad content."""
+    try:
+        data = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f'frequency profile is not JSON: {exc}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'frequency profile must be a JSON object, got {type(data).__name__}')
+    want = {'name', 'f', 'f_server', 'bit_width', 'feasible', 'nvpmodel_mode'}
+    if set(data) != want:
+        raise ValueError(f'frequency profile keys must be {sorted(want)}, got {sorted(data)}')
+    return ProfileMessage(**data)

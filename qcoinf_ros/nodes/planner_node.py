@@ -1,0 +1,195 @@
+"""
+Planner node: re-solves (P1) whenever the battery, the deadline or a parameter changes.
+
+Topics in: ``battery_state`` (sensor_msgs/BatteryState) -> E0 through the energy policy;
+``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0.
+Topics out (reliable, transient local): ``qcoinf/bit_width`` (std_msgs/UInt8),
+``qcoinf/frequency_profile`` (std_msgs/String, JSON, :mod:`qcoinf_ros.codec.plan`); and
+``/diagnostics`` with the plan, predicted T and E, D^U, D^L and feasibility. An infeasible
+instance publishes the solver's safest fallback with ``feasible: false`` and an ERROR status.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import BatteryState
+from std_msgs.msg import Float64, String, UInt8
+
+from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.planner import make_solver, PlanningProblem
+from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
+from qcoinf_ros.planner.presets import load_preset
+from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
+from qcoinf_ros.ros.qos import LATCHED, SENSOR
+from qcoinf_ros.ros.spin import run_node
+
+SOLVERS = ('exact', 'sca', 'fixed', 'random', 'profiles')
+
+PARAMS = [
+    ParamSpec('preset', 'paper', 'Planner preset (config/presets/<name>.yaml) or a YAML path.',
+              read_only=True),
+    ParamSpec('model', '', "Model entry of the preset ('' = the preset's default).",
+              read_only=True),
+    ParamSpec('solver', 'exact', 'Solver of (P1).', choices=SOLVERS),
+    ParamSpec('lam', 0.0, 'Exponential weight-magnitude parameter lambda, eq. (3); 0 uses the '
+              "preset's value.", low=0.0, high=1e9),
+    ParamSpec('default_t0', 0.0, 'Deadline T0 [s] until a qcoinf/deadline message arrives; 0 '
+              "uses the preset's.", low=0.0, high=1e6),
+    ParamSpec('energy_policy', 'linear', 'How the state of charge becomes E0.',
+              choices=POLICIES),
+    ParamSpec('e0_full', 0.0, "E0 [J] at a full battery; 0 uses the preset's e0.",
+              low=0.0, high=1e9),
+    ParamSpec('e0_min', 0.0, 'E0 [J] at or below the reserve; 0 means e0_full / 4.',
+              low=0.0, high=1e9),
+    ParamSpec('battery_reserve', 0.1, 'State of charge kept in reserve [0..1).',
+              low=0.0, high=0.99),
+    ParamSpec('battery_high', 0.6, "Upper threshold of the 'step' policy [0..1).",
+              low=0.0, high=0.99),
+    ParamSpec('replan_tolerance', 0.01, 'Re-plan on a battery change only when E0 moves by '
+              'more than this fraction.', low=0.0, high=1.0),
+]
+
+
+class PlannerNode(Node):
+    """Publishes the bit-width and frequency profile that solve (P1) for the current budgets."""
+
+    def __init__(self, **kwargs):
+        super().__init__('planner_node', **kwargs)
+        self._p = declare_all(self, PARAMS)
+        preset = load_preset(self._p['preset'], self._p['model'] or None)
+        self._params, self._profiles, self._defaults = preset
+        self._solver = self._make_solver(self._p['solver'])
+        self._policy = self._make_policy(self._p)
+        self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))
+        self._battery_pct: float | None = None
+        self._e0 = self._policy.budget(1.0)
+        self._plan = None
+        self._drops = DropLog(self.get_logger())
+        self._bit_pub = self.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
+        self._profile_pub = self.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
+        self.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
+        self.create_timer(1.0, self._publish_diagnostics)
+        install_validator(self, PARAMS, extra=self._check, on_change=self._on_change)
+        self.replan('start')
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def lam(self) -> float:
+        return self._p['lam'] or float(self._defaults.get('lam', 1.0))
+
+    def _make_solver(self, name: str):
+        if name == 'profiles':
+            if not self._profiles:
+                raise ValueError(f'preset {self._p["preset"]!r} defines no profiles')
+            return make_solver('profiles', profiles=self._profiles)
+        return make_solver(name)
+
+    def _make_policy(self, p: dict) -> EnergyBudgetPolicy:
+        e0_full = p['e0_full'] or float(self._defaults.get('e0', 1.0))
+        e0_min = p['e0_min'] or e0_full / 4.0
+        return EnergyBudgetPolicy(p['energy_policy'], e0_full=e0_full, e0_min=e0_min,
+                                  reserve=p['battery_reserve'], high=p['battery_high'])
+
+    def _check(self, proposed: dict) -> str | None:
+        try:
+            self._make_policy(proposed)
+            if proposed['solver'] == 'profiles' and not self._profiles:
+                return f'preset {proposed["preset"]!r} defines no profiles'
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def _on_change(self, changed: dict) -> None:
+        self._p.update(changed)
+        if 'solver' in changed:
+            self._solver = self._make_solver(self._p['solver'])
+        self._policy = self._make_policy(self._p)
+        if self._battery_pct is not None:
+            self._e0 = self._policy.budget(self._battery_pct)
+        self.replan('parameters ' + ', '.join(sorted(changed)))
+
+    # -- inputs --------------------------------------------------------------------------
+    def _on_battery(self, msg: BatteryState) -> None:
+        try:
+            e0 = self._policy.budget(float(msg.percentage))
+        except ValueError as exc:
+            self._drops.drop('battery_state', str(exc))
+            return
+        self._battery_pct = float(msg.percentage)
+        if self._plan is None or abs(e0 - self._e0) > self._p['replan_tolerance'] * self._e0:
+            self._e0 = e0
+            self.replan(f'battery {msg.percentage:.1%}')
+
+    def _on_deadline(self, msg: Float64) -> None:
+        t0 = float(msg.data)
+        if not math.isfinite(t0) or t0 <= 0.0:
+            self._drops.drop('deadline', f'T0 must be a positive number of seconds, got {t0!r}')
+            return
+        if t0 != self._t0 or self._plan is None:
+            self._t0 = t0
+            self.replan(f'deadline {t0:g} s')
+
+    # -- planning ------------------------------------------------------------------------
+    def replan(self, why: str) -> None:
+        start = time.perf_counter()
+        problem = PlanningProblem(self._params, self.lam, self._t0, self._e0)
+        plan = self._solver.solve(problem)
+        elapsed_us = 1e6 * (time.perf_counter() - start)
+        self._plan, self._plan_us, self._why = plan, elapsed_us, why
+        point = plan.point if plan.feasible else plan.fallback
+        profile = next((p for p in self._profiles if p.name == plan.profile), None)
+        out = ProfileMessage(
+            name=plan.profile or 'continuous', f=float(point.f), f_server=float(point.f_server),
+            bit_width=int(point.bit_width), feasible=bool(plan.feasible),
+            nvpmodel_mode=None if profile is None else profile.nvpmodel_mode)
+        self._bit_pub.publish(UInt8(data=int(point.bit_width)))
+        self._profile_pub.publish(String(data=encode_profile(out)))
+        text = (f'plan ({why}): T0={self._t0:g} s E0={self._e0:.3g} J -> b={point.bit_width} '
+                f'f={point.f / 1e9:.3g} GHz f~={point.f_server / 1e9:.3g} GHz '
+                f'[{self._p["solver"]}, {elapsed_us:.0f} us]')
+        if plan.feasible:
+            self.get_logger().info(text)
+        else:
+            self.get_logger().error(f'{text} INFEASIBLE, publishing the safest fallback: '
+                                    f'{plan.reason}')
+        self._publish_diagnostics()
+
+    def _publish_diagnostics(self) -> None:
+        plan = self._plan
+        if plan is None:
+            return
+        point = plan.point if plan.feasible else plan.fallback
+        status = DiagnosticStatus(
+            name='qcoinf: planner', hardware_id=self._p['preset'],
+            level=DiagnosticStatus.OK if plan.feasible else DiagnosticStatus.ERROR,
+            message=('plan feasible' if plan.feasible else f'infeasible: {plan.reason}'))
+        values = {
+            'solver': self._p['solver'], 'trigger': self._why, 'feasible': plan.feasible,
+            'bit_width': point.bit_width, 'f_hz': point.f, 'f_server_hz': point.f_server,
+            'profile': plan.profile or 'continuous', 'T0_s': self._t0, 'E0_J': self._e0,
+            'predicted_T_s': point.delay, 'predicted_E_J': point.energy,
+            'D_upper': plan.d_upper, 'D_lower': plan.d_lower, 'objective': plan.objective,
+            'lambda': self.lam, 'decision_time_us': round(self._plan_us, 1),
+            'battery_percentage': self._battery_pct if self._battery_pct is not None else 'n/a',
+            'dropped_inputs': self._drops.total,
+        }
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+
+def main(args=None) -> int:
+    return run_node(PlannerNode, args, 'planner_node')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
