@@ -37,6 +37,30 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+def _make_cpu_tree(root: Path, cpus=2, governors='performance powersave userspace',
+              table='1000000 1500000 2000000', cur=1500000):
+    for i in range(cpus):
+        d = root / f'cpu{i}' / 'cpufreq'
+        d.mkdir(parents=True)
+        (d / 'cpuinfo_min_freq').write_text('1000000\n')
+        (d / 'cpuinfo_max_freq').write_text('2000000\n')
+        if table is not None:
+            (d / 'scaling_available_frequencies').write_text(table + ' \n')
+        (d / 'scaling_available_governors').write_text(governors + '\n')
+        (d / 'scaling_governor').write_text('performance\n')
+        for name in ('scaling_setspeed', 'scaling_min_freq', 'scaling_max_freq'):
+            (d / name).write_text('<unsupported>\n')
+        (d / 'scaling_cur_freq').write_text(f'{cur}\n')
+    (root / 'cpuidle').mkdir()  # not a CPU: must be ignored
+    return root
+
+
+@pytest.fixture
+def cpu_tree():
+    """Return ``make(root, cpus=2, ...)`` building a directory tree that mimics cpufreq sysfs."""
+    return _make_cpu_tree
+
+
 @pytest.fixture
 def ros_env():
     """

@@ -8,26 +8,8 @@ from qcoinf_ros.actuation import (
     CpufreqSysfsBackend, DryRunBackend, FrequencyProfile, make_backend, RaplEnergyMeter)
 
 
-def _cpu_tree(root: Path, cpus=2, governors='performance powersave userspace',
-              table='1000000 1500000 2000000', cur=1500000):
-    for i in range(cpus):
-        d = root / f'cpu{i}' / 'cpufreq'
-        d.mkdir(parents=True)
-        (d / 'cpuinfo_min_freq').write_text('1000000\n')
-        (d / 'cpuinfo_max_freq').write_text('2000000\n')
-        if table is not None:
-            (d / 'scaling_available_frequencies').write_text(table + ' \n')
-        (d / 'scaling_available_governors').write_text(governors + '\n')
-        (d / 'scaling_governor').write_text('performance\n')
-        for name in ('scaling_setspeed', 'scaling_min_freq', 'scaling_max_freq'):
-            (d / name).write_text('<unsupported>\n')
-        (d / 'scaling_cur_freq').write_text(f'{cur}\n')
-    (root / 'cpuidle').mkdir()  # not a CPU: must be ignored
-    return root
-
-
-def test_cpufreq_userspace_snaps_to_an_offered_frequency(tmp_path):
-    backend = CpufreqSysfsBackend(_cpu_tree(tmp_path))
+def test_cpufreq_userspace_snaps_to_an_offered_frequency(tmp_path, cpu_tree):
+    backend = CpufreqSysfsBackend(cpu_tree(tmp_path))
     assert backend.cpus == [0, 1]
     applied = backend.apply(FrequencyProfile('medium', f=1.6e9, f_server=5e9))
     for cpu in (0, 1):
@@ -38,8 +20,8 @@ def test_cpufreq_userspace_snaps_to_an_offered_frequency(tmp_path):
     assert applied.backend == 'cpufreq' and 'userspace' in applied.detail
 
 
-def test_cpufreq_without_userspace_caps_max_and_clamps(tmp_path):
-    backend = CpufreqSysfsBackend(_cpu_tree(tmp_path, cpus=1, governors='schedutil',
+def test_cpufreq_without_userspace_caps_max_and_clamps(tmp_path, cpu_tree):
+    backend = CpufreqSysfsBackend(cpu_tree(tmp_path, cpus=1, governors='schedutil',
                                             table=None), cpus=[0])
     backend.apply(FrequencyProfile('turbo', f=9e9, f_server=1e9))
     d = tmp_path / 'cpu0' / 'cpufreq'
@@ -50,15 +32,15 @@ def test_cpufreq_without_userspace_caps_max_and_clamps(tmp_path):
     assert (d / 'scaling_max_freq').read_text().strip() == '1000000'
 
 
-def test_cpufreq_missing_tree_or_cpu_is_a_clear_error(tmp_path):
+def test_cpufreq_missing_tree_or_cpu_is_a_clear_error(tmp_path, cpu_tree):
     with pytest.raises(RuntimeError, match='no cpu\\*/cpufreq'):
         CpufreqSysfsBackend(tmp_path)
     with pytest.raises(RuntimeError, match=r'CPUs \[5\]'):
-        CpufreqSysfsBackend(_cpu_tree(tmp_path), cpus=[0, 5])
+        CpufreqSysfsBackend(cpu_tree(tmp_path), cpus=[0, 5])
 
 
-def test_cpufreq_unwritable_file_is_a_clear_error(tmp_path):
-    root = _cpu_tree(tmp_path, cpus=1)
+def test_cpufreq_unwritable_file_is_a_clear_error(tmp_path, cpu_tree):
+    root = cpu_tree(tmp_path, cpus=1)
     setspeed = root / 'cpu0' / 'cpufreq' / 'scaling_setspeed'
     setspeed.unlink()
     setspeed.mkdir()  # writing it fails as a permission problem would (IsADirectoryError)

@@ -11,10 +11,15 @@ from qcoinf_ros.codec.plan import decode_profile, encode_profile, ProfileMessage
 @settings(max_examples=100, deadline=None)
 @given(name=st.text(min_size=1, max_size=12), f=st.floats(1.0, 1e11), g=st.floats(1.0, 1e11),
        b=st.integers(1, 64), feasible=st.booleans(),
-       mode=st.one_of(st.none(), st.integers(0, 10)))
-def test_round_trip(name, f, g, b, feasible, mode):
-    msg = ProfileMessage(name, f, g, b, feasible, mode)
+       mode=st.one_of(st.none(), st.integers(0, 10)), t=st.floats(0, 1e3), e=st.floats(0, 1e3))
+def test_round_trip(name, f, g, b, feasible, mode, t, e):
+    msg = ProfileMessage(name, f, g, b, feasible, mode, t, e)
     assert decode_profile(encode_profile(msg)) == msg
+
+
+def test_predictions_default_to_nan_and_survive_the_round_trip():
+    back = decode_profile(encode_profile(ProfileMessage('x', 1.0, 1.0, 3, True)))
+    assert back.predicted_delay_s != back.predicted_delay_s  # NaN
 
 
 @pytest.mark.parametrize('text, needle', [
@@ -22,13 +27,22 @@ def test_round_trip(name, f, g, b, feasible, mode):
     ('[1, 2]', 'JSON object'),
     ('{"name": "x"}', 'keys must be'),
     (json.dumps({'name': 'x', 'f': -1.0, 'f_server': 1.0, 'bit_width': 4, 'feasible': True,
-                 'nvpmodel_mode': None}), 'f must be'),
+                 'nvpmodel_mode': None}), 'keys must be'),
+    (json.dumps({'name': 'x', 'f': -1.0, 'f_server': 1.0, 'bit_width': 4, 'feasible': True,
+                 'nvpmodel_mode': None, 'predicted_delay_s': 1.0,
+                 'predicted_energy_j': 1.0}), 'f must be'),
+    (json.dumps({'name': 'x', 'f': 1.0, 'f_server': 1.0, 'bit_width': 4, 'feasible': True,
+                 'nvpmodel_mode': None, 'predicted_delay_s': -1.0,
+                 'predicted_energy_j': 1.0}), 'predicted_delay_s'),
     (json.dumps({'name': 'x', 'f': 1.0, 'f_server': 1.0, 'bit_width': 0, 'feasible': True,
-                 'nvpmodel_mode': None}), 'bit_width'),
+                 'nvpmodel_mode': None, 'predicted_delay_s': 1.0,
+                 'predicted_energy_j': 1.0}), 'bit_width'),
     (json.dumps({'name': '', 'f': 1.0, 'f_server': 1.0, 'bit_width': 4, 'feasible': True,
-                 'nvpmodel_mode': None}), 'name'),
+                 'nvpmodel_mode': None, 'predicted_delay_s': 1.0,
+                 'predicted_energy_j': 1.0}), 'name'),
     (json.dumps({'name': 'x', 'f': 1.0, 'f_server': 1.0, 'bit_width': 4, 'feasible': 'yes',
-                 'nvpmodel_mode': None}), 'feasible'),
+                 'nvpmodel_mode': None, 'predicted_delay_s': 1.0,
+                 'predicted_energy_j': 1.0}), 'feasible'),
 ])
 def test_bad_profiles_are_rejected(text, needle):
     with pytest.raises(ValueError, match=needle):

@@ -4,11 +4,12 @@ Wire format of the planner's frequency profile (``qcoinf/frequency_profile``, st
 A compact JSON object — standard message types only, readable with ``ros2 topic echo``::
 
     {"name": "medium", "f": 1.0e9, "f_server": 5.0e9, "nvpmodel_mode": 2,
-     "bit_width": 6, "feasible": true}
+     "bit_width": 6, "feasible": true, "predicted_delay_s": 0.41, "predicted_energy_j": 1.7}
 
 ``name`` is the profile's name for profile-based solvers and ``"continuous"`` otherwise; clocks
 are in Hz; ``feasible`` is false when the planner publishes the safest fallback of an
-infeasible instance.
+infeasible instance. The predicted delay and energy are the system model's (eqs. (8)-(9)) for
+that operating point; the frequency actuator reports them where it cannot measure energy.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class ProfileMessage:
     bit_width: int
     feasible: bool
     nvpmodel_mode: int | None = None
+    predicted_delay_s: float = float('nan')
+    predicted_energy_j: float = float('nan')
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -44,11 +47,15 @@ class ProfileMessage:
             raise ValueError(f'feasible must be a boolean, got {self.feasible!r}')
         if self.nvpmodel_mode is not None:
             require_int_in_range('nvpmodel_mode', self.nvpmodel_mode, 0)
+        for key in ('predicted_delay_s', 'predicted_energy_j'):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f'{key} must be a non-negative number or NaN, got {value!r}')
 
 
 def encode_profile(msg: ProfileMessage) -> str:
     """Serialize to the JSON text carried in ``std_msgs/String.data``."""
-    return json.dumps(asdict(msg), sort_keys=True)
+    return json.dumps(asdict(msg), sort_keys=True)  # NaN is written as NaN (JSON5-style)
 
 
 def decode_profile(text: str) -> ProfileMessage:
@@ -59,7 +66,8 @@ def decode_profile(text: str) -> ProfileMessage:
         raise ValueError(f'frequency profile is not JSON: {exc}') from None
     if not isinstance(data, dict):
         raise ValueError(f'frequency profile must be a JSON object, got {type(data).__name__}')
-    want = {'name', 'f', 'f_server', 'bit_width', 'feasible', 'nvpmodel_mode'}
+    want = {'name', 'f', 'f_server', 'bit_width', 'feasible', 'nvpmodel_mode',
+            'predicted_delay_s', 'predicted_energy_j'}
     if set(data) != want:
         raise ValueError(f'frequency profile keys must be {sorted(want)}, got {sorted(data)}')
     return ProfileMessage(**data)

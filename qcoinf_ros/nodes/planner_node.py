@@ -149,7 +149,8 @@ class PlannerNode(Node):
         out = ProfileMessage(
             name=plan.profile or 'continuous', f=float(point.f), f_server=float(point.f_server),
             bit_width=int(point.bit_width), feasible=bool(plan.feasible),
-            nvpmodel_mode=None if profile is None else profile.nvpmodel_mode)
+            nvpmodel_mode=None if profile is None else profile.nvpmodel_mode,
+            predicted_delay_s=float(point.delay), predicted_energy_j=float(point.energy))
         self._bit_pub.publish(UInt8(data=int(point.bit_width)))
         self._profile_pub.publish(String(data=encode_profile(out)))
         text = (f'plan ({why}): T0={self._t0:g} s E0={self._e0:.3g} J -> b={point.bit_width} '

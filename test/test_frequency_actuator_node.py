@@ -1,0 +1,119 @@
+"""The frequency actuator node in its own process, on a directory tree that mimics sysfs."""
+
+import json
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+
+def _profile(name, f, g, b=8, energy=1.25):
+    from std_msgs.msg import String
+
+    from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+    return String(data=encode_profile(ProfileMessage(name, f, g, b, True, None, 0.5, energy)))
+
+
+def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, tmp_path,
+                                                       cpu_tree):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED, reliable
+
+    sysfs = cpu_tree(tmp_path / 'cpu', cpus=2)
+    zone = tmp_path / 'powercap' / 'intel-rapl:0'
+    zone.mkdir(parents=True)
+    (zone / 'energy_uj').write_text('1000000\n')
+    node = rclpy_node
+    profiles = node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+    captions = node.create_publisher(String, 'qcoinf/caption', reliable(10))
+    applied, diag = [], []
+    node.create_subscription(String, 'qcoinf/applied_profile',
+                             lambda m: applied.append(json.loads(m.data)), LATCHED)
+    node.create_subscription(DiagnosticArray, '/diagnostics',
+                             lambda m: diag.extend(m.status), 10)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+
+    def spin_until(predicate, timeout=20.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate():
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    params = ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={sysfs}',
+              '-p', f'rapl_root:={tmp_path / "powercap"}', '-p', 'max_agent_hz:=3.0e9',
+              '-p', 'diagnostics_period:=0.2']
+    setspeed = sysfs / 'cpu1' / 'cpufreq' / 'scaling_setspeed'
+    with NodeProcess('frequency_actuator_node', params, env=ros_env) as proc:
+        profiles.publish(_profile('medium', 1.6e9, 5e9))
+        assert spin_until(lambda: applied), proc.output
+        assert setspeed.read_text().strip() == '1500000'
+        assert applied[-1]['f'] == pytest.approx(1.5e9) and applied[-1]['name'] == 'medium'
+        # refused: above the node's limit; and garbage: dropped; the last profile stays
+        # (one at a time: the latched topic keeps only the last message)
+        profiles.publish(_profile('turbo', 4.0e9, 5e9))
+        assert spin_until(lambda: 'exceed the limits' in proc.output), proc.output
+        profiles.publish(String(data='{"nope": 1}'))
+        assert spin_until(lambda: 'keys must be' in proc.output), proc.output
+        assert setspeed.read_text().strip() == '1500000' and len(applied) == 1
+        # two inferences and 3 J used -> 1.5 J per inference, measured by RAPL
+        for _ in range(2):
+            captions.publish(String(data='a caption'))
+        (zone / 'energy_uj').write_text('4000000\n')
+
+        def measured():
+            for s in diag:
+                v = {kv.key: kv.value for kv in s.values}
+                if v.get('energy_source') == 'measured (rapl)' and v['inferences'] == '2':
+                    return float(v['energy_per_inference_J'])
+            return None
+        assert spin_until(lambda: measured() is not None), proc.output
+        assert measured() == pytest.approx(1.5)
+        assert proc.returncode is None
+
+
+def test_dry_run_reports_predicted_energy(ros_env, rclpy_node):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED
+
+    node = rclpy_node
+    profiles = node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+    diag = []
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diag.extend(m.status),
+                             10)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    with NodeProcess('frequency_actuator_node', ['-p', 'diagnostics_period:=0.2'],
+                     env=ros_env) as proc:
+        profiles.publish(_profile('low', 5e8, 2.5e9, energy=0.75))
+        end = time.monotonic() + 20.0
+        found = None
+        while time.monotonic() < end and found is None:
+            executor.spin_once(timeout_sec=0.05)
+            for s in diag:
+                v = {kv.key: kv.value for kv in s.values}
+                if v.get('energy_source', '').startswith('predicted'):
+                    found = v
+        assert found is not None, proc.output
+        assert float(found['energy_per_inference_J']) == pytest.approx(0.75)
+        assert found['backend'] == 'dry_run' and float(found['applied_f_hz']) == 5e8
+
+
+def test_absent_hardware_backend_exits_with_a_clear_reason(ros_env, tmp_path):
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    proc = NodeProcess('frequency_actuator_node',
+                       ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={tmp_path}'], env=ros_env)
+    assert proc.wait(timeout=20.0) == 2, proc.output
+    proc.stop()
+    assert 'no cpu*/cpufreq' in proc.output
