@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _make_cpu_tree(root: Path, cpus=2, governors='performance powersave userspace',
-              table='1000000 1500000 2000000', cur=1500000):
+                   table='1000000 1500000 2000000', cur=1500000):
     for i in range(cpus):
         d = root / f'cpu{i}' / 'cpufreq'
         d.mkdir(parents=True)

@@ -21,8 +21,8 @@ def test_cpufreq_userspace_snaps_to_an_offered_frequency(tmp_path, cpu_tree):
 
 
 def test_cpufreq_without_userspace_caps_max_and_clamps(tmp_path, cpu_tree):
-    backend = CpufreqSysfsBackend(cpu_tree(tmp_path, cpus=1, governors='schedutil',
-                                            table=None), cpus=[0])
+    tree = cpu_tree(tmp_path, cpus=1, governors='schedutil', table=None)
+    backend = CpufreqSysfsBackend(tree, cpus=[0])
     backend.apply(FrequencyProfile('turbo', f=9e9, f_server=1e9))
     d = tmp_path / 'cpu0' / 'cpufreq'
     assert (d / 'scaling_max_freq').read_text().strip() == '2000000'
