@@ -76,7 +76,9 @@ def rate_upper_bound(distortion, lam: float):
     lam = require_positive('lam', lam)
     d, scalar = _distortion('distortion', distortion)
     x = lam * d
-    return _out(np.log2(1.0 / x + x / (x + 1.0)), scalar)
+    # 1/x + x/(x+1) = 1 + 1/(x(x+1)): log1p keeps the digits when lam D is large (R -> 0)
+    with np.errstate(over='ignore'):
+        return _out(np.log1p(1.0 / (x * (x + 1.0))) / np.log(2.0), scalar)
 
 
 def distortion_upper_bound(rate, lam: float):
@@ -85,16 +87,21 @@ def distortion_upper_bound(rate, lam: float):
 
     D^U(0) is infinite (the test channel of Proposition 4.2 needs R > 0); ``inf`` is returned
     there, never an error, so callers treat b = 1 (R = 0) explicitly.
+
+    Evaluated as ``2 / (lam u (sqrt(1 + 4/u) + 1))`` with ``u = 2^R - 1``, algebraically equal
+    to eq. (26) but free of the cancellation in ``sqrt(1 + 4/u) - 1``, which lost all digits
+    for R >= ~53 (D^U evaluated to 0, making the objective negative and non-monotone).
     """
     lam = require_positive('lam', lam)
     r, scalar = _rate('rate', rate)
-    with np.errstate(divide='ignore'):
-        denom = np.expm1(r * np.log(2.0))  # 2^R - 1, accurate for small R
-        value = np.where(
-            denom > 0.0,
-            (np.sqrt(1.0 + 4.0 / np.where(denom > 0.0, denom, 1.0)) - 1.0) / (2.0 * lam),
-            np.inf,
-        )
+    with np.errstate(over='ignore'):  # u = inf for huge R gives D^U = 0, as it should
+        denom = np.expm1(r * np.log(2.0))  # u = 2^R - 1, accurate for small R
+    safe = np.where(denom > 0.0, denom, 1.0)
+    value = np.where(
+        denom > 0.0,
+        2.0 / (lam * safe * (np.sqrt(1.0 + 4.0 / safe) + 1.0)),
+        np.inf,
+    )
     return _out(value, scalar)
 
 
