@@ -21,6 +21,25 @@ def _on_jetson() -> bool:
     return Path('/etc/nv_tegra_release').exists() or os.environ.get('QCOINF_JETSON') == '1'
 
 
+@pytest.fixture(autouse=True, scope='session')
+def _one_torch_thread():
+    """
+    Run torch with one intra-op thread during the tests.
+
+    The CI machine has 2 cores shared by the test process and the node processes it starts;
+    two torch threads thrash there (a 1 s test took 19 s).
+    """
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get('QCOINF_RUN_SLOW') == '1'
     skips = {

@@ -1,0 +1,1 @@
+"""Split-model adapters (agent part quantized, server part full precision) and models."""
