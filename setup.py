@@ -14,7 +14,9 @@ def _files(pattern):
 
 # One entry per node (each file holds one Node subclass and a main()) plus the `qcoinf` CLI.
 NODES = {
+    'agent_encoder_node': 'qcoinf_ros.nodes.agent_encoder_node:main',
     'camera_node': 'qcoinf_ros.nodes.camera_node:main',
+    'edge_decoder_node': 'qcoinf_ros.nodes.edge_decoder_node:main',
     'frequency_actuator_node': 'qcoinf_ros.nodes.frequency_actuator_node:main',
     'planner_node': 'qcoinf_ros.nodes.planner_node:main',
     'scenario_node': 'qcoinf_ros.nodes.scenario_node:main',

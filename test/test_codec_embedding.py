@@ -15,9 +15,9 @@ FLOATS = hnp.arrays(
 @settings(max_examples=60, deadline=None)
 @given(x=FLOATS, bits=st.integers(1, 16))
 def test_lossless_round_trip_is_exact(x, bits):
-    payload = encode_embedding(x, EmbeddingMeta('git-tiny', bits))
+    payload = encode_embedding(x, EmbeddingMeta('git-tiny', bits, agent_latency_s=0.0123))
     y, meta = decode_embedding(payload)
-    assert meta == EmbeddingMeta('git-tiny', bits, 'none')
+    assert meta == EmbeddingMeta('git-tiny', bits, 'none', 0.0123)
     assert y.dtype == np.float32 and y.shape == x.shape
     np.testing.assert_array_equal(y, x)
 
@@ -67,6 +67,8 @@ def test_bad_embeddings_are_rejected(x, needle):
     ({'model_id': '', 'bit_width': 8}, 'model_id'),
     ({'model_id': 'm', 'bit_width': 0}, 'bit_width'),
     ({'model_id': 'm', 'bit_width': 8, 'compression': 'zstd'}, 'Invalid embedding compression'),
+    ({'model_id': 'm', 'bit_width': 8, 'agent_latency_s': -1.0}, 'agent_latency_s'),
+    ({'model_id': 'm', 'bit_width': 8, 'agent_latency_s': float('nan')}, 'agent_latency_s'),
 ])
 def test_bad_metadata_is_rejected(kwargs, needle):
     with pytest.raises(ValueError, match=needle):

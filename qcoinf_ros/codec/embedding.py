@@ -3,7 +3,8 @@ Self-describing embedding payload carried in ``sensor_msgs/CompressedImage``.
 
 The message's ``format`` field names the codec (:data:`FORMAT`) and ``data`` holds a safetensors
 file with one tensor, ``embedding``, and string metadata: the model id, the bit-width the agent
-ran at, the original shape and dtype, and the compression applied to the embedding itself:
+ran at, the agent's measured encode time, the shape, and the compression applied to the
+embedding itself:
 
 * ``none`` — float32 as produced by the encoder (exact round trip);
 * ``fp16`` — IEEE half precision (relative error <= 2^-11 for normal values);
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
+import math
 
 import numpy as np
 from safetensors import SafetensorError
@@ -38,11 +40,17 @@ class EmbeddingMeta:
     model_id: str
     bit_width: int
     compression: str = 'none'
+    agent_latency_s: float = 0.0  # measured time of the agent's encode (paper eq. (4) term)
 
     def __post_init__(self):
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ValueError(f'model_id must be a non-empty string, got {self.model_id!r}')
         require_int_in_range('bit_width', self.bit_width, 1, 64)
+        if isinstance(self.agent_latency_s, bool) or \
+                not isinstance(self.agent_latency_s, (int, float)) or \
+                not math.isfinite(self.agent_latency_s) or self.agent_latency_s < 0:
+            raise ValueError(f'agent_latency_s must be a finite number >= 0, got '
+                             f'{self.agent_latency_s!r}')
         if self.compression not in COMPRESSIONS:
             raise ValueError(
                 f'Invalid embedding compression: "{self.compression}" '
@@ -64,6 +72,7 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
     header = {
         'codec': FORMAT, 'model_id': meta.model_id, 'bit_width': str(int(meta.bit_width)),
         'compression': meta.compression, 'shape': json.dumps(list(x.shape)),
+        'agent_latency_s': repr(float(meta.agent_latency_s)),
     }
     if meta.compression == 'none':
         tensors = {'embedding': x}
@@ -87,7 +96,8 @@ def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
         raise ValueError(f'not a {FORMAT} payload (codec {header.get("codec")!r})')
     try:
         shape = tuple(int(d) for d in json.loads(header['shape']))
-        meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'])
+        meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'],
+                             float(header['agent_latency_s']))
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f'corrupt embedding metadata: {exc!r}') from None
     if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) > _MAX_ELEMENTS:

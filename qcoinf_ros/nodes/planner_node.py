@@ -11,6 +11,7 @@ instance publishes the solver's safest fallback with ``feasible: false`` and an 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -36,6 +37,8 @@ PARAMS = [
               read_only=True),
     ParamSpec('model', '', "Model entry of the preset ('' = the preset's default).",
               read_only=True),
+    ParamSpec('b_max', 0, "B_max: largest bit-width, as the agent encoder's b_max; 0 uses the "
+              "preset's.", low=0, high=16, read_only=True),
     ParamSpec('solver', 'exact', 'Solver of (P1).', choices=SOLVERS),
     ParamSpec('lam', 0.0, 'Exponential weight-magnitude parameter lambda, eq. (3); 0 uses the '
               "preset's value.", low=0.0, high=1e9),
@@ -64,6 +67,8 @@ class PlannerNode(Node):
         self._p = declare_all(self, PARAMS)
         preset = load_preset(self._p['preset'], self._p['model'] or None)
         self._params, self._profiles, self._defaults = preset
+        if self._p['b_max']:
+            self._params = dataclasses.replace(self._params, b_max=self._p['b_max'])
         self._solver = self._make_solver(self._p['solver'])
         self._policy = self._make_policy(self._p)
         self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))

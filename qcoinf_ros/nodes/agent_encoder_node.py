@@ -1,0 +1,188 @@
+"""
+Agent encoder (lifecycle node): the quantized first part of the model, on the robot.
+
+``on_configure`` loads the agent part of ``model`` and quantizes it once at ``b_max`` bits
+(nested codes); the bit-width then switches at run time from ``qcoinf/bit_width`` without
+reloading (one pass over the weights). ``on_cleanup`` frees the model. With ``autostart`` the
+node configures and activates itself; otherwise drive it with the standard lifecycle services.
+
+Topics in: ``camera/image_raw`` (sensor_msgs/Image), ``qcoinf/bit_width`` (std_msgs/UInt8).
+Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
+the codec name, ``data`` = the self-describing payload of :mod:`qcoinf_ros.codec.embedding`
+with the bit-width used and the measured encode time) and ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import UInt8
+
+from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.imaging import to_rgb8
+from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.image import image_msg_to_array
+from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
+from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+from qcoinf_ros.ros.spin import run_node
+
+PARAMS = [
+    ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
+              'blip2:<dir>.', read_only=True),
+    ParamSpec('scheme', 'uniform', 'Weight quantization scheme (paper section II-C).',
+              choices=('uniform', 'potlog'), read_only=True),
+    ParamSpec('granularity', 'per_tensor', 'Scale per tensor or per output channel.',
+              choices=('per_tensor', 'per_channel'), read_only=True),
+    ParamSpec('b_max', 8, 'B_max: bit-width the codes are stored at; the largest usable b.',
+              low=1, high=16, read_only=True),
+    ParamSpec('initial_bit_width', 0, 'Bit-width until the planner says otherwise; 0 = b_max.',
+              low=0, high=16),
+    ParamSpec('compression', 'none', 'Compression of the embedding itself on the wire.',
+              choices=COMPRESSIONS),
+    ParamSpec('threads', 0, 'torch intra-op threads; 0 keeps the torch default.', low=0,
+              high=256, read_only=True),
+    ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
+]
+
+
+class AgentEncoderNode(LifecycleNode):
+    """Encodes camera frames with the quantized agent part of a split model."""
+
+    def __init__(self, **kwargs):
+        super().__init__('agent_encoder_node', **kwargs)
+        self._p = declare_all(self, PARAMS)
+        install_validator(self, PARAMS, extra=self._check, on_change=self._p.update)
+        self._drops = DropLog(self.get_logger())
+        self._split = self._nested = None
+        self._latencies: list[float] = []
+        self._frames = 0
+        self._pub = self._diag = self._timer = None
+        self._subs = []
+        self._error = ''
+        if self._p['autostart']:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise ValueError(f'cannot configure: {self._error}')
+            self.trigger_activate()
+
+    def _check(self, proposed: dict) -> str | None:
+        if proposed['initial_bit_width'] > proposed['b_max']:
+            return (f'initial_bit_width ({proposed["initial_bit_width"]}) must not exceed '
+                    f'b_max ({proposed["b_max"]})')
+        return None
+
+    @property
+    def bit_width(self) -> int | None:
+        return None if self._nested is None else self._nested.bit_width
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        import torch
+        from transformers.utils import logging as hf_logging
+
+        from qcoinf_ros.models.registry import load_split
+        from qcoinf_ros.quant import NestedQuantizedModel
+
+        hf_logging.disable_progress_bar()
+        if self._p['threads']:
+            torch.set_num_threads(self._p['threads'])
+        reason = self._check(self._p)
+        try:
+            if reason is not None:
+                raise ValueError(reason)
+            start = time.perf_counter()
+            self._split = load_split(self._p['model'], parts=('agent',))
+            bits = self._p['initial_bit_width'] or self._p['b_max']
+            self._nested = NestedQuantizedModel(
+                self._split.agent_module, self._p['scheme'], self._p['b_max'],
+                self._p['granularity'], bit_width=bits)
+        except (ValueError, OSError) as exc:
+            self._error = str(exc)
+            self.get_logger().error(f'configure failed: {exc}')
+            self._split = self._nested = None
+            return TransitionCallbackReturn.FAILURE
+        self._pub = self.create_lifecycle_publisher(CompressedImage, 'qcoinf/embedding',
+                                                    reliable(2))
+        self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._subs = [
+            self.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR),
+            self.create_subscription(UInt8, 'qcoinf/bit_width', self._on_bit_width, LATCHED),
+        ]
+        self._timer = self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(
+            f'configured {self._split.model_id} ({self._p["scheme"]}, b_max={self._p["b_max"]}, '
+            f'{self._nested.num_quantized} weights) in {time.perf_counter() - start:.2f} s')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self.destroy_timer(self._timer)
+        self.destroy_lifecycle_publisher(self._pub)
+        self.destroy_publisher(self._diag)
+        self._split = self._nested = self._pub = self._diag = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- callbacks -----------------------------------------------------------------------
+    def _on_bit_width(self, msg: UInt8) -> None:
+        b = int(msg.data)
+        if not 1 <= b <= self._p['b_max']:
+            self._drops.drop('bit_width', f'{b} is outside 1..b_max={self._p["b_max"]}')
+            return
+        if b != self._nested.bit_width:
+            seconds = self._nested.set_bit_width(b)
+            self.get_logger().info(f'bit-width -> {b} (switched in {1e3 * seconds:.1f} ms)')
+
+    def _on_image(self, msg: Image) -> None:
+        if not self._pub.is_activated:
+            return
+        try:
+            rgb = to_rgb8(image_msg_to_array(msg), msg.encoding)
+        except ValueError as exc:
+            self._drops.drop('image', str(exc))
+            return
+        import torch
+        start = time.perf_counter()
+        with torch.no_grad():
+            embedding = self._split.encode(self._split.preprocess(rgb))
+        latency = time.perf_counter() - start
+        meta = EmbeddingMeta(self._split.model_id, self._nested.bit_width,
+                             self._p['compression'], latency)
+        out = CompressedImage(header=msg.header, format=FORMAT,
+                              data=encode_embedding(embedding[0], meta))
+        self._pub.publish(out)
+        self._frames += 1
+        self._latencies = (self._latencies + [latency])[-200:]
+
+    def _publish_diagnostics(self) -> None:
+        lat = sorted(self._latencies)
+        values = {
+            'model': self._split.model_id if self._split else 'n/a',
+            'bit_width': self.bit_width, 'scheme': self._p['scheme'],
+            'frames': self._frames, 'dropped_inputs': self._drops.total,
+            'encode_ms_p50': f'{1e3 * statistics.median(lat):.2f}' if lat else 'n/a',
+            'encode_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.2f}' if lat else 'n/a',
+            'last_switch_ms': f'{1e3 * self._nested.last_switch_s:.2f}' if self._nested else 'n/a',
+        }
+        status = DiagnosticStatus(name='qcoinf: agent encoder', hardware_id='agent',
+                                  level=DiagnosticStatus.OK, message=f'b = {self.bit_width}')
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag.publish(array)
+
+
+def main(args=None) -> int:
+    return run_node(AgentEncoderNode, args, 'agent_encoder_node')
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""
+The co-inference graph as separate processes over DDS.
+
+camera -> agent encoder -> edge decoder, with the planner steering the agent's bit-width from
+the battery and the deadline.
+
+The model is a complete tiny GIT checkpoint written to a temporary directory (random weights,
+the real BERT WordPiece tokenizer, a CLIP processor): real model code paths, loaded from disk
+by both sides like a user's checkpoint.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    from qcoinf_ros.models.tiny import save_tiny_git_checkpoint
+    return save_tiny_git_checkpoint(tmp_path_factory.mktemp('tiny_git'))
+
+
+@pytest.fixture(scope='module')
+def frames(tmp_path_factory):
+    import cv2
+    folder = tmp_path_factory.mktemp('frames')
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(folder / f'{i}.png'), rng.integers(0, 256, (40, 48, 3), np.uint8))
+    return folder
+
+
+class Graph:
+    """Subscriptions and publishers of the test process, with a bounded spin."""
+
+    def __init__(self, node):
+        from geometry_msgs.msg import Vector3Stamped
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import BatteryState, CompressedImage, Image
+        from std_msgs.msg import Float64, String, UInt8
+
+        from qcoinf_ros.codec import decode_embedding
+        from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+
+        self.node = node
+        self.images, self.captions, self.latency, self.embedding_bits = {}, [], [], []
+        node.create_subscription(
+            Image, 'camera/image_raw',
+            lambda m: self.images.__setitem__(self._stamp(m.header), m), SENSOR)
+        node.create_subscription(String, 'qcoinf/caption',
+                                 lambda m: self.captions.append(m.data), reliable(10))
+        node.create_subscription(Vector3Stamped, 'qcoinf/latency', self.latency.append,
+                                 reliable(10))
+
+        def on_embedding(msg):
+            try:
+                self.embedding_bits.append(decode_embedding(bytes(msg.data))[1].bit_width)
+            except ValueError:
+                pass  # the bad-input test publishes broken ones on purpose
+
+        node.create_subscription(CompressedImage, 'qcoinf/embedding', on_embedding,
+                                 reliable(2))
+        self.plan_bits = []
+        node.create_subscription(UInt8, 'qcoinf/bit_width',
+                                 lambda m: self.plan_bits.append(m.data), LATCHED)
+        self.battery = node.create_publisher(BatteryState, 'battery_state', SENSOR)
+        self.deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
+        self.executor = SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(node)
+
+    @staticmethod
+    def _stamp(header):
+        return (header.stamp.sec, header.stamp.nanosec, header.frame_id)
+
+    def spin_until(self, predicate, timeout=60.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate():
+            self.executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    def set_battery(self, pct):
+        from sensor_msgs.msg import BatteryState
+        msg = BatteryState()
+        msg.percentage = pct
+        for _ in range(3):
+            self.battery.publish(msg)
+            self.executor.spin_once(timeout_sec=0.05)
+
+
+def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_node,
+                                                                 checkpoint, frames):
+    from std_msgs.msg import Float64
+
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    model = f'model:=git:{checkpoint}'
+    procs = [
+        NodeProcess('edge_decoder_node', ['-p', model, '-p', 'max_new_tokens:=5'],
+                    env=ros_env),
+        NodeProcess('agent_encoder_node', ['-p', model, '-p', 'b_max:=8'], env=ros_env),
+        NodeProcess('planner_node', ['-p', 'preset:=paper', '-p', 'b_max:=8',
+                                     '-p', 'e0_full:=2.0', '-p', 'e0_min:=0.2'], env=ros_env),
+        NodeProcess('camera_node', ['-p', 'source:=folder', '-p', f'path:={frames}',
+                                    '-p', 'rate_hz:=8.0', '-p', 'frame_id:=cam'], env=ros_env),
+    ]
+    graph = Graph(rclpy_node)
+    try:
+        output = lambda: '\n'.join(f'--- {p.name}\n{p.output}' for p in procs)  # noqa: E731
+        assert graph.spin_until(lambda: len(graph.latency) >= 3), output()
+        # every latency message carries the stamp of a camera frame, and a plausible latency
+        for lat in graph.latency:
+            assert Graph._stamp(lat.header) in graph.images, 'unknown frame stamp'
+            assert 0.0 < lat.vector.x < 30.0 and 0.0 < lat.vector.y <= lat.vector.x
+        assert graph.captions and all(isinstance(c, str) for c in graph.captions)
+        assert graph.plan_bits and graph.plan_bits[-1] == 8
+        assert graph.spin_until(lambda: graph.embedding_bits and graph.embedding_bits[-1] == 8)
+        # battery at the reserve: E0 -> 0.2 J -> the planner lowers b, the agent switches
+        graph.set_battery(0.1)
+        assert graph.spin_until(lambda: graph.plan_bits[-1] == 6), output()
+        assert graph.spin_until(lambda: graph.embedding_bits[-1] == 6), output()
+        # an impossible deadline: safest fallback (b = 1) and the pipeline keeps running
+        graph.deadline.publish(Float64(data=1e-4))
+        assert graph.spin_until(lambda: graph.plan_bits[-1] == 1), output()
+        seen = len(graph.captions)
+        assert graph.spin_until(lambda: graph.embedding_bits[-1] == 1 and
+                                len(graph.captions) > seen + 2), output()
+        assert all(p.returncode is None for p in procs), output()
+        assert 'INFEASIBLE' in procs[2].output
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        graph.executor.shutdown()
+
+
+def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rclpy_node,
+                                                                    checkpoint):
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.models.registry import model_fingerprint
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import reliable, SENSOR
+
+    model = f'model:=git:{checkpoint}'
+    decoder = NodeProcess('edge_decoder_node', ['-p', model, '-p', 'max_new_tokens:=3'],
+                          env=ros_env)
+    agent = NodeProcess('agent_encoder_node', ['-p', model], env=ros_env)
+    graph = Graph(rclpy_node)
+    node = rclpy_node
+    images = node.create_publisher(Image, 'camera/image_raw', SENSOR)
+    embeddings = node.create_publisher(CompressedImage, 'qcoinf/embedding', reliable(2))
+    try:
+        # this process subscribes to both topics too: wait for the nodes' subscriptions
+        assert graph.spin_until(lambda: images.get_subscription_count() >= 2 and
+                                embeddings.get_subscription_count() >= 2), agent.output
+        model_id = model_fingerprint(checkpoint, 'git')
+        good = np.zeros((17, 32), np.float32)
+        bad = {
+            'format': CompressedImage(format='jpeg', data=b'\xff\xd8'),
+            'payload': CompressedImage(format=FORMAT, data=b'garbage'),
+            'model': CompressedImage(format=FORMAT, data=encode_embedding(
+                good, EmbeddingMeta('git:someoneelse', 8))),
+            'shape': CompressedImage(format=FORMAT, data=encode_embedding(
+                np.zeros((3, 32), np.float32), EmbeddingMeta(model_id, 8))),
+        }
+        for msg in bad.values():
+            embeddings.publish(msg)
+            graph.spin_until(lambda: False, timeout=0.2)
+        for image in (Image(height=2, width=2, encoding='rgb8', step=6, data=bytes(5)),
+                      Image(height=0, width=0, encoding='rgb8', step=0, data=b''),
+                      Image(height=1, width=1, encoding='yuv422', step=2, data=bytes(2))):
+            images.publish(image)
+            graph.spin_until(lambda: False, timeout=0.2)
+        for needle in ('unknown format', 'truncated', 'differs from this decoder model',
+                       'differs from the model embedding shape'):
+            assert graph.spin_until(lambda: needle in decoder.output, timeout=20), \
+                decoder.output
+        for needle in ('data length', 'zero size', 'unsupported image encoding'):
+            assert graph.spin_until(lambda: needle in agent.output, timeout=20), agent.output
+        # a good embedding is still decoded: the decoder is alive and well
+        embeddings.publish(CompressedImage(format=FORMAT, data=encode_embedding(
+            good, EmbeddingMeta(model_id, 8))))
+        assert graph.spin_until(lambda: graph.captions, timeout=30), decoder.output
+        assert decoder.returncode is None and agent.returncode is None
+        assert decoder.output.count('dropped embedding') == 4, decoder.output
+    finally:
+        agent.stop()
+        decoder.stop()
+        graph.executor.shutdown()
+
+
+def test_wrong_checkpoint_fails_configure_with_the_reason(ros_env, tmp_path):
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    proc = NodeProcess('agent_encoder_node', ['-p', f'model:=git:{tmp_path}'], env=ros_env)
+    assert proc.wait(timeout=60) == 2, proc.output
+    proc.stop()
+    assert 'has no config.json' in proc.output
