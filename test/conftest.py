@@ -115,3 +115,29 @@ def rclpy_node(ros_env):
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture
+def spin_until(rclpy_node):
+    """
+    Give a bounded spin of the test node, as a function of a predicate and a timeout.
+
+    Spins until ``predicate()`` is true or ``timeout`` seconds pass, and returns the predicate's
+    last value: every wait in a test is bounded.
+    """
+    import time
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=rclpy_node.context)
+    executor.add_node(rclpy_node)
+
+    def spin(predicate, timeout=20.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate():
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    spin.executor = executor
+    yield spin
+    executor.shutdown()

@@ -1,7 +1,6 @@
 """The frequency actuator node in its own process, on a directory tree that mimics sysfs."""
 
 import json
-import time
 
 import pytest
 
@@ -16,10 +15,9 @@ def _profile(name, f, g, b=8, energy=1.25):
     return String(data=encode_profile(ProfileMessage(name, f, g, b, True, None, 0.5, energy)))
 
 
-def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, tmp_path,
-                                                       cpu_tree):
+def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin_until,
+                                                       tmp_path, cpu_tree):
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import String
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -37,15 +35,6 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, tmp_
                              lambda m: applied.append(json.loads(m.data)), LATCHED)
     node.create_subscription(DiagnosticArray, '/diagnostics',
                              lambda m: diag.extend(m.status), 10)
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
-
-    def spin_until(predicate, timeout=20.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not predicate():
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
     params = ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={sysfs}',
               '-p', f'rapl_root:={tmp_path / "powercap"}', '-p', 'max_agent_hz:=3.0e9',
               '-p', 'diagnostics_period:=0.2']
@@ -78,9 +67,8 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, tmp_
         assert proc.returncode is None
 
 
-def test_dry_run_reports_predicted_energy(ros_env, rclpy_node):
+def test_dry_run_reports_predicted_energy(ros_env, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import String
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -91,20 +79,19 @@ def test_dry_run_reports_predicted_energy(ros_env, rclpy_node):
     diag = []
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diag.extend(m.status),
                              10)
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
+
+    def predicted():
+        for status in diag:
+            v = {kv.key: kv.value for kv in status.values}
+            if v.get('energy_source', '').startswith('predicted'):
+                return v
+        return None
+
     with NodeProcess('frequency_actuator_node', ['-p', 'diagnostics_period:=0.2'],
                      env=ros_env) as proc:
         profiles.publish(_profile('low', 5e8, 2.5e9, energy=0.75))
-        end = time.monotonic() + 20.0
-        found = None
-        while time.monotonic() < end and found is None:
-            executor.spin_once(timeout_sec=0.05)
-            for s in diag:
-                v = {kv.key: kv.value for kv in s.values}
-                if v.get('energy_source', '').startswith('predicted'):
-                    found = v
-        assert found is not None, proc.output
+        assert spin_until(lambda: predicted() is not None), proc.output
+        found = predicted()
         assert float(found['energy_per_inference_J']) == pytest.approx(0.75)
         assert found['backend'] == 'dry_run' and float(found['applied_f_hz']) == 5e8
 

@@ -1,7 +1,5 @@
 """The planner node in its own process: battery and deadline in, latched plan out."""
 
-import time
-
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -9,10 +7,9 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
 @pytest.fixture
-def graph(ros_env, rclpy_node):
+def graph(ros_env, rclpy_node, spin_until):
     """Planner process plus publishers/subscribers in this process; yields helpers."""
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import BatteryState
     from std_msgs.msg import Float64, String, UInt8
 
@@ -30,14 +27,6 @@ def graph(ros_env, rclpy_node):
                              lambda m: got['diag'].extend(m.status), 10)
     battery = node.create_publisher(BatteryState, 'battery_state', SENSOR)
     deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
-
-    def spin_until(predicate, timeout=20.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not predicate():
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
 
     def send_battery(pct):
         msg = BatteryState()
@@ -45,13 +34,12 @@ def graph(ros_env, rclpy_node):
         # sensor-data QoS is best effort: repeat until the planner reacted (bounded)
         for _ in range(3):
             battery.publish(msg)
-            executor.spin_once(timeout_sec=0.05)
+            spin_until(lambda: False, timeout=0.05)
 
     params = ['-p', 'preset:=paper', '-p', 'model:=blip2', '-p', 'energy_policy:=linear',
               '-p', 'e0_full:=2.0', '-p', 'e0_min:=0.5', '-p', 'battery_reserve:=0.1']
     with NodeProcess('planner_node', params, env=ros_env) as proc:
         yield proc, got, spin_until, send_battery, deadline
-    executor.shutdown()
 
 
 def test_battery_drop_lowers_bit_width_and_infeasible_deadline_is_flagged(graph):

@@ -18,18 +18,19 @@ import statistics
 import sys
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import UInt8
 
 from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
 from qcoinf_ros.imaging import to_rgb8
+from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import image_msg_to_array
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-from qcoinf_ros.ros.spin import run_node
+from qcoinf_ros.ros.spin import autostart, run_node
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
@@ -65,9 +66,7 @@ class AgentEncoderNode(LifecycleNode):
         self._subs = []
         self._error = ''
         if self._p['autostart']:
-            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise ValueError(f'cannot configure: {self._error}')
-            self.trigger_activate()
+            autostart(self)
 
     def _check(self, proposed: dict) -> str | None:
         if proposed['initial_bit_width'] > proposed['b_max']:
@@ -172,12 +171,8 @@ class AgentEncoderNode(LifecycleNode):
             'encode_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.2f}' if lat else 'n/a',
             'last_switch_ms': f'{1e3 * self._nested.last_switch_s:.2f}' if self._nested else 'n/a',
         }
-        status = DiagnosticStatus(name='qcoinf: agent encoder', hardware_id='agent',
-                                  level=DiagnosticStatus.OK, message=f'b = {self.bit_width}')
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag.publish(array)
+        publish_status(self, self._diag, 'qcoinf: agent encoder', OK, f'b = {self.bit_width}',
+                       values, hardware_id='agent')
 
 
 def main(args=None) -> int:

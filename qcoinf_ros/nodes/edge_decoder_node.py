@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.time import Time
@@ -25,10 +25,11 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 
 from qcoinf_ros.codec import decode_embedding, FORMAT
+from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
 from qcoinf_ros.ros.qos import reliable
-from qcoinf_ros.ros.spin import run_node
+from qcoinf_ros.ros.spin import autostart, run_node
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
@@ -53,9 +54,7 @@ class EdgeDecoderNode(LifecycleNode):
         self._captions = 0
         self._error = ''
         if self._p['autostart']:
-            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise ValueError(f'cannot configure: {self._error}')
-            self.trigger_activate()
+            autostart(self)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         import torch
@@ -142,13 +141,8 @@ class EdgeDecoderNode(LifecycleNode):
             'e2e_ms_p50': f'{1e3 * statistics.median(lat):.1f}' if lat else 'n/a',
             'e2e_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.1f}' if lat else 'n/a',
         }
-        level = DiagnosticStatus.WARN if self._drops.total else DiagnosticStatus.OK
-        status = DiagnosticStatus(name='qcoinf: edge decoder', hardware_id='server',
-                                  level=level, message=f'{self._captions} captions')
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag.publish(array)
+        publish_status(self, self._diag, 'qcoinf: edge decoder', WARN if self._drops.total else OK,
+                       f'{self._captions} captions', values, hardware_id='server')
 
 
 def main(args=None) -> int:

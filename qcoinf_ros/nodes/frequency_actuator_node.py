@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import sys
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from qcoinf_ros.actuation import BACKENDS, make_backend, RaplEnergyMeter
 from qcoinf_ros.codec.plan import decode_profile
 from qcoinf_ros.planner.profiles import FrequencyProfile
+from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
@@ -119,11 +120,6 @@ class FrequencyActuatorNode(Node):
     def _publish_diagnostics(self) -> None:
         energy, label = self._energy_per_inference()
         ok = self._applied is not None
-        status = DiagnosticStatus(
-            name='qcoinf: frequency actuator', hardware_id=self._backend.name,
-            level=DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
-            message=(f'profile {self._applied.profile!r} applied' if ok
-                     else 'waiting for a frequency profile'))
         values = {
             'backend': self._backend.name,
             'requested_f_hz': self._requested.f if self._requested else 'n/a',
@@ -134,10 +130,10 @@ class FrequencyActuatorNode(Node):
             'energy_source': label, 'inferences': self._inferences,
             'dropped_inputs': self._drops.total,
         }
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        publish_status(self, self._diag_pub, 'qcoinf: frequency actuator', OK if ok else WARN,
+                       f'profile {self._applied.profile!r} applied' if ok
+                       else 'waiting for a frequency profile', values,
+                       hardware_id=self._backend.name)
 
     def destroy_node(self):
         self._backend.close()

@@ -16,7 +16,7 @@ import math
 import sys
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float64, String, UInt8
@@ -25,6 +25,7 @@ from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
 from qcoinf_ros.planner.presets import load_preset
+from qcoinf_ros.ros.diagnostics import ERROR, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR
@@ -173,10 +174,6 @@ class PlannerNode(Node):
         if plan is None:
             return
         point = plan.point if plan.feasible else plan.fallback
-        status = DiagnosticStatus(
-            name='qcoinf: planner', hardware_id=self._p['preset'],
-            level=DiagnosticStatus.OK if plan.feasible else DiagnosticStatus.ERROR,
-            message=('plan feasible' if plan.feasible else f'infeasible: {plan.reason}'))
         values = {
             'solver': self._p['solver'], 'trigger': self._why, 'feasible': plan.feasible,
             'bit_width': point.bit_width, 'f_hz': point.f, 'f_server_hz': point.f_server,
@@ -187,10 +184,9 @@ class PlannerNode(Node):
             'battery_percentage': self._battery_pct if self._battery_pct is not None else 'n/a',
             'dropped_inputs': self._drops.total,
         }
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        publish_status(self, self._diag_pub, 'qcoinf: planner', OK if plan.feasible else ERROR,
+                       'plan feasible' if plan.feasible else f'infeasible: {plan.reason}',
+                       values, hardware_id=self._p['preset'])
 
 
 def main(args=None) -> int:

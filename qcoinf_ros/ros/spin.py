@@ -9,6 +9,20 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 
+def autostart(node) -> None:
+    """
+    Configure and activate a lifecycle node, as a lifecycle manager would.
+
+    Raises ``ValueError`` with the node's ``_error`` text when configuring fails (so
+    :func:`run_node` exits with code 2 and the reason).
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        raise ValueError(f'cannot configure: {getattr(node, "_error", "") or "see the log"}')
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        raise ValueError('cannot activate: see the log')
+
+
 def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
              done: Callable[[Node], bool] | None = None) -> int:
     """
