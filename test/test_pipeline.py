@@ -130,6 +130,8 @@ def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_
                                 len(graph.captions) > seen + 2), output()
         assert all(p.returncode is None for p in procs), output()
         assert 'INFEASIBLE' in procs[2].output
+        # the planner's lambda is the one fitted to the agent model's own weights
+        assert graph.spin_until(lambda: 'agent model lambda' in procs[2].output), output()
     finally:
         for p in reversed(procs):
             p.stop()

@@ -9,11 +9,15 @@ node configures and activates itself; otherwise drive it with the standard lifec
 Topics in: ``camera/image_raw`` (sensor_msgs/Image), ``qcoinf/bit_width`` (std_msgs/UInt8).
 Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
 the codec name, ``data`` = the self-describing payload of :mod:`qcoinf_ros.codec.embedding`
-with the bit-width used and the measured encode time) and ``/diagnostics``.
+with the bit-width used and the measured encode time); ``qcoinf/agent_model`` (std_msgs/String
+JSON, latched: model id, scheme, b_max, and lambda with its KS statistic fitted to the agent
+part's full-precision weights, eq. (3), before quantization — the planner's lambda); and
+``/diagnostics``.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -21,7 +25,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import UInt8
+from std_msgs.msg import String, UInt8
 
 from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
 from qcoinf_ros.imaging import to_rgb8
@@ -85,6 +89,7 @@ class AgentEncoderNode(LifecycleNode):
 
         from qcoinf_ros.models.registry import load_split
         from qcoinf_ros.quant import NestedQuantizedModel
+        from qcoinf_ros.theory.weight_stats import fit_model
 
         hf_logging.disable_progress_bar()
         if self._p['threads']:
@@ -95,6 +100,7 @@ class AgentEncoderNode(LifecycleNode):
                 raise ValueError(reason)
             start = time.perf_counter()
             self._split = load_split(self._p['model'], parts=('agent',))
+            self._fit = fit_model(self._split.agent_module, per_layer=False).overall
             bits = self._p['initial_bit_width'] or self._p['b_max']
             self._nested = NestedQuantizedModel(
                 self._split.agent_module, self._p['scheme'], self._p['b_max'],
@@ -107,6 +113,11 @@ class AgentEncoderNode(LifecycleNode):
         self._pub = self.create_lifecycle_publisher(CompressedImage, 'qcoinf/embedding',
                                                     reliable(2))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._info = self.create_publisher(String, 'qcoinf/agent_model', LATCHED)
+        self._info.publish(String(data=json.dumps({
+            'model_id': self._split.model_id, 'scheme': self._p['scheme'],
+            'b_max': self._p['b_max'], 'lam': self._fit.lam, 'ks': self._fit.ks_statistic,
+            'num_params': self._fit.num_params}, sort_keys=True)))
         self._subs = [
             self.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR),
             self.create_subscription(UInt8, 'qcoinf/bit_width', self._on_bit_width, LATCHED),
@@ -114,7 +125,8 @@ class AgentEncoderNode(LifecycleNode):
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f'configured {self._split.model_id} ({self._p["scheme"]}, b_max={self._p["b_max"]}, '
-            f'{self._nested.num_quantized} weights) in {time.perf_counter() - start:.2f} s')
+            f'{self._nested.num_quantized} weights, lambda {self._fit.lam:.4g}, KS '
+            f'{self._fit.ks_statistic:.3f}) in {time.perf_counter() - start:.2f} s')
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -124,7 +136,8 @@ class AgentEncoderNode(LifecycleNode):
         self.destroy_timer(self._timer)
         self.destroy_lifecycle_publisher(self._pub)
         self.destroy_publisher(self._diag)
-        self._split = self._nested = self._pub = self._diag = None
+        self.destroy_publisher(self._info)
+        self._split = self._nested = self._pub = self._diag = self._info = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -2,7 +2,9 @@
 Planner node: re-solves (P1) whenever the battery, the deadline or a parameter changes.
 
 Topics in: ``battery_state`` (sensor_msgs/BatteryState) -> E0 through the energy policy;
-``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0.
+``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0; ``qcoinf/agent_model`` (std_msgs/String
+JSON from the agent encoder) -> lambda fitted to the agent model's weights, used unless the
+``lam`` parameter is set.
 Topics out (reliable, transient local): ``qcoinf/bit_width`` (std_msgs/UInt8),
 ``qcoinf/frequency_profile`` (std_msgs/String, JSON, :mod:`qcoinf_ros.codec.plan`); and
 ``/diagnostics`` with the plan, predicted T and E, D^U, D^L and feasibility. An infeasible
@@ -12,6 +14,7 @@ instance publishes the solver's safest fallback with ``feasible: false`` and an 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -42,7 +45,8 @@ PARAMS = [
               "preset's.", low=0, high=16, read_only=True),
     ParamSpec('solver', 'exact', 'Solver of (P1).', choices=SOLVERS),
     ParamSpec('lam', 0.0, 'Exponential weight-magnitude parameter lambda, eq. (3); 0 uses the '
-              "preset's value.", low=0.0, high=1e9),
+              "agent model's fitted value (qcoinf/agent_model), else the preset's.",
+              low=0.0, high=1e9),
     ParamSpec('default_t0', 0.0, 'Deadline T0 [s] until a qcoinf/deadline message arrives; 0 '
               "uses the preset's.", low=0.0, high=1e6),
     ParamSpec('energy_policy', 'linear', 'How the state of charge becomes E0.',
@@ -74,6 +78,7 @@ class PlannerNode(Node):
         self._policy = self._make_policy(self._p)
         self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))
         self._battery_pct: float | None = None
+        self._model_lam: float | None = None
         self._e0 = self._policy.budget(1.0)
         self._plan = None
         self._drops = DropLog(self.get_logger())
@@ -82,6 +87,7 @@ class PlannerNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
         self.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
+        self.create_subscription(String, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
         self.create_timer(1.0, self._publish_diagnostics)
         install_validator(self, PARAMS, extra=self._check, on_change=self._on_change)
         self.replan('start')
@@ -89,7 +95,13 @@ class PlannerNode(Node):
     # -- configuration -------------------------------------------------------------------
     @property
     def lam(self) -> float:
-        return self._p['lam'] or float(self._defaults.get('lam', 1.0))
+        return self._p['lam'] or self._model_lam or float(self._defaults.get('lam', 1.0))
+
+    @property
+    def lam_source(self) -> str:
+        if self._p['lam']:
+            return 'parameter'
+        return 'agent model weights' if self._model_lam else 'preset'
 
     def _make_solver(self, name: str):
         if name == 'profiles':
@@ -133,6 +145,24 @@ class PlannerNode(Node):
         if self._plan is None or abs(e0 - self._e0) > self._p['replan_tolerance'] * self._e0:
             self._e0 = e0
             self.replan(f'battery {msg.percentage:.1%}')
+
+    def _on_agent_model(self, msg: String) -> None:
+        try:
+            info = json.loads(msg.data)
+            lam = float(info['lam'])
+            if not math.isfinite(lam) or lam <= 0.0:
+                raise ValueError(f'lambda must be a positive number, got {lam!r}')
+            b_max = int(info['b_max'])
+        except (ValueError, KeyError, TypeError) as exc:
+            self._drops.drop('agent_model', f'unreadable agent model info: {exc}')
+            return
+        if b_max != self._params.b_max:
+            self.get_logger().warning(
+                f'the agent stores b_max = {b_max} but the planner plans with B_max = '
+                f'{self._params.b_max}: set the planner b_max parameter to match')
+        if lam != self._model_lam:
+            self._model_lam = lam
+            self.replan(f'agent model lambda {lam:.4g}')
 
     def _on_deadline(self, msg: Float64) -> None:
         t0 = float(msg.data)
@@ -180,7 +210,8 @@ class PlannerNode(Node):
             'profile': plan.profile or 'continuous', 'T0_s': self._t0, 'E0_J': self._e0,
             'predicted_T_s': point.delay, 'predicted_E_J': point.energy,
             'D_upper': plan.d_upper, 'D_lower': plan.d_lower, 'objective': plan.objective,
-            'lambda': self.lam, 'decision_time_us': round(self._plan_us, 1),
+            'lambda': self.lam, 'lambda_source': self.lam_source,
+            'decision_time_us': round(self._plan_us, 1),
             'battery_percentage': self._battery_pct if self._battery_pct is not None else 'n/a',
             'dropped_inputs': self._drops.total,
         }
