@@ -154,3 +154,23 @@ def test_launch_cli_errors_and_listing(tmp_path):
     missing = subprocess.run(run + ['nope.launch.xml'], capture_output=True, text=True,
                              timeout=60)
     assert missing.returncode == 2 and 'not found' in missing.stderr
+
+
+def test_param_values_are_written_to_a_typed_params_file(tmp_path):
+    import yaml
+
+    path = _write(tmp_path, 'p.launch.xml', """
+      <node pkg="qcoinf_ros" exec="camera_node" name="cam">
+        <param name="path" value=""/>
+        <param name="device_index" value="3"/>
+        <param name="loop" value="false"/>
+        <param name="rate_hz" value="2.5"/>
+        <param name="frame_id" value="cam0"/>
+      </node>""")
+    (node,) = parse_launch_file(path).nodes
+    args = node.ros_args(tmp_path / 'params')
+    written = args[args.index('--params-file') + 1]
+    params = yaml.safe_load(open(written))['/**']['ros__parameters']
+    assert params == {'path': '', 'device_index': 3, 'loop': False, 'rate_hz': 2.5,
+                      'frame_id': 'cam0'}
+    assert '-p' not in args

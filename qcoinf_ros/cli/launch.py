@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 from qcoinf_ros.launching import parse_launch_file
@@ -85,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    params_dir = tempfile.mkdtemp(prefix='qcoinf_launch_')
+
     def start(spec):
-        return NodeProcess(spec.executable, spec.ros_args(), env=env, echo=True,
+        return NodeProcess(spec.executable, spec.ros_args(params_dir), env=env, echo=True,
                            name=spec.name or spec.executable, package=spec.package,
                            args=spec.args)
 
@@ -127,5 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         for spec, proc in running:
             code = proc.stop()
             codes.setdefault(proc.name, code)
+        shutil.rmtree(params_dir, ignore_errors=True)
     failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT)}
     return 1 if failed else 0

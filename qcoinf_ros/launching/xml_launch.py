@@ -65,8 +65,15 @@ class NodeSpec:
     respawn: bool = False
     respawn_delay: float = 0.0
 
-    def ros_args(self) -> list[str]:
-        """Return the ``--ros-args`` part of the node's command line."""
+    def ros_args(self, params_dir: str | Path | None = None) -> list[str]:
+        """
+        Return the ``--ros-args`` part of the node's command line.
+
+        With ``params_dir``, the ``<param name value>`` entries are written to a YAML file
+        there (as ``ros2 launch`` does; values typed by YAML, an empty value stays an empty
+        string) and passed after the parameter files, so they override them. Without it they
+        become ``-p name:=value`` (for display: rcl rejects an empty ``-p`` value).
+        """
         out: list[str] = []
         if self.name:
             out += ['-r', f'__node:={self.name}']
@@ -74,11 +81,28 @@ class NodeSpec:
             out += ['-r', f'__ns:={self.namespace}']
         for path in self.params_files:
             out += ['--params-file', path]
-        for key, value in self.params.items():
-            out += ['-p', f'{key}:={value}']
+        if self.params and params_dir is not None:
+            out += ['--params-file', str(self._write_params(Path(params_dir)))]
+        elif self.params:
+            for key, value in self.params.items():
+                out += ['-p', f'{key}:={value}']
         for src, dst in self.remaps:
             out += ['-r', f'{src}:={dst}']
         return out
+
+    def _write_params(self, folder: Path) -> Path:
+        import yaml
+        typed = {}
+        for key, text in self.params.items():
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                value = text
+            typed[key] = '' if value is None else value
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f'{self.name or self.executable}_{len(list(folder.iterdir()))}.yaml'
+        path.write_text(yaml.safe_dump({'/**': {'ros__parameters': typed}}))
+        return path
 
 
 @dataclass
