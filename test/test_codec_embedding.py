@@ -34,8 +34,14 @@ def test_fp16_round_trip_within_half_precision(x):
 @given(x=FLOATS)
 def test_int8_round_trip_within_half_a_step(x):
     y, _ = decode_embedding(encode_embedding(x, EmbeddingMeta('m', 8, 'int8')))
-    step = float(np.max(np.abs(x))) / 127.0
-    assert np.max(np.abs(y - x)) <= step / 2 * (1 + 1e-5) + 1e-30
+    step = max(float(np.max(np.abs(x))) / 127.0, float(np.finfo(np.float32).tiny))
+    assert np.max(np.abs(y.astype(np.float64) - x)) <= step / 2 * (1 + 1e-5)
+
+
+def test_int8_of_subnormal_values_keeps_a_valid_scale():
+    x = np.array([1e-45, -1e-45, 0.0], np.float32)
+    y, _ = decode_embedding(encode_embedding(x, EmbeddingMeta('m', 8, 'int8')))
+    assert np.max(np.abs(y - x)) <= np.finfo(np.float32).tiny
 
 
 def test_compressed_payloads_are_smaller():

@@ -9,7 +9,8 @@ embedding itself:
 * ``none`` — float32 as produced by the encoder (exact round trip);
 * ``fp16`` — IEEE half precision (relative error <= 2^-11 for normal values);
 * ``int8`` — symmetric per-tensor linear quantization, ``x ~ q * scale`` with
-  ``scale = max|x| / 127`` (absolute error <= scale / 2).
+  ``scale = max(max|x| / 127, FLT_MIN)`` (absolute error <= scale / 2; the floor at the
+  smallest normal float32 keeps the stored scale non-zero for subnormal embeddings).
 
 Decoding validates everything it reads and raises ``ValueError`` with the reason for a corrupt,
 truncated or inconsistent payload, so a node can log it once and drop the message.
@@ -80,8 +81,8 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
         tensors = {'embedding': x.astype(np.float16)}
     else:
         peak = float(np.max(np.abs(x)))
-        scale = peak / 127.0 if peak > 0.0 else 1.0
-        q = np.clip(np.rint(x / scale), -127, 127).astype(np.int8)
+        scale = np.float32(max(peak / 127.0, float(np.finfo(np.float32).tiny)))
+        q = np.clip(np.rint(x.astype(np.float64) / float(scale)), -127, 127).astype(np.int8)
         tensors = {'embedding': q, 'scale': np.array([scale], dtype=np.float32)}
     return st_save(tensors, metadata=header)
 
