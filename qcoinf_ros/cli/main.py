@@ -21,6 +21,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                            'exact vs SCA vs baselines on random (P1) instances'),
     ('bench', 'quant'): ('qcoinf_ros.quant.bench',
                          'switch time, packed bytes and latency per bit-width and scheme'),
+    ('bench', 'pipeline'): ('qcoinf_ros.cli.bench_pipeline',
+                            'end-to-end latency through ROS 2 vs in-process; bytes per codec'),
     ('bench', 'distortion'): ('qcoinf_ros.quant.distortion',
                               'parameter vs output distortion per bit-width (paper Fig. 3)'),
 }

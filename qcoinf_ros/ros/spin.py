@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -39,8 +39,10 @@ def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
         except ValueError as exc:
             rclpy.logging.get_logger(name).fatal(f'cannot start: {exc}')
             return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         while rclpy.ok() and not (done is not None and done(node)):
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
