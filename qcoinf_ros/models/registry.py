@@ -38,7 +38,7 @@ def load_split(spec: str, parts=PARTS) -> SplitModel:
         raise ValueError(f'model spec must be a non-empty string, got {spec!r}')
     if spec == 'default':
         try:
-            from qcoinf_ros.captioner import load_default_captioner
+            from qcoinf_ros.captioner.default import load_default_captioner
         except ImportError:
             raise ValueError('the default captioner is not available in this installation '
                              '(qcoinf_ros.captioner); use git:<dir> or blip2:<dir>') from None
