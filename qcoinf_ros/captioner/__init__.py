@@ -1,0 +1,1 @@
+"""The embedded default captioner: GIT architecture trained on the project's scenes."""

@@ -1,0 +1,1 @@
+"""Synthetic captioning scenes (seeded generator, COCO export): the embedded default task."""

@@ -1,0 +1,160 @@
+"""Tests of the captioner's tokenizer, processor, metrics and shipped default model."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from qcoinf_ros.captioner.default import (
+    DEFAULT_MODEL_ID, is_default_model, load_captioner, load_default_captioner, WEIGHTS_DIR)
+from qcoinf_ros.captioner.evaluate import generate_captions
+from qcoinf_ros.captioner.metrics import (
+    cider_score, exact_match_rate, normalize_caption, score_captions)
+from qcoinf_ros.captioner.model import build_processor, CaptionerConfig
+from qcoinf_ros.captioner.tokenizer import build_tokenizer, scene_tokenizer, SPECIAL_TOKENS
+from qcoinf_ros.captioner.train import TRAINING_FILE
+from qcoinf_ros.models.base import image_batch
+from qcoinf_ros.models.git import GitSplit
+from qcoinf_ros.scenes.generator import caption_vocabulary, iter_scenes, make_scene
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _one_torch_thread():
+    """One intra-op thread: the CI machine's 2 cores are shared, and 2 threads thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tokenizer_round_trip():
+    tokenizer = scene_tokenizer()
+    assert len(tokenizer) == len(SPECIAL_TOKENS) + len(caption_vocabulary())
+    assert (tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id) == (0, 2, 3)
+    assert tokenizer.bos_token_id == tokenizer.cls_token_id
+    assert tokenizer.eos_token_id == tokenizer.sep_token_id
+    captions = [c for _, refs, _ in iter_scenes('train', 40) for c in refs]
+    encoded = tokenizer(captions, padding=True)
+    for ids, mask, caption in zip(encoded.input_ids, encoded.attention_mask, captions):
+        real = [i for i, m in zip(ids, mask) if m]
+        assert real[0] == tokenizer.cls_token_id and real[-1] == tokenizer.sep_token_id
+        assert tokenizer.unk_token_id not in real
+        assert len(real) == len(caption.split()) + 2
+    assert tokenizer.batch_decode(encoded.input_ids, skip_special_tokens=True) == captions
+    ids = tokenizer('A Red, circle!').input_ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == 'a red circle'
+    assert tokenizer('a zebra').input_ids[2] == tokenizer.unk_token_id
+
+
+def test_tokenizer_rejects_bad_words():
+    with pytest.raises(ValueError, match='words'):
+        build_tokenizer(['fine', 'Not'])
+    with pytest.raises(ValueError, match='words'):
+        build_tokenizer(['two words'])
+    with pytest.raises(ValueError, match='words'):
+        build_tokenizer([])
+
+
+def test_processor_equals_image_batch_on_scenes():
+    size = CaptionerConfig().image_size
+    processor = build_processor(scene_tokenizer(), size)
+    images = [image for image, _, _ in iter_scenes('val', 4)]
+    pixels = processor(images=images, return_tensors='pt').pixel_values
+    assert torch.allclose(pixels, image_batch(images, size), atol=1e-5)
+    odd = np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    assert processor(images=[odd], return_tensors='pt').pixel_values.shape == (1, 3, size, size)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match='patch_size'):
+        CaptionerConfig(image_size=64, patch_size=7)
+    with pytest.raises(ValueError, match='width'):
+        CaptionerConfig(width=130, heads=4)
+
+
+def test_normalize_caption():
+    assert normalize_caption('  A Small, RED circle.  ') == 'a small red circle'
+    assert normalize_caption("it's a_b") == 'it s a b'
+    with pytest.raises(ValueError, match='string'):
+        normalize_caption(3)
+
+
+def _scene_refs(count):
+    scenes = [make_scene('test', i) for i in range(count)]
+    return scenes, {s.image_id: list(s.captions) for s in scenes}
+
+
+def test_cider_high_for_references_low_for_wrong_captions():
+    scenes, refs = _scene_refs(60)
+    for k in range(5):
+        right = {s.image_id: s.captions[k].upper() + '.' for s in scenes}
+        scores = score_captions(right, refs)
+        assert scores.cider > 300 and scores.exact_match == 1.0 and scores.count == 60
+    shifted = {s.image_id: scenes[(i + 1) % len(scenes)].captions[0] for i, s in enumerate(scenes)}
+    wrong = score_captions(shifted, refs)
+    assert wrong.exact_match == 0.0 and wrong.cider < 150
+    # One wrong word costs: the caption with its colours swapped scores in between.
+    swap = {'red': 'blue', 'blue': 'red', 'green': 'yellow', 'yellow': 'green',
+            'purple': 'orange', 'orange': 'purple'}
+    recoloured = {s.image_id: ' '.join(swap.get(w, w) for w in s.captions[0].split())
+                  for s in scenes}
+    middle = score_captions(recoloured, refs)
+    assert wrong.cider < middle.cider < score_captions(
+        {s.image_id: s.captions[0] for s in scenes}, refs).cider
+    assert middle.exact_match == 0.0
+    total, per_image = cider_score(shifted, refs)
+    assert per_image.shape == (60,) and np.isclose(per_image.mean(), total)
+
+
+def test_metric_errors():
+    _, refs = _scene_refs(3)
+    ids = sorted(refs)
+    with pytest.raises(ValueError, match='same ids'):
+        score_captions({ids[0]: 'a'}, refs)
+    with pytest.raises(ValueError, match='at least 2'):
+        cider_score({ids[0]: 'a'}, {ids[0]: refs[ids[0]]})
+    with pytest.raises(ValueError, match='non-empty list'):
+        exact_match_rate({1: 'a', 2: 'b'}, {1: ['a'], 2: []})
+    with pytest.raises(ValueError, match='empty'):
+        exact_match_rate({}, {})
+
+
+def test_default_model_ships_small_and_documented():
+    files = {p.name: p.stat().st_size for p in WEIGHTS_DIR.iterdir()}
+    assert {'model.safetensors', 'config.json', 'tokenizer.json', TRAINING_FILE} <= set(files)
+    assert sum(files.values()) < 10 * 2 ** 20
+    training = json.loads((WEIGHTS_DIR / TRAINING_FILE).read_text())
+    # the shipped run's own validation record (issue 5 aims for 0.8; these weights: 0.485)
+    assert training['train_seconds'] > 0 and training['history'][-1]['exact_match'] >= 0.45
+    assert training['history'][-1]['cider'] >= 300.0
+
+
+def test_default_model_captions_held_out_scenes(monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    start = time.perf_counter()
+    model = load_default_captioner()
+    scenes = [make_scene('test', i) for i in range(20)]
+    captions = generate_captions(model, [s.image for s in scenes])
+    seconds = time.perf_counter() - start
+    assert isinstance(model, GitSplit) and model.model_id == DEFAULT_MODEL_ID
+    assert model.input_shape == (3, 96, 96) and model.embedding_shape == (10, 128)
+    scores = score_captions({s.image_id: c for s, c in zip(scenes, captions)},
+                            {s.image_id: s.captions for s in scenes})
+    # Chance is about 0: a caption must get up to 8 attributes right.
+    assert scores.exact_match >= 0.6, list(zip(captions, [s.captions[0] for s in scenes]))
+    assert seconds < 20
+
+
+def test_default_model_parts_compose():
+    agent = load_captioner('default', parts='agent')
+    server = load_captioner(DEFAULT_MODEL_ID, parts='server')
+    assert agent.parts == ('agent',) and server.parts == ('server',)
+    images = [make_scene('test', i).image for i in range(3)]
+    pixels = agent.preprocess(images)
+    ids = server.decode(agent.encode(pixels), max_new_tokens=24, do_sample=False)
+    assert server.captions(ids) == generate_captions(load_default_captioner(), images)
+    assert is_default_model('default') and not is_default_model(str(WEIGHTS_DIR))
+    by_path = load_captioner(str(WEIGHTS_DIR), parts='agent')
+    assert torch.equal(by_path.encode(pixels), agent.encode(pixels))
