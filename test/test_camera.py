@@ -118,3 +118,18 @@ def test_camera_node_publishes_stamped_frames_and_skips_bad_files(ros_env, rclpy
     assert {image_msg_to_array(m).tobytes() for m in images} == expected
     assert infos[0].k[0] > 0 and (infos[0].width, infos[0].height) == (16, 12)
     assert proc.output.count('dropped frame') == 1, proc.output
+
+
+def test_scene_source_is_deterministic_and_loops():
+    from qcoinf_ros.imaging.sources import SceneSource
+    from qcoinf_ros.scenes.generator import make_scene, SceneConfig
+
+    source = make_source('scenes', scene_split='val', scene_count=2, loop=True)
+    got = [source.read() for _ in range(3)]
+    expected = [make_scene('val', i, SceneConfig()).image for i in (0, 1, 0)]
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    assert got[0].shape == (96, 96, 3) and got[0].dtype == np.uint8
+    assert SceneSource('test', 1, loop=False).read() is not None
+    with pytest.raises(ValueError):
+        SceneSource('holdout', 1)

@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='default, git:DIR or blip2:DIR (default: default)')
     parser.add_argument('--frames', type=int, default=30, help='frames per side (default 30)')
     parser.add_argument('--warmup', type=int, default=3, help='frames not timed (default 3)')
-    parser.add_argument('--size', type=int, default=96, help='frame side in pixels (96)')
+    parser.add_argument('--size', type=int, default=96,
+                        help='side of the scene frames in pixels (default 96)')
     parser.add_argument('--max-new-tokens', type=int, default=20)
     parser.add_argument('--timeout', type=float, default=60.0,
                         help='longest wait for one caption [s]')
@@ -38,12 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _frames(n: int, size: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
     try:
-        from qcoinf_ros.scenes import iter_scenes
-        return [np.asarray(s.image) for s in iter_scenes('test', n)]
-    except ImportError:
+        from qcoinf_ros.scenes.generator import iter_scenes, SceneConfig
+    except ImportError:  # pragma: no cover - the scenes ship with the package
+        rng = np.random.default_rng(0)
         return [rng.integers(0, 256, (size, size, 3), np.uint8) for _ in range(n)]
+    return [image for image, _, _ in iter_scenes('test', n, SceneConfig(image_size=size))]
 
 
 def in_process(model: str, frames, warmup: int, max_new_tokens: int) -> list[float]:

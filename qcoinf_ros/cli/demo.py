@@ -1,15 +1,22 @@
 """
-``qcoinf demo``: run the scripted scenario through real ROS 2 processes and show it live.
+``qcoinf demo``: the whole co-inference graph on the default captioner, with a scripted scenario.
 
-The scenario node runs as a separate process (real DDS between processes); this process
-subscribes to its topics, prints what arrives and a summary, and exits 0 when the scenario was
-received in full.
+Every node runs as its own process over DDS (loopback profile): scenario (battery drain and
+deadline schedule), camera (the package's scenes), agent encoder, edge decoder, planner and
+frequency actuator (dry run). This process watches the topics and shows, live, each caption
+with the bit-width and profile in force, the predicted delay and energy of the plan (the system
+model, eqs. (8)-(9), of the preset's simulated hardware) beside the measured end-to-end latency
+on this machine. At the end it writes ``report.png`` (battery, bit-width, latency and caption
+quality over time) and ``report.md`` to ``--out`` and exits 0 if the scenario ran through.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+import hashlib
 import os
+from pathlib import Path
 import random
 import time
 
@@ -20,12 +27,42 @@ from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='qcoinf demo', description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog='qcoinf demo', description=__doc__.splitlines()[1])
+    parser.add_argument('--model', default='default',
+                        help='default (the shipped captioner), git:DIR or blip2:DIR')
     parser.add_argument('--params-file', default=None,
-                        help='scenario parameters (default: the shipped config/demo.yaml)')
-    parser.add_argument('--timeout', type=float, default=30.0,
-                        help='give up after this many seconds (default: 30)')
+                        help='parameters of the nodes (default: the shipped config/demo.yaml)')
+    parser.add_argument('--out', default='results/demo', help='report folder (results/demo)')
+    parser.add_argument('--timeout', type=float, default=180.0,
+                        help='give up after this many seconds (default 180)')
     return parser
+
+
+@dataclass
+class Timeline:
+    """What the demo saw, in seconds since the scenario started."""
+
+    start: float | None = None
+    battery: list[tuple[float, float]] = field(default_factory=list)
+    deadline: list[tuple[float, float]] = field(default_factory=list)
+    bits: list[tuple[float, int]] = field(default_factory=list)
+    profiles: list[tuple[float, object]] = field(default_factory=list)
+    frames: dict[tuple[int, int], int] = field(default_factory=dict)  # stamp -> scene index
+    captions: list[str] = field(default_factory=list)
+    latency: list[tuple[float, float, float, tuple[int, int]]] = field(default_factory=list)
+
+    def now(self) -> float:
+        return 0.0 if self.start is None else time.monotonic() - self.start
+
+
+def _scene_lookup(count: int, size: int) -> tuple[dict[str, int], dict[int, list[str]]]:
+    from qcoinf_ros.scenes.generator import iter_scenes, SceneConfig
+    by_hash, refs = {}, {}
+    for index, (image, captions, _) in enumerate(iter_scenes('test', count,
+                                                             SceneConfig(image_size=size))):
+        by_hash[hashlib.sha1(image.tobytes()).hexdigest()] = index
+        refs[index] = list(captions)
+    return by_hash, refs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,56 +70,186 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(highlight=False)
     params_file = args.params_file or str(share_file('config/demo.yaml'))
     domain = os.environ.get('ROS_DOMAIN_ID') or str(random.randint(1, 100))
-    os.environ.update(loopback_dds_env(domain_id=int(domain)))
+    env = loopback_dds_env(domain_id=int(domain))
+    os.environ.update(env)
 
     import rclpy
-    from sensor_msgs.msg import BatteryState
-    from std_msgs.msg import Float64
+    from geometry_msgs.msg import Vector3Stamped
+    from sensor_msgs.msg import BatteryState, Image
+    from std_msgs.msg import Float64, String, UInt8
 
-    from qcoinf_ros.ros.qos import LATCHED, SENSOR
+    from qcoinf_ros.codec.plan import decode_profile
+    from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
-    battery: list[tuple[float, float]] = []
-    deadlines: list[tuple[float, float]] = []
-    start = time.monotonic()
-
+    by_hash, refs = _scene_lookup(200, 96)
+    tl = Timeline()
+    common = ['--params-file', params_file]
+    model = ['-p', f'model:={args.model}']
+    console.print(f'[bold]qcoinf demo[/bold]: ROS_DOMAIN_ID={domain}, model {args.model}, '
+                  f'parameters {params_file}')
+    procs = [NodeProcess('edge_decoder_node', common + model, env=env),
+             NodeProcess('agent_encoder_node', common + model, env=env),
+             NodeProcess('planner_node', common, env=env),
+             NodeProcess('frequency_actuator_node', common, env=env),
+             NodeProcess('camera_node', common, env=env),
+             NodeProcess('scenario_node', common, env=env)]
     rclpy.init()
     node = rclpy.create_node('qcoinf_demo')
 
-    def on_battery(msg: BatteryState) -> None:
-        battery.append((time.monotonic() - start, msg.percentage))
-        if len(battery) % 5 == 1:
-            console.print(f'[{battery[-1][0]:5.1f} s] battery {msg.percentage:6.1%}  '
-                          f'{msg.voltage:.1f} V')
+    def on_battery(msg):
+        if tl.start is None:
+            tl.start = time.monotonic()
+        tl.battery.append((tl.now(), msg.percentage))
 
-    def on_deadline(msg: Float64) -> None:
-        deadlines.append((time.monotonic() - start, msg.data))
-        console.print(f'[{deadlines[-1][0]:5.1f} s] [bold]deadline T0 = {msg.data:g} s[/bold]')
+    def on_deadline(msg):
+        tl.deadline.append((tl.now(), msg.data))
+        console.print(f'[{tl.now():5.1f} s] [bold yellow]deadline T0 = {msg.data:g} s[/]')
 
-    node.create_subscription(BatteryState, 'battery_state', on_battery, SENSOR)
-    node.create_subscription(Float64, 'qcoinf/deadline', on_deadline, LATCHED)
-    console.print(f'qcoinf demo: ROS_DOMAIN_ID={domain}, scenario from {params_file}')
-    scenario = NodeProcess('scenario_node', ['--params-file', params_file], env=dict(os.environ))
+    def on_bits(msg):
+        tl.bits.append((tl.now(), msg.data))
+
+    def on_profile(msg):
+        tl.profiles.append((tl.now(), decode_profile(msg.data)))
+
+    def on_image(msg):
+        index = by_hash.get(hashlib.sha1(bytes(msg.data)).hexdigest())
+        if index is not None:
+            tl.frames[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = index
+
+    def on_caption(msg):
+        tl.captions.append(msg.data)
+
+    def on_latency(msg):
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        tl.latency.append((tl.now(), msg.vector.x, msg.vector.y, stamp))
+        caption = tl.captions[len(tl.latency) - 1] if len(tl.captions) >= len(tl.latency) \
+            else '?'
+        index = tl.frames.get(stamp)
+        ok = index is not None and _norm(caption) in {_norm(r) for r in refs[index]}
+        plan = tl.profiles[-1][1] if tl.profiles else None
+        battery = tl.battery[-1][1] if tl.battery else float('nan')
+        predicted = f'{plan.predicted_delay_s:.2f}' if plan else '?'
+        energy = f'{plan.predicted_energy_j:.2f}' if plan else '?'
+        console.print(
+            f'[{tl.now():5.1f} s] battery {battery:4.0%}  b={plan.bit_width if plan else "?"} '
+            f'{plan.name if plan else "":>10}  T pred {predicted} s / meas '
+            f'{msg.vector.x:.3f} s  E pred {energy} J  '
+            f'{"[green]OK[/]" if ok else "[red]--[/]"} {caption}')
+
+    ready = {'agent': False}
+    node.create_subscription(String, 'qcoinf/agent_model',
+                             lambda m: ready.__setitem__('agent', True), LATCHED)
+    start = time.monotonic()
     try:
+        while not ready['agent'] and time.monotonic() - start < args.timeout:
+            rclpy.spin_once(node, timeout_sec=0.1)
+            if any(p.returncode is not None for p in procs):
+                break
+        console.print(f'models loaded after {time.monotonic() - start:.1f} s; scenario starts')
+        node.create_subscription(Float64, 'qcoinf/deadline', on_deadline, LATCHED)
+        node.create_subscription(UInt8, 'qcoinf/bit_width', on_bits, LATCHED)
+        node.create_subscription(String, 'qcoinf/frequency_profile', on_profile, LATCHED)
+        node.create_subscription(Image, 'camera/image_raw', on_image, SENSOR)
+        node.create_subscription(String, 'qcoinf/caption', on_caption, reliable(10))
+        node.create_subscription(Vector3Stamped, 'qcoinf/latency', on_latency, reliable(10))
+        node.create_subscription(BatteryState, 'battery_state', on_battery, SENSOR)
+        scenario = procs[-1]
         while scenario.returncode is None and time.monotonic() - start < args.timeout:
             rclpy.spin_once(node, timeout_sec=0.1)
-        for _ in range(5):  # drain what is still in flight
+            if any(p.returncode is not None for p in procs[:-1]):
+                break
+        for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.05)
+        alive = all(p.returncode is None for p in procs[:-1])
     finally:
-        code = scenario.stop()
+        codes = {p.name: p.stop() for p in procs}
         node.destroy_node()
         rclpy.try_shutdown()
 
-    ok = code == 0 and len(battery) >= 2 and len(deadlines) >= 2 and \
-        battery[-1][1] < battery[0][1]
+    out = Path(args.out)
+    summary = _report(tl, refs, out)
     console.print()
-    if battery:
-        console.print(f'battery: {len(battery)} messages, {battery[0][1]:.1%} -> '
-                      f'{battery[-1][1]:.1%}')
-    console.print(f'deadlines: {[round(d, 3) for _, d in deadlines]} s')
-    console.print(f'scenario node exit code: {code}')
+    for line in summary:
+        console.print(line)
+    switched = len({b for _, b in tl.bits}) > 1
+    ok = alive and codes['scenario_node'] == 0 and len(tl.latency) >= 5 and switched
     if not ok:
-        console.print('[red]demo failed: the scenario was not received in full[/red]')
-        console.print(scenario.output)
+        seen = sorted({b for _, b in tl.bits})
+        console.print(f'[red]demo failed[/red]: alive={alive}, exit codes {codes}, '
+                      f'{len(tl.latency)} captions, bit-widths seen {seen}')
+        for p in procs:
+            console.print(f'--- {p.name}\n{p.output[-3000:]}')
         return 1
-    console.print('[green]demo ok[/green]')
+    console.print(f'[green]demo ok[/green]: report in {out}/report.png and {out}/report.md')
     return 0
+
+
+def _norm(text: str) -> str:
+    from qcoinf_ros.captioner.metrics import normalize_caption
+    return normalize_caption(text)
+
+
+def _report(tl: Timeline, refs: dict[int, list[str]], out: Path) -> list[str]:
+    """Write report.png and report.md; return the summary lines."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from qcoinf_ros.captioner.metrics import score_captions
+
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = [(lat, cap) for lat, cap in zip(tl.latency, tl.captions)]
+    candidates, references, hits = {}, {}, []
+    for i, ((t, e2e, _, stamp), caption) in enumerate(pairs):
+        index = tl.frames.get(stamp)
+        if index is None:
+            continue
+        candidates[i], references[i] = caption, refs[index]
+        hits.append((t, float(_norm(caption) in {_norm(r) for r in refs[index]})))
+    scores = score_captions(candidates, references) if candidates else None
+    fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
+    if tl.battery:
+        axes[0].plot(*zip(*tl.battery), color='tab:green')
+    axes[0].set_ylabel('battery')
+    if tl.bits:
+        times, bits = zip(*tl.bits)
+        axes[1].step(list(times) + [tl.now()], list(bits) + [bits[-1]], where='post')
+    axes[1].set_ylabel('bit-width b')
+    if tl.latency:
+        axes[2].plot([x[0] for x in tl.latency], [x[1] for x in tl.latency], '.',
+                     label='measured end-to-end (this machine)')
+    if tl.profiles:
+        axes[2].step([t for t, _ in tl.profiles], [p.predicted_delay_s for _, p in tl.profiles],
+                     where='post', label='predicted T (preset hardware, eq. 8)')
+    for t, value in tl.deadline:
+        axes[2].axhline(value, color='grey', lw=0.5, ls=':')
+    axes[2].set_ylabel('latency [s]')
+    axes[2].legend(fontsize=7)
+    if hits:
+        window = 5
+        t_hit = [t for t, _ in hits]
+        rolling = [sum(h for _, h in hits[max(0, i - window + 1):i + 1]) /
+                   len(hits[max(0, i - window + 1):i + 1]) for i in range(len(hits))]
+        axes[3].plot(t_hit, rolling, color='tab:purple')
+    axes[3].set_ylabel(f'exact match\n(rolling {5})')
+    axes[3].set_xlabel('time since the scenario started [s]')
+    fig.tight_layout()
+    fig.savefig(out / 'report.png', dpi=110)
+    plt.close(fig)
+    lat = sorted(x[1] for x in tl.latency)
+    energy = sum(p.predicted_energy_j for _, p in tl.profiles) / max(len(tl.profiles), 1)
+    lines = [
+        f'captions: {len(tl.latency)}; bit-widths used: {sorted({b for _, b in tl.bits})}; '
+        f'deadlines: {[d for _, d in tl.deadline]} s',
+        f'battery: {tl.battery[0][1]:.0%} -> {tl.battery[-1][1]:.0%}' if tl.battery else
+        'battery: no message',
+        f'measured end-to-end latency: median {1e3 * lat[len(lat) // 2]:.0f} ms, max '
+        f'{1e3 * lat[-1]:.0f} ms' if lat else 'no latency measured',
+        f'predicted energy per inference (preset hardware, eq. 9), mean over plans: '
+        f'{energy:.3f} J',
+        (f'caption quality: CIDEr {scores.cider:.1f}, exact match {scores.exact_match:.2f} '
+         f'over {len(candidates)} frames') if scores else 'caption quality: no frame matched',
+    ]
+    (out / 'report.md').write_text('# qcoinf demo report\n\n' + '\n'.join(
+        f'- {line}' for line in lines) + '\n\n![timeline](report.png)\n')
+    return lines

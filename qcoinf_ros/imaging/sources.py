@@ -1,5 +1,8 @@
 """
-Frame sources for the camera node: a V4L2 device, a video file, or a folder of images.
+Frame sources for the camera node.
+
+A V4L2 device, a video file, a folder of images, or the package's scene generator (the
+embedded captioning task).
 
 Each source yields RGB ``uint8`` arrays of shape (H, W, 3). OpenCV does the capture and
 decoding. Bad configuration (missing file, unreadable device, empty folder) raises
@@ -16,7 +19,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
-SOURCE_KINDS = ('device', 'video', 'folder')
+SOURCE_KINDS = ('device', 'video', 'folder', 'scenes')
 
 
 class FrameSource(Protocol):
@@ -94,6 +97,32 @@ class FolderSource:
         pass
 
 
+class SceneSource:
+    """Scenes ``0 .. count-1`` of a split of :mod:`qcoinf_ros.scenes`, deterministic."""
+
+    def __init__(self, split: str = 'test', count: int = 100, loop: bool = True,
+                 image_size: int = 96, seed: int = 0):
+        from qcoinf_ros.scenes.generator import make_scene, SceneConfig
+        self._config = SceneConfig(image_size=image_size, seed=seed)
+        make_scene(split, 0, self._config)  # validates the split
+        if count < 1:
+            raise ValueError(f'scene count must be >= 1, got {count!r}')
+        self._make, self.split, self.count, self._loop = make_scene, split, count, loop
+        self.index = 0
+
+    def read(self) -> np.ndarray | None:
+        if self.index >= self.count:
+            if not self._loop:
+                return None
+            self.index = 0
+        scene = self._make(self.split, self.index, self._config)
+        self.index += 1
+        return scene.image
+
+    def close(self) -> None:
+        pass
+
+
 def resize_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize to ``width`` x ``height`` (0 keeps that side); area interpolation."""
     if (width <= 0 and height <= 0) or frame.shape[1::-1] == (width, height):
@@ -104,7 +133,8 @@ def resize_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def make_source(kind: str, *, device_index: int = 0, path: str = '', loop: bool = True
+def make_source(kind: str, *, device_index: int = 0, path: str = '', loop: bool = True,
+                scene_split: str = 'test', scene_count: int = 100, scene_size: int = 96
                 ) -> FrameSource:
     """Create a frame source of ``kind`` (one of :data:`SOURCE_KINDS`)."""
     if kind == 'device':
@@ -113,5 +143,7 @@ def make_source(kind: str, *, device_index: int = 0, path: str = '', loop: bool 
         return CaptureSource(path, loop=loop)
     if kind == 'folder':
         return FolderSource(path, loop=loop)
+    if kind == 'scenes':
+        return SceneSource(scene_split, scene_count, loop=loop, image_size=scene_size)
     raise ValueError(f'Invalid camera source: "{kind}" (expected one of '
                      f'{", ".join(SOURCE_KINDS)})')

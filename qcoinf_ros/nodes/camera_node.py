@@ -28,6 +28,13 @@ PARAMS = [
               read_only=True),
     ParamSpec('path', '', 'Video file (source=video) or image folder (source=folder).',
               read_only=True),
+    ParamSpec('scene_split', 'test', 'Split of the scene generator (source=scenes).',
+              choices=('train', 'val', 'test'), read_only=True),
+    ParamSpec('scene_count', 100, 'Scenes 0..count-1 of the split (source=scenes).',
+              low=1, high=1000000, read_only=True),
+    ParamSpec('scene_size', 96, 'Side of the generated scenes [px] (source=scenes); 96 is '
+              'what the default captioner was trained on.',
+              low=32, high=1024, read_only=True),
     ParamSpec('loop', True, 'Start over at the end of a video or folder.', read_only=True),
     ParamSpec('rate_hz', 5.0, 'Publishing rate [Hz].', low=0.01, high=240.0),
     ParamSpec('frame_id', 'camera', 'frame_id of the published headers.'),
@@ -49,8 +56,10 @@ class CameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__('camera_node', **kwargs)
         self._p = declare_all(self, PARAMS)
-        self._source = make_source(self._p['source'], device_index=self._p['device_index'],
-                                   path=self._p['path'], loop=self._p['loop'])
+        self._source = make_source(
+            self._p['source'], device_index=self._p['device_index'], path=self._p['path'],
+            loop=self._p['loop'], scene_split=self._p['scene_split'],
+            scene_count=self._p['scene_count'], scene_size=self._p['scene_size'])
         self._image_pub = self.create_publisher(Image, 'camera/image_raw', SENSOR)
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', SENSOR)
         self._drops = DropLog(self.get_logger())
