@@ -18,6 +18,7 @@ NODES = {
     'camera_node': 'qcoinf_ros.nodes.camera_node:main',
     'edge_decoder_node': 'qcoinf_ros.nodes.edge_decoder_node:main',
     'frequency_actuator_node': 'qcoinf_ros.nodes.frequency_actuator_node:main',
+    'monitor_node': 'qcoinf_ros.nodes.monitor_node:main',
     'planner_node': 'qcoinf_ros.nodes.planner_node:main',
     'scenario_node': 'qcoinf_ros.nodes.scenario_node:main',
 }
@@ -33,6 +34,8 @@ setup(
         ('share/' + package_name + '/launch', _files('launch/*')),
         ('share/' + package_name + '/config', _files('config/*')),
         ('share/' + package_name + '/config/presets', _files('config/presets/*')),
+        ('share/' + package_name + '/rviz', _files('rviz/*')),
+        ('share/' + package_name + '/bags/sample_bag', _files('test/data/sample_bag/*')),
     ],
     install_requires=['setuptools'],
     extras_require={

@@ -17,6 +17,10 @@ from qcoinf_ros import __version__
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ('demo',): ('qcoinf_ros.cli.demo', 'run the live ROS 2 demo scenario and report'),
     ('launch',): ('qcoinf_ros.cli.launch', 'run a launch XML file without ROS 2 launch'),
+    ('bag',): ('qcoinf_ros.cli.bag', 'record, play, info, report: rosbag2 bags (mcap/sqlite3)'),
+    ('monitor',): ('qcoinf_ros.cli.monitor', 'live terminal dashboard of the running graph'),
+    ('eval', 'captioner'): ('qcoinf_ros.captioner.evaluate',
+                            'CIDEr and exact match of a captioner, and quality vs bit-width'),
     ('bench', 'planner'): ('qcoinf_ros.planner.bench',
                            'exact vs SCA vs baselines on random (P1) instances'),
     ('bench', 'quant'): ('qcoinf_ros.quant.bench',

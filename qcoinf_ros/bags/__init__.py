@@ -1,0 +1,15 @@
+"""
+rosbag2 bags without rosbag2: writing, reading, salvaging, replay schedule, sample, report.
+
+Pure (no rclpy): built on the ``rosbags`` library with the ROS 2 Kilted typestore. The ROS side
+(subscribing and publishing the raw CDR bytes) is ``qcoinf bag`` (:mod:`qcoinf_ros.cli.bag`).
+"""
+
+from qcoinf_ros.bags.playback import play, PlayOptions, PlayStats
+from qcoinf_ros.bags.storage import (
+    BagInfo, BagMessage, BagReader, BagWriter, METADATA_VERSION, Problem, qualify, STORAGES,
+    TopicInfo, TopicSpec, write_bag)
+
+__all__ = ['BagInfo', 'BagMessage', 'BagReader', 'BagWriter', 'METADATA_VERSION', 'play',
+           'PlayOptions', 'PlayStats', 'Problem', 'qualify', 'STORAGES', 'TopicInfo',
+           'TopicSpec', 'write_bag']

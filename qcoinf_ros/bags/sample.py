@@ -1,0 +1,167 @@
+"""
+The sample bag: camera frames, a draining battery and deadline changes — the graph's inputs.
+
+A pure function of :class:`SampleScenario`: the frames are scenes of the package's seeded scene
+generator (:mod:`qcoinf_ros.scenes`), the battery follows
+:class:`~qcoinf_ros.scenario.schedule.BatteryDrain` and the deadline steps at given times, all
+stamped from a fixed start time. Writing it twice gives the same messages; replaying it through
+the agent encoder, edge decoder and planner gives the same captions and plans
+(``test/test_bag_replay.py``).
+
+Timing (default scenario): battery messages at ``0.8 k`` s, deadline changes at ``0.2 + 0.8 k``
+s, frames at ``0.5 + 0.8 k`` s, so every frame is at least 0.3 s after the plan inputs that
+precede it and the plan in force for each frame does not depend on scheduling jitter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from pathlib import Path
+
+import numpy as np
+
+from qcoinf_ros.bags import qos
+from qcoinf_ros.bags.cdr import build, header, serialize, typestore
+from qcoinf_ros.bags.storage import BagInfo, BagReader, TopicSpec, write_bag
+from qcoinf_ros.imaging import array_to_image_fields
+from qcoinf_ros.scenario.schedule import BatteryDrain
+from qcoinf_ros.validation import require_int_in_range, require_positive
+
+CAMERA, BATTERY, DEADLINE = '/camera/image_raw', '/battery_state', '/qcoinf/deadline'
+#: 2026-01-01T00:00:00Z: the sample's first message time.
+START_NS = 1_767_225_600 * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SampleScenario:
+    """What the sample bag holds and when (times in seconds from its start)."""
+
+    frames: int = 10
+    frame_offset_s: float = 0.5
+    period_s: float = 0.8  # frames and battery messages
+    image_size: int = 64
+    split: str = 'test'
+    battery: BatteryDrain = BatteryDrain(initial_percentage=1.0, drain_per_second=0.12,
+                                         floor_percentage=0.1, capacity_ah=2.0, voltage=14.8)
+    deadline_times: tuple[float, ...] = (0.2, 4.2, 5.8)
+    deadline_values: tuple[float, ...] = (2.5, 1e-4, 2.5)  # T0 [s]; 1e-4 is infeasible
+    start_ns: int = START_NS
+    camera_frame_id: str = 'camera'
+    battery_frame_id: str = 'base_link'
+
+    def __post_init__(self):
+        require_int_in_range('frames', self.frames, 1, 10_000)
+        require_positive('period_s', self.period_s)
+        require_int_in_range('image_size', self.image_size, 32, 1024)
+        times, values = tuple(self.deadline_times), tuple(self.deadline_values)
+        if len(times) != len(values) or not times:
+            raise ValueError(f'deadline_times and deadline_values must be non-empty and of the '
+                             f'same length, got {times!r} and {values!r}')
+        if times[0] < 0 or any(b <= a for a, b in zip(times, times[1:])):
+            raise ValueError(f'deadline_times must be >= 0 and increasing, got {times!r}')
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            raise ValueError(f'deadline_values must be finite and > 0 s, got {values!r}')
+        require_int_in_range('start_ns', self.start_ns, 0)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_offset_s + (self.frames - 1) * self.period_s
+
+    def frame_times(self) -> list[float]:
+        return [self.frame_offset_s + k * self.period_s for k in range(self.frames)]
+
+
+def topics() -> list[TopicSpec]:
+    """Topics of the sample bag with the QoS the package's nodes offer on them."""
+    return [TopicSpec(CAMERA, 'sensor_msgs/msg/Image', (qos.SENSOR,)),
+            TopicSpec(BATTERY, 'sensor_msgs/msg/BatteryState', (qos.SENSOR,)),
+            TopicSpec(DEADLINE, 'std_msgs/msg/Float64', (qos.LATCHED,))]
+
+
+def _frames(scenario: SampleScenario):
+    from qcoinf_ros.scenes.generator import make_scene, SceneConfig
+    config = SceneConfig(image_size=scenario.image_size)
+    for index in range(scenario.frames):
+        yield make_scene(scenario.split, index, config)
+
+
+def sample_messages(scenario: SampleScenario = SampleScenario()) -> list[tuple[str, int, bytes]]:
+    """Return the sample's serialized messages ``(topic, time ns, CDR bytes)`` in time order."""
+    def stamp(t: float) -> int:
+        return scenario.start_ns + int(round(t * 1e9))
+
+    out = []
+    for t, scene in zip(scenario.frame_times(), _frames(scenario)):
+        fields = array_to_image_fields(scene.image, 'rgb8')
+        msg = build('sensor_msgs/msg/Image', header=header(stamp(t), scenario.camera_frame_id),
+                    height=fields.height, width=fields.width, encoding=fields.encoding,
+                    is_bigendian=int(fields.is_bigendian), step=fields.step,
+                    data=np.frombuffer(fields.data, np.uint8))
+        out.append((CAMERA, stamp(t), serialize(msg, 'sensor_msgs/msg/Image')))
+    n_battery = int(scenario.duration_s / scenario.period_s) + 1
+    battery_type = typestore().types['sensor_msgs/msg/BatteryState']
+    for k in range(n_battery):
+        t = k * scenario.period_s
+        sample = scenario.battery.at(t)
+        msg = build('sensor_msgs/msg/BatteryState',
+                    header=header(stamp(t), scenario.battery_frame_id),
+                    voltage=sample.voltage, current=sample.current_a, charge=sample.charge_ah,
+                    capacity=scenario.battery.capacity_ah,
+                    design_capacity=scenario.battery.capacity_ah, percentage=sample.percentage,
+                    power_supply_status=battery_type.POWER_SUPPLY_STATUS_DISCHARGING
+                    if sample.current_a < 0 else battery_type.POWER_SUPPLY_STATUS_NOT_CHARGING,
+                    power_supply_health=battery_type.POWER_SUPPLY_HEALTH_GOOD,
+                    power_supply_technology=battery_type.POWER_SUPPLY_TECHNOLOGY_LION,
+                    present=True)
+        out.append((BATTERY, stamp(t), serialize(msg, 'sensor_msgs/msg/BatteryState')))
+    for t, value in zip(scenario.deadline_times, scenario.deadline_values):
+        msg = build('std_msgs/msg/Float64', data=float(value))
+        out.append((DEADLINE, stamp(t), serialize(msg, 'std_msgs/msg/Float64')))
+    out.sort(key=lambda m: (m[1], m[0]))
+    return out
+
+
+def write_sample_bag(path: str | Path, storage: str = 'mcap',
+                     scenario: SampleScenario = SampleScenario(), progress=None) -> BagInfo:
+    """Write the sample bag to ``path`` (a new directory) and return its summary."""
+    write_bag(path, topics(), sample_messages(scenario), storage,
+              custom_data={'qcoinf_ros.sample': 'camera frames, battery drain, deadlines'},
+              progress=progress)
+    with BagReader(path) as reader:
+        return reader.info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the sample bag (``scripts/make_sample_bag.py``)."""
+    import argparse
+    import shutil
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    parser = argparse.ArgumentParser(prog='make_sample_bag.py',
+                                     description=__doc__.splitlines()[1])
+    parser.add_argument('output', nargs='?', default='test/data/sample_bag',
+                        help='bag directory to write (default: test/data/sample_bag)')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--force', action='store_true',
+                        help='replace the output if it is a bag already')
+    args = parser.parse_args(argv)
+    out = Path(args.output)
+    if out.exists():
+        if not (args.force and (out / 'metadata.yaml').is_file()):
+            parser.error(f'{out} exists (use --force to replace a bag)')
+        shutil.rmtree(out)
+    console = Console(highlight=False, soft_wrap=True)
+    messages = sample_messages()
+    with Progress(console=console) as progress:
+        task = progress.add_task(f'writing {out}', total=len(messages))
+        info = write_sample_bag(out, args.storage,
+                                progress=lambda size: progress.advance(task))
+    size = sum(p.stat().st_size for p in out.iterdir())
+    console.print(f'{out}: {info.message_count} messages over {info.duration_s:.2f} s, '
+                  f'{size / 1024:.0f} KiB ({info.storage})')
+    for topic in info.topics:
+        console.print(f'  {topic.spec.name}: {topic.count} x {topic.spec.msgtype}')
+    return 0

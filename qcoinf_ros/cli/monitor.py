@@ -1,0 +1,135 @@
+"""
+``qcoinf monitor``: a live terminal dashboard of the running graph (rich).
+
+Subscribes to the graph's topics and shows, refreshed a few times a second: the rate of every
+topic, latency percentiles (end to end, agent encode, server decode), the plan in force with its
+deadline and energy budget, the recent captions and the ``/diagnostics`` statuses. Ctrl-C ends
+it cleanly; ``--duration`` ends it after a time. Either way the last snapshot is printed (on a
+terminal that is not interactive only that snapshot is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.console import Console
+from rich.live import Live
+
+from qcoinf_ros.cli.bag import rclpy_node, StopOnSignals
+from qcoinf_ros.codec import decode_embedding
+from qcoinf_ros.monitor.dashboard import render_dashboard
+from qcoinf_ros.monitor.state import MonitorState
+
+#: Topics counted for their rate (relative to the namespace), in display order.
+TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'qcoinf/latency',
+          'battery_state', 'qcoinf/deadline', 'qcoinf/bit_width', 'qcoinf/frequency_profile',
+          'qcoinf/applied_profile', '/diagnostics')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='qcoinf monitor', description=__doc__.splitlines()[1])
+    parser.add_argument('--duration', type=float, default=0.0,
+                        help='stop after this many seconds (default 0: until Ctrl-C)')
+    parser.add_argument('--namespace', default='', help='namespace of the graph')
+    parser.add_argument('--refresh', type=float, default=4.0,
+                        help='screen refreshes per second (default 4)')
+    parser.add_argument('--window', type=float, default=5.0,
+                        help='window of the topic rates [s] (default 5)')
+    return parser
+
+
+def _subscribe(node, state: MonitorState, namespace: str) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Vector3Stamped
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import BatteryState, CompressedImage, Image
+    from std_msgs.msg import Float64, String, UInt8
+
+    from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+
+    def name(topic: str) -> str:
+        if topic.startswith('/') or not namespace.strip('/'):
+            return topic
+        return f'/{namespace.strip("/")}/{topic}'
+
+    def sub(cls, topic, qos, handler=None, raw=False):
+        def callback(msg):
+            now = time.monotonic()
+            state.tick(topic, now)
+            if handler is not None:
+                handler(msg, now)
+        node.create_subscription(cls, name(topic), callback, qos, raw=raw)
+
+    def on_embedding(msg, now):
+        try:
+            state.on_frame_bit_width(decode_embedding(bytes(msg.data))[1].bit_width, now)
+        except ValueError:
+            state.rejected += 1
+
+    def on_diagnostics(msg, now):
+        for status in msg.status:
+            level = status.level[0] if isinstance(status.level, bytes) else status.level
+            state.on_status(status.name, level, status.message,
+                            {kv.key: kv.value for kv in status.values}, now)
+
+    best_effort = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+    sub(Image, 'camera/image_raw', SENSOR, raw=True)  # counted, never decoded
+    sub(CompressedImage, 'qcoinf/embedding', best_effort, on_embedding)
+    sub(String, 'qcoinf/caption', reliable(10), lambda m, t: state.on_caption(m.data, t))
+    sub(Vector3Stamped, 'qcoinf/latency', reliable(10),
+        lambda m, t: state.on_latency(m.vector.x, m.vector.y, m.vector.z, t))
+    sub(BatteryState, 'battery_state', SENSOR, lambda m, t: state.on_battery(m.percentage, t))
+    sub(Float64, 'qcoinf/deadline', LATCHED, lambda m, t: state.on_deadline(m.data, t))
+    sub(UInt8, 'qcoinf/bit_width', LATCHED, lambda m, t: state.on_bit_width(m.data, t))
+    sub(String, 'qcoinf/frequency_profile', LATCHED, lambda m, t: state.on_profile(m.data, t))
+    sub(String, 'qcoinf/applied_profile', LATCHED)
+    sub(DiagnosticArray, '/diagnostics', 10, on_diagnostics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.duration < 0 or not args.refresh > 0 or not args.window > 0:
+        build_parser().error('--duration must be >= 0, --refresh and --window > 0')
+    console = Console(highlight=False, soft_wrap=True)
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    context, node = rclpy_node('qcoinf_monitor')
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    state = MonitorState(window_s=args.window)
+    _subscribe(node, state, args.namespace)
+    start = time.monotonic()
+    live = None
+    with StopOnSignals() as stop:
+        try:
+            if console.is_terminal:
+                live = Live(render_dashboard(state, list(TOPICS), start), console=console,
+                            refresh_per_second=args.refresh, transient=True)
+                live.start()
+            next_refresh = start
+            while context.ok() and not stop.requested:
+                executor.spin_once(timeout_sec=0.05)
+                now = time.monotonic()
+                if live is not None and now >= next_refresh:
+                    live.update(render_dashboard(state, list(TOPICS), now))
+                    next_refresh = now + 1.0 / args.refresh
+                if args.duration and now - start >= args.duration:
+                    break
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            if live is not None:
+                live.stop()
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown(context=context)
+    console.print(render_dashboard(state, list(TOPICS), time.monotonic(),
+                                   title=f'qcoinf monitor: {time.monotonic() - start:.1f} s'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

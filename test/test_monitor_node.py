@@ -1,0 +1,122 @@
+"""
+The monitor node in its own process: RViz content checked message by message, no screenshot.
+
+The test publishes what the graph would (plan, deadline, budget, frames, a caption with its
+latency) and asserts on ``qcoinf/markers`` (frame, stamps, ids, texts) and on
+``qcoinf/annotated_image`` (the captioned frame's header, and pixel for pixel the image the pure
+:func:`qcoinf_ros.monitor.annotate` draws for that frame, caption and operating point).
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+
+def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+    from geometry_msgs.msg import Vector3Stamped
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Float64, String, UInt8
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+    from qcoinf_ros.imaging import image_fields_to_array, ImageFields
+    from qcoinf_ros.monitor import annotate
+    from qcoinf_ros.ros.image import array_to_image_msg
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+
+    node = rclpy_node
+    markers, images, statuses = [], [], []
+    node.create_subscription(MarkerArray, 'qcoinf/markers', markers.append, reliable(10))
+    node.create_subscription(Image, 'qcoinf/annotated_image', images.append, SENSOR)
+    node.create_subscription(DiagnosticArray, '/diagnostics',
+                             lambda m: statuses.extend(s for s in m.status
+                                                       if s.name == 'qcoinf: monitor'), 10)
+    pubs = {
+        'bits': node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED),
+        'profile': node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED),
+        'deadline': node.create_publisher(Float64, 'qcoinf/deadline', LATCHED),
+        'diag': node.create_publisher(DiagnosticArray, '/diagnostics', 10),
+        'camera': node.create_publisher(Image, 'camera/image_raw', SENSOR),
+        'caption': node.create_publisher(String, 'qcoinf/caption', reliable(10)),
+        'latency': node.create_publisher(Vector3Stamped, 'qcoinf/latency', reliable(10)),
+    }
+    params = ['-p', 'frame_id:=robot_base', '-p', 'marker_rate_hz:=5.0',
+              '-p', 'min_image_width:=256', '-p', 'diagnostics_period:=0.2']
+    with NodeProcess('monitor_node', params, env=ros_env) as proc:
+        assert spin_until(lambda: all(p.get_subscription_count() >= 1 for p in pubs.values()),
+                          timeout=30), proc.output
+        pubs['bits'].publish(UInt8(data=6))
+        pubs['profile'].publish(String(data=encode_profile(ProfileMessage(
+            'continuous', 1.2e9, 4e9, 6, True, predicted_delay_s=0.4, predicted_energy_j=0.3))))
+        pubs['deadline'].publish(Float64(data=2.5))
+        status = DiagnosticStatus(name='qcoinf: planner', message='plan feasible',
+                                  values=[KeyValue(key='E0_J', value='0.5')])
+        pubs['diag'].publish(DiagnosticArray(status=[status]))
+        assert spin_until(lambda: markers and 'E0 = 0.5 J' in markers[-1].markers[4].text and
+                          'T0 = 2.5 s' in markers[-1].markers[2].text, timeout=15), proc.output
+
+        # frames until the monitor has some (sensor data is best effort), then one caption
+        rng = np.random.default_rng(0)
+        frames = []
+        for k in range(40):
+            frame = array_to_image_msg(rng.integers(0, 256, (40, 64, 3), np.uint8), 'rgb8')
+            frame.header.frame_id = 'camera'
+            frame.header.stamp.sec, frame.header.stamp.nanosec = 1000 + k, 5
+            frames.append(frame)
+            pubs['camera'].publish(frame)
+            if spin_until(lambda: statuses and _value(statuses[-1], 'frames') >= 3,
+                          timeout=0.1):
+                break
+        captioned = frames[-1]
+        latency = Vector3Stamped(header=captioned.header)
+        latency.vector.x, latency.vector.y, latency.vector.z = 0.25, 0.02, 0.1
+        pubs['caption'].publish(String(data='a small red circle left of a blue square'))
+        pubs['latency'].publish(latency)
+        assert spin_until(lambda: images, timeout=15), proc.output
+
+        # --- the annotated image: that frame's header, and exactly the expected pixels
+        out = images[-1]
+        assert (out.header.frame_id, out.header.stamp.sec, out.header.stamp.nanosec) == \
+            ('camera', captioned.header.stamp.sec, 5)
+        assert out.encoding == 'rgb8' and out.width == 256
+        got = image_fields_to_array(ImageFields(out.height, out.width, out.encoding, out.step,
+                                                bytes(out.data)))
+        source = image_fields_to_array(ImageFields(40, 64, 'rgb8', 192,
+                                                   bytes(captioned.data)))
+        expected = annotate(source, ['a small red circle left of a blue square',
+                                     'b = 6  f = 1.2 GHz  f~ = 4 GHz  T0 = 2.5 s  E0 = 0.5 J'],
+                            min_width=256)
+        assert np.array_equal(got, expected)
+
+        # --- the markers: frame, fresh stamps, ids, types and texts
+        markers.clear()
+        assert spin_until(lambda: markers and 'latency p50 250.0 ms' in
+                          markers[-1].markers[3].text, timeout=10), proc.output
+        array = markers[-1]
+        now = time.time()
+        assert [m.id for m in array.markers] == [0, 1, 2, 3, 4]
+        for m in array.markers:
+            assert m.header.frame_id == 'robot_base' and m.ns == 'qcoinf'
+            assert m.type == Marker.TEXT_VIEW_FACING and m.action == Marker.ADD
+            assert abs(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec - now) < 10.0
+            assert m.scale.z == pytest.approx(0.1) and m.color.a == pytest.approx(1.0)
+        texts = [m.text for m in array.markers]
+        assert texts[0] == 'caption: "a small red circle left of a blue square"'
+        assert texts[1] == 'bit-width b = 6'
+        assert texts[2] == 'profile continuous: f = 1.2 GHz, f~ = 4 GHz, T0 = 2.5 s, feasible'
+        assert texts[3] == 'latency p50 250.0 ms, p95 250.0 ms (n = 1)'
+        assert texts[4] == 'energy budget E0 = 0.5 J, E = 0.3 J/inference, predicted (plan)'
+        zs = [m.pose.position.z for m in array.markers]
+        assert zs == sorted(zs, reverse=True) and zs[-1] == 0.0  # caption on top
+        assert spin_until(lambda: _value(statuses[-1], 'annotated_images') == 1, timeout=5)
+        assert proc.returncode is None
+
+
+def _value(status, key):
+    return int(next(kv.value for kv in status.values if kv.key == key))
