@@ -20,15 +20,6 @@ from qcoinf_ros.models.git import GitSplit
 from qcoinf_ros.scenes.generator import caption_vocabulary, iter_scenes, make_scene
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_torch_thread():
-    """One intra-op thread: the CI machine's 2 cores are shared, and 2 threads thrash."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_tokenizer_round_trip():
     tokenizer = scene_tokenizer()
     assert len(tokenizer) == len(SPECIAL_TOKENS) + len(caption_vocabulary())

@@ -17,15 +17,6 @@ from qcoinf_ros.scenes.coco import write_coco
 from qcoinf_ros.scenes.generator import iter_scenes
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_torch_thread():
-    """One intra-op thread: the CI machine's 2 cores are shared, and 2 threads thrash."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def tiny_checkpoint(tmp_path_factory):
     """Save a random tiny GIT (32 x 32 input) with a GitProcessor, like a real checkpoint."""
