@@ -27,7 +27,10 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={package_name: ['models/weights/*.safetensors', 'models/weights/*.json']},
+    package_data={package_name: [
+        'models/weights/*.safetensors', 'models/weights/*.json',
+        'captioner/weights/*.safetensors', 'captioner/weights/*.json',
+    ]},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

@@ -101,9 +101,7 @@ def test_quality_falls_with_the_bit_width_and_weights_are_restored():
     before = {k: v.clone() for k, v in model.agent_module.state_dict().items()}
     result = bit_width_sweep(model, samples, bit_widths=[1, 8], dataset='test scenes')
     fp32 = result.fp32.cider
-    # Issue 5 aims for exact match >= 0.8; the shipped weights reach 0.485 on val (0.525 on
-    # these 40 test scenes). Raise this bound when better weights ship.
-    assert result.fp32.exact_match >= 0.45
+    assert result.fp32.exact_match >= 0.8
     for scheme in ('uniform', 'potlog'):
         high, low = (next(r for r in result.rows if (r.scheme, r.bit_width) == (scheme, b))
                      for b in (8, 1))

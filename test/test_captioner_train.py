@@ -34,6 +34,12 @@ def test_smoke_training_is_seeded_and_saves_a_git_checkpoint(tmp_path):
     assert not torch.equal(first.model.output.weight, other.model.output.weight)
     assert len(first.history) == 1 and math.isfinite(first.history[0]['loss'])
     assert 0.0 <= first.history[0]['exact_match'] <= 1.0 and lines
+    # The auxiliary position head is not part of the model, and its hook is gone.
+    assert not first.model.git.visual_projection._forward_hooks
+    # ... but it trains the vision side.
+    plain = train_captioner(_tiny_config(position_loss=0.0)).model
+    assert not torch.equal(plain.git.visual_projection.visual_projection[0].weight,
+                           first.model.git.visual_projection.visual_projection[0].weight)
     out = save_captioner(first, tmp_path / 'ckpt')
     summary = json.loads((out / 'training.json').read_text())
     assert summary['config']['model']['width'] == 16 and summary['train_seconds'] >= 0

@@ -20,7 +20,7 @@ __all__ = ['DEFAULT_MODEL_ID', 'WEIGHTS_DIR', 'load_default_captioner', 'load_ca
            'is_default_model']
 
 #: Model id of the shipped captioner (carried in embedding messages; names no hub model).
-DEFAULT_MODEL_ID = 'qcoinf/git-scenes-64'
+DEFAULT_MODEL_ID = 'qcoinf/git-scenes-96'
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
 _ALIASES = ('', 'default', DEFAULT_MODEL_ID)
 
