@@ -26,7 +26,8 @@ def test_sample_content_and_timing():
     by_topic = {t: [m for m in messages if m[0] == t] for t in (CAMERA, BATTERY, DEADLINE)}
     assert len(by_topic[CAMERA]) == 10 and len(by_topic[DEADLINE]) == 3
     frames = [check_message(d, 'sensor_msgs/msg/Image') for _, _, d in by_topic[CAMERA]]
-    assert all(f.width == f.height == 64 and f.encoding == 'rgb8' for f in frames)
+    assert scenario.image_size == 96  # the default captioner's input size
+    assert all(f.width == f.height == 96 and f.encoding == 'rgb8' for f in frames)
     assert len({bytes(f.data) for f in frames}) == 10  # ten different scenes
     assert [f.header.stamp.sec * 10**9 + f.header.stamp.nanosec for f in frames] == \
         [t for _, t, _ in by_topic[CAMERA]]

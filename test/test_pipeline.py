@@ -9,8 +9,6 @@ the real BERT WordPiece tokenizer, a CLIP processor): real model code paths, loa
 by both sides like a user's checkpoint.
 """
 
-import time
-
 import numpy as np
 import pytest
 
@@ -37,9 +35,8 @@ def frames(tmp_path_factory):
 class Graph:
     """Subscriptions and publishers of the test process, with a bounded spin."""
 
-    def __init__(self, node):
+    def __init__(self, node, spin):
         from geometry_msgs.msg import Vector3Stamped
-        from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import BatteryState, CompressedImage, Image
         from std_msgs.msg import Float64, String, UInt8
 
@@ -69,18 +66,14 @@ class Graph:
                                  lambda m: self.plan_bits.append(m.data), LATCHED)
         self.battery = node.create_publisher(BatteryState, 'battery_state', SENSOR)
         self.deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
-        self.executor = SingleThreadedExecutor(context=node.context)
-        self.executor.add_node(node)
+        self._spin = spin  # the conftest `spin_until` fixture
 
     @staticmethod
     def _stamp(header):
         return (header.stamp.sec, header.stamp.nanosec, header.frame_id)
 
     def spin_until(self, predicate, timeout=60.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not predicate():
-            self.executor.spin_once(timeout_sec=0.05)
-        return predicate()
+        return self._spin(predicate, timeout)
 
     def set_battery(self, pct):
         from sensor_msgs.msg import BatteryState
@@ -88,11 +81,12 @@ class Graph:
         msg.percentage = pct
         for _ in range(3):
             self.battery.publish(msg)
-            self.executor.spin_once(timeout_sec=0.05)
+            self._spin(lambda: False, timeout=0.05)
 
 
 def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_node,
-                                                                 checkpoint, frames):
+                                                                 spin_until, checkpoint,
+                                                                 frames):
     from std_msgs.msg import Float64
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -107,7 +101,7 @@ def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_
         NodeProcess('camera_node', ['-p', 'source:=folder', '-p', f'path:={frames}',
                                     '-p', 'rate_hz:=8.0', '-p', 'frame_id:=cam'], env=ros_env),
     ]
-    graph = Graph(rclpy_node)
+    graph = Graph(rclpy_node, spin_until)
     try:
         output = lambda: '\n'.join(f'--- {p.name}\n{p.output}' for p in procs)  # noqa: E731
         assert graph.spin_until(lambda: len(graph.latency) >= 3), output()
@@ -135,11 +129,10 @@ def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_
     finally:
         for p in reversed(procs):
             p.stop()
-        graph.executor.shutdown()
 
 
 def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rclpy_node,
-                                                                    checkpoint):
+                                                                    spin_until, checkpoint):
     from sensor_msgs.msg import CompressedImage, Image
 
     from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
@@ -151,7 +144,7 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
     decoder = NodeProcess('edge_decoder_node', ['-p', model, '-p', 'max_new_tokens:=3'],
                           env=ros_env)
     agent = NodeProcess('agent_encoder_node', ['-p', model], env=ros_env)
-    graph = Graph(rclpy_node)
+    graph = Graph(rclpy_node, spin_until)
     node = rclpy_node
     images = node.create_publisher(Image, 'camera/image_raw', SENSOR)
     embeddings = node.create_publisher(CompressedImage, 'qcoinf/embedding', reliable(2))
@@ -192,7 +185,6 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
     finally:
         agent.stop()
         decoder.stop()
-        graph.executor.shutdown()
 
 
 def test_wrong_checkpoint_fails_configure_with_the_reason(ros_env, tmp_path):

@@ -40,7 +40,7 @@ class SampleScenario:
     frames: int = 10
     frame_offset_s: float = 0.5
     period_s: float = 0.8  # frames and battery messages
-    image_size: int = 64
+    image_size: int = 96  # the default captioner's input size
     split: str = 'test'
     battery: BatteryDrain = BatteryDrain(initial_percentage=1.0, drain_per_second=0.12,
                                          floor_percentage=0.1, capacity_ah=2.0, voltage=14.8)
