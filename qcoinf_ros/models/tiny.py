@@ -81,3 +81,42 @@ def save_tiny_git_checkpoint(directory, seed: int = 0, image_size: int = 32, **o
                                 crop_size={'height': image_size, 'width': image_size})
     GitProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(str(directory))
     return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Write a random GIT checkpoint of a chosen size (``scripts/make_random_git.py``).
+
+    For timing at a realistic model size where no real checkpoint can be had: e.g.
+    ``--width 768 --layers 12 --image-size 224 --patch-size 16`` has GIT-base's vision tower
+    shape (ViT-B/16) and a 12-layer text decoder; its captions are random words.
+    """
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog='make_random_git.py', description=main.__doc__
+                                     .strip().splitlines()[0])
+    parser.add_argument('output', help='directory to write (must not exist)')
+    parser.add_argument('--width', type=int, default=768)
+    parser.add_argument('--layers', type=int, default=12)
+    parser.add_argument('--image-size', type=int, default=224)
+    parser.add_argument('--patch-size', type=int, default=16)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    out = Path(args.output)
+    if out.exists():
+        parser.error(f'{out} exists; choose a new directory')
+    if args.width % 4 or args.image_size % args.patch_size:
+        parser.error('width must be a multiple of 4 (attention heads) and patch-size must '
+                     'divide image-size')
+    save_tiny_git_checkpoint(out, seed=args.seed, image_size=args.image_size,
+                             width=args.width, layers=args.layers, patch_size=args.patch_size,
+                             initializer_range=0.02)
+    params = sum(p.stat().st_size for p in out.glob('*.safetensors')) // 4
+    print(f'{out}: random GIT checkpoint, ~{params / 1e6:.0f} M parameters (git:{out})')
+    return 0
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())
