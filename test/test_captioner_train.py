@@ -24,8 +24,10 @@ def _tiny_config(**overrides):
 
 
 def test_smoke_training_is_seeded_and_saves_a_git_checkpoint(tmp_path):
-    lines = []
-    first = train_captioner(_tiny_config(), log=lines.append)
+    lines, steps = [], []
+    first = train_captioner(_tiny_config(), log=lines.append,
+                            progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
     second = train_captioner(_tiny_config())
     for (name, a), (_, b) in zip(first.model.state_dict().items(),
                                  second.model.state_dict().items()):

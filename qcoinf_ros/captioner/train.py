@@ -157,19 +157,26 @@ def _validate(model, processor, config: TrainConfig) -> dict:
 
 
 def train_captioner(config: TrainConfig = TrainConfig(),
-                    log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train the scene captioner from scratch; ``log`` receives one line per report."""
+                    log: Callable[[str], None] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> TrainResult:
+    """
+    Train the scene captioner from scratch.
+
+    ``log`` receives one line per report, ``progress(done, total)`` is called after each step.
+    """
     if not isinstance(config, TrainConfig):
         raise ValueError(f'config must be a TrainConfig, got {type(config).__name__}')
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _train(config, log or (lambda _line: None))
+        return _train(config, log or (lambda _line: None),
+                      progress or (lambda _done, _total: None))
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config: TrainConfig, log: Callable[[str], None]) -> TrainResult:
+def _train(config: TrainConfig, log: Callable[[str], None],
+           progress: Callable[[int, int], None]) -> TrainResult:
     tokenizer = scene_tokenizer()
     processor = build_processor(tokenizer, config.model.image_size)
     model = new_captioner(config.model, tokenizer, config.seed)
@@ -198,6 +205,7 @@ def _train(config: TrainConfig, log: Callable[[str], None]) -> TrainResult:
         optimizer.step()
         value = loss.item()
         running = value if running is None else 0.98 * running + 0.02 * value
+        progress(step + 1, config.steps)
         last = step + 1 == config.steps
         if last or (config.val_every and (step + 1) % config.val_every == 0):
             entry = {'step': step + 1, 'loss': round(running, 4),
@@ -292,7 +300,16 @@ def main(argv: list[str] | None = None) -> int:
                              val_count=args.val_count)
     except ValueError as exc:
         parser.error(str(exc))
-    result = train_captioner(config, log=lambda line: print(line, flush=True))
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn, TimeRemainingColumn
+    console = Console(stderr=True)
+    columns = (TextColumn('training'), BarColumn(), MofNCompleteColumn(), TextColumn('steps'),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task('train', total=config.steps)
+        result = train_captioner(config, log=lambda line: bar.console.print(line),
+                                 progress=lambda done, _total: bar.update(task, completed=done))
     out = save_captioner(result, args.out)
     final = result.history[-1] if result.history else {}
     print(f'trained the scene captioner in {result.seconds:.1f} s ({config.steps} steps): val '
