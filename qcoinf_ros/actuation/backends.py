@@ -4,11 +4,13 @@ Frequency backends: how a planned (f, f~) operating point reaches the hardware.
 * :class:`CpufreqSysfsBackend` — Linux cpufreq (``/sys/devices/system/cpu/cpu*/cpufreq``): the
   requested clock is snapped to a frequency the CPU offers and written as ``scaling_setspeed``
   (userspace governor) or, failing that, as ``scaling_max_freq``; the value read back is
-  reported. Needs root on a real machine; tested against a directory tree that mimics sysfs.
+  reported. Nothing outside ``[cpuinfo_min_freq, cpuinfo_max_freq]`` is ever written: a request
+  outside is clamped, and the result says so (``clamped``). Needs root on a real machine;
+  tested against a directory tree that mimics sysfs.
 * :class:`JtopBackend` — NVIDIA Jetson through jetson-stats: a profile maps to an nvpmodel mode
   (jtop has no setter for an arbitrary clock); energy from the INA3221 power rails.
-* :class:`NvmlBackend` — a server GPU through NVML: ``nvmlDeviceSetGpuLockedClocks`` (root) and
-  the board's energy counter.
+* :class:`NvmlBackend` — a server GPU through NVML: ``nvmlDeviceSetGpuLockedClocks`` (root),
+  clamped to the GPU's own graphics clock range, and the board's energy counter.
 * :class:`DryRunBackend` — changes nothing, reports what it would set.
 
 Every backend labels energy as ``measured`` or ``predicted``; a backend that cannot measure
@@ -35,6 +37,7 @@ class AppliedProfile:
     server_hz: float | None
     backend: str
     detail: str = ''
+    clamped: bool = False  # the request was outside the hardware's range and was clamped
 
 
 @dataclass(frozen=True)
@@ -103,28 +106,57 @@ class CpufreqSysfsBackend:
     def _dir(self, cpu: int) -> Path:
         return self.root / f'cpu{cpu}' / 'cpufreq'
 
-    def available_khz(self, cpu: int) -> list[int]:
-        """Frequencies the CPU offers [kHz] (or its min and max when no table is exposed)."""
+    def hardware_khz(self, cpu: int) -> tuple[int, int]:
+        """Return the CPU's ``(cpuinfo_min_freq, cpuinfo_max_freq)`` [kHz]."""
         d = self._dir(cpu)
+        try:
+            lo = int((d / 'cpuinfo_min_freq').read_text())
+            hi = int((d / 'cpuinfo_max_freq').read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f'cpufreq backend: cannot read the hardware limits of cpu{cpu} '
+                               f'({exc}); nothing written') from None
+        if not 0 < lo <= hi:
+            raise RuntimeError(f'cpufreq backend: cpu{cpu} reports implausible limits '
+                               f'{lo}..{hi} kHz; nothing written')
+        return lo, hi
+
+    def available_khz(self, cpu: int) -> list[int]:
+        """
+        Frequencies the CPU offers [kHz] within its hardware limits.
+
+        The ``scaling_available_frequencies`` table without any entry outside
+        ``[cpuinfo_min_freq, cpuinfo_max_freq]``, or just those limits when no table is exposed.
+        """
+        d = self._dir(cpu)
+        lo, hi = self.hardware_khz(cpu)
         table = d / 'scaling_available_frequencies'
         if table.is_file():
-            values = sorted({int(v) for v in table.read_text().split()})
+            try:
+                values = sorted({int(v) for v in table.read_text().split()})
+            except ValueError:
+                values = []
+            values = [v for v in values if lo <= v <= hi]
             if values:
                 return values
-        return [int((d / 'cpuinfo_min_freq').read_text()),
-                int((d / 'cpuinfo_max_freq').read_text())]
+        return [lo, hi]
 
     def apply(self, profile: FrequencyProfile) -> AppliedProfile:
-        details, read_back = [], []
+        details, read_back, clamped = [], [], False
         for cpu in self.cpus:
             d = self._dir(cpu)
             choices = self.available_khz(cpu)
             want = profile.f / 1e3
             lo, hi = choices[0], choices[-1]
+            hw_lo, hw_hi = self.hardware_khz(cpu)
             if len(choices) > 2 or (d / 'scaling_available_frequencies').is_file():
                 target = min(choices, key=lambda f: (abs(f - want), f))
             else:
                 target = int(min(max(want, lo), hi))
+            target = min(max(target, hw_lo), hw_hi)  # never outside the hardware's range
+            if not hw_lo <= want <= hw_hi:
+                clamped = True
+                details.append(f'cpu{cpu}: request {want:.0f} kHz outside cpuinfo '
+                               f'{hw_lo}..{hw_hi} kHz, clamped')
             try:
                 governors = (d / 'scaling_available_governors').read_text().split() \
                     if (d / 'scaling_available_governors').is_file() else []
@@ -144,7 +176,8 @@ class CpufreqSysfsBackend:
             read_back.append(int(cur.read_text()) if cur.is_file() else target)
             details.append(f'cpu{cpu}: {how} {target} kHz')
         agent_hz = 1e3 * min(read_back)
-        return AppliedProfile(profile.name, agent_hz, None, self.name, '; '.join(details))
+        return AppliedProfile(profile.name, agent_hz, None, self.name, '; '.join(details),
+                              clamped)
 
     def read_energy(self) -> EnergyReading | None:
         return None if self.energy_meter is None else self.energy_meter.read()
@@ -240,15 +273,35 @@ class NvmlBackend:
                                'on this machine') from None
         self._nvml = pynvml
 
+    def graphics_range_mhz(self) -> tuple[int, int]:
+        """Return the GPU's (lowest supported, highest) graphics clock [MHz]."""
+        nvml = self._nvml
+        try:
+            hi = int(nvml.nvmlDeviceGetMaxClockInfo(self._handle, nvml.NVML_CLOCK_GRAPHICS))
+        except nvml.NVMLError as exc:
+            raise RuntimeError(f'nvml backend: cannot read the maximum graphics clock ({exc}); '
+                               'nothing written') from None
+        lo = hi
+        try:
+            for mem in nvml.nvmlDeviceGetSupportedMemoryClocks(self._handle):
+                clocks = nvml.nvmlDeviceGetSupportedGraphicsClocks(self._handle, mem)
+                lo = min([lo, *(int(c) for c in clocks)])
+        except nvml.NVMLError:
+            lo = min(lo, 1)  # no table: only the maximum is known
+        return lo, hi
+
     def apply(self, profile: FrequencyProfile) -> AppliedProfile:
-        mhz = int(round(profile.f_server / 1e6))
+        want = int(round(profile.f_server / 1e6))
+        lo, hi = self.graphics_range_mhz()
+        mhz = min(max(want, lo), hi)  # never above the GPU's maximum graphics clock
         try:
             self._nvml.nvmlDeviceSetGpuLockedClocks(self._handle, mhz, mhz)
         except self._nvml.NVMLError as exc:
             raise RuntimeError(f'nvml backend: cannot lock clocks at {mhz} MHz: {exc} '
                                '(needs root)') from None
+        note = '' if mhz == want else f' (request {want} MHz outside {lo}..{hi} MHz, clamped)'
         return AppliedProfile(profile.name, None, mhz * 1e6, self.name,
-                              f'locked GPU clocks {mhz} MHz')
+                              f'locked GPU clocks {mhz} MHz{note}', mhz != want)
 
     def read_energy(self) -> EnergyReading | None:
         try:

@@ -40,6 +40,7 @@ _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK = 0x02, 0x03, 0x04, 
 _OP_MESSAGE_INDEX, _OP_CHUNK_INDEX, _OP_DATA_END = 0x07, 0x08, 0x0F
 _MAX_OP = 0x0F
 _FOOTER_SIZE = 1 + 8 + 20 + 8
+_MIN_ROW_BYTES = 8  # the least an SQLite table row (cell pointer + cell) occupies in the file
 
 
 @dataclass(frozen=True)
@@ -373,7 +374,13 @@ def salvage_mcap(path: str | Path) -> Salvage:
 
 
 def salvage_sqlite3(path: str | Path, expected_count: int | None = None) -> Salvage:
-    """Return every message row still readable in a rosbag2 SQLite 3 file, and the damage."""
+    """
+    Return every message row still readable in a rosbag2 SQLite 3 file, and the damage.
+
+    ``expected_count`` (the message count ``metadata.yaml`` claims) lets the scan go on past a
+    long damaged run of rows; it is capped by what the file's size can hold, so a corrupt count
+    cannot make the scan run (almost) forever.
+    """
     path = Path(path)
     out = Salvage()
     head = path.read_bytes()[:100] if path.stat().st_size else b''
@@ -381,14 +388,26 @@ def salvage_sqlite3(path: str | Path, expected_count: int | None = None) -> Salv
         out.problems.append(Problem(path.name, 'not an SQLite 3 database (header damaged or '
                                     'file empty)'))
         return out
+    if len(head) < 100:
+        out.problems.append(Problem(path.name, f'truncated inside the SQLite header '
+                                    f'({len(head)} of 100 bytes); nothing can be recovered'))
+        return out
     page = struct.unpack('>H', head[16:18])[0]
     page = 65536 if page == 1 else page
+    if page < 512 or page & (page - 1):  # a power of two from 512 to 65536
+        out.problems.append(Problem(path.name, f'the SQLite header is damaged (page size '
+                                    f'{page}); nothing can be recovered'))
+        return out
     pages = struct.unpack('>I', head[28:32])[0]
     size = path.stat().st_size
     if pages * page > size:
         out.problems.append(Problem(path.name, f'truncated: {size} bytes of the '
                                     f'{pages * page} its header records; the rows in the lost '
                                     'pages are skipped'))
+    if expected_count is not None:
+        # A claimed count (from a possibly damaged metadata.yaml) bounds the row-by-row scan;
+        # no file holds more rows than it has bytes for (a row cell takes >= 8 bytes).
+        expected_count = min(expected_count, size // _MIN_ROW_BYTES)
     whole = size // page * page
     with tempfile.TemporaryDirectory(prefix='qcoinf_salvage_') as tmp:
         if whole != size:  # SQLite would read a partial last page as zeros: leave it out

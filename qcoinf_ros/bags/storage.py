@@ -322,20 +322,29 @@ class BagReader:
         if self._reader is not None:
             conns = [c for c in self._reader.connections
                      if wanted is None or c.topic in wanted]
+            read = 0
             try:
                 for conn, stamp, data in self._reader.messages(connections=conns,
                                                                start=start_ns):
+                    read += 1
                     if stamp != last:
                         last, seen = stamp, set()
                     seen.add((conn.topic, bytes(data)))
                     message = self._checked(conn.topic, types[conn.topic], stamp, data)
                     if message is not None:
                         yield message
-                return
             except Exception as exc:  # noqa: BLE001 - ReaderError, sqlite3.DatabaseError...
                 where = 'at the start' if last is None else f'after t={last} ns'
                 self._add(Problem(str(self.path), f'reading failed {where} ({exc}); '
                                   'salvaging the rest'))
+            else:
+                # rosbags may also stop early without an error (a damaged record before the
+                # chunks of an MCAP file): compare with the counts the bag's index lists.
+                listed = sum(c.msgcount for c in conns) if start_ns is None else 0
+                if read >= listed:
+                    return
+                self._add(Problem(str(self.path), f'the storage gave {read} of the {listed} '
+                                  'messages its index lists; salvaging the rest'))
         for topic, stamp, data in self._salvaged().messages:
             if (wanted is not None and topic not in wanted) or \
                     (start_ns is not None and stamp < start_ns):

@@ -48,6 +48,20 @@ def resolve_launch_file(name: str) -> Path:
     raise ValueError(f'launch file {name!r} not found (neither a path nor in {shipped.parent})')
 
 
+def launch_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """
+    Return the environment of the launched nodes: DDS confined to this machine by default.
+
+    Unless the caller configured DDS itself (``FASTDDS_DEFAULT_PROFILES_FILE`` or
+    ``ROS_AUTOMATIC_DISCOVERY_RANGE`` set, e.g. for two hosts), the loopback profile and
+    ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` are added (:func:`loopback_dds_env`).
+    """
+    env = dict(os.environ if base is None else base)
+    if 'FASTDDS_DEFAULT_PROFILES_FILE' in env or 'ROS_AUTOMATIC_DISCOVERY_RANGE' in env:
+        return env
+    return loopback_dds_env(env)
+
+
 def _parse_overrides(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -77,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                             *spec.ros_args()]))
         return 0
 
-    env = loopback_dds_env() if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ and \
-        'ROS_AUTOMATIC_DISCOVERY_RANGE' not in os.environ else dict(os.environ)
+    env = launch_env()
     stop = {'flag': False}
 
     def on_signal(signum, frame):

@@ -31,6 +31,8 @@ from qcoinf_ros.validation import require_int_in_range
 #: Value of ``CompressedImage.format`` for this codec (versioned).
 FORMAT = 'qcoinf/embedding;v1'
 COMPRESSIONS = ('none', 'fp16', 'int8')
+_FP16_MAX = float(np.finfo(np.float16).max)
+_FP32_MAX = float(np.finfo(np.float32).max)
 _MAX_ELEMENTS = 1 << 28  # 256 Mi floats: far above any real embedding, guards allocations
 
 
@@ -59,7 +61,12 @@ class EmbeddingMeta:
 
 
 def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
-    """Serialize a float embedding (numpy array or torch tensor) with its metadata."""
+    """
+    Serialize a float embedding (numpy array or torch tensor) with its metadata.
+
+    Raises ``ValueError`` for an empty, non-float or non-finite embedding, and for ``fp16``
+    when a value lies outside the half-precision range (it would decode as inf).
+    """
     if hasattr(embedding, 'detach'):  # torch tensor, without importing torch here
         embedding = embedding.detach().cpu().numpy()
     x = np.asarray(embedding)
@@ -78,17 +85,29 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
     if meta.compression == 'none':
         tensors = {'embedding': x}
     elif meta.compression == 'fp16':
+        peak = float(np.max(np.abs(x)))
+        if peak > _FP16_MAX:  # would become inf, which the decoder rightly refuses
+            raise ValueError(f'embedding value {peak:g} exceeds the fp16 range (+-{_FP16_MAX:g});'
+                             ' use compression none or int8')
         tensors = {'embedding': x.astype(np.float16)}
     else:
         peak = float(np.max(np.abs(x)))
         scale = np.float32(max(peak / 127.0, float(np.finfo(np.float32).tiny)))
+        if float(scale) * 127.0 > _FP32_MAX:  # rounded up past float32 max: 127 q -> inf
+            scale = np.nextafter(scale, np.float32(0))
         q = np.clip(np.rint(x.astype(np.float64) / float(scale)), -127, 127).astype(np.int8)
         tensors = {'embedding': q, 'scale': np.array([scale], dtype=np.float32)}
     return st_save(tensors, metadata=header)
 
 
 def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
-    """Inverse of :func:`encode_embedding`: return the float32 embedding and its metadata."""
+    """
+    Inverse of :func:`encode_embedding`: return the float32 embedding and its metadata.
+
+    Raises ``ValueError`` with the reason for anything that is not a valid payload of this
+    codec (truncated, corrupt, inconsistent with its metadata, implausibly large, non-finite);
+    no other exception escapes for any input bytes (``test/test_fuzz_codec.py``).
+    """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ValueError(f'payload must be bytes, got {type(payload).__name__}')
     payload = bytes(payload)
@@ -96,17 +115,22 @@ def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
     if header.get('codec') != FORMAT:
         raise ValueError(f'not a {FORMAT} payload (codec {header.get("codec")!r})')
     try:
-        shape = tuple(int(d) for d in json.loads(header['shape']))
+        dims = json.loads(header['shape'])
+        if not isinstance(dims, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            raise TypeError(f'shape must be a list of integers, got {header["shape"]!r:.80}')
+        shape = tuple(dims)
         meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'],
                              float(header['agent_latency_s']))
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f'corrupt embedding metadata: {exc!r}') from None
-    if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) > _MAX_ELEMENTS:
-        raise ValueError(f'implausible embedding shape {shape}')
+    except (KeyError, TypeError, OverflowError, RecursionError, json.JSONDecodeError) as exc:
+        raise ValueError(f'corrupt embedding metadata: {exc!r:.200}') from None
+    if len(shape) > 32 or any(d < 0 for d in shape) or math.prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(f'implausible embedding shape {shape!r:.200}')
     try:
         tensors = st_load(payload)
-    except (SafetensorError, ValueError, OverflowError) as exc:
-        raise ValueError(f'corrupt embedding payload: {exc}') from None
+    except (SafetensorError, ValueError, OverflowError, KeyError, TypeError) as exc:
+        # KeyError/TypeError: a tensor dtype numpy has no equivalent for (BF16, F8_*)
+        raise ValueError(f'corrupt embedding payload: {exc!r:.200}') from None
     want = {'none': np.float32, 'fp16': np.float16, 'int8': np.int8}[meta.compression]
     data = tensors.get('embedding')
     if data is None or data.dtype != want or data.shape != shape:
@@ -135,8 +159,9 @@ def _read_metadata(payload: bytes) -> dict[str, str]:
                          f'{len(payload) - 8} available)')
     try:
         header = json.loads(payload[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f'corrupt embedding header: {exc}') from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the interpreter's stack allows
+        raise ValueError(f'corrupt embedding header: {exc!r:.200}') from None
     meta = header.get('__metadata__') if isinstance(header, dict) else None
     if not isinstance(meta, dict):
         raise ValueError('embedding payload carries no metadata')

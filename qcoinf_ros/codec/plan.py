@@ -59,10 +59,15 @@ def encode_profile(msg: ProfileMessage) -> str:
 
 
 def decode_profile(text: str) -> ProfileMessage:
-    """Inverse of :func:`encode_profile`; ``ValueError`` with the reason for bad content."""
+    """
+    Inverse of :func:`encode_profile`; ``ValueError`` with the reason for bad content.
+
+    ``ValueError`` is the only exception raised, whatever ``text`` holds
+    (``test/test_fuzz_codec.py``).
+    """
     try:
         data = json.loads(text)
-    except (TypeError, json.JSONDecodeError) as exc:
+    except (TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f'frequency profile is not JSON: {exc}') from None
     if not isinstance(data, dict):
         raise ValueError(f'frequency profile must be a JSON object, got {type(data).__name__}')

@@ -106,7 +106,8 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     if encoding in ('mono16', '16UC1'):
         arr = (arr >> 8).astype(np.uint8)
     elif encoding == '32FC1':
-        finite = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        # float64: the range of float32 values (up to 2 x 3.4e38) overflows float32
+        finite = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(finite.min()), float(finite.max())
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         arr = np.clip((finite - lo) * scale, 0, 255).astype(np.uint8)

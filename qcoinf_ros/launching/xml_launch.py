@@ -13,12 +13,17 @@ the ``launch`` packages are not installed (they are not published as wheels). Su
 * substitutions ``$(var NAME)``, ``$(env NAME [DEFAULT])``, ``$(find-pkg-share PKG)``, nested.
 
 Anything else — another tag, attribute or substitution — raises ``ValueError`` naming it and the
-file, rather than being silently ignored.
+file, rather than being silently ignored. So does a file that is not well-formed XML, an include
+cycle, nesting (``<group>``/``<include>``) deeper than :data:`MAX_DEPTH`, or a substitution whose
+result grows beyond :data:`MAX_TEXT` characters (a launch file cannot exhaust memory or the
+stack). Parsing starts no process; ``ValueError`` is the only exception it raises for any file
+content (``test/test_fuzz_launch.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 import os
 from pathlib import Path
 import re
@@ -39,6 +44,10 @@ _ATTRS = {
     'include': {'file'},
 }
 _SUBST = re.compile(r'\$\(([^()$]*)\)')
+#: Deepest nesting of ``<group>`` and ``<include>`` elements accepted.
+MAX_DEPTH = 32
+#: Longest text a substitution may produce [characters].
+MAX_TEXT = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -96,12 +105,18 @@ class NodeSpec:
         for key, text in self.params.items():
             try:
                 value = yaml.safe_load(text)
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):  # not YAML (or nested absurdly deep)
                 value = text
             typed[key] = '' if value is None else value
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f'{self.name or self.executable}_{len(list(folder.iterdir()))}.yaml'
-        path.write_text(yaml.safe_dump({'/**': {'ros__parameters': typed}}))
+        # the file name comes from the launch file: keep it a plain name inside ``folder``
+        stem = re.sub(r'[^A-Za-z0-9_.-]', '_', self.name or self.executable).lstrip('.')
+        path = folder / f'{stem[:64] or "node"}_{len(list(folder.iterdir()))}.yaml'
+        try:
+            path.write_text(yaml.safe_dump({'/**': {'ros__parameters': typed}}))
+        except RecursionError:
+            raise ValueError(f'parameters of {self.name or self.executable} are nested too '
+                             'deeply to be written') from None
         return path
 
 
@@ -137,6 +152,8 @@ class _Parser:
     def __init__(self, overrides: dict[str, str]):
         self.overrides = dict(overrides)
         self.result = LaunchDescription()
+        self.depth = 0
+        self.including: list[Path] = []  # the include chain, to refuse cycles
 
     def subst(self, text: str | None, scope: dict[str, str], where: str) -> str | None:
         if text is None:
@@ -162,16 +179,38 @@ class _Parser:
             else:
                 raise ValueError(f'{where}: unsupported substitution $({match.group(1)})')
             text = text[:match.start()] + value + text[match.end():]
+            if len(text) > MAX_TEXT:
+                raise ValueError(f'{where}: substitution result longer than {MAX_TEXT} '
+                                 f'characters ({text[:60]!r}...)')
         raise ValueError(f'{where}: substitutions nested too deeply in {text!r}')
 
     def parse_file(self, path: Path, scope: dict[str, str], namespace: str, top: bool):
         try:
+            key = path.resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, NUL in the name
+            raise ValueError(f'cannot read launch file {path}: {exc}') from None
+        if key in self.including:
+            chain = ' -> '.join(str(p) for p in [*self.including, key])
+            raise ValueError(f'{path}: include cycle ({chain})')
+        if not key.is_file():  # a device such as /dev/zero or a FIFO would never end
+            raise ValueError(f'cannot read launch file {path}: not a regular file')
+        try:
             root = ET.parse(path).getroot()
-        except (ET.ParseError, OSError) as exc:
+        except (ET.ParseError, OSError, ValueError) as exc:
             raise ValueError(f'cannot read launch file {path}: {exc}') from None
         if root.tag != 'launch':
             raise ValueError(f'{path}: root element must be <launch>, got <{root.tag}>')
-        self.walk(root, path, scope, namespace, top)
+        self.including.append(key)
+        try:
+            self.walk(root, path, scope, namespace, top)
+        finally:
+            self.including.pop()
+
+    def nested(self, where: str):
+        """Enter one level of <group>/<include>; ValueError beyond MAX_DEPTH."""
+        if self.depth >= MAX_DEPTH:
+            raise ValueError(f'{where}: <group>/<include> nested deeper than {MAX_DEPTH} levels')
+        return _Level(self)
 
     def check(self, el: ET.Element, path: Path):
         where = f'{path}:<{el.tag}>'
@@ -201,16 +240,20 @@ class _Parser:
             if el.tag == 'arg':
                 self.arg(el, scope, where, top)
             elif el.tag == 'let':
+                if not el.get('name'):
+                    raise ValueError(f'{where}: <let> needs a name')
                 scope[el.get('name')] = self.subst(el.get('value', ''), scope, where)
             elif el.tag in ('push_ros_namespace', 'push-ros-namespace'):
                 namespace = _join_ns(namespace, self.subst(el.get('namespace'), scope, where))
             elif el.tag == 'group':
                 scoped = _truthy(el.get('scoped', 'true'), where)
-                self.walk(el, path, dict(scope) if scoped else scope, namespace, top)
+                with self.nested(where):
+                    self.walk(el, path, dict(scope) if scoped else scope, namespace, top)
             elif el.tag == 'node':
                 self.node(el, path, scope, namespace, where)
             elif el.tag == 'include':
-                self.include(el, path, scope, namespace, where)
+                with self.nested(where):
+                    self.include(el, path, scope, namespace, where)
             else:
                 raise ValueError(f'{where}: <{el.tag}> is only valid inside <node>')
 
@@ -240,7 +283,8 @@ class _Parser:
             namespace=_join_ns(namespace, self.subst(el.get('namespace', ''), scope, where)),
             args=(self.subst(el.get('args', ''), scope, where) or '').split(),
             respawn=_truthy(self.subst(el.get('respawn', 'false'), scope, where), where),
-            respawn_delay=float(self.subst(el.get('respawn_delay', '0'), scope, where)))
+            respawn_delay=_seconds(self.subst(el.get('respawn_delay', '0'), scope, where),
+                                   where))
         for child in el:
             if not isinstance(child.tag, str):
                 continue
@@ -279,10 +323,33 @@ class _Parser:
             if not isinstance(child.tag, str):
                 continue
             cwhere = self.check(child, path)
-            if child.tag != 'arg' or child.get('value') is None:
+            if child.tag != 'arg' or child.get('value') is None or not child.get('name'):
                 raise ValueError(f'{cwhere}: inside <include> only <arg name value> is allowed')
             child_scope[child.get('name')] = self.subst(child.get('value'), scope, cwhere)
         self.parse_file(file, child_scope, namespace, top=False)
+
+
+class _Level:
+    """Context manager counting one level of nesting of a :class:`_Parser`."""
+
+    def __init__(self, parser: _Parser):
+        self.parser = parser
+
+    def __enter__(self):
+        self.parser.depth += 1
+
+    def __exit__(self, *exc):
+        self.parser.depth -= 1
+
+
+def _seconds(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f'{where}: respawn_delay must be a number of seconds >= 0, got {text!r}')
+    return value
 
 
 def _join_ns(base: str, ns: str | None) -> str:

@@ -61,6 +61,9 @@ class AgentEncoderNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('agent_encoder_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        reason = self._check(self._p)  # the cross-check, at start as at run time
+        if reason is not None:
+            raise ValueError(f'invalid parameters: {reason}')
         install_validator(self, PARAMS, extra=self._check, on_change=self._p.update)
         self._drops = DropLog(self.get_logger())
         self._split = self._nested = None
@@ -168,8 +171,12 @@ class AgentEncoderNode(LifecycleNode):
         latency = time.perf_counter() - start
         meta = EmbeddingMeta(self._split.model_id, self._nested.bit_width,
                              self._p['compression'], latency)
-        out = CompressedImage(header=msg.header, format=FORMAT,
-                              data=encode_embedding(embedding[0], meta))
+        try:
+            payload = encode_embedding(embedding[0], meta)
+        except ValueError as exc:  # non-finite embedding, or out of the fp16 range
+            self._drops.drop('embedding', str(exc))
+            return
+        out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
         self._pub.publish(out)
         self._frames += 1
         self._latencies = (self._latencies + [latency])[-200:]

@@ -9,6 +9,9 @@ labelled ``measured`` with its source, or ``predicted`` by the system model).
 
 Safety: a profile whose clocks exceed ``max_agent_hz`` / ``max_server_hz`` is refused (logged
 once, the last applied profile stays in force); the limits themselves are bounded parameters.
+Below those limits the backend never writes a clock outside the hardware's own range
+(``cpuinfo_min_freq``..``cpuinfo_max_freq``, the GPU's graphics clocks): it clamps, and the
+node logs a warning.
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ class FrequencyActuatorNode(Node):
         self._applied_pub.publish(String(data=json.dumps({
             'name': applied.profile, 'f': applied.agent_hz, 'f_server': applied.server_hz,
             'backend': applied.backend, 'detail': applied.detail}, sort_keys=True)))
-        self.get_logger().info(f'applied profile {applied.profile!r}: {applied.detail}')
+        log = self.get_logger().warning if applied.clamped else self.get_logger().info
+        log(f'applied profile {applied.profile!r}: {applied.detail}')
         self._publish_diagnostics()
 
     def _energy_per_inference(self) -> tuple[float | None, str]:
@@ -136,7 +140,9 @@ class FrequencyActuatorNode(Node):
                        hardware_id=self._backend.name)
 
     def destroy_node(self):
-        self._backend.close()
+        backend = getattr(self, '_backend', None)  # absent when the constructor refused
+        if backend is not None:
+            backend.close()
         return super().destroy_node()
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult)
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -77,8 +78,17 @@ class ParamSpec:
 
 
 def declare_all(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
-    """Declare every spec on ``node`` and return the current values by name."""
-    node.declare_parameters('', [(s.name, s.default, s.descriptor()) for s in specs])
+    """
+    Declare every spec on ``node`` and return the current values by name.
+
+    Raises ``ValueError`` with the reason when a start-time value (``-p``, a parameter file) is
+    out of its range, of the wrong type or not one of the choices, so that
+    :func:`qcoinf_ros.ros.spin.run_node` refuses to start with that reason (exit code 2).
+    """
+    try:
+        node.declare_parameters('', [(s.name, s.default, s.descriptor()) for s in specs])
+    except ParameterException as exc:  # out of range, wrong type (rclpy's own checks)
+        raise ValueError(f'invalid parameter: {exc}') from None
     values = {s.name: node.get_parameter(s.name).value for s in specs}
     for spec in specs:
         reason = spec.check(values[spec.name])
