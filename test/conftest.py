@@ -40,8 +40,15 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
+def _netns_unavailable() -> str | None:
+    from qcoinf_ros.testing.netns import netns_unavailable
+    return netns_unavailable()
+
+
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get('QCOINF_RUN_SLOW') == '1'
+    netns_reason = (_netns_unavailable() if any('netns' in item.keywords for item in items)
+                    else None)
     skips = {
         'slow': None if run_slow else pytest.mark.skip(
             reason='slow: set QCOINF_RUN_SLOW=1 (or run `make test-all`)'),
@@ -49,6 +56,7 @@ def pytest_collection_modifyitems(config, items):
             reason='gpu: no CUDA device (torch.cuda.is_available() is False)'),
         'jetson': None if _on_jetson() else pytest.mark.skip(
             reason='jetson: not an NVIDIA Jetson (/etc/nv_tegra_release missing)'),
+        'netns': None if not netns_reason else pytest.mark.skip(reason=f'netns: {netns_reason}'),
     }
     for item in items:
         for name, skip in skips.items():

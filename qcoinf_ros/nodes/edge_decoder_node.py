@@ -3,18 +3,27 @@ Edge decoder (lifecycle node): the full-precision rest of the model, on the edge
 
 ``on_configure`` loads the server part of ``model``. Each ``qcoinf/embedding`` whose payload
 decodes, whose model id matches this model and whose shape is the model's embedding shape is
-decoded into a caption; anything else is logged once per reason and dropped.
+queued for decoding into a caption; anything else is logged once per reason and dropped.
 
-Topics out: ``qcoinf/caption`` (std_msgs/String) and ``qcoinf/latency``
+One server may serve several agents (parameter ``agents``: namespaces relative to this node's;
+the default ``['']`` is this node's own namespace, i.e. one agent). A decoding thread takes the
+embeddings that arrived together (up to ``max_batch``, waiting at most ``batch_wait`` after the
+oldest) and decodes them as one batch (:class:`qcoinf_ros.serving.BatchQueue`).
+
+Topics in, per agent ``<ns>``: ``<ns>/qcoinf/embedding`` (sensor_msgs/CompressedImage).
+Topics out, per agent: ``<ns>/qcoinf/caption`` (std_msgs/String); ``<ns>/qcoinf/latency``
 (geometry_msgs/Vector3Stamped, header = the camera frame's: x = end-to-end latency from the
-camera stamp to the caption [s], y = the agent's measured encode time [s], z = this node's
-decode time [s]); ``/diagnostics``.
+camera stamp to the caption [s], y = the agent's measured encode time [s], z = the decode time
+of the batch it was in [s]); ``<ns>/qcoinf/server_queue_delay`` (std_msgs/Float64: mean server
+queueing delay, arrival -> decode start, of the agent's last ``queue_delay_window`` embeddings
+[s]; the planner's ``use_server_queue_delay``); and ``/diagnostics``.
 """
 
 from __future__ import annotations
 
 import statistics
 import sys
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -22,14 +31,15 @@ from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage
-from std_msgs.msg import String
+from std_msgs.msg import Float64, String
 
 from qcoinf_ros.codec import decode_embedding, FORMAT
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
-from qcoinf_ros.ros.qos import reliable
+from qcoinf_ros.ros.qos import LATCHED, reliable
 from qcoinf_ros.ros.spin import autostart, run_node
+from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
@@ -37,21 +47,51 @@ PARAMS = [
     ParamSpec('max_new_tokens', 20, 'Longest caption in tokens.', low=1, high=512),
     ParamSpec('threads', 0, 'torch intra-op threads; 0 keeps the torch default.', low=0,
               high=256, read_only=True),
+    ParamSpec('agents', [''], "Namespaces of the agents served, relative to this node's ('' = "
+              "this node's own namespace).", type='str[]', read_only=True),
+    ParamSpec('max_batch', 1, 'Most embeddings decoded together as one batch (1: one at a '
+              'time).', low=1, high=64, read_only=True),
+    ParamSpec('batch_wait', 0.0, 'Longest wait [s] after the oldest waiting embedding for more '
+              'to join its batch (0: take what has arrived).', low=0.0, high=1.0,
+              read_only=True),
+    ParamSpec('queue_depth', 2, 'Embeddings waiting per agent; beyond, the oldest is dropped.',
+              low=1, high=1000, read_only=True),
+    ParamSpec('queue_delay_window', 20, 'Embeddings per agent averaged in '
+              'qcoinf/server_queue_delay.', low=1, high=100000, read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
 ]
 
 
+class _Agent:
+    """Publishers and statistics of one served agent."""
+
+    def __init__(self, namespace: str, window: int):
+        self.namespace = namespace
+        self.caption_pub = self.latency_pub = self.queue_pub = self.sub = None
+        self.queue_delay = DelayWindow(window)
+        self.captions = 0
+
+
 class EdgeDecoderNode(LifecycleNode):
-    """Decodes embeddings into captions with the server part of a split model."""
+    """Decodes embeddings of one or more agents into captions, batching those that coincide."""
 
     def __init__(self, **kwargs):
         super().__init__('edge_decoder_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        names = list(self._p['agents'])
+        for ns in names:
+            agent_topic(ns, 'qcoinf/embedding')  # raises ValueError on an invalid namespace
+        if len({ns.strip('/') for ns in names}) != len(names):
+            raise ValueError(f'invalid parameter: agents has a repeated namespace: {names!r}')
+        self._agents = [_Agent(ns, self._p['queue_delay_window']) for ns in names]
         self._drops = DropLog(self.get_logger())
         self._split = None
-        self._caption_pub = self._latency_pub = self._diag = self._timer = self._sub = None
+        self._diag = self._timer = None
+        self._queue: BatchQueue | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
         self._e2e: list[float] = []
-        self._captions = 0
+        self._captions = self._batches = 0
         self._error = ''
         if self._p['autostart']:
             autostart(self)
@@ -72,32 +112,64 @@ class EdgeDecoderNode(LifecycleNode):
             self._error = str(exc)
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
-        self._caption_pub = self.create_lifecycle_publisher(String, 'qcoinf/caption',
-                                                            reliable(10))
-        self._latency_pub = self.create_lifecycle_publisher(Vector3Stamped, 'qcoinf/latency',
-                                                            reliable(10))
+        for i, agent in enumerate(self._agents):
+            ns = agent.namespace
+            agent.caption_pub = self.create_lifecycle_publisher(
+                String, agent_topic(ns, 'qcoinf/caption'), reliable(10))
+            agent.latency_pub = self.create_lifecycle_publisher(
+                Vector3Stamped, agent_topic(ns, 'qcoinf/latency'), reliable(10))
+            agent.queue_pub = self.create_lifecycle_publisher(
+                Float64, agent_topic(ns, 'qcoinf/server_queue_delay'), LATCHED)
+            agent.sub = self.create_subscription(
+                CompressedImage, agent_topic(ns, 'qcoinf/embedding'),
+                lambda msg, i=i: self._on_embedding(i, msg), reliable(2))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._sub = self.create_subscription(CompressedImage, 'qcoinf/embedding',
-                                             self._on_embedding, reliable(2))
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f'configured {self._split.model_id} (server part) in '
-                               f'{time.perf_counter() - start:.2f} s')
+        self._queue = BatchQueue(len(self._agents), self._p['queue_depth'])
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._decode_loop, name='edge_decoder',
+                                        daemon=True)
+        self._worker.start()
+        served = ', '.join(a.namespace or '(own namespace)' for a in self._agents)
+        self.get_logger().info(
+            f'configured {self._split.model_id} (server part) in '
+            f'{time.perf_counter() - start:.2f} s; agents: {served}; max_batch '
+            f'{self._p["max_batch"]}, batch_wait {self._p["batch_wait"]:g} s')
         return TransitionCallbackReturn.SUCCESS
 
+    def _stop_worker(self) -> None:
+        # also called by rclpy's shutdown on a node whose constructor raised half-way
+        if getattr(self, '_worker', None) is None:
+            return
+        self._stop.set()
+        self._queue.close()
+        self._worker.join(timeout=30.0)
+        self._worker = None
+
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.destroy_subscription(self._sub)
+        self._stop_worker()
+        for agent in self._agents:
+            self.destroy_subscription(agent.sub)
+            for pub in (agent.caption_pub, agent.latency_pub, agent.queue_pub):
+                self.destroy_lifecycle_publisher(pub)
+            agent.caption_pub = agent.latency_pub = agent.queue_pub = agent.sub = None
         self.destroy_timer(self._timer)
-        self.destroy_lifecycle_publisher(self._caption_pub)
-        self.destroy_lifecycle_publisher(self._latency_pub)
         self.destroy_publisher(self._diag)
-        self._split = self._sub = None
+        self._split = self._queue = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
         return TransitionCallbackReturn.SUCCESS
 
-    def _on_embedding(self, msg: CompressedImage) -> None:
-        if not self._caption_pub.is_activated:
+    def destroy_node(self):
+        self._stop_worker()
+        return super().destroy_node()
+
+    # -- callbacks (executor thread) ---------------------------------------------------------
+    def _on_embedding(self, index: int, msg: CompressedImage) -> None:
+        agent = self._agents[index]
+        if not agent.caption_pub.is_activated:
             return
         if msg.format != FORMAT:
             self._drops.drop('embedding', f'unknown format {msg.format!r} (expected {FORMAT})')
@@ -115,23 +187,52 @@ class EdgeDecoderNode(LifecycleNode):
             self._drops.drop('embedding', f'shape {tuple(embedding.shape)} differs from the '
                              f'model embedding shape {tuple(self._split.embedding_shape)}')
             return
+        if self._queue.put(index, (msg.header, embedding, meta)) is not None:
+            self._drops.drop('queued embedding', f'more than queue_depth = '
+                             f'{self._p["queue_depth"]} waiting for agent '
+                             f'{agent.namespace!r}: the oldest is dropped')
+
+    # -- decoding (worker thread) ------------------------------------------------------------
+    def _decode_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._queue.take(self._p['max_batch'], self._p['batch_wait'], timeout=0.2)
+            if batch and not self._stop.is_set():
+                try:
+                    self._decode(batch)
+                except (RuntimeError, ValueError) as exc:  # keep serving the other batches
+                    self._drops.drop('batch', f'decoding failed: {exc}')
+
+    def _decode(self, batch) -> None:
+        import numpy as np
         import torch
+
+        start_mono = time.monotonic()
         start = time.perf_counter()
+        stacked = torch.from_numpy(np.stack([p.item[1] for p in batch]))
         with torch.no_grad():
-            ids = self._split.decode(torch.from_numpy(embedding).unsqueeze(0),
-                                     max_new_tokens=self._p['max_new_tokens'])
-        caption = self._split.captions(ids)[0].strip()
+            ids = self._split.decode(stacked, max_new_tokens=self._p['max_new_tokens'])
+        captions = [c.strip() for c in self._split.captions(ids)]
         decode_s = time.perf_counter() - start
-        self._caption_pub.publish(String(data=caption))
         now = self.get_clock().now()
-        e2e = (now - Time.from_msg(msg.header.stamp, clock_type=now.clock_type)).nanoseconds
-        latency = Vector3Stamped()
-        latency.header = msg.header
-        latency.vector.x, latency.vector.y, latency.vector.z = 1e-9 * e2e, \
-            meta.agent_latency_s, decode_s
-        self._latency_pub.publish(latency)
-        self._captions += 1
-        self._e2e = (self._e2e + [1e-9 * e2e])[-200:]
+        for pending, caption in zip(batch, captions):
+            agent = self._agents[pending.agent]
+            if not agent.caption_pub.is_activated:
+                continue
+            header, _, meta = pending.item
+            agent.caption_pub.publish(String(data=caption))
+            e2e = 1e-9 * (now - Time.from_msg(header.stamp,
+                                              clock_type=now.clock_type)).nanoseconds
+            latency = Vector3Stamped()
+            latency.header = header
+            latency.vector.x, latency.vector.y, latency.vector.z = \
+                e2e, meta.agent_latency_s, decode_s
+            agent.latency_pub.publish(latency)
+            mean = agent.queue_delay.add(max(start_mono - pending.arrived, 0.0))
+            agent.queue_pub.publish(Float64(data=mean))
+            agent.captions += 1
+            self._e2e = (self._e2e + [e2e])[-200:]
+        self._captions += len(batch)
+        self._batches += 1
 
     def _publish_diagnostics(self) -> None:
         lat = sorted(self._e2e)
@@ -140,7 +241,13 @@ class EdgeDecoderNode(LifecycleNode):
             'dropped_inputs': self._drops.total,
             'e2e_ms_p50': f'{1e3 * statistics.median(lat):.1f}' if lat else 'n/a',
             'e2e_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.1f}' if lat else 'n/a',
+            'agents': len(self._agents), 'batches': self._batches,
+            'mean_batch': f'{self._captions / self._batches:.2f}' if self._batches else 'n/a',
         }
+        for agent in self._agents:
+            key = agent.namespace.strip('/') or 'own'
+            values[f'queue_delay_ms[{key}]'] = f'{1e3 * agent.queue_delay.mean:.1f}'
+            values[f'captions[{key}]'] = agent.captions
         publish_status(self, self._diag, 'qcoinf: edge decoder', WARN if self._drops.total else OK,
                        f'{self._captions} captions', values, hardware_id='server')
 

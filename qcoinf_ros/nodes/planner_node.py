@@ -4,7 +4,11 @@ Planner node: re-solves (P1) whenever the battery, the deadline or a parameter c
 Topics in: ``battery_state`` (sensor_msgs/BatteryState) -> E0 through the energy policy;
 ``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0; ``qcoinf/agent_model`` (std_msgs/String
 JSON from the agent encoder) -> lambda fitted to the agent model's weights, used unless the
-``lam`` parameter is set.
+``lam`` parameter is set; with ``use_server_queue_delay``, ``qcoinf/server_queue_delay``
+(std_msgs/Float64, the edge decoder's measured queueing delay t_q [s]) -> the delay budget of
+(30a) becomes T0 - t_q (:func:`qcoinf_ros.serving.effective_deadline`).
+``link_rate_bps`` and ``payload_bytes`` set the communication term t_comm = 8 payload / rate
+added to the delay of eq. (8) (:mod:`qcoinf_ros.system.model`; 0 keeps the preset's values).
 Topics out (reliable, transient local): ``qcoinf/bit_width`` (std_msgs/UInt8),
 ``qcoinf/frequency_profile`` (std_msgs/String, JSON, :mod:`qcoinf_ros.codec.plan`); and
 ``/diagnostics`` with the plan, predicted T and E, D^U, D^L and feasibility. An infeasible
@@ -33,6 +37,7 @@ from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR
 from qcoinf_ros.ros.spin import run_node
+from qcoinf_ros.serving import effective_deadline
 
 SOLVERS = ('exact', 'sca', 'fixed', 'random', 'profiles')
 
@@ -61,6 +66,12 @@ PARAMS = [
               low=0.0, high=0.99),
     ParamSpec('replan_tolerance', 0.01, 'Re-plan on a battery change only when E0 moves by '
               'more than this fraction.', low=0.0, high=1.0),
+    ParamSpec('link_rate_bps', 0.0, 'Agent -> server link rate [bit/s] of the communication '
+              "term 8 payload_bytes / link_rate_bps; 0 uses the preset's.", low=0.0, high=1e12),
+    ParamSpec('payload_bytes', 0.0, "Embedding bytes sent per inference; 0 uses the preset's.",
+              low=0.0, high=1e10),
+    ParamSpec('use_server_queue_delay', False, 'Plan with T0 minus the queueing delay the edge '
+              'decoder measures (qcoinf/server_queue_delay).'),
 ]
 
 
@@ -74,6 +85,9 @@ class PlannerNode(Node):
         self._params, self._profiles, self._defaults = preset
         if self._p['b_max']:
             self._params = dataclasses.replace(self._params, b_max=self._p['b_max'])
+        self._preset_params = self._params
+        self._params = self._link_params(self._p)
+        self._queue_delay = 0.0
         self._solver = self._make_solver(self._p['solver'])
         self._policy = self._make_policy(self._p)
         self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))
@@ -88,6 +102,8 @@ class PlannerNode(Node):
         self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
         self.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
         self.create_subscription(String, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
+        self.create_subscription(Float64, 'qcoinf/server_queue_delay', self._on_queue_delay,
+                                 LATCHED)
         self.create_timer(1.0, self._publish_diagnostics)
         install_validator(self, PARAMS, extra=self._check, on_change=self._on_change)
         self.replan('start')
@@ -116,9 +132,15 @@ class PlannerNode(Node):
         return EnergyBudgetPolicy(p['energy_policy'], e0_full=e0_full, e0_min=e0_min,
                                   reserve=p['battery_reserve'], high=p['battery_high'])
 
+    def _link_params(self, p: dict):
+        """Return the preset's system parameters with the link parameters set (non-zero)."""
+        link = {k: p[k] for k in ('link_rate_bps', 'payload_bytes') if p[k]}
+        return dataclasses.replace(self._preset_params, **link) if link else self._preset_params
+
     def _check(self, proposed: dict) -> str | None:
         try:
             self._make_policy(proposed)
+            self._link_params(proposed)
             if proposed['solver'] == 'profiles' and not self._profiles:
                 return f'preset {proposed["preset"]!r} defines no profiles'
         except ValueError as exc:
@@ -130,6 +152,7 @@ class PlannerNode(Node):
         if 'solver' in changed:
             self._solver = self._make_solver(self._p['solver'])
         self._policy = self._make_policy(self._p)
+        self._params = self._link_params(self._p)
         if self._battery_pct is not None:
             self._e0 = self._policy.budget(self._battery_pct)
         self.replan('parameters ' + ', '.join(sorted(changed)))
@@ -164,6 +187,24 @@ class PlannerNode(Node):
             self._model_lam = lam
             self.replan(f'agent model lambda {lam:.4g}')
 
+    def _on_queue_delay(self, msg: Float64) -> None:
+        t_q = float(msg.data)
+        if not math.isfinite(t_q) or t_q < 0.0:
+            self._drops.drop('server_queue_delay', f'must be a number of seconds >= 0, got '
+                             f'{t_q!r}')
+            return
+        old, self._queue_delay = self._queue_delay, t_q
+        if (self._p['use_server_queue_delay']
+                and abs(t_q - old) > self._p['replan_tolerance'] * self._t0):
+            self.replan(f'server queueing delay {1e3 * t_q:.1f} ms')
+
+    @property
+    def deadline(self) -> float:
+        """Budget of (30a): T0, less the server queueing delay when that is used."""
+        if not self._p['use_server_queue_delay']:
+            return self._t0
+        return effective_deadline(self._t0, self._queue_delay)
+
     def _on_deadline(self, msg: Float64) -> None:
         t0 = float(msg.data)
         if not math.isfinite(t0) or t0 <= 0.0:
@@ -176,7 +217,7 @@ class PlannerNode(Node):
     # -- planning ------------------------------------------------------------------------
     def replan(self, why: str) -> None:
         start = time.perf_counter()
-        problem = PlanningProblem(self._params, self.lam, self._t0, self._e0)
+        problem = PlanningProblem(self._params, self.lam, self.deadline, self._e0)
         plan = self._solver.solve(problem)
         elapsed_us = 1e6 * (time.perf_counter() - start)
         self._plan, self._plan_us, self._why = plan, elapsed_us, why
@@ -211,6 +252,8 @@ class PlannerNode(Node):
             'predicted_T_s': point.delay, 'predicted_E_J': point.energy,
             'D_upper': plan.d_upper, 'D_lower': plan.d_lower, 'objective': plan.objective,
             'lambda': self.lam, 'lambda_source': self.lam_source,
+            'server_queue_delay_s': self._queue_delay, 'deadline_used_s': self.deadline,
+            'comm_delay_s': self._params.comm_delay,
             'decision_time_us': round(self._plan_us, 1),
             'battery_percentage': self._battery_pct if self._battery_pct is not None else 'n/a',
             'dropped_inputs': self._drops.total,

@@ -1,0 +1,1 @@
+"""Test and benchmark harnesses: two hosts in network namespaces over a shaped link."""
