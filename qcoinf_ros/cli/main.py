@@ -19,6 +19,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ('launch',): ('qcoinf_ros.cli.launch', 'run a launch XML file without ROS 2 launch'),
     ('bag',): ('qcoinf_ros.cli.bag', 'record, play, info, report: rosbag2 bags (mcap/sqlite3)'),
     ('monitor',): ('qcoinf_ros.cli.monitor', 'live terminal dashboard of the running graph'),
+    ('experiment',): ('qcoinf_ros.cli.experiment',
+                      "reproduce the paper's figures and tables (list, NAME, all, report)"),
     ('eval', 'captioner'): ('qcoinf_ros.captioner.evaluate',
                             'CIDEr and exact match of a captioner, and quality vs bit-width'),
     ('bench', 'planner'): ('qcoinf_ros.planner.bench',
@@ -27,8 +29,14 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                          'switch time, packed bytes and latency per bit-width and scheme'),
     ('bench', 'pipeline'): ('qcoinf_ros.cli.bench_pipeline',
                             'end-to-end latency through ROS 2 vs in-process; bytes per codec'),
+    ('bench', 'soak'): ('qcoinf_ros.cli.bench_soak',
+                        'camera -> agent -> decoder for 10,000 frames: drops, latency, RSS'),
     ('bench', 'distortion'): ('qcoinf_ros.quant.distortion',
                               'parameter vs output distortion per bit-width (paper Fig. 3)'),
+    ('bench', 'link'): ('qcoinf_ros.cli.bench_link',
+                        'agent and server in two network namespaces over a shaped link'),
+    ('bench', 'agents'): ('qcoinf_ros.cli.bench_agents',
+                          'N agents, one edge decoder: throughput, latency, batching'),
 }
 
 

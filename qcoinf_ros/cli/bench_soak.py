@@ -1,0 +1,508 @@
+"""
+``qcoinf bench soak``: many frames through camera -> agent encoder -> edge decoder processes.
+
+The three nodes run as separate processes over DDS (the loopback profile), one torch thread
+each. Unless ``--rate`` is given, a calibration phase first floods the graph (camera at
+``--calibrate-rate`` for ``--calibrate`` seconds) and counts the captions per second over its
+last two thirds: that is the throughput the graph reaches on this machine, and the soak runs at
+``--rate-fraction`` (default 0.8) of it, so the pipeline keeps a margin for the other work of the
+machine. The soak camera then publishes exactly ``--frames`` scene frames at that rate; frames
+encoded and captioned are the nodes' own counters (their ``/diagnostics``), latency comes from
+``qcoinf/latency``. The resident memory (VmRSS, from ``/proc``) of every node process is sampled
+all along. Growth is the end RSS over the RSS once ``--baseline-fraction`` of the frames are
+captioned (allocator pools, DDS buffers and torch caches are warm by then).
+
+Exits 1 when a frame was dropped at the rate run (sent != captioned) or when a process's RSS
+grew by more than ``--max-rss-growth``; 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, field
+import json
+import math
+import os
+from pathlib import Path
+import random
+import sys
+import time
+
+import numpy as np
+
+#: Default bound on RssAnon end / baseline per process. A node holds ~300 MB of anonymous memory
+#: (torch, the model, DDS); 5 % of that over 10,000 frames is ~1.5 KB kept per frame, well above
+#: the allocator's noise once warm (measured: < 0.5 %) and far below what keeping one message or
+#: tensor per frame would add (an image is 27 KB: x1.9 over 10,000 frames).
+DEFAULT_MAX_GROWTH = 1.05
+
+
+def process_memory(pid: int, proc_root: str | Path = '/proc') -> tuple[int, int] | None:
+    """
+    ``(VmRSS, RssAnon)`` of process ``pid`` and its descendants [bytes], from ``/proc``.
+
+    VmRSS is all resident memory; RssAnon its anonymous part (heap, tensors, message buffers),
+    where a leak shows: file-backed pages (libraries, the model file) can be evicted under memory
+    pressure and come back, which moves VmRSS by 100 MB or more here with no change in the
+    process. Returns None when the process no longer exists (or is a zombie). Raises
+    ``ValueError`` for a pid < 1.
+    """
+    if int(pid) < 1:
+        raise ValueError(f'pid must be >= 1, got {pid!r}')
+    root = Path(proc_root)
+    rss = anon = 0
+    todo, seen = [int(pid)], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            status = (root / str(current) / 'status').read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            status = ''
+        fields = dict(line.split(':', 1) for line in status.splitlines() if ':' in line)
+        if 'VmRSS' not in fields:  # gone, or a zombie (exited, not yet reaped)
+            if current == int(pid):
+                return None
+            continue
+        rss += int(fields['VmRSS'].split()[0]) * 1024
+        anon += int(fields.get('RssAnon', '0 kB').split()[0]) * 1024
+        try:
+            for task in (root / str(current) / 'task').iterdir():
+                todo.extend(int(c) for c in (task / 'children').read_text().split())
+        except OSError:
+            pass
+    return rss, anon
+
+
+@dataclass
+class RssSeries:
+    """Memory samples ``(seconds since start, VmRSS, RssAnon)`` of one process, summarised."""
+
+    name: str
+    samples: list[tuple[float, int, int]] = field(default_factory=list)
+    baseline_index: int | None = None
+
+    def add(self, t: float, value: tuple[int, int] | None) -> None:
+        if value is not None:
+            self.samples.append((t, *value))
+
+    def mark_baseline(self) -> None:
+        """Take the latest sample as the baseline (warm-up over)."""
+        if self.samples and self.baseline_index is None:
+            self.baseline_index = len(self.samples) - 1
+
+    def summary(self, rate_hz: float) -> dict:
+        """
+        Summarise: VmRSS first/baseline/end/peak [MB], growth of VmRSS and RssAnon, trend.
+
+        The trend is the least-squares slope of RssAnon over time after the baseline, in MB per
+        1000 frames at ``rate_hz`` frames per second.
+        """
+        if not self.samples:
+            raise ValueError(f'no memory samples for {self.name!r}')
+        times = np.array([t for t, _, _ in self.samples], float)
+        rss = np.array([v for _, v, _ in self.samples], float) / 2**20
+        anon = np.array([v for _, _, v in self.samples], float) / 2**20
+        base = self.baseline_index if self.baseline_index is not None else 0
+        tail_t, tail_v = times[base:], anon[base:]
+        slope = float(np.polyfit(tail_t, tail_v, 1)[0]) * 1000.0 / rate_hz \
+            if len(tail_t) >= 3 and np.ptp(tail_t) > 0 else 0.0
+        return {'name': self.name, 'samples': len(rss), 'first_mb': float(rss[0]),
+                'baseline_mb': float(rss[base]), 'end_mb': float(rss[-1]),
+                'peak_mb': float(rss.max()), 'rss_growth': float(rss[-1] / rss[base]),
+                'anon_baseline_mb': float(anon[base]), 'anon_end_mb': float(anon[-1]),
+                'anon_peak_mb': float(anon.max()), 'growth': float(anon[-1] / anon[base]),
+                'anon_mb_per_1000_frames': slope}
+
+
+def drop_bursts(stamps, rate_hz: float) -> list[int]:
+    """
+    Return the runs of consecutive missing frames in a stream captured at ``rate_hz``.
+
+    ``stamps`` are the capture times [s] of the frames that came through (any order); a gap of
+    ``k + 1`` periods between two of them means ``k`` frames missing there. Raises
+    ``ValueError`` for a rate <= 0.
+    """
+    if not rate_hz > 0:
+        raise ValueError(f'rate_hz must be > 0, got {rate_hz!r}')
+    times = np.sort(np.asarray(list(stamps), float))
+    missing = np.rint(np.diff(times) * rate_hz).astype(int) - 1
+    return [int(k) for k in missing if k > 0]
+
+
+def percentiles(values, qs=(50, 95, 99)) -> dict[str, float]:
+    """``{'p50': ..., 'max': ...}`` of ``values``; NaN for an empty list."""
+    arr = np.asarray(list(values), float)
+    out = {f'p{q}': float(np.percentile(arr, q)) if arr.size else math.nan for q in qs}
+    out['max'] = float(arr.max()) if arr.size else math.nan
+    return out
+
+
+@dataclass
+class SoakResult:
+    """What ``qcoinf bench soak`` measured (written as JSON with ``--json``)."""
+
+    model: str
+    rate_hz: float
+    rate_source: str
+    capacity_hz: float | None
+    frames_sent: int
+    frames_encoded: int
+    frames_captioned: int
+    latency_messages: int
+    duration_s: float
+    latency_s: dict
+    encode_s: dict
+    decode_s: dict
+    rss: list[dict]
+    max_rss_growth: float
+    drop_bursts: list[int] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        return self.frames_sent - self.frames_captioned
+
+    @property
+    def memory_ok(self) -> bool:
+        return all(r['growth'] <= self.max_rss_growth for r in self.rss)
+
+    @property
+    def ok(self) -> bool:
+        return self.dropped == 0 and self.memory_ok
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), dropped=self.dropped, memory_ok=self.memory_ok, ok=self.ok)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='qcoinf bench soak',
+                                     description=__doc__.splitlines()[1])
+    parser.add_argument('--frames', type=int, default=10000, help='frames to send (10000)')
+    parser.add_argument('--rate', type=float, default=0.0,
+                        help='camera rate [Hz]; 0 (default) calibrates and runs at '
+                        '--rate-fraction of the measured throughput')
+    parser.add_argument('--rate-fraction', type=float, default=0.6,
+                        help='share of the calibrated throughput to run at (0.6)')
+    parser.add_argument('--calibrate', type=float, default=20.0,
+                        help='length of the calibration flood [s] (20)')
+    parser.add_argument('--calibrate-rate', type=float, default=100.0,
+                        help='camera rate of the calibration flood [Hz] (100)')
+    parser.add_argument('--model', default='default', help='default, git:DIR or blip2:DIR')
+    parser.add_argument('--max-new-tokens', type=int, default=20)
+    parser.add_argument('--scenes', type=int, default=100,
+                        help='distinct scene frames the camera cycles through (100)')
+    parser.add_argument('--max-rss-growth', type=float, default=DEFAULT_MAX_GROWTH,
+                        help='largest end/baseline RssAnon ratio per process '
+                        f'({DEFAULT_MAX_GROWTH})')
+    parser.add_argument('--baseline-fraction', type=float, default=0.1,
+                        help='share of the frames captioned before the RSS baseline (0.1)')
+    parser.add_argument('--rss-period', type=float, default=1.0,
+                        help='RSS sampling period [s] (1.0)')
+    parser.add_argument('--drain', type=float, default=10.0,
+                        help='longest wait for the last captions after the camera ends [s]')
+    parser.add_argument('--startup-timeout', type=float, default=120.0,
+                        help='longest wait for the nodes to start [s]')
+    parser.add_argument('--json', default=None, help='also write the results to this file')
+    return parser
+
+
+def _check(args) -> None:
+    """Raise ValueError naming the first invalid option."""
+    checks = [('--frames', args.frames, args.frames >= 1),
+              ('--rate', args.rate, 0 <= args.rate <= 240),
+              ('--rate-fraction', args.rate_fraction, 0 < args.rate_fraction <= 1),
+              ('--calibrate', args.calibrate, args.calibrate >= 3),
+              ('--calibrate-rate', args.calibrate_rate, 0 < args.calibrate_rate <= 240),
+              ('--max-new-tokens', args.max_new_tokens, args.max_new_tokens >= 1),
+              ('--scenes', args.scenes, args.scenes >= 1),
+              ('--max-rss-growth', args.max_rss_growth, args.max_rss_growth >= 1),
+              ('--baseline-fraction', args.baseline_fraction, 0 <= args.baseline_fraction < 1),
+              ('--rss-period', args.rss_period, args.rss_period > 0),
+              ('--drain', args.drain, args.drain > 0),
+              ('--startup-timeout', args.startup_timeout, args.startup_timeout > 0)]
+    for name, value, ok in checks:
+        if not ok:
+            raise ValueError(f'invalid {name}: {value!r}')
+
+
+class _Graph:
+    """The bench's rclpy node: node counters from /diagnostics, latency, bounded spinning."""
+
+    def __init__(self):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import Vector3Stamped
+        from rclpy.executors import SingleThreadedExecutor
+
+        from qcoinf_ros.cli.bag import rclpy_node
+        from qcoinf_ros.ros.qos import reliable
+
+        self.context, self.node = rclpy_node('qcoinf_bench_soak')
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.latency: list[tuple[float, float, float, float]] = []
+        self.counters: dict[str, dict[str, str]] = {}
+        self.updates: dict[str, int] = {}
+        self.node.create_subscription(
+            Vector3Stamped, 'qcoinf/latency',
+            lambda m: self.latency.append((m.vector.x, m.vector.y, m.vector.z, m.header.stamp.sec
+                                           + 1e-9 * m.header.stamp.nanosec)), reliable(100))
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                      reliable(20))
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name in ('qcoinf: agent encoder', 'qcoinf: edge decoder'):
+                self.counters[status.name] = {kv.key: kv.value for kv in status.values}
+                self.updates[status.name] = self.updates.get(status.name, 0) + 1
+
+    def counter(self, status: str, key: str) -> int:
+        return int(self.counters.get(status, {}).get(key, 0))
+
+    @property
+    def encoded(self) -> int:
+        return self.counter('qcoinf: agent encoder', 'frames')
+
+    @property
+    def captioned(self) -> int:
+        return self.counter('qcoinf: edge decoder', 'captions')
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+
+    def spin_until(self, predicate, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate():
+            self.executor.spin_once(timeout_sec=0.05)
+        return bool(predicate())
+
+    def fresh_counters(self, timeout: float = 5.0) -> None:
+        """Wait for the next diagnostics of both nodes (published once a second)."""
+        seen = dict(self.updates)
+        self.spin_until(lambda: all(self.updates[k] > n for k, n in seen.items()), timeout)
+
+    def start_camera(self, rate: float, timeout: float, settle: float = 1.0) -> None:
+        """Once ``camera_node`` is discovered (and ``settle`` s more), set its rate."""
+        from rclpy.parameter import Parameter
+        from rclpy.parameter_client import AsyncParameterClient
+
+        if not self.spin_until(lambda: self.node.count_publishers('camera/image_raw') >= 1,
+                               timeout):
+            raise RuntimeError('camera_node did not appear on the graph')
+        self.spin(settle)
+        client = AsyncParameterClient(self.node, 'camera_node')
+        if not self.spin_until(client.services_are_ready, timeout):
+            raise RuntimeError('camera_node offers no parameter services')
+        future = client.set_parameters([Parameter('rate_hz', value=float(rate))])
+        if not self.spin_until(future.done, timeout) or \
+                not all(r.successful for r in future.result().results):
+            raise RuntimeError(f'camera_node refused rate_hz={rate}')
+
+    def close(self) -> None:
+        import rclpy
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def _camera(env, rate: float, frames: int, scenes: int, name: str):
+    from qcoinf_ros.ros.processes import NodeProcess
+    return NodeProcess('camera_node', ['-p', 'source:=scenes', '-p', f'scene_count:={scenes}',
+                                       '-p', f'rate_hz:={rate}', '-p', f'max_frames:={frames}'],
+                       env=env, name=name)
+
+
+def _drain(graph: _Graph, quiet: float, timeout: float) -> None:
+    """Spin until no latency message has come for ``quiet`` s (at most ``timeout`` s)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        seen = len(graph.latency)
+        graph.spin(quiet)
+        if len(graph.latency) == seen:
+            return
+
+
+def calibrate(graph: _Graph, env, args, console) -> float:
+    """Flood the graph and return the captions per second over the last two thirds."""
+    camera = _camera(env, args.calibrate_rate, 0, args.scenes, 'calibration camera')
+    try:
+        graph.spin(args.calibrate / 3.0)
+        count, start = len(graph.latency), time.monotonic()
+        graph.spin(args.calibrate * 2.0 / 3.0)
+        capacity = (len(graph.latency) - count) / (time.monotonic() - start)
+    finally:
+        camera.stop()
+    _drain(graph, 2.0, 30.0)
+    console.print(f'calibration: camera at {args.calibrate_rate:g} Hz for {args.calibrate:g} s '
+                  f'-> {capacity:.2f} captions/s through the graph')
+    if capacity <= 0:
+        raise RuntimeError('calibration: no caption came through the graph')
+    return capacity
+
+
+def soak(args, console) -> SoakResult:
+    """Start the graph, calibrate if asked, run the soak and return what was measured."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
+
+    env = loopback_dds_env(domain_id=int(os.environ.get('ROS_DOMAIN_ID') or
+                                         random.randint(1, 100)))
+    os.environ.update(env)
+    params = ['-p', f'model:={args.model}', '-p', 'threads:=1']
+    procs = [NodeProcess('edge_decoder_node',
+                         params + ['-p', f'max_new_tokens:={args.max_new_tokens}'],
+                         env=env, name='decoder'),
+             NodeProcess('agent_encoder_node', params, env=env, name='agent')]
+    graph = _Graph()
+    try:
+        ready = graph.spin_until(lambda: graph.node.count_subscribers('camera/image_raw') >= 1
+                                 and graph.node.count_subscribers('qcoinf/embedding') >= 1
+                                 and len(graph.counters) == 2, args.startup_timeout)
+        if not ready or any(p.returncode is not None for p in procs):
+            raise RuntimeError('the nodes did not start:\n' +
+                               '\n'.join(f'--- {p.name}\n{p.output}' for p in procs))
+        capacity, rate, source = None, args.rate, 'given'
+        if not rate:
+            capacity = calibrate(graph, env, args, console)
+            rate = math.floor(10.0 * args.rate_fraction * capacity) / 10.0
+            source = f'{args.rate_fraction:g} x calibrated {capacity:.2f} Hz'
+            if rate <= 0:
+                raise RuntimeError(f'calibrated rate {rate} Hz: the graph is too slow here')
+        graph.fresh_counters()
+        encoded0, captioned0, latency0 = graph.encoded, graph.captioned, len(graph.latency)
+        console.print(f'soak: {args.frames} frames at {rate:g} Hz ({source}), model '
+                      f'{args.model}')
+        # the camera starts idle (first frame due in 100 s) and gets its rate once the graph
+        # has discovered it: frames published before the agent matched would be lost
+        camera = _camera(env, 0.01, args.frames, args.scenes, 'camera')
+        procs.append(camera)
+        graph.start_camera(rate, args.startup_timeout)
+        series = [RssSeries(p.name) for p in procs]
+        baseline_at = latency0 + max(1, int(args.baseline_fraction * args.frames))
+        start = time.monotonic()
+        next_sample, next_line = start, max(1, args.frames // 10)
+        columns = (TextColumn('{task.description}'), BarColumn(), MofNCompleteColumn(),
+                   TextColumn('{task.fields[extra]}'), TimeElapsedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task('captioned', total=args.frames, extra='')
+            while camera.returncode is None and any(p.returncode is None for p in procs[:2]):
+                graph.spin(0.1)
+                now = time.monotonic()
+                if now >= next_sample:
+                    for proc, rss in zip(procs, series):
+                        rss.add(now - start, process_memory(proc.pid))
+                    if len(graph.latency) >= baseline_at:
+                        for rss in series:
+                            rss.mark_baseline()
+                    next_sample = now + args.rss_period
+                    done = len(graph.latency) - latency0
+                    memory = 'RSS ' + ' '.join(f'{s.samples[-1][1] / 2**20:.0f}'
+                                               for s in series if s.samples) + ' MB'
+                    progress.update(task, completed=done, extra=memory)
+                    if not console.is_terminal and done >= next_line:  # a log: a line per 10 %
+                        console.print(f'{done}/{args.frames} captioned after '
+                                      f'{now - start:.0f} s, {memory}')
+                        next_line += max(1, args.frames // 10)
+            if camera.returncode != 0 or any(p.returncode is not None for p in procs[:2]):
+                raise RuntimeError('a node stopped during the soak:\n' +
+                                   '\n'.join(f'--- {p.name} ({p.returncode})\n{p.output}'
+                                             for p in procs))
+            duration = time.monotonic() - start
+            end = time.monotonic() + args.drain
+            while time.monotonic() < end and len(graph.latency) - latency0 < args.frames:
+                graph.spin(0.1)
+            graph.spin(0.5)
+            progress.update(task, completed=len(graph.latency) - latency0)
+        for proc, rss in zip(procs[:2], series[:2]):
+            rss.add(time.monotonic() - start, process_memory(proc.pid))
+        graph.fresh_counters()
+        lat = graph.latency[latency0:]
+        return SoakResult(
+            model=args.model, rate_hz=rate, rate_source=source, capacity_hz=capacity,
+            frames_sent=args.frames, frames_encoded=graph.encoded - encoded0,
+            frames_captioned=graph.captioned - captioned0, latency_messages=len(lat),
+            duration_s=duration, latency_s=percentiles(m[0] for m in lat),
+            encode_s=percentiles(m[1] for m in lat), decode_s=percentiles(m[2] for m in lat),
+            rss=[s.summary(rate) for s in series], max_rss_growth=args.max_rss_growth,
+            drop_bursts=drop_bursts((m[3] for m in lat), rate))
+    finally:
+        graph.close()
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def report(result: SoakResult, console) -> None:
+    """Print the tables of a soak."""
+    from rich.table import Table
+
+    frames = Table(title=f'soak: {result.frames_sent} frames at {result.rate_hz:g} Hz '
+                   f'({result.rate_source}), {result.duration_s:.0f} s')
+    frames.add_column('frames')
+    frames.add_column('count', justify='right')
+    frames.add_column('per frame [ms]')
+    frames.add_column('p50 / p95 / p99 / max', justify='right')
+
+    def ms(stats: dict) -> str:
+        return ' / '.join(f'{1e3 * stats[k]:.1f}' for k in ('p50', 'p95', 'p99', 'max'))
+
+    frames.add_row('sent (camera)', str(result.frames_sent), '', '')
+    frames.add_row('encoded (agent)', str(result.frames_encoded), 'encode', ms(result.encode_s))
+    frames.add_row('captioned (decoder)', str(result.frames_captioned), 'decode',
+                   ms(result.decode_s))
+    frames.add_row('dropped', str(result.dropped), 'camera -> caption', ms(result.latency_s))
+    console.print(frames)
+    if result.drop_bursts:
+        console.print(f'drops between captioned frames: {sum(result.drop_bursts)} in '
+                      f'{len(result.drop_bursts)} runs, the longest {max(result.drop_bursts)} '
+                      'frames')
+    memory = Table(title='memory [MB]: VmRSS and RssAnon (anonymous, where a leak shows); '
+                   f'bound: RssAnon end/baseline <= {result.max_rss_growth:g}')
+    memory.add_column('')
+    for r in result.rss:
+        memory.add_column(r['name'], justify='right')
+    rows = (('samples', 'samples', '{:d}'), ('RSS start', 'first_mb', '{:.1f}'),
+            ('RSS baseline', 'baseline_mb', '{:.1f}'), ('RSS end', 'end_mb', '{:.1f}'),
+            ('RSS peak', 'peak_mb', '{:.1f}'), ('RSS growth', 'rss_growth', '{:.3f}'),
+            ('anon baseline', 'anon_baseline_mb', '{:.1f}'), ('anon end', 'anon_end_mb', '{:.1f}'),
+            ('anon peak', 'anon_peak_mb', '{:.1f}'), ('anon growth', 'growth', '{:.3f}'),
+            ('anon per 1000 frames', 'anon_mb_per_1000_frames', '{:+.2f}'))
+    for label, key, fmt in rows:
+        memory.add_row(label, *(fmt.format(r[key]) for r in result.rss))
+    console.print(memory)
+    verdict = []
+    verdict.append('no frame dropped' if result.dropped == 0 else
+                   f'{result.dropped} frames dropped at {result.rate_hz:g} Hz')
+    verdict.append('memory within the bound' if result.memory_ok else
+                   'memory grew beyond the bound')
+    console.print(('PASS: ' if result.ok else 'FAIL: ') + ', '.join(verdict))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        _check(args)
+    except ValueError as exc:
+        console.print(f'qcoinf bench soak: {exc}', style='red', markup=False)
+        return 2
+    try:
+        result = soak(args, console)
+    except RuntimeError as exc:
+        console.print(f'qcoinf bench soak: {exc}', style='red', markup=False)
+        return 1
+    report(result, console)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    return 0 if result.ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
