@@ -338,19 +338,8 @@ def _netns_link(folder: Path) -> NetnsLink | None:
 def _node_in_netns(netns_prefix: list[str], executable: str, ros_args: list[str], env,
                    name: str):
     """Return a NodeProcess whose command runs inside a network namespace."""
-    import threading
-
-    from qcoinf_ros.ros.processes import node_command, NodeProcess
-
-    proc = NodeProcess.__new__(NodeProcess)
-    proc.name = name
-    proc.cmd = netns_prefix + node_command(executable) + ['--ros-args', *ros_args]
-    proc._lines = []
-    proc._proc = subprocess.Popen(proc.cmd, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    proc._reader = threading.Thread(target=proc._read, args=(False,), daemon=True)
-    proc._reader.start()
-    return proc
+    from qcoinf_ros.ros.processes import NodeProcess
+    return NodeProcess(executable, ros_args, env=env, name=name, prefix=netns_prefix)
 
 
 @pytest.mark.parametrize('fault', ['link_down', 'server_frozen'])

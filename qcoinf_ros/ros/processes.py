@@ -70,10 +70,17 @@ class NodeProcess:
 
     def __init__(self, executable: str, ros_args: list[str] | None = None,
                  env: dict[str, str] | None = None, echo: bool = False, name: str = '',
-                 package: str = PACKAGE, args: list[str] | None = None):
+                 package: str = PACKAGE, args: list[str] | None = None,
+                 prefix: list[str] | None = None, command: list[str] | None = None):
+        """
+        Start ``executable`` of ``package`` with ``args`` and ``--ros-args ros_args``.
+
+        ``prefix`` goes before the command (e.g. ``ip netns exec NS``); ``command`` replaces the
+        looked-up executable (e.g. ``python -m some.module``).
+        """
         self.name = name or executable
-        self.cmd = node_command(executable, package) + list(args or []) + [
-            '--ros-args', *(ros_args or [])]
+        base = list(command) if command is not None else node_command(executable, package)
+        self.cmd = [*(prefix or []), *base, *(args or []), '--ros-args', *(ros_args or [])]
         self._lines: list[str] = []
         self._proc = subprocess.Popen(
             self.cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -18,7 +18,7 @@ import subprocess
 import time
 import uuid
 
-from qcoinf_ros.ros.processes import node_command, NodeProcess
+from qcoinf_ros.ros.processes import NodeProcess
 from qcoinf_ros.validation import require_nonnegative, require_positive
 
 __all__ = ['LinkShape', 'TwoHosts', 'NetnsNodeProcess', 'netns_unavailable']
@@ -183,13 +183,5 @@ class NetnsNodeProcess(NodeProcess):
     def __init__(self, prefix: list[str], executable: str, ros_args: list[str] | None = None,
                  env: dict[str, str] | None = None, name: str = '',
                  command: list[str] | None = None):
-        import threading
-        self.name = name or executable
-        base = command if command is not None else node_command(executable)
-        self.cmd = [*prefix, *base, '--ros-args', *(ros_args or [])]
-        self._lines: list[str] = []
-        self._proc = subprocess.Popen(self.cmd, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True, cwd=str(Path.cwd()))
-        self._reader = threading.Thread(target=self._read, args=(False,), daemon=True)
-        self._reader.start()
+        super().__init__(executable, ros_args, env=env, name=name, prefix=prefix,
+                         command=command)
