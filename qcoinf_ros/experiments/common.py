@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ['ModelCase', 'LoadedCase', 'offline_models', 'write_csv', 'pyplot', 'save_figure',
-           'OPTIONS', 'check_options']
+           'OPTIONS', 'check_options', 'start_run']
 
 #: Options ``qcoinf experiment`` passes to every experiment (each uses those it needs).
 OPTIONS = ('git', 'blip2', 'annotations', 'images')
@@ -28,6 +28,24 @@ def check_options(name: str, options) -> None:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ValueError(f'{name}: unknown option(s) {unknown}; known: {list(OPTIONS)}')
+
+
+def start_run(name: str, title: str, out_dir, size: str, options, progress):
+    """
+    Check the arguments of an experiment's ``run`` and make its folder.
+
+    Return ``(out_dir as a Path, progress or a no-op, an empty ExperimentResult, start time)``;
+    the experiment sets ``result.seconds = time.perf_counter() - start`` when done.
+    """
+    import time
+
+    from qcoinf_ros.experiments.result import check_size, ExperimentResult, no_progress
+    check_size(size)
+    check_options(name, options)
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, progress or no_progress, ExperimentResult(name, title), start
 
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:

@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-from qcoinf_ros.experiments.common import check_options, offline_models, write_csv
+from qcoinf_ros.experiments.common import offline_models, start_run, write_csv
 from qcoinf_ros.experiments.result import (
-    check_size, ExperimentResult, Finding, no_progress, ProgressFn)
+    ExperimentResult, Finding, ProgressFn)
 
 __all__ = ['run', 'KS_CLOSE', 'halfnormal_ks']
 
@@ -61,14 +61,10 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
     ``git`` / ``blip2``: local checkpoint directories of real models to include.
     """
     from qcoinf_ros.quant.distortion import plot_weight_histograms, weight_histogram
-    check_size(size)
-    check_options('fig2', options)
-    progress = progress or no_progress
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, progress, result, start = start_run(
+        'fig2', 'Fig. 2: weight magnitudes and the fitted exponential',
+        out_dir, size, options, progress)
     cases = offline_models(size, git=git, blip2=blip2)
-    result = ExperimentResult('fig2', 'Fig. 2: weight magnitudes and the fitted exponential')
     histograms, fits, hist_rows = [], [], []
     for k, case in enumerate(cases):
         progress(f'fig2: {case.label}', k, len(cases))

@@ -32,9 +32,9 @@ from pathlib import Path
 import time
 
 from qcoinf_ros.experiments.common import (
-    check_options, offline_models, pyplot, save_figure, write_csv)
+    offline_models, pyplot, save_figure, start_run, write_csv)
 from qcoinf_ros.experiments.result import (
-    check_size, ExperimentResult, Finding, no_progress, ProgressFn)
+    ExperimentResult, Finding, ProgressFn)
 
 __all__ = ['run', 'TIGHT_FACTOR', 'PAPER_TIGHT_FROM', 'tight_from']
 
@@ -113,15 +113,10 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
     Writes ``fig3.csv`` (one row per model, scheme and b) and ``fig3.png``.
     """
     from qcoinf_ros.quant.distortion import measure_distortion
-    check_size(size)
-    check_options('fig3', options)
-    progress = progress or no_progress
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, progress, result, start = start_run(
+        'fig3', 'Fig. 3: output distortion vs the parameter-distortion bound vs bit-width',
+        out_dir, size, options, progress)
     cases = offline_models(size, git=git, blip2=blip2)
-    result = ExperimentResult('fig3', 'Fig. 3: output distortion vs the parameter-distortion '
-                                      'bound vs bit-width')
     all_rows, panels, total = [], [], 2 * len(cases)
     for k, case in enumerate(cases):
         progress(f'fig3: {case.label} (calibration)', 2 * k, total)

@@ -28,9 +28,9 @@ import time
 
 import numpy as np
 
-from qcoinf_ros.experiments.common import check_options, pyplot, save_figure, write_csv
+from qcoinf_ros.experiments.common import pyplot, save_figure, start_run, write_csv
 from qcoinf_ros.experiments.result import (
-    check_size, ExperimentResult, Finding, no_progress, ProgressFn)
+    ExperimentResult, Finding, ProgressFn)
 
 __all__ = ['run', 'GAP_RATES', 'TIGHT_ABS', 'tight_rate']
 
@@ -64,14 +64,9 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
     from qcoinf_ros.theory.blahut_arimoto import blahut_arimoto_curve, DEFAULT_SLOPES
     from qcoinf_ros.theory.exact_rate_distortion import exact_distortion_rate
     from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
-    check_size(size)
-    check_options('fig4', options)
-    progress = progress or no_progress
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ExperimentResult('fig4', 'Fig. 4: rate-distortion bounds and the Blahut-Arimoto '
-                                      'D(R)')
+    out_dir, progress, result, start = start_run(
+        'fig4', 'Fig. 4: rate-distortion bounds and the Blahut-Arimoto D(R)',
+        out_dir, size, options, progress)
     slopes = DEFAULT_SLOPES if size == 'full' else tuple(np.geomspace(1.1, 300.0, 12))
     progress('fig4: Blahut-Arimoto', 0, 3)
     ba = blahut_arimoto_curve(_LAM, slopes)

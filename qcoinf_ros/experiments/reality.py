@@ -33,9 +33,9 @@ import time
 
 import numpy as np
 
-from qcoinf_ros.experiments.common import check_options, pyplot, save_figure, write_csv
+from qcoinf_ros.experiments.common import pyplot, save_figure, start_run, write_csv
 from qcoinf_ros.experiments.result import (
-    check_size, ExperimentResult, Finding, no_progress, ProgressFn)
+    ExperimentResult, Finding, ProgressFn)
 
 __all__ = ['run', 'LinearFit', 'fit_linear', 'calibrated_costs']
 
@@ -110,14 +110,10 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
     """Measure latency per bit-width, fit eq. (4) and compare planner decisions; write CSV/PNG."""
     import torch
     from qcoinf_ros.quant.bench import bench_target, build_target
-    check_size(size)
-    check_options('reality', options)
-    progress = progress or no_progress
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ExperimentResult('reality', 'Reality check: agent latency vs bit-width (eq. (4)) '
-                                         'and the planner, nominal vs calibrated')
+    out_dir, progress, result, start = start_run(
+        'reality', 'Reality check: agent latency vs bit-width (eq. (4)) and the planner, '
+                   'nominal vs calibrated',
+        out_dir, size, options, progress)
     bits = (1, 2, 4, 8) if size == 'small' else tuple(range(1, 9))
     repeats = 5 if size == 'small' else 30
     batch = 1 if size == 'small' else 8  # batch 8: ms-scale calls, steadier medians
