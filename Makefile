@@ -20,14 +20,17 @@ help:
 
 env:
 	@scripts/setup_env.sh
+	@scripts/setup_toolchains.sh
 
 build: env
 	@$(ENV) colcon build --symlink-install --event-handlers console_cohesion- summary+
 
 # colcon test exits non-zero on a failure (--return-code-on-test-failure); test-result runs
 # either way so the log lists what ran, and the first non-zero exit code is kept.
+# As root (CI), the cross-ISA kernel tests must run: setup_toolchains.sh installed what they need.
 test: build
 	@start=$$(date +%s); rc=0; \
+	if [ "$$(id -u)" = 0 ]; then export QCOINF_REQUIRE_TOOLCHAINS=1; fi; \
 	$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
 	  --pytest-args $(PYTEST_BASE) $(PYTEST_ARGS) || rc=$$?; \
 	$(ENV) colcon test-result --all --verbose || { [ $$rc -ne 0 ] || rc=$$?; }; \

@@ -3,9 +3,44 @@
 from glob import glob
 import os
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 package_name = 'qcoinf_ros'
+
+
+class CtypesExtension(Extension):
+    """A plain C-ABI shared library loaded with ctypes (no Python.h, no module init)."""
+
+
+class BuildCtypesExt(build_ext):
+    """Build ``CtypesExtension`` s as ``<name>.so`` (no Python ABI tag: any Python loads them)."""
+
+    def get_ext_filename(self, ext_name):
+        # distutils asks with the full dotted name and with its last component alone
+        if any(isinstance(e, CtypesExtension) and ext_name in (e.name, e.name.split('.')[-1])
+               for e in self.extensions):
+            return os.path.join(*ext_name.split('.')) + '.so'
+        return super().get_ext_filename(ext_name)
+
+    def get_export_symbols(self, ext):
+        return [] if isinstance(ext, CtypesExtension) else super().get_export_symbols(ext)
+
+
+# The bit-plane lookup-table kernels (qcoinf_ros/lut). Optional: without a C++ compiler the
+# package still installs and the agent runs the (logged) dequantized reference path. ISA
+# variants are selected at run time (target attributes), so the build is portable: no -march.
+QLUT = CtypesExtension(
+    'qcoinf_ros.lut._qlut',
+    sources=['qcoinf_ros/lut/csrc/qlut.cpp'],
+    depends=['qcoinf_ros/lut/csrc/qlut.h'],
+    include_dirs=['qcoinf_ros/lut/csrc'],
+    language='c++',
+    extra_compile_args=['-O3', '-std=c++17', '-ffp-contract=off', '-fvisibility=hidden',
+                        '-DQLUT_EXPORT=1'],
+    extra_link_args=['-pthread'],
+    optional=True,
+)
 
 
 def _files(pattern):
@@ -30,7 +65,10 @@ setup(
     package_data={package_name: [
         'models/weights/*.safetensors', 'models/weights/*.json',
         'captioner/weights/*.safetensors', 'captioner/weights/*.json',
+        'lut/csrc/*.cpp', 'lut/csrc/*.h',
     ]},
+    ext_modules=[QLUT],
+    cmdclass={'build_ext': BuildCtypesExt},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

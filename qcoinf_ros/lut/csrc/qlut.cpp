@@ -1,0 +1,870 @@
+// qlut: bit-plane lookup-table GEMM (see qlut.h for the arithmetic and the plane format).
+//
+// Variants, chosen at run time by CPU feature detection (qlut_best_variant):
+//   scalar  portable C++, canonical plane layout, full 16-entry tables;
+//   avx2    x86 AVX2: two groups' mirrored half tables per 128-bit lane (T[i] = -T[15-i]),
+//           vpshufb lookups of (group 2r, group 2r+1) byte pairs of one output, vpmaddubsw with
+//           the mirror signs into int16, Horner over planes in int32;
+//   avx512  x86 AVX-512 VBMI + VNNI: four groups' full tables in one zmm, vpermb lookups,
+//           vpdpbusd sums the four groups of an output into int32;
+//   neon    aarch64 NEON with the dot-product extension: tbl over four groups' tables, sdot.
+// Every variant computes the same integers (tested against each other and against the numpy
+// emulation in qcoinf_ros/lut/reference.py). Build with -DQLUT_EMULATE on x86 to run the
+// AVX2/AVX-512 code on SIMDe's portable implementation of the intrinsics (tests only).
+
+#include "qlut.h"
+
+// GCC 12 warns about its own _mm512_undefined_* inside the AVX-512 headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define QLUT_X86 1
+#if defined(QLUT_EMULATE)
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+// Intrinsics SIMDe 0.7 lacks, with their documented semantics (emulation builds only).
+#ifndef _MM_FROUND_NO_EXC
+#define _MM_FROUND_NO_EXC SIMDE_MM_FROUND_NO_EXC
+#endif
+static inline __m512i qlut_cvtepu16_epi32(__m256i a) {
+  uint16_t in[16];
+  int32_t out[16];
+  _mm256_storeu_si256((__m256i *)in, a);
+  for (int i = 0; i < 16; ++i) out[i] = in[i];
+  return _mm512_loadu_si512(out);
+}
+static inline __m512 qlut_cvtepi32_ps(__m512i a) {
+  int32_t in[16];
+  float out[16];
+  _mm512_storeu_si512(in, a);
+  for (int i = 0; i < 16; ++i) out[i] = (float)in[i];
+  return _mm512_loadu_ps(out);
+}
+#define _mm512_cvtepu16_epi32 qlut_cvtepu16_epi32
+#define _mm512_cvtepi32_ps qlut_cvtepi32_ps
+#define QLUT_AVX2_FN
+#define QLUT_AVX512_FN
+#define QLUT_AVX2_STEP(acc, table, idx, sg)                                                     \
+  acc = _mm256_add_epi16(                                                                       \
+      acc, _mm256_maddubs_epi16(                                                                \
+               _mm256_shuffle_epi8(                                                             \
+                   _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(table))), idx), \
+               sg))
+#else
+#include <immintrin.h>
+#define QLUT_AVX2_FN __attribute__((target("avx2,fma")))
+// One row step of the AVX2 kernel: acc += maddubs(pshufb(broadcast(table), idx), sg). Written
+// as one asm statement so that each step needs one scratch register and the accumulator stays
+// in place (GCC's allocator otherwise spills accumulators or copies them every iteration,
+// 40 % slower). The intrinsic form below (QLUT_EMULATE) computes the same thing.
+#define QLUT_AVX2_STEP(acc, table, idx, sg)                                                    \
+  do {                                                                                         \
+    __m256i step_;                                                                             \
+    __asm__("vbroadcasti128 %[tb], %[t]\n\t"                                                   \
+            "vpshufb %[ix], %[t], %[t]\n\t"                                                    \
+            "vpmaddubsw %[sg], %[t], %[t]\n\t"                                                 \
+            "vpaddw %[t], %[a], %[a]"                                                           \
+            : [a] "+x"(acc), [t] "=&x"(step_)                                                   \
+            : [tb] "m"(*(const __m128i *)(table)), [ix] "x"(idx), [sg] "x"(sg));               \
+  } while (0)
+#define QLUT_AVX512_FN \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni,avx2,fma")))
+#endif
+#elif defined(__aarch64__)
+#define QLUT_ARM 1
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#define QLUT_NEON_FN __attribute__((target("arch=armv8.2-a+dotprod")))
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+namespace {
+
+constexpr int kTileN = 16;         // outputs per tile in the SIMD layouts
+constexpr int kBlockGroups = 128;  // groups of 4 inputs per K-block (512 inputs)
+constexpr int kRowBlock = 8;       // rows whose tables (one K-block) stay in L1
+constexpr int kTileBlock = 16;     // tiles whose weights (one K-block) stay in L2
+
+enum Layout { kCanonical = 0, kPair = 1, kQuad = 2 };
+
+int layout_of(int variant) {
+  switch (variant) {
+    case QLUT_AVX2: return kPair;
+    case QLUT_AVX512: case QLUT_NEON: return kQuad;
+    default: return kCanonical;
+  }
+}
+
+struct Dims {
+  int n, k, kp, groups, nkb, ntiles;
+  explicit Dims(int n_, int k_)
+      : n(n_), k(k_), kp((k_ + 15) / 16 * 16), groups(kp / 4),
+        nkb((kp / 4 + kBlockGroups - 1) / kBlockGroups), ntiles((n_ + kTileN - 1) / kTileN) {}
+};
+
+inline int nibble(const uint8_t *plane_bits, int row_bytes, int n, int j) {
+  return (plane_bits[(int64_t)n * row_bytes + j / 2] >> (4 * (j & 1))) & 15;
+}
+
+// Mirror encoding of a raw 4-bit index i (bit q set: input q enters with +): the half-table
+// index h of the entry with bit 3 set whose table value equals +-T[i], and that sign in bit 3.
+inline int mirror_code(int i) {
+  int s = (i >> 3) & 1;
+  int h = s ? (i & 7) : (~i & 7);
+  return (s << 3) | h;
+}
+
+int64_t pair_main_bytes(const Dims &d, int planes) {
+  return (int64_t)d.ntiles * planes * (d.groups / 2) * 16;
+}
+
+int64_t packed_bytes(int layout, const Dims &d, int planes) {
+  switch (layout) {
+    case kPair:  // + int16 mirror-sign sums per (tile, plane, K-block, output)
+      return pair_main_bytes(d, planes) + (int64_t)d.ntiles * planes * d.nkb * kTileN * 2;
+    case kQuad: return (int64_t)d.ntiles * planes * (d.groups / 4) * 32;
+    default: return (int64_t)planes * d.n * (d.kp / 8);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Thread pool: persistent workers, the caller runs part 0. Leaked on purpose (no join at exit).
+class Pool {
+ public:
+  void run(int parts, const std::function<void(int)> &fn) {
+    if (parts <= 1) {
+      fn(0);
+      return;
+    }
+    std::lock_guard<std::mutex> region(region_mu_);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      while ((int)workers_.size() < parts - 1) {
+        int id = (int)workers_.size() + 1;
+        workers_.emplace_back([this, id] { loop(id); });
+      }
+      job_ = &fn;
+      parts_ = parts;
+      remaining_ = parts - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [this] { return remaining_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop(int id) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (id >= parts_) continue;
+      const std::function<void(int)> *job = job_;
+      lock.unlock();
+      (*job)(id);
+      lock.lock();
+      if (--remaining_ == 0) done_.notify_one();
+    }
+  }
+  std::mutex region_mu_, mu_;
+  std::condition_variable cv_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)> *job_ = nullptr;
+  int parts_ = 0, remaining_ = 0;
+  uint64_t generation_ = 0;
+};
+
+Pool &pool() {
+  static Pool *p = new Pool();
+  return *p;
+}
+
+// Per-thread scratch that grows and is reused (a fresh multi-MB buffer per call costs page
+// faults every call).
+struct Scratch {
+  void *ptr = nullptr;
+  size_t size = 0;
+  ~Scratch() { std::free(ptr); }
+  void *get(size_t bytes) {
+    if (bytes > size) {
+      std::free(ptr);
+      ptr = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+      size = ptr ? bytes : 0;
+    }
+    return ptr;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tables (portable). full: int8 [groups][16]; half: uint8 [groups/2][16], for pair r the
+// entries 8..15 of group 2r then of group 2r+1, offset by +128. scale: [nkb].
+inline int8_t quantize_entry(float v) {
+  float r = std::nearbyint(v);
+  if (!(r <= 127.0f)) r = 127.0f;  // also catches NaN
+  if (!(r >= -127.0f)) r = -127.0f;
+  return (int8_t)r;
+}
+
+inline float entry(const float *x4, int i) {
+  float t = (i & 1) ? x4[0] : -x4[0];
+  t = t + ((i & 2) ? x4[1] : -x4[1]);
+  t = t + ((i & 4) ? x4[2] : -x4[2]);
+  return t + ((i & 8) ? x4[3] : -x4[3]);
+}
+
+float block_inverse(const float *x, int j0, int j1, float *scale) {
+  float amax = 0.0f;
+  for (int j = j0; j < j1; ++j) {
+    const float *g = x + 4 * j;
+    float a = ((std::fabs(g[0]) + std::fabs(g[1])) + std::fabs(g[2])) + std::fabs(g[3]);
+    amax = a > amax ? a : amax;
+  }
+  *scale = amax / 127.0f;
+  return amax > 0.0f ? 127.0f / amax : 0.0f;
+}
+
+void build_row_scalar(const float *x, const Dims &d, bool half, uint8_t *tab, float *scale) {
+  for (int kb = 0; kb < d.nkb; ++kb) {
+    int j0 = kb * kBlockGroups, j1 = std::min(j0 + kBlockGroups, d.groups);
+    float inv = block_inverse(x, j0, j1, &scale[kb]);
+    for (int j = j0; j < j1; ++j) {
+      const float *g = x + 4 * j;
+      if (half) {
+        uint8_t *out = tab + (j / 2) * 16 + (j & 1) * 8;
+        for (int h = 0; h < 8; ++h) out[h] = (uint8_t)(quantize_entry(entry(g, 8 + h) * inv) + 128);
+      } else {
+        int8_t *out = (int8_t *)tab + j * 16;
+        for (int i = 0; i < 16; ++i) out[i] = quantize_entry(entry(g, i) * inv);
+      }
+    }
+  }
+}
+
+#ifdef QLUT_X86
+// AVX2 table builder: 8 groups at a time, the same float operations in the same order.
+QLUT_AVX2_FN inline void avx2_transpose8(const float *g, __m256 xs[4]) {
+  __m256 a0 = _mm256_loadu_ps(g), a1 = _mm256_loadu_ps(g + 8);
+  __m256 a2 = _mm256_loadu_ps(g + 16), a3 = _mm256_loadu_ps(g + 24);
+  __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+  __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+  // lanes hold groups (0, 2, 4, 6 | 1, 3, 5, 7)
+  xs[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+  xs[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+  xs[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+  xs[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+QLUT_AVX2_FN inline __m256i avx2_quantize(__m256 xs[4], int i, __m256 inv) {
+  __m256 t = (i & 1) ? xs[0] : _mm256_sub_ps(_mm256_setzero_ps(), xs[0]);
+  t = (i & 2) ? _mm256_add_ps(t, xs[1]) : _mm256_sub_ps(t, xs[1]);
+  t = (i & 4) ? _mm256_add_ps(t, xs[2]) : _mm256_sub_ps(t, xs[2]);
+  t = (i & 8) ? _mm256_add_ps(t, xs[3]) : _mm256_sub_ps(t, xs[3]);
+  __m256 r = _mm256_round_ps(_mm256_mul_ps(t, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+  return _mm256_cvtps_epi32(r);
+}
+
+// Four entries (e..e+3) of 8 groups -> per 128-bit lane [group][entry] 4x4 bytes for the
+// groups (0, 2, 4, 6) in lane 0 and (1, 3, 5, 7) in lane 1.
+QLUT_AVX2_FN inline __m256i avx2_entries4(__m256 xs[4], int e, __m256 inv) {
+  __m256i a = _mm256_packs_epi32(avx2_quantize(xs, e, inv), avx2_quantize(xs, e + 1, inv));
+  __m256i b = _mm256_packs_epi32(avx2_quantize(xs, e + 2, inv), avx2_quantize(xs, e + 3, inv));
+  __m256i bytes = _mm256_packs_epi16(a, b);  // lane: [entry][group] 4 x 4
+  const __m256i tr = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                      0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm256_shuffle_epi8(bytes, tr);
+}
+
+QLUT_AVX2_FN void build_row_avx2(const float *x, const Dims &d, bool half, uint8_t *tab,
+                                  float *scale) {
+  for (int kb = 0; kb < d.nkb; ++kb) {
+    int j0 = kb * kBlockGroups, j1 = std::min(j0 + kBlockGroups, d.groups);
+    __m256 amax8 = _mm256_setzero_ps();
+    int j = j0;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (; j + 8 <= j1; j += 8) {
+      __m256 xs[4];
+      avx2_transpose8(x + 4 * j, xs);
+      __m256 a = _mm256_add_ps(_mm256_and_ps(xs[0], absmask), _mm256_and_ps(xs[1], absmask));
+      a = _mm256_add_ps(a, _mm256_and_ps(xs[2], absmask));
+      a = _mm256_add_ps(a, _mm256_and_ps(xs[3], absmask));
+      amax8 = _mm256_max_ps(amax8, a);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, amax8);
+    float amax = 0.0f;
+    for (float v : lanes) amax = v > amax ? v : amax;
+    for (; j < j1; ++j) {  // a tail of 4 groups
+      const float *g = x + 4 * j;
+      float a = ((std::fabs(g[0]) + std::fabs(g[1])) + std::fabs(g[2])) + std::fabs(g[3]);
+      amax = a > amax ? a : amax;
+    }
+    scale[kb] = amax / 127.0f;
+    float inv_s = amax > 0.0f ? 127.0f / amax : 0.0f;
+    __m256 inv = _mm256_set1_ps(inv_s);
+    j = j0;
+    for (; j + 8 <= j1; j += 8) {
+      __m256 xs[4];
+      avx2_transpose8(x + 4 * j, xs);
+      if (half) {
+        // entries 8..15 -> 8 bytes per group, offset by 128 (xor 0x80)
+        __m256i lo = avx2_entries4(xs, 8, inv), hi = avx2_entries4(xs, 12, inv);
+        __m256i flip = _mm256_set1_epi8((char)0x80);
+        __m256i g02 = _mm256_xor_si256(_mm256_unpacklo_epi32(lo, hi), flip);  // groups 0,2 | 1,3
+        __m256i g46 = _mm256_xor_si256(_mm256_unpackhi_epi32(lo, hi), flip);  // groups 4,6 | 5,7
+        __m128i a = _mm256_castsi256_si128(g02), b = _mm256_extracti128_si256(g02, 1);
+        __m128i c = _mm256_castsi256_si128(g46), e = _mm256_extracti128_si256(g46, 1);
+        uint8_t *out = tab + (j / 2) * 16;
+        _mm_storeu_si128((__m128i *)(out + 0), _mm_unpacklo_epi64(a, b));   // groups 0, 1
+        _mm_storeu_si128((__m128i *)(out + 16), _mm_unpackhi_epi64(a, b));  // groups 2, 3
+        _mm_storeu_si128((__m128i *)(out + 32), _mm_unpacklo_epi64(c, e));  // groups 4, 5
+        _mm_storeu_si128((__m128i *)(out + 48), _mm_unpackhi_epi64(c, e));  // groups 6, 7
+      } else {
+        __m256i e0 = avx2_entries4(xs, 0, inv), e4 = avx2_entries4(xs, 4, inv);
+        __m256i e8 = avx2_entries4(xs, 8, inv), e12 = avx2_entries4(xs, 12, inv);
+        __m256i ab_lo = _mm256_unpacklo_epi32(e0, e4), ab_hi = _mm256_unpackhi_epi32(e0, e4);
+        __m256i cd_lo = _mm256_unpacklo_epi32(e8, e12), cd_hi = _mm256_unpackhi_epi32(e8, e12);
+        __m256i g0 = _mm256_unpacklo_epi64(ab_lo, cd_lo);  // groups 0 | 1
+        __m256i g2 = _mm256_unpackhi_epi64(ab_lo, cd_lo);  // groups 2 | 3
+        __m256i g4 = _mm256_unpacklo_epi64(ab_hi, cd_hi);  // groups 4 | 5
+        __m256i g6 = _mm256_unpackhi_epi64(ab_hi, cd_hi);  // groups 6 | 7
+        uint8_t *out = tab + j * 16;
+        _mm256_storeu_si256((__m256i *)(out + 0), g0);
+        _mm256_storeu_si256((__m256i *)(out + 32), g2);
+        _mm256_storeu_si256((__m256i *)(out + 64), g4);
+        _mm256_storeu_si256((__m256i *)(out + 96), g6);
+      }
+    }
+    for (; j < j1; ++j) {
+      const float *g = x + 4 * j;
+      if (half) {
+        uint8_t *out = tab + (j / 2) * 16 + (j & 1) * 8;
+        for (int h = 0; h < 8; ++h)
+          out[h] = (uint8_t)(quantize_entry(entry(g, 8 + h) * inv_s) + 128);
+      } else {
+        int8_t *out = (int8_t *)tab + j * 16;
+        for (int i = 0; i < 16; ++i) out[i] = quantize_entry(entry(g, i) * inv_s);
+      }
+    }
+  }
+}
+#endif
+
+#ifdef QLUT_ARM
+// NEON table builder (full tables): 4 groups at a time, the same float operations in order.
+QLUT_NEON_FN inline float32x4_t neon_entry(const float32x4x4_t &g, int i) {
+  float32x4_t t = (i & 1) ? g.val[0] : vnegq_f32(g.val[0]);
+  t = (i & 2) ? vaddq_f32(t, g.val[1]) : vsubq_f32(t, g.val[1]);
+  t = (i & 4) ? vaddq_f32(t, g.val[2]) : vsubq_f32(t, g.val[2]);
+  return (i & 8) ? vaddq_f32(t, g.val[3]) : vsubq_f32(t, g.val[3]);
+}
+
+// entries e..e+3 of 4 groups -> [group][entry] 4 x 4 bytes
+QLUT_NEON_FN inline uint8x16_t neon_entries4(const float32x4x4_t &g, int e, float32x4_t inv) {
+  const int32x4_t lo = vdupq_n_s32(-127), hi = vdupq_n_s32(127);
+  int32x4_t q[4];
+  for (int i = 0; i < 4; ++i)
+    q[i] = vminq_s32(vmaxq_s32(vcvtnq_s32_f32(vmulq_f32(neon_entry(g, e + i), inv)), lo), hi);
+  int16x8_t a = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+  int16x8_t b = vcombine_s16(vmovn_s32(q[2]), vmovn_s32(q[3]));
+  uint8x16_t bytes = vreinterpretq_u8_s8(vcombine_s8(vmovn_s16(a), vmovn_s16(b)));  // [entry][group]
+  const uint8_t tr[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+  return vqtbl1q_u8(bytes, vld1q_u8(tr));
+}
+
+QLUT_NEON_FN void build_row_neon(const float *x, const Dims &d, uint8_t *tab, float *scale) {
+  for (int kb = 0; kb < d.nkb; ++kb) {
+    const int j0 = kb * kBlockGroups, j1 = std::min(j0 + kBlockGroups, d.groups);
+    float32x4_t amax4 = vdupq_n_f32(0.0f);
+    for (int j = j0; j < j1; j += 4) {  // groups come in fours (Kp is a multiple of 16)
+      float32x4x4_t g = vld4q_f32(x + 4 * j);
+      float32x4_t a = vaddq_f32(vabsq_f32(g.val[0]), vabsq_f32(g.val[1]));
+      a = vaddq_f32(vaddq_f32(a, vabsq_f32(g.val[2])), vabsq_f32(g.val[3]));
+      amax4 = vmaxq_f32(amax4, a);
+    }
+    const float amax = vmaxvq_f32(amax4);
+    scale[kb] = amax / 127.0f;
+    const float32x4_t inv = vdupq_n_f32(amax > 0.0f ? 127.0f / amax : 0.0f);
+    for (int j = j0; j < j1; j += 4) {
+      float32x4x4_t g = vld4q_f32(x + 4 * j);
+      uint32x4_t e0 = vreinterpretq_u32_u8(neon_entries4(g, 0, inv));
+      uint32x4_t e4 = vreinterpretq_u32_u8(neon_entries4(g, 4, inv));
+      uint32x4_t e8 = vreinterpretq_u32_u8(neon_entries4(g, 8, inv));
+      uint32x4_t e12 = vreinterpretq_u32_u8(neon_entries4(g, 12, inv));
+      uint64x2_t ab0 = vreinterpretq_u64_u32(vzip1q_u32(e0, e4));   // g0 e0-7, g1 e0-7
+      uint64x2_t ab1 = vreinterpretq_u64_u32(vzip2q_u32(e0, e4));   // g2, g3
+      uint64x2_t cd0 = vreinterpretq_u64_u32(vzip1q_u32(e8, e12));  // g0 e8-15, g1 e8-15
+      uint64x2_t cd1 = vreinterpretq_u64_u32(vzip2q_u32(e8, e12));
+      uint8_t *out = tab + j * 16;
+      vst1q_u8(out, vreinterpretq_u8_u64(vzip1q_u64(ab0, cd0)));
+      vst1q_u8(out + 16, vreinterpretq_u8_u64(vzip2q_u64(ab0, cd0)));
+      vst1q_u8(out + 32, vreinterpretq_u8_u64(vzip1q_u64(ab1, cd1)));
+      vst1q_u8(out + 48, vreinterpretq_u8_u64(vzip2q_u64(ab1, cd1)));
+    }
+  }
+}
+#endif
+
+// ---------------------------------------------------------------------------------------
+struct Job {
+  int variant, planes, bits;
+  Dims d;
+  const uint8_t *packed;
+  const uint8_t *tab;   // [m][tab_row]
+  int64_t tab_row;      // bytes of one row's tables
+  const float *scale;   // [m][nkb]
+  const float *wscale, *bias;
+  float *y;             // holds yacc (the K-block sum) until the last block, then y
+  int64_t m;
+  float pow2;           // 2^-bits
+};
+
+// Output finishing in place: y = yacc * (wscale * 2^-bits) + bias for columns [n0, n1).
+inline void finish(const Job &J, int64_t row, int n0, int n1) {
+  float *out = J.y + row * J.d.n;
+  for (int n = n0; n < n1; ++n) {
+    float v = out[n] * (J.wscale[n] * J.pow2);
+    out[n] = J.bias ? v + J.bias[n] : v;
+  }
+}
+
+// yacc = fma(acc, scale, yacc) for one row and the columns [n0, n1) of a tile (yacc = 0 in
+// the first K-block), and the finishing step after the last one.
+inline void accumulate(const Job &J, int64_t row, int kb, int n0, int n1, const float *acc) {
+  float *out = J.y + row * J.d.n;
+  const float s = J.scale[row * J.d.nkb + kb];
+  for (int n = n0; n < n1; ++n) out[n] = std::fma(acc[n - n0], s, kb ? out[n] : 0.0f);
+  if (kb == J.d.nkb - 1) finish(J, row, n0, n1);
+}
+
+void scalar_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
+  const Dims &d = J.d;
+  const int row_bytes = d.kp / 8;
+  const int n0 = t * kTileN, n1 = std::min(n0 + kTileN, d.n);
+  const int j0 = kb * kBlockGroups, j1 = std::min(j0 + kBlockGroups, d.groups);
+  float acc[kTileN];
+  for (int64_t m = m0; m < m1; ++m) {
+    const int8_t *tab = (const int8_t *)(J.tab + m * J.tab_row);
+    for (int n = n0; n < n1; ++n) {
+      int32_t a = 0;
+      for (int p = 0; p < J.bits; ++p) {
+        const uint8_t *bits = J.packed + (int64_t)p * d.n * row_bytes;
+        int32_t sum = 0;
+        for (int j = j0; j < j1; ++j) sum += tab[j * 16 + nibble(bits, row_bytes, n, j)];
+        a = 2 * a + sum;
+      }
+      acc[n - n0] = (float)a;
+    }
+    accumulate(J, m, kb, n0, n1, acc);
+  }
+}
+
+#ifdef QLUT_X86
+QLUT_AVX2_FN inline void avx2_store(const Job &J, int64_t row, int kb, int n0, __m256 lo,
+                                    __m256 hi) {
+  if (n0 + kTileN > J.d.n) {  // the last, partial tile
+    alignas(32) float acc[kTileN];
+    _mm256_store_ps(acc, lo);
+    _mm256_store_ps(acc + 8, hi);
+    accumulate(J, row, kb, n0, J.d.n, acc);
+    return;
+  }
+  float *out = J.y + row * J.d.n + n0;
+  const __m256 s = _mm256_set1_ps(J.scale[row * J.d.nkb + kb]);
+  __m256 ylo = kb ? _mm256_loadu_ps(out) : _mm256_setzero_ps();
+  __m256 yhi = kb ? _mm256_loadu_ps(out + 8) : _mm256_setzero_ps();
+  ylo = _mm256_fmadd_ps(lo, s, ylo);
+  yhi = _mm256_fmadd_ps(hi, s, yhi);
+  if (kb == J.d.nkb - 1) {
+    const __m256 pow2 = _mm256_set1_ps(J.pow2);
+    ylo = _mm256_mul_ps(ylo, _mm256_mul_ps(_mm256_loadu_ps(J.wscale + n0), pow2));
+    yhi = _mm256_mul_ps(yhi, _mm256_mul_ps(_mm256_loadu_ps(J.wscale + n0 + 8), pow2));
+    if (J.bias) {
+      ylo = _mm256_add_ps(ylo, _mm256_loadu_ps(J.bias + n0));
+      yhi = _mm256_add_ps(yhi, _mm256_loadu_ps(J.bias + n0 + 8));
+    }
+  }
+  _mm256_storeu_ps(out, ylo);
+  _mm256_storeu_ps(out + 8, yhi);
+}
+
+// R rows x 16 outputs x one K-block: for each plane, int16 sums over the block's group pairs
+// (acc += sg * (H[idx] + 128)), then int32 Horner, minus 128 x the mirror-sign sums.
+template <int R>
+QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
+  static_assert(R >= 1 && R <= 12, "named accumulators acc0..acc11");
+  const Dims &d = J.d;
+  const int npairs = d.groups / 2;
+  const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
+  const uint8_t *tab[12];
+  for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
+  const __m256i c0f0f = _mm256_set1_epi16(0x0F0F), c0f07 = _mm256_set1_epi16(0x0F07);
+  const __m256i c0800 = _mm256_set1_epi16(0x0800);
+  const __m256i signs = _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m256i alo[R], ahi[R];  // int32 Horner sums (assigned at p = 0)
+  __m256i clo = _mm256_setzero_si256(), chi = _mm256_setzero_si256();
+  const int16_t *c16 = (const int16_t *)(J.packed + pair_main_bytes(d, J.planes)) +
+                       ((int64_t)t * J.planes * d.nkb + kb) * kTileN;
+  for (int p = 0; p < J.bits; ++p) {
+    // Horner of the mirror-sign sums, the correction of the +128 offset
+    const __m256i c = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(c16)));
+    const __m256i c2 = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(c16 + 8)));
+    clo = _mm256_add_epi32(_mm256_slli_epi32(clo, 1), c);
+    chi = _mm256_add_epi32(_mm256_slli_epi32(chi, 1), c2);
+    c16 += (int64_t)d.nkb * kTileN;
+    // named accumulators (an array would live in memory across the asm steps)
+    __m256i acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11;
+    acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = _mm256_setzero_si256();
+    acc8 = acc9 = acc10 = acc11 = _mm256_setzero_si256();
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
+    for (int pr = pa; pr < pb; ++pr, w += 16) {
+      // word = A | B << 4 -> bytes (A, B); the table index clears bit 3 of A, sets it in B
+      __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
+      __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
+      __m256i idx = _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07);
+      __m256i sg = _mm256_shuffle_epi8(signs, x);
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_AVX2_STEP(acc##i, tab[i] + pr * 16, idx, sg);
+      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5)
+      QLUT_ROW(6) QLUT_ROW(7) QLUT_ROW(8) QLUT_ROW(9) QLUT_ROW(10) QLUT_ROW(11)
+#undef QLUT_ROW
+    }
+    const __m256i acc[12] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11};
+    for (int r = 0; r < R; ++r) {
+      const __m256i lo = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc[r]));
+      const __m256i hi = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc[r], 1));
+      alo[r] = p ? _mm256_add_epi32(_mm256_slli_epi32(alo[r], 1), lo) : lo;
+      ahi[r] = p ? _mm256_add_epi32(_mm256_slli_epi32(ahi[r], 1), hi) : hi;
+    }
+  }
+  clo = _mm256_slli_epi32(clo, 7);
+  chi = _mm256_slli_epi32(chi, 7);
+  for (int r = 0; r < R; ++r)
+    avx2_store(J, m0 + r, kb, t * kTileN, _mm256_cvtepi32_ps(_mm256_sub_epi32(alo[r], clo)),
+               _mm256_cvtepi32_ps(_mm256_sub_epi32(ahi[r], chi)));
+}
+
+void avx2_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
+  int64_t m = m0;
+  for (; m + 8 <= m1; m += 8) avx2_rows<8>(J, t, m, kb);
+  for (; m + 4 <= m1; m += 4) avx2_rows<4>(J, t, m, kb);
+  for (; m + 2 <= m1; m += 2) avx2_rows<2>(J, t, m, kb);
+  for (; m < m1; ++m) avx2_rows<1>(J, t, m, kb);
+}
+
+// R rows x 16 outputs x one K-block: vpermb over four groups' tables, vpdpbusd into int32,
+// Horner over planes in the accumulator itself.
+template <int R>
+QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb) {
+  const Dims &d = J.d;
+  const int nquads = d.groups / 4;
+  const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
+  const uint8_t *tab[R];
+  for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
+  const __m512i ones = _mm512_set1_epi8(1), low = _mm512_set1_epi8(0x0F);
+  const __m512i sel = _mm512_set1_epi32(0x30201000);
+  const __m512i shifts = _mm512_set1_epi64(0x2C2824200C080400LL);  // bits 0,4,8,12,32,...,44
+  __m512i acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+  for (int p = 0; p < J.bits; ++p) {
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_slli_epi32(acc[r], 1);
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
+    for (int q = qa; q < qb; ++q, w += 32) {
+      __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
+      __m512i idx = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA);
+      for (int r = 0; r < R; ++r) {
+        __m512i tb = _mm512_loadu_si512((const void *)(tab[r] + q * 64));
+        acc[r] = _mm512_dpbusd_epi32(acc[r], ones, _mm512_permutexvar_epi8(idx, tb));
+      }
+    }
+  }
+  const int n0 = t * kTileN;
+  for (int r = 0; r < R; ++r) {
+    const int64_t row = m0 + r;
+    if (n0 + kTileN > d.n) {  // the last, partial tile
+      alignas(64) float a[kTileN];
+      _mm512_store_ps(a, _mm512_cvtepi32_ps(acc[r]));
+      accumulate(J, row, kb, n0, d.n, a);
+      continue;
+    }
+    float *out = J.y + row * d.n + n0;
+    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), _mm512_set1_ps(J.scale[row * d.nkb + kb]),
+                               kb ? _mm512_loadu_ps(out) : _mm512_setzero_ps());
+    if (kb == d.nkb - 1) {
+      y = _mm512_mul_ps(y, _mm512_mul_ps(_mm512_loadu_ps(J.wscale + n0),
+                                         _mm512_set1_ps(J.pow2)));
+      if (J.bias) y = _mm512_add_ps(y, _mm512_loadu_ps(J.bias + n0));
+    }
+    _mm512_storeu_ps(out, y);
+  }
+}
+
+void avx512_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
+  int64_t m = m0;
+  for (; m + 8 <= m1; m += 8) avx512_rows<8>(J, t, m, kb);
+  for (; m + 4 <= m1; m += 4) avx512_rows<4>(J, t, m, kb);
+  for (; m < m1; ++m) avx512_rows<1>(J, t, m, kb);
+}
+#endif
+
+#ifdef QLUT_ARM
+// R rows x 16 outputs x one K-block: tbl over four groups' tables (64 bytes), sdot into int32.
+template <int R>
+QLUT_NEON_FN void neon_rows(const Job &J, int t, int64_t m0, int kb) {
+  const Dims &d = J.d;
+  const int nquads = d.groups / 4;
+  const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
+  const uint8_t *tab[R];
+  for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
+  const int8x16_t ones = vdupq_n_s8(1);
+  const uint8x16_t low = vdupq_n_u8(0x0F);
+  const uint8x16_t sel = vreinterpretq_u8_u32(vdupq_n_u32(0x30201000u));
+  int32x4_t acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < 4; ++k) acc[r][k] = vdupq_n_s32(0);
+  for (int p = 0; p < J.bits; ++p) {
+    for (int r = 0; r < R; ++r)
+      for (int k = 0; k < 4; ++k) acc[r][k] = vshlq_n_s32(acc[r][k], 1);
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
+    for (int q = qa; q < qb; ++q, w += 32) {
+      uint8x16_t idx[4];
+      for (int h = 0; h < 2; ++h) {
+        uint8x16_t raw = vld1q_u8(w + 16 * h);  // 8 outputs x (g0|g1<<4, g2|g3<<4)
+        uint8x16_t lo = vandq_u8(raw, low), hi = vshrq_n_u8(raw, 4);
+        idx[2 * h] = vorrq_u8(vzip1q_u8(lo, hi), sel);
+        idx[2 * h + 1] = vorrq_u8(vzip2q_u8(lo, hi), sel);
+      }
+      for (int r = 0; r < R; ++r) {
+        uint8x16x4_t tb = vld1q_u8_x4(tab[r] + q * 64);
+        for (int k = 0; k < 4; ++k)
+          acc[r][k] = vdotq_s32(acc[r][k], vreinterpretq_s8_u8(vqtbl4q_u8(tb, idx[k])), ones);
+      }
+    }
+  }
+  const int n0 = t * kTileN;
+  for (int r = 0; r < R; ++r) {
+    float a[kTileN];
+    for (int k = 0; k < 4; ++k) vst1q_f32(a + 4 * k, vcvtq_f32_s32(acc[r][k]));
+    accumulate(J, m0 + r, kb, n0, std::min(n0 + kTileN, d.n), a);
+  }
+}
+
+void neon_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
+  int64_t m = m0;
+  for (; m + 4 <= m1; m += 4) neon_rows<4>(J, t, m, kb);
+  for (; m < m1; ++m) neon_rows<1>(J, t, m, kb);
+}
+#endif
+
+bool cpu_supports(int variant) {
+  switch (variant) {
+    case QLUT_SCALAR: return true;
+#ifdef QLUT_X86
+#ifdef QLUT_EMULATE
+    case QLUT_AVX2: case QLUT_AVX512: return true;
+#else
+    case QLUT_AVX2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case QLUT_AVX512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
+             __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
+             __builtin_cpu_supports("fma");
+#endif
+#endif
+#ifdef QLUT_ARM
+    case QLUT_NEON: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+    default: return false;
+  }
+}
+
+const char *kNames[QLUT_NUM_VARIANTS] = {"scalar", "avx2", "avx512", "neon"};
+
+}  // namespace
+
+extern "C" {
+
+int qlut_abi_version(void) { return QLUT_ABI_VERSION; }
+
+const char *qlut_variant_name(int variant) {
+  return variant >= 0 && variant < QLUT_NUM_VARIANTS ? kNames[variant] : "unknown";
+}
+
+int qlut_variant_supported(int variant) {
+  return variant >= 0 && variant < QLUT_NUM_VARIANTS && cpu_supports(variant) ? 1 : 0;
+}
+
+const char *qlut_build_info(void) {
+#if defined(QLUT_EMULATE)
+  return "emulated (SIMDe)";
+#elif defined(QLUT_X86)
+  return "x86-64";
+#elif defined(QLUT_ARM)
+  return "aarch64";
+#else
+  return "portable";
+#endif
+}
+
+int qlut_best_variant(void) {
+  const char *forced = std::getenv("QLUT_VARIANT");
+  if (forced && *forced) {
+    for (int v = 0; v < QLUT_NUM_VARIANTS; ++v)
+      if (std::strcmp(forced, kNames[v]) == 0) return cpu_supports(v) ? v : QLUT_EVARIANT;
+    return QLUT_EVARIANT;
+  }
+  for (int v : {QLUT_AVX512, QLUT_AVX2, QLUT_NEON})
+    if (cpu_supports(v)) return v;
+  return QLUT_SCALAR;
+}
+
+int64_t qlut_packed_bytes(int variant, int planes, int n, int k) {
+  if (variant < 0 || variant >= QLUT_NUM_VARIANTS || planes < 1 || planes > 16 || n < 1 || k < 1)
+    return QLUT_EINVAL;
+  return packed_bytes(layout_of(variant), Dims(n, k), planes);
+}
+
+int qlut_pack(int variant, const uint8_t *plane_bits, int planes, int n, int k, uint8_t *out) {
+  if (variant < 0 || variant >= QLUT_NUM_VARIANTS || planes < 1 || planes > 16 || n < 1 ||
+      k < 1 || !plane_bits || !out)
+    return QLUT_EINVAL;
+  const Dims d(n, k);
+  const int row_bytes = d.kp / 8;
+  const int layout = layout_of(variant);
+  std::memset(out, 0, (size_t)packed_bytes(layout, d, planes));
+  if (layout == kCanonical) {
+    std::memcpy(out, plane_bits, (size_t)planes * n * row_bytes);
+    return 0;
+  }
+  for (int t = 0; t < d.ntiles; ++t)
+    for (int p = 0; p < planes; ++p) {
+      const uint8_t *bits = plane_bits + (int64_t)p * n * row_bytes;
+      for (int i = 0; i < kTileN; ++i) {
+        int col = t * kTileN + i;
+        if (layout == kPair) {
+          uint8_t *w = out + ((int64_t)t * planes + p) * (d.groups / 2) * 16;
+          int16_t *c16 = (int16_t *)(out + pair_main_bytes(d, planes));
+          for (int r = 0; r < d.groups / 2; ++r) {
+            int a = col < n ? nibble(bits, row_bytes, col, 2 * r) : 0;
+            int b = col < n ? nibble(bits, row_bytes, col, 2 * r + 1) : 0;
+            w[r * 16 + i] = (uint8_t)(mirror_code(a) | (mirror_code(b) << 4));
+            int kb = (2 * r) / kBlockGroups;
+            c16[(((int64_t)t * planes + p) * d.nkb + kb) * kTileN + i] +=
+                (int16_t)(((a >> 3) ? 1 : -1) + ((b >> 3) ? 1 : -1));
+          }
+        } else {
+          uint8_t *w = out + ((int64_t)t * planes + p) * (d.groups / 4) * 32;
+          for (int q = 0; q < d.groups / 4; ++q) {
+            int word = 0;
+            for (int g = 0; g < 4; ++g)
+              word |= (col < n ? nibble(bits, row_bytes, col, 4 * q + g) : 0) << (4 * g);
+            w[q * 32 + 2 * i] = (uint8_t)(word & 0xFF);
+            w[q * 32 + 2 * i + 1] = (uint8_t)(word >> 8);
+          }
+        }
+      }
+    }
+  return 0;
+}
+
+int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *packed,
+                int planes, int bits, int n, const float *wscale, const float *bias, float *y,
+                int threads) {
+  if (variant < 0 || variant >= QLUT_NUM_VARIANTS || m < 0 || k < 1 || n < 1 || planes < 1 ||
+      planes > 16 || bits < 1 || bits > planes || threads < 1 || !packed || !wscale ||
+      (m > 0 && (!x || !y)))
+    return QLUT_EINVAL;
+  if (!cpu_supports(variant)) return QLUT_EVARIANT;
+  if (m == 0) return 0;
+  const Dims d(n, k);
+  const int layout = layout_of(variant);
+  const bool half = layout == kPair;
+  const int64_t tab_row = half ? (int64_t)d.groups * 8 : (int64_t)d.groups * 16;
+  // Tables and scales for every row, in one scratch buffer owned by the calling thread.
+  thread_local Scratch scratch;
+  const size_t tab_bytes = (size_t)(m * tab_row + 63) / 64 * 64;
+  const size_t sc_bytes = (size_t)m * d.nkb * sizeof(float);
+  char *base = (char *)scratch.get(tab_bytes + sc_bytes);
+  if (!base) return QLUT_ENOMEM;
+  uint8_t *tabs = (uint8_t *)base;
+  float *scales = (float *)(base + tab_bytes);
+  const int parts = (int)std::min<int64_t>(threads, std::max<int64_t>(1, m));
+  std::function<void(int)> build = [&](int part) {
+    int64_t r0 = m * part / parts, r1 = m * (part + 1) / parts;
+    std::vector<float> pad;
+    if (d.kp != k) pad.assign((size_t)d.kp, 0.0f);
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *row = x + r * k;
+      if (d.kp != k) {
+        std::memcpy(pad.data(), row, sizeof(float) * k);
+        row = pad.data();
+      }
+#ifdef QLUT_X86
+      if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
+        build_row_avx2(row, d, half, tabs + r * tab_row, scales + r * d.nkb);
+        continue;
+      }
+#endif
+#ifdef QLUT_ARM
+      if (variant == QLUT_NEON) {
+        build_row_neon(row, d, tabs + r * tab_row, scales + r * d.nkb);
+        continue;
+      }
+#endif
+      build_row_scalar(row, d, half, tabs + r * tab_row, scales + r * d.nkb);
+    }
+  };
+  pool().run(parts, build);
+  Job J{variant, planes, bits, d, packed, tabs, tab_row, scales, wscale, bias, y, m,
+        std::ldexp(1.0f, -bits)};
+  const int tparts = std::min(threads, d.ntiles);
+  // Loop order: K-block, block of tiles (their weights stay in L2), rows (one block's tables
+  // of R rows stay in L1 while the tiles stream past), tiles.
+  std::function<void(int)> gemm = [&](int part) {
+    const int t0 = (int)((int64_t)d.ntiles * part / tparts);
+    const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
+    for (int kb = 0; kb < d.nkb; ++kb)
+      for (int tb = t0; tb < t1; tb += kTileBlock) {
+        const int te = std::min(tb + kTileBlock, t1);
+        for (int64_t mb = 0; mb < m; mb += kRowBlock) {
+          const int64_t me = std::min<int64_t>(mb + kRowBlock, m);
+          for (int t = tb; t < te; ++t) {
+            switch (variant) {
+#ifdef QLUT_X86
+              case QLUT_AVX2: avx2_block(J, t, mb, me, kb); break;
+              case QLUT_AVX512: avx512_block(J, t, mb, me, kb); break;
+#endif
+#ifdef QLUT_ARM
+              case QLUT_NEON: neon_block(J, t, mb, me, kb); break;
+#endif
+              default: scalar_block(J, t, mb, me, kb); break;
+            }
+          }
+        }
+      }
+  };
+  pool().run(tparts, gemm);
+  return 0;
+}
+
+}  // extern "C"
