@@ -1,0 +1,232 @@
+"""
+How the quantized agent part runs: the kernel behind a run-time bit-width.
+
+Three kernels, one interface (:class:`AgentRuntime`: ``module``, ``set_bit_width``):
+
+``lut``
+    the bit-plane lookup-table kernels (:mod:`qcoinf_ros.lut`): every ``nn.Linear`` (and the
+    patch-embedding ``Conv2d`` of vision transformers) becomes a :class:`~qcoinf_ros.lut.LutLinear`
+    over the ``B_max`` nested planes; the cost grows with ``b`` and a switch is one shared
+    assignment (O(1)). Uniform scheme only. Other quantizable layers (general convolutions) keep
+    dequantized weights, one tensor per bit-width, switched by reference (no copy).
+``int8``
+    torch's dynamic int8 ``nn.Linear`` (fbgemm/onednn) on the dequantized ``b``-bit weights:
+    the comparator whose cost is flat in ``b``; a switch re-quantizes the model (O(weights)).
+``reference``
+    fake quantization (:class:`~qcoinf_ros.quant.NestedQuantizedModel`): fp32 kernels on the
+    exact dequantized weights; a switch rewrites them (O(weights)). PoT-log always runs here
+    (its codes have no linear bit-plane form).
+
+``auto`` picks ``lut`` for the uniform scheme when the kernel library is loaded, else
+``reference``, and says why (:attr:`AgentRuntime.reason`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import torch
+from torch import nn
+
+from qcoinf_ros.quant.config import check_bit_width, check_granularity, check_scheme, QuantConfig
+from qcoinf_ros.quant.nested import NestedQuantizedModel
+from qcoinf_ros.quant.quantizers import (
+    _dequantize, check_weight, default_filter, FilterFn, quantize_tensor, reduce_codes)
+from qcoinf_ros.validation import require_int_in_range
+
+__all__ = ['KERNELS', 'AgentRuntime', 'resolve_kernel', 'build_runtime']
+
+KERNELS = ('auto', 'lut', 'int8', 'reference')
+
+
+def resolve_kernel(kernel: str, scheme: str) -> tuple[str, str]:
+    """
+    Return the kernel to run for ``kernel`` and ``scheme``, and why: ``(name, reason)``.
+
+    An explicit ``lut`` that cannot run (PoT-log, or no library) raises ``ValueError``; ``auto``
+    falls back to ``reference`` and the reason says so.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f'Invalid kernel: "{kernel}" (expected one of {KERNELS})')
+    check_scheme(scheme)
+    if kernel in ('int8', 'reference'):
+        return kernel, f'{kernel} kernels requested'
+    from qcoinf_ros.lut.library import library_status, load_library
+    lib = load_library()
+    if scheme != 'uniform':
+        why = (f'the {scheme} scheme has no linear bit-plane form: it runs on the reference '
+               f'(dequantized fp32) path')
+        if kernel == 'lut':
+            raise ValueError(f'kernel "lut" needs the uniform scheme; {why}')
+        return 'reference', why
+    if lib is None:
+        why = f'lookup-table kernels unavailable ({library_status()}); running the reference path'
+        if kernel == 'lut':
+            raise ValueError(f'kernel "lut" requested but {why}')
+        return 'reference', why
+    return 'lut', f'{library_status()}'
+
+
+class AgentRuntime:
+    """The quantized agent module and its run-time bit-width (see the module docstring)."""
+
+    def __init__(self, module: nn.Module, kernel: str, reason: str, config: QuantConfig,
+                 num_quantized: int, threads: int):
+        self.module = module
+        self.kernel = kernel
+        self.reason = reason
+        self.config = config
+        self.num_quantized = num_quantized
+        self.threads = threads
+        self.last_switch_s = 0.0
+        self._bits = config.b_max
+
+    @property
+    def bit_width(self) -> int:
+        """Bit-width the module runs at now."""
+        return self._bits
+
+    @property
+    def b_max(self) -> int:
+        """B_max, the bit-width of the stored codes."""
+        return self.config.b_max
+
+    @property
+    def isa(self) -> str:
+        """Instruction set of the kernels (``avx2``, ``neon``...), or ``torch``."""
+        return 'torch'
+
+    def set_bit_width(self, bit_width: int) -> float:
+        """Run at ``bit_width`` from now on; return the seconds the switch took."""
+        bits = check_bit_width(bit_width, self.b_max, 'bit_width')
+        start = time.perf_counter()
+        self._switch(bits)
+        self._bits = bits
+        self.last_switch_s = time.perf_counter() - start
+        return self.last_switch_s
+
+    def _switch(self, bits: int) -> None:
+        raise NotImplementedError
+
+
+class _ReferenceRuntime(AgentRuntime):
+    def __init__(self, module, reason, config, filter_fn, threads):
+        self._nested = NestedQuantizedModel(module, config.scheme, config.b_max,
+                                            config.granularity, filter_fn, config.channel_axis)
+        super().__init__(module, 'reference', reason, config, self._nested.num_quantized,
+                         threads)
+
+    def _switch(self, bits):
+        self._nested.set_bit_width(bits)
+
+
+class _Int8Runtime(AgentRuntime):
+    # The module keeps its fake-quantized float nn.Linear layers aside and runs torch's dynamic
+    # int8 Linear built from them; a switch rewrites the float weights, then rebuilds the int8
+    # layers (O(weights)).
+    def __init__(self, module, reason, config, filter_fn, threads):
+        self._nested = NestedQuantizedModel(module, config.scheme, config.b_max,
+                                            config.granularity, filter_fn, config.channel_axis)
+        self._float = [(fqn, child) for fqn, child in module.named_modules()
+                       if isinstance(child, nn.Linear)]
+        self._root = module
+        self._requantize()
+        super().__init__(module, 'int8', reason, config, self._nested.num_quantized, threads)
+
+    def _requantize(self) -> None:
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # torch.ao.quantization is deprecated, still works
+            for fqn, linear in self._float:
+                linear.qconfig = torch.ao.quantization.default_dynamic_qconfig
+                _replace(self._root, fqn, DynamicLinear.from_float(linear))
+
+    def _switch(self, bits):
+        self._nested.set_bit_width(bits)
+        self._requantize()
+
+
+class _LutRuntime(AgentRuntime):
+    def __init__(self, module, reason, config, filter_fn, threads, library):
+        from qcoinf_ros.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
+        self._state = BitWidth(config.b_max)
+        self._library = library
+        self._cached: list[tuple[nn.Parameter, list[torch.Tensor]]] = []
+        count, seen = 0, set()
+        filter_fn = filter_fn or default_filter
+        with torch.no_grad():
+            for fqn, child in list(module.named_modules()):
+                weight = getattr(child, 'weight', None)
+                if not isinstance(weight, torch.Tensor) or not filter_fn(child, fqn):
+                    continue
+                check_weight(weight, f'{fqn}.weight')
+                qt = quantize_tensor(weight, config)
+                count += weight.numel()
+                if isinstance(child, nn.Linear):
+                    new = LutLinear.from_linear(child, qt, self._state, library, threads)
+                elif is_patchify_conv(child):
+                    new = LutConv2d(child, qt, self._state, library, threads)
+                else:
+                    if id(weight) not in seen:  # tied weights: one cache
+                        seen.add(id(weight))
+                        self._cached.append((weight, [
+                            _dequantize(reduce_codes(qt.codes, config.b_max, b, config.scheme),
+                                        qt.scale, b, config.scheme, weight.dtype)
+                            for b in range(1, config.b_max + 1)]))
+                        weight.data = self._cached[-1][1][-1]
+                    continue
+                _replace(module, fqn, new)
+        if not count:
+            raise ValueError(f'filter_fn selected no weight to quantize in '
+                             f'{type(module).__name__}')
+        super().__init__(module, 'lut', reason, config, count, threads)
+
+    @property
+    def isa(self) -> str:
+        return self._library.variant_name
+
+    @property
+    def dequantized_layers(self) -> int:
+        """Quantizable layers the kernels cannot run (switched by reference, not copied)."""
+        return len(self._cached)
+
+    def _switch(self, bits):
+        self._state.set(bits)
+        for weight, per_bits in self._cached:
+            weight.data = per_bits[bits - 1]
+
+
+def _replace(root: nn.Module, fqn: str, new: nn.Module) -> None:
+    parent_name, _, attr = fqn.rpartition('.')
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, attr, new)
+
+
+def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'uniform',
+                  b_max: int = 8, granularity: str = 'per_tensor',
+                  bit_width: int | None = None, threads: int = 1,
+                  filter_fn: FilterFn | None = None) -> AgentRuntime:
+    """
+    Quantize ``module`` in place at ``b_max`` bits and run it on ``kernel`` (see the module).
+
+    Returns the :class:`AgentRuntime` (its ``module`` is ``module``, changed in place: layers
+    replaced for ``lut`` and ``int8``, weights rewritten for ``reference``), at ``bit_width``
+    (default ``b_max``).
+    ``threads`` is the kernels' thread count (the ``lut`` kernels; torch's own are separate).
+    """
+    if not isinstance(module, nn.Module):
+        raise ValueError(f'module must be a torch.nn.Module, got {type(module).__name__}')
+    config = QuantConfig(check_scheme(scheme), b_max, b_max, check_granularity(granularity))
+    threads = require_int_in_range('threads', threads, 1, 256)
+    name, reason = resolve_kernel(kernel, scheme)
+    if name == 'lut':
+        from qcoinf_ros.lut.library import load_library
+        runtime = _LutRuntime(module, reason, config, filter_fn, threads, load_library())
+    elif name == 'int8':
+        runtime = _Int8Runtime(module, reason, config, filter_fn, threads)
+    else:
+        runtime = _ReferenceRuntime(module, reason, config, filter_fn, threads)
+    if bit_width is not None:
+        runtime.set_bit_width(bit_width)
+    return runtime
