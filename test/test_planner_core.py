@@ -13,6 +13,7 @@ from qcoinf_ros.planner.core import (
     evaluate_point,
     least_energy_at,
     least_energy_frequencies,
+    make_plan,
     safest_point,
     worst_relative_violation,
 )
@@ -152,3 +153,51 @@ def test_zero_budgets_are_infeasible_with_fastest_fallback():
 def test_unknown_solver_name():
     with pytest.raises(ValueError, match='simplex'):
         make_solver('simplex')
+
+
+@settings(max_examples=200, deadline=None)
+@given(w_a=st.floats(1e6, 1e11), w_s=st.floats(1e6, 1e11), k_a=st.floats(1e-30, 1e-25),
+       k_s=st.floats(1e-30, 1e-25), f_max=st.floats(1e8, 1e10), g_max=st.floats(1e8, 1e10),
+       lo_a=st.floats(0.0, 1.0), lo_s=st.floats(0.0, 1.0), slack=st.floats(1.0001, 50.0))
+def test_clock_floors_least_energy_on_a_dense_grid(w_a, w_s, k_a, k_s, f_max, g_max, lo_a, lo_s,
+                                                   slack):
+    f_min, g_min = lo_a * f_max, lo_s * g_max
+    t_budget = (w_a / f_max + w_s / g_max) * slack
+    f, g, energy = least_energy_frequencies(w_a, w_s, k_a, k_s, f_max, g_max, t_budget,
+                                            f_min, g_min)
+    assert f_min * (1 - 1e-12) <= f <= f_max * (1 + 1e-12)
+    assert g_min * (1 - 1e-12) <= g <= g_max * (1 + 1e-12)
+    assert w_a / f + w_s / g <= t_budget * (1 + 1e-9)
+    assert energy == pytest.approx(k_a * w_a * f * f + k_s * w_s * g * g, rel=1e-12)
+    # brute force over the agent's share x of the deadline (its clock w_a/x within the range);
+    # the server takes the slowest clock meeting the rest, never below its floor
+    x_hi = t_budget - w_s / g_max
+    if f_min > 0:
+        x_hi = min(x_hi, w_a / f_min)
+    x = np.linspace(w_a / f_max, x_hi, 200_001)
+    fs, gs = w_a / x, np.clip(w_s / (t_budget - x), g_min, g_max)
+    grid = (k_a * w_a * fs ** 2 + k_s * w_s * gs ** 2).min()
+    assert energy <= grid * (1 + 1e-9)
+    assert energy >= grid * (1 - 1e-4)
+
+
+def test_fixed_clocks_meet_the_deadline_or_report_none():
+    # f_min = f_max: the only choice is the fixed clock, with slack if the deadline is loose
+    sol = least_energy_frequencies(1e9, 1e9, 1e-28, 1e-28, 2e9, 4e9, 10.0, 2e9, 4e9)
+    assert sol[:2] == (2e9, 4e9) and sol[2] == pytest.approx(2.0)
+    assert least_energy_frequencies(1e9, 1e9, 1e-28, 1e-28, 2e9, 4e9, 0.7, 2e9, 4e9) is None
+    # a floor on the server only: the agent slows down to its KKT point, the server stays up
+    f, g, _ = least_energy_frequencies(1e9, 1e9, 1e-28, 1e-28, 2e9, 4e9, 5.0, 0.0, 4e9)
+    assert g == 4e9 and 1e9 / f + 1e9 / g == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize('name', [n for n in SOLVER_NAMES if n not in ('ppo', 'profiles')])
+def test_every_solver_keeps_the_clocks_inside_their_floors(name):
+    params = dataclasses.replace(PAPER, f_min=1.5e9, f_min_server=8e9)
+    problem = PlanningProblem(params, 10.0, 100.0, math.inf)  # loose: clocks would drop
+    plan = make_solver(name).solve(problem)
+    assert plan.feasible, plan.reason
+    assert plan.f >= 1.5e9 * (1 - 1e-9) and plan.f_server >= 8e9 * (1 - 1e-9)
+    # a plan below a floor is never reported as feasible
+    low = make_plan(problem, evaluate_point(problem, 4, 1e9, 9e9), 'test')
+    assert not low.feasible and 'outside the allowed range' in low.reason

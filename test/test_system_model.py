@@ -8,6 +8,7 @@ import pytest
 
 from qcoinf_ros.planner.core import evaluate_point, PlanningProblem
 from qcoinf_ros.system.model import (
+    AffineAgentCost,
     agent_delay,
     agent_energy,
     CalibratedAgentCost,
@@ -131,3 +132,44 @@ def test_solver_hot_path_matches_public_equations(b, f, g, payload, rate):
     point = evaluate_point(problem, b, f, g)
     assert point.delay == pytest.approx(total_delay(params, b, f, g), rel=1e-12)
     assert point.energy == pytest.approx(total_energy(params, b, f, g), rel=1e-12)
+
+
+def test_affine_cost_is_the_measured_line_at_its_reference_clock():
+    cost = AffineAgentCost(t_fixed=0.004, t_plane=0.001, f_ref=2e9)
+    assert cost.cycles(3) == pytest.approx(0.007 * 2e9)
+    params = SystemParams(n_flop=1e9, n_flop_server=1e9, f_max=2e9, f_min=2e9)
+    # at the reference clock the delay is the measured latency; eq. (4)'s 1/f scaling elsewhere
+    assert agent_delay(params, 5, 2e9, cost) == pytest.approx(0.009)
+    fast = dataclasses.replace(params, f_max=4e9, f_min=0.0)
+    assert agent_delay(fast, 5, 4e9, cost) == pytest.approx(0.0045)
+    assert agent_energy(params, 5, 2e9, cost) == pytest.approx(
+        params.eta * params.psi * 0.009 * 2e9 * 4e18)
+    # eq. (4) is the special case t_fixed = 0, t_plane = N_FLOP / (b_orig c f)
+    nominal = NominalAgentCost(n_flop=64e9, b_orig=32, c=32.0)
+    line = AffineAgentCost(0.0, 64e9 / (32 * 32.0 * 2e9), 2e9)
+    assert all(line.cycles(b) == pytest.approx(nominal.cycles(b)) for b in range(1, 9))
+
+
+@pytest.mark.parametrize('kwargs, needle', [
+    ({'t_fixed': -1e-3, 't_plane': 1e-3, 'f_ref': 1e9}, 't_fixed'),
+    ({'t_fixed': 1e-3, 't_plane': -1e-3, 'f_ref': 1e9}, 't_plane'),
+    ({'t_fixed': 0.0, 't_plane': 0.0, 'f_ref': 1e9}, 'at b = 1 must be > 0'),
+    ({'t_fixed': 1e-3, 't_plane': 0.0, 'f_ref': 0.0}, 'f_ref'),
+])
+def test_affine_cost_refuses_impossible_lines(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        AffineAgentCost(**kwargs)
+
+
+def test_clock_floors_are_validated_and_enforced():
+    with pytest.raises(ValueError, match='f_min must be <= f_max'):
+        SystemParams(n_flop=1e9, n_flop_server=1e9, f_max=1e9, f_min=2e9)
+    with pytest.raises(ValueError, match='f_min_server'):
+        SystemParams(n_flop=1e9, n_flop_server=1e9, f_min_server=-1.0)
+    params = SystemParams(n_flop=1e9, n_flop_server=1e9, f_max=2e9, f_min=1e9,
+                          f_max_server=4e9, f_min_server=4e9)
+    with pytest.raises(ValueError, match='clock floor'):
+        agent_delay(params, 4, 0.5e9)
+    with pytest.raises(ValueError, match='clock floor'):
+        server_delay(params, 3e9)
+    assert server_delay(params, 4e9) == pytest.approx(params.server_cycles / 4e9)

@@ -106,11 +106,11 @@ def brute_force(problem: PlanningProblem, n_grid: int = 4096):
     """
     p = problem.params
     w_a = np.asarray(problem.agent_cycles)[:, None]
-    f = np.geomspace(1e-4 * p.f_max, p.f_max, n_grid)[None, :]
+    f = np.geomspace(max(1e-4 * p.f_max, p.f_min), p.f_max, n_grid)[None, :]
     budget = problem.t0 - p.comm_delay
     left = budget - w_a / f  # time left for the server
     with np.errstate(divide='ignore', invalid='ignore'):
-        g = np.where(left > 0.0, p.server_cycles / left, np.inf)
+        g = np.maximum(np.where(left > 0.0, p.server_cycles / left, np.inf), p.f_min_server)
     ok = g <= p.f_max_server
     g = np.where(ok, g, 0.0)
     energy = (p.eta * p.psi * w_a * f * f

@@ -182,31 +182,41 @@ def bound_terms(bit_width: int, lam: float) -> tuple[float, float]:
 
 
 def least_energy_frequencies(w_a: float, w_s: float, k_a: float, k_s: float, f_max: float,
-                             g_max: float, t_budget: float):
+                             g_max: float, t_budget: float, f_min: float = 0.0,
+                             g_min: float = 0.0):
     """
     Least-energy clocks meeting a compute-delay budget; ``None`` if none exists.
 
     Minimises ``k_a w_a f^2 + k_s w_s g^2`` (eqs. (6)-(7), ``k = eta psi``) subject to
-    ``w_a/f + w_s/g <= t_budget`` (eqs. (4)-(5)) and ``0 < f <= f_max``, ``0 < g <= g_max``.
-    Energy increases and delay decreases with each clock, so the delay constraint is tight at
-    the optimum: with slack in the deadline the least-energy clocks are the slowest that still
-    meet it. KKT with multiplier mu on the delay: ``2 k_a w_a f = mu w_a / f^2`` and likewise
-    for ``g``, so ``2 k_a f^3 = mu = 2 k_s g^3``: the ratio ``f/g = (k_s/k_a)^(1/3)`` is fixed
-    by eta, psi, eta~, psi~ alone. If that point leaves the box, the clipped clock sits at its
-    maximum and the other solves the tight delay (the problem is convex in (1/f, 1/g)).
+    ``w_a/f + w_s/g <= t_budget`` (eqs. (4)-(5)), ``f_min <= f <= f_max`` and
+    ``g_min <= g <= g_max`` (the paper: floors 0). Energy increases and delay decreases with
+    each clock, so unless the floors already meet the deadline, the delay constraint is tight
+    at the optimum: the least-energy clocks are the slowest that still meet it. KKT with
+    multiplier mu on the delay: ``2 k_a w_a f = mu w_a / f^2`` and likewise for ``g``, so
+    ``2 k_a f^3 = mu = 2 k_s g^3``: the ratio ``f/g = (k_s/k_a)^(1/3)`` is fixed by eta, psi,
+    eta~, psi~ alone. In ``u = 1/f`` the tight deadline is a segment and the energy is convex
+    along it, so the optimum is that KKT point clipped to the ``u`` the clock ranges allow.
     Returns ``(f, g, compute_energy)`` in pure floats (no numpy: this is the hot path).
     """
     if t_budget <= 0.0 or w_a / f_max + w_s / g_max > t_budget:
         return None
+    if f_min > 0.0 and g_min > 0.0 and w_a / f_min + w_s / g_min <= t_budget:
+        return f_min, g_min, k_a * w_a * f_min * f_min + k_s * w_s * g_min * g_min
+    if w_s <= 0.0:  # no server work: the agent clock alone meets the deadline
+        f = max(w_a / t_budget, f_min) if w_a > 0.0 else f_min or f_max
+        return f, g_min or g_max, k_a * w_a * f * f
+    if w_a <= 0.0:
+        g = max(w_s / t_budget, g_min)
+        return f_min or f_max, g, k_s * w_s * g * g
     ratio = (k_s / k_a) ** (1.0 / 3.0)
-    g = (w_a / ratio + w_s) / t_budget
-    f = ratio * g
-    if f > f_max:
-        f = f_max
-        g = min(w_s / (t_budget - w_a / f_max), g_max)
-    elif g > g_max:
-        g = g_max
-        f = min(w_a / (t_budget - w_s / g_max), f_max)
+    f = ratio * (w_a / ratio + w_s) / t_budget  # the KKT point's agent clock
+    # f range on the tight deadline: the agent clock's own range, and the server clock's
+    # (g <= g_max needs f >= w_a / (T - w_s/g_max); g >= g_min needs f <= w_a / (T - w_s/g_min))
+    f_lo = max(f_min, w_a / (t_budget - w_s / g_max))
+    rest = t_budget - w_s / g_min if g_min > 0.0 else 0.0
+    f_hi = min(f_max, w_a / rest) if rest > 0.0 else f_max
+    f = min(max(f, f_lo), f_hi)
+    g = min(max(w_s / (t_budget - w_a / f), g_min), g_max)
     return f, g, k_a * w_a * f * f + k_s * w_s * g * g
 
 
@@ -239,7 +249,7 @@ def least_energy_at(problem: PlanningProblem, bit_width: int,
     t0 = problem.t0 if t0 is None else t0
     w_a = problem.agent_cycles[bit_width - 1]
     sol = least_energy_frequencies(w_a, p.server_cycles, p.k_agent, p.k_server, p.f_max,
-                                   p.f_max_server, t0 - p.comm_delay)
+                                   p.f_max_server, t0 - p.comm_delay, p.f_min, p.f_min_server)
     if sol is None:
         return None
     f, g, energy = sol
@@ -339,8 +349,9 @@ def _violation(problem: PlanningProblem, point: OperatingPoint) -> str | None:
     p = problem.params
     if not 1 <= point.bit_width <= p.b_max:
         return f'bit-width {point.bit_width} outside 1..{p.b_max}'
-    if not (0.0 < point.f <= p.f_max * (1.0 + FEAS_RTOL)
-            and 0.0 < point.f_server <= p.f_max_server * (1.0 + FEAS_RTOL)):
+    if not (max(p.f_min * (1.0 - FEAS_RTOL), 0.0) < point.f <= p.f_max * (1.0 + FEAS_RTOL)
+            and max(p.f_min_server * (1.0 - FEAS_RTOL), 0.0) < point.f_server
+            <= p.f_max_server * (1.0 + FEAS_RTOL)):
         return f'clocks ({point.f:.4g}, {point.f_server:.4g}) Hz outside the allowed range'
     if point.delay > problem.t0 * (1.0 + FEAS_RTOL):
         return f'delay {point.delay:.6g} s > T0 = {problem.t0:.6g} s'

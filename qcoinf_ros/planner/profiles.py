@@ -66,6 +66,10 @@ def solve_over_profiles(problem: PlanningProblem, profiles: Sequence[FrequencyPr
             raise ValueError(
                 f'profile {prof.name!r} clocks ({prof.f!r}, {prof.f_server!r}) Hz exceed '
                 f'f_max = {p.f_max!r} / f_max_server = {p.f_max_server!r}')
+        if prof.f < p.f_min * (1.0 - 1e-12) or prof.f_server < p.f_min_server * (1.0 - 1e-12):
+            raise ValueError(
+                f'profile {prof.name!r} clocks ({prof.f!r}, {prof.f_server!r}) Hz are below '
+                f'the clock floors f_min = {p.f_min!r} / f_min_server = {p.f_min_server!r}')
         point, count = largest_feasible_bit_width(
             problem, functools.partial(point_at_clocks, problem, f=prof.f,
                                        f_server=prof.f_server))

@@ -107,8 +107,9 @@ class PlanningEnv(gym.Env):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(3), -1.0, 1.0)
         p = self.params
         b = 1 + int(round((a[0] + 1.0) / 2.0 * (p.b_max - 1)))
-        f = max(p.f_max * (a[1] + 1.0) / 2.0, 1e-3 * p.f_max)
-        g = max(p.f_max_server * (a[2] + 1.0) / 2.0, 1e-3 * p.f_max_server)
+        f = max(p.f_min + (p.f_max - p.f_min) * (a[1] + 1.0) / 2.0, 1e-3 * p.f_max)
+        g = max(p.f_min_server + (p.f_max_server - p.f_min_server) * (a[2] + 1.0) / 2.0,
+                1e-3 * p.f_max_server)
         return b, f, g
 
     def violation(self, problem: PlanningProblem, point: OperatingPoint) -> float:

@@ -109,7 +109,7 @@ class ScaSolver:
         par = {name: cp.Parameter(nonneg=nonneg, name=name) for name, nonneg in (
             ('b_k', True), ('eps_k', True), ('a_r', True), ('p1', True), ('p2', True),
             ('b_hi', True), ('c1', True), ('c2', True), ('c3', True), ('d1', True),
-            ('d2', True), ('d3', True))}
+            ('d2', True), ('d3', True), ('x_lo', True), ('y_lo', True))}
         b = cp.Variable(name='b')  # relaxed bit-width b~
         bp = cp.Variable(pos=True, name='bp')  # b~' of (P3)
         t_hat = cp.Variable(pos=True, name='t_hat')  # 2^(b_k-1) t, t = 2^-(b-1)
@@ -130,6 +130,7 @@ class ScaSolver:
             + par['d3'] * cp.square(y) <= 1.0,  # (32b) / E0
             b >= 1.0 + self.eps, b <= par['b_hi'],  # (31c)
             x <= 1.0, y <= 1.0,  # (30d), (30e)
+            x >= par['x_lo'], y >= par['y_lo'],  # clock floors (0 in the paper)
         ]
         objective = cp.Minimize(par['a_r'] * r_hat + 0.5 * LN2 * b)
         self._prob = cp.Problem(objective, constraints)
@@ -157,7 +158,7 @@ class ScaSolver:
         k_a, k_s = p.k_agent, p.k_server
         b0 = 1.0 + self.eps
         start = least_energy_frequencies(alpha + beta * b0, p.server_cycles, k_a, k_s, p.f_max,
-                                         p.f_max_server, t_budget)
+                                         p.f_max_server, t_budget, p.f_min, p.f_min_server)
         if start is None or start[2] > e_budget:
             point = least_energy_point(problem, 1)
             return make_plan(problem, point, self.name, 0,
@@ -166,6 +167,8 @@ class ScaSolver:
             return make_plan(problem, least_energy_point(problem, 1), self.name, 0)
         par = self._par
         par['b_hi'].value = float(p.b_max)
+        par['x_lo'].value = p.f_min / p.f_max
+        par['y_lo'].value = p.f_min_server / p.f_max_server
         par['c1'].value = alpha / (p.f_max * t_budget)
         par['c2'].value = beta / (p.f_max * t_budget)
         par['c3'].value = p.server_cycles / (p.f_max_server * t_budget)
@@ -193,8 +196,9 @@ class ScaSolver:
             obj_new = float(design_objective(b_new, problem.lam))
             if obj_new > obj_k:  # solver noise: the majorizer cannot increase the objective
                 break
-            clocks = (min(float(var['x'].value), 1.0) * p.f_max,
-                      min(float(var['y'].value), 1.0) * p.f_max_server)
+            clocks = (min(max(float(var['x'].value) * p.f_max, p.f_min), p.f_max),
+                      min(max(float(var['y'].value) * p.f_max_server, p.f_min_server),
+                          p.f_max_server))
             decrease = obj_k - obj_new
             b_k, bp_k, obj_k = b_new, float(var['bp'].value), obj_new
             if decrease <= self.delta * obj_k:

@@ -1,6 +1,7 @@
 """System model of the co-inference system: delay and energy, paper section II-D."""
 
 from qcoinf_ros.system.model import (
+    AffineAgentCost,
     agent_delay,
     agent_energy,
     AgentCostModel,
@@ -16,6 +17,7 @@ from qcoinf_ros.system.model import (
 )
 
 __all__ = [
+    'AffineAgentCost',
     'AgentCostModel',
     'CalibratedAgentCost',
     'NominalAgentCost',

@@ -9,9 +9,16 @@ for one inference at bit-width ``b`` and the server ``W_s`` cycles, so that
 
 with ``W_s = N~_FLOP / c~``. The paper's workload model, eq. (4), is
 ``W_a(b) = (b / b_orig) N_FLOP / c``: it assumes the agent's work scales linearly with the
-bit-width (:class:`NominalAgentCost`). That is an assumption (fake-quantized kernels are not
-faster on a CPU), so :class:`CalibratedAgentCost` builds ``W_a(b)`` from measured latencies
-instead. Both are :class:`AgentCostModel` s and every solver works with either.
+bit-width through the origin (:class:`NominalAgentCost`). Measured on real kernels it does
+not: the bit-plane kernels cost ``t(b) = t_fixed + b t_plane`` (the plane passes scale with b;
+tables, attention, norms and the rest do not), which :class:`AffineAgentCost` models — the
+documented deviation from eq. (4), which is its special case ``t_fixed = 0``,
+``t_plane = N_FLOP / (b_orig c f)``. :class:`CalibratedAgentCost` interpolates arbitrary
+measured latencies. All are :class:`AgentCostModel` s and every solver works with any of them.
+
+Clock ranges: ``0 < f <= f_max`` in the paper. ``f_min`` (and ``f_min_server``) add a floor;
+``f_min = f_max`` fixes a clock the platform cannot change, so that a plan never counts on a
+clock the machine will not run at.
 
 Communication is an addition the paper omits ("LAIM inference is typically
 computation-dominated", section II-D): with ``payload_bytes`` and ``link_rate_bps`` set, the
@@ -39,6 +46,7 @@ from qcoinf_ros.validation import (
 )
 
 __all__ = [
+    'AffineAgentCost',
     'AgentCostModel',
     'CalibratedAgentCost',
     'NominalAgentCost',
@@ -66,9 +74,10 @@ class SystemParams:
     full-precision inference), ``n_flop_server`` = N~_FLOP, ``b_orig`` = b (bit-width of the
     original weights), ``c``/``c_server`` = c/c~ (FLOPs per cycle), ``eta``/``eta_server`` =
     eta/eta~ (PUE), ``psi``/``psi_server`` = psi/psi~ (W/(cycle/s)^3), ``f_max``/
-    ``f_max_server`` = f^max/f~^max (Hz), ``b_max`` = B_max. ``payload_bytes``,
-    ``link_rate_bps`` and ``tx_power_w`` describe the embedding upload, which the paper omits
-    (0 or ``None`` leaves it out).
+    ``f_max_server`` = f^max/f~^max (Hz), ``b_max`` = B_max. ``f_min``/``f_min_server``
+    (default 0, the paper's range) are clock floors; equal to the maximum they fix the clock.
+    ``payload_bytes``, ``link_rate_bps`` and ``tx_power_w`` describe the embedding upload,
+    which the paper omits (0 or ``None`` leaves it out).
     """
 
     n_flop: float
@@ -86,6 +95,8 @@ class SystemParams:
     payload_bytes: float = 0.0
     link_rate_bps: float | None = None
     tx_power_w: float = 0.0
+    f_min: float = 0.0
+    f_min_server: float = 0.0
     # Derived once here, so that the solvers' hot path reads plain floats.
     server_cycles: float = field(init=False, repr=False, compare=False)
     k_agent: float = field(init=False, repr=False, compare=False)  # eta psi
@@ -98,6 +109,12 @@ class SystemParams:
         for name in ('n_flop', 'n_flop_server', 'c', 'c_server', 'eta', 'eta_server', 'psi',
                      'psi_server', 'f_max', 'f_max_server'):
             setf(name, require_positive(name, getattr(self, name)))
+        for name, top in (('f_min', 'f_max'), ('f_min_server', 'f_max_server')):
+            low = require_nonnegative(name, getattr(self, name))
+            if low > getattr(self, top) * (1.0 + 1e-12):
+                raise ValueError(f'{name} must be <= {top} ({getattr(self, top)!r}), got '
+                                 f'{getattr(self, name)!r}')
+            setf(name, min(low, getattr(self, top)))
         setf('b_orig', require_int_in_range('b_orig', self.b_orig, 1, MAX_BITS))
         setf('b_max', require_int_in_range('b_max', self.b_max, 1, MAX_BITS))
         if self.b_max > self.b_orig:
@@ -162,6 +179,40 @@ class NominalAgentCost(AgentCostModel):
         """W_a(b) = b N_FLOP / (b_orig c), the workload of eq. (4) in cycles."""
         b = _bit_width(bit_width)
         return b * self.n_flop / (self.b_orig * self.c)
+
+
+@dataclass(frozen=True)
+class AffineAgentCost(AgentCostModel):
+    """
+    Measured affine workload: W_a(b) = (t_fixed + b t_plane) f_ref cycles.
+
+    ``t_fixed`` and ``t_plane`` (seconds) are the intercept and the per-bit slope of the agent
+    latency measured at the clock ``f_ref`` (Hz)
+    (:func:`qcoinf_ros.system.calibration.fit_affine`). This replaces eq. (4)'s
+    ``t(b) = b N_FLOP / (b_orig f c)`` (intercept 0) with what the machine does; the 1/f
+    scaling of eq. (4) is kept (compute-bound work), so at a clock ``f`` the delay is
+    ``(t_fixed + b t_plane) f_ref / f`` and the energy follows eq. (6) with these cycles.
+    """
+
+    t_fixed: float
+    t_plane: float
+    f_ref: float
+
+    def __post_init__(self):
+        object.__setattr__(self, 't_fixed', require_nonnegative('t_fixed', self.t_fixed))
+        object.__setattr__(self, 't_plane', require_nonnegative('t_plane', self.t_plane))
+        object.__setattr__(self, 'f_ref', require_positive('f_ref', self.f_ref))
+        if self.t_fixed + self.t_plane <= 0.0:
+            raise ValueError(f'the agent latency at b = 1 must be > 0, got t_fixed '
+                             f'{self.t_fixed!r} + t_plane {self.t_plane!r}')
+
+    def latency_at_ref(self, bit_width: float) -> float:
+        """Agent latency t_fixed + b t_plane at ``f_ref`` (seconds)."""
+        return self.t_fixed + _bit_width(bit_width) * self.t_plane
+
+    def cycles(self, bit_width: float) -> float:
+        """W_a(b) = (t_fixed + b t_plane) f_ref cycles."""
+        return self.latency_at_ref(bit_width) * self.f_ref
 
 
 @dataclass(frozen=True)
@@ -233,10 +284,12 @@ def _agent_cycles(params, bit_width, agent_cost) -> float:
     return _cost(params, agent_cost).cycles(b)
 
 
-def _frequency(name: str, value, f_max: float) -> float:
+def _frequency(name: str, value, f_max: float, f_min: float = 0.0) -> float:
     f = require_nonnegative(name, value)
     if f > f_max * (1.0 + 1e-12):
         raise ValueError(f'{name} must be <= {f_max!r} Hz, got {value!r}')
+    if f < f_min * (1.0 - 1e-12):
+        raise ValueError(f'{name} must be >= {f_min!r} Hz (the clock floor), got {value!r}')
     return f
 
 
@@ -248,13 +301,14 @@ def agent_delay(params: SystemParams, bit_width: float, f: float,
     ``f = 0`` gives an infinite delay (the paper's range is 0 <= f <= f^max).
     """
     cycles = _agent_cycles(params, bit_width, agent_cost)
-    f = _frequency('f', f, params.f_max)
+    f = _frequency('f', f, params.f_max, params.f_min)
     return cycles / f if f > 0.0 else math.inf
 
 
 def server_delay(params: SystemParams, f_server: float) -> float:
     """t~(f~) = N~_FLOP / (f~ c~), eq. (5)."""
-    g = _frequency('f_server', f_server, params.f_max_server)
+    g = _frequency('f_server', f_server, params.f_max_server,
+                   params.f_min_server)
     return params.server_cycles / g if g > 0.0 else math.inf
 
 
@@ -262,13 +316,14 @@ def agent_energy(params: SystemParams, bit_width: float, f: float,
                  agent_cost: AgentCostModel | None = None) -> float:
     """e(b, f) = eta (b N_FLOP / (b_orig c)) psi f^2, eq. (6); eta psi W_a(b) f^2 in general."""
     cycles = _agent_cycles(params, bit_width, agent_cost)
-    f = _frequency('f', f, params.f_max)
+    f = _frequency('f', f, params.f_max, params.f_min)
     return params.k_agent * cycles * f * f
 
 
 def server_energy(params: SystemParams, f_server: float) -> float:
     """e~(f~) = eta~ (N~_FLOP / c~) psi~ f~^2, eq. (7)."""
-    g = _frequency('f_server', f_server, params.f_max_server)
+    g = _frequency('f_server', f_server, params.f_max_server,
+                   params.f_min_server)
     return params.k_server * params.server_cycles * g * g
 
 
