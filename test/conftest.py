@@ -40,6 +40,23 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope='session')
+def _private_cost_cache(tmp_path_factory):
+    """
+    Point the measured-cost cache (``$XDG_CACHE_HOME/qcoinf_ros/cost``) at a session folder.
+
+    Node processes inherit it: no test reads a cost measured by an earlier run (or writes into
+    the user's cache); within the session, restarts find their own measurements as on a robot.
+    """
+    saved = os.environ.get('XDG_CACHE_HOME')
+    os.environ['XDG_CACHE_HOME'] = str(tmp_path_factory.mktemp('xdg_cache'))
+    yield
+    if saved is None:
+        os.environ.pop('XDG_CACHE_HOME', None)
+    else:
+        os.environ['XDG_CACHE_HOME'] = saved
+
+
 def _netns_unavailable() -> str | None:
     from qcoinf_ros.testing.netns import netns_unavailable
     return netns_unavailable()

@@ -191,7 +191,7 @@ def test_planner_crash_agent_keeps_its_bit_width_until_a_new_plan(ros_env, rclpy
     from qcoinf_ros.ros.processes import NodeProcess
 
     bench = Bench(rclpy_node, spin_until)
-    plan = ['-p', 'preset:=paper', '-p', 'b_max:=8']
+    plan = ['-p', 'preset:=paper', '-p', 'b_max:=8', '-p', 'cost_model:=nominal']
     agent = NodeProcess('agent_encoder_node', NODE + ['-p', 'b_max:=8',
                                                       '-p', 'initial_bit_width:=3'],
                         env=ros_env, name='agent')

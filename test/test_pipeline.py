@@ -96,8 +96,11 @@ def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_
         NodeProcess('edge_decoder_node', ['-p', model, '-p', 'max_new_tokens:=5'],
                     env=ros_env),
         NodeProcess('agent_encoder_node', ['-p', model, '-p', 'b_max:=8'], env=ros_env),
+        # the paper's nominal cost model (eqs. (4)-(9)) makes the battery steer b here; the
+        # measured one is tested in test_planner_node.py
         NodeProcess('planner_node', ['-p', 'preset:=paper', '-p', 'b_max:=8',
-                                     '-p', 'e0_full:=2.0', '-p', 'e0_min:=0.2'], env=ros_env),
+                                     '-p', 'e0_full:=2.0', '-p', 'e0_min:=0.2',
+                                     '-p', 'cost_model:=nominal'], env=ros_env),
         NodeProcess('camera_node', ['-p', 'source:=folder', '-p', f'path:={frames}',
                                     '-p', 'rate_hz:=8.0', '-p', 'frame_id:=cam'], env=ros_env),
     ]

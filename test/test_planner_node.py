@@ -91,3 +91,78 @@ def test_runtime_parameters_are_validated(graph, rclpy_node):
     assert spin_until(lambda: got['profiles'] and got['profiles'][-1].name in
                       ('low', 'medium', 'high')), proc.output
     assert proc.returncode is None
+
+
+def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
+        ros_env, rclpy_node, spin_until):
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+    from std_msgs.msg import Float64, String
+
+    from qcoinf_ros.codec.cost import CostMessage, encode_cost
+    from qcoinf_ros.codec.plan import decode_profile
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED
+
+    node = rclpy_node
+    profiles = []
+    node.create_subscription(String, 'qcoinf/frequency_profile',
+                             lambda m: profiles.append(decode_profile(m.data)), LATCHED)
+    agent_pub = node.create_publisher(String, 'qcoinf/agent_cost', LATCHED)
+    server_pub = node.create_publisher(String, 'qcoinf/server_cost', LATCHED)
+    deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
+    # what the nodes publish: t(b) = 10 ms + 5 ms b at 2 GHz; a 20 ms caption at 2.4 GHz
+    agent = CostMessage('agent', 'm', 'lut', 'avx2', 1, tuple(0.010 + 0.005 * b
+                                                              for b in range(1, 9)),
+                        0.010, 0.005, 1.0, 2.0e9, 'test cpu', False, 'uniform', 8, 0)
+    server = CostMessage('server', 'm', 'torch', 'torch', 1, (0.020,), 0.020, 0.0, 1.0, 2.4e9,
+                         'test cpu', False, '', 0, 20)
+    params = ['-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
+              '-p', 'e0_full:=1000.0', '-p', 'default_t0:=0.052']
+    with NodeProcess('planner_node', params, env=ros_env) as proc:
+        assert spin_until(lambda: profiles, timeout=60), proc.output
+        # the paper's hardware until a measurement arrives: 52 ms is out of its reach (GIT-base
+        # at b = 1 is N_FLOP / (32 c f_max) = 66 ms on the agent alone)
+        nominal = profiles[-1]
+        assert not nominal.feasible
+        assert nominal.predicted_agent_delay_s == pytest.approx(135.85e9 / (32 * 32 * 2e9))
+        agent_pub.publish(String(data=encode_cost(agent)))
+        server_pub.publish(String(data=encode_cost(server)))
+        # t(b) + 20 ms <= 52 ms: b = 4; the clocks nothing sets stay at the measured ones
+        assert spin_until(lambda: profiles[-1].bit_width == 4 and profiles[-1].f == 2.0e9,
+                          timeout=30), proc.output
+        plan = profiles[-1]
+        assert plan.f_server == 2.4e9 and plan.feasible
+        assert plan.predicted_agent_delay_s == pytest.approx(0.030)
+        assert plan.predicted_delay_s == pytest.approx(0.050)
+        assert spin_until(lambda: 'agent measured (lut/avx2' in proc.output), proc.output
+        deadline.publish(Float64(data=0.1))
+        assert spin_until(lambda: profiles[-1].bit_width == 8, timeout=30), proc.output
+        assert profiles[-1].predicted_agent_delay_s == pytest.approx(0.050)
+        # a garbage cost is dropped with its reason; the plan stands
+        agent_pub.publish(String(data='{"part": "agent"'))
+        assert spin_until(lambda: 'dropped agent_cost' in proc.output, timeout=30)
+        assert proc.returncode is None
+
+        client = AsyncParameterClient(rclpy_node, 'planner_node')
+        assert spin_until(client.services_are_ready), proc.output
+
+        def set_params(**values):
+            future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+            assert spin_until(future.done), proc.output
+            return future.result().results
+
+        # a settable agent clock (cpufreq on a robot): the least-energy plan slows it down to
+        # just meet T0: 50 ms at 2 GHz must fit in 100 - 20 ms -> 1.25 GHz
+        assert all(r.successful for r in set_params(agent_f_min=1.0e9, agent_f_max=3.0e9))
+        assert spin_until(lambda: profiles[-1].f < 1.9e9, timeout=30), proc.output
+        assert profiles[-1].f == pytest.approx(1.25e9, rel=1e-6)
+        assert profiles[-1].predicted_agent_delay_s == pytest.approx(0.080, rel=1e-6)
+        bad = set_params(agent_f_min=4.0e9)[0]
+        assert not bad.successful and 'must not exceed agent_f_max' in bad.reason
+        # the paper's nominal model on demand
+        count = proc.output.count("nominal (preset 'paper')")
+        assert set_params(cost_model='nominal')[0].successful
+        assert spin_until(lambda: proc.output.count("nominal (preset 'paper')") > count), \
+            proc.output
+        assert spin_until(lambda: profiles[-1].f_server > 3e9), proc.output  # paper clocks

@@ -4,12 +4,15 @@ Wire format of the planner's frequency profile (``qcoinf/frequency_profile``, st
 A compact JSON object — standard message types only, readable with ``ros2 topic echo``::
 
     {"name": "medium", "f": 1.0e9, "f_server": 5.0e9, "nvpmodel_mode": 2,
-     "bit_width": 6, "feasible": true, "predicted_delay_s": 0.41, "predicted_energy_j": 1.7}
+     "bit_width": 6, "feasible": true, "predicted_delay_s": 0.41, "predicted_energy_j": 1.7,
+     "predicted_agent_delay_s": 0.12}
 
 ``name`` is the profile's name for profile-based solvers and ``"continuous"`` otherwise; clocks
 are in Hz; ``feasible`` is false when the planner publishes the safest fallback of an
 infeasible instance. The predicted delay and energy are the system model's (eqs. (8)-(9)) for
-that operating point; the frequency actuator reports them where it cannot measure energy.
+that operating point, and the agent's part of the delay (eq. (4) or the measured cost model);
+the frequency actuator reports them where it cannot measure energy. Messages written before
+``predicted_agent_delay_s`` existed (recorded bags) decode with it NaN.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class ProfileMessage:
     nvpmodel_mode: int | None = None
     predicted_delay_s: float = float('nan')
     predicted_energy_j: float = float('nan')
+    predicted_agent_delay_s: float = float('nan')
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -47,7 +51,7 @@ class ProfileMessage:
             raise ValueError(f'feasible must be a boolean, got {self.feasible!r}')
         if self.nvpmodel_mode is not None:
             require_int_in_range('nvpmodel_mode', self.nvpmodel_mode, 0)
-        for key in ('predicted_delay_s', 'predicted_energy_j'):
+        for key in ('predicted_delay_s', 'predicted_energy_j', 'predicted_agent_delay_s'):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f'{key} must be a non-negative number or NaN, got {value!r}')
@@ -72,7 +76,7 @@ def decode_profile(text: str) -> ProfileMessage:
     if not isinstance(data, dict):
         raise ValueError(f'frequency profile must be a JSON object, got {type(data).__name__}')
     want = {'name', 'f', 'f_server', 'bit_width', 'feasible', 'nvpmodel_mode',
-            'predicted_delay_s', 'predicted_energy_j'}
-    if set(data) != want:
+            'predicted_delay_s', 'predicted_energy_j', 'predicted_agent_delay_s'}
+    if set(data) not in (want, want - {'predicted_agent_delay_s'}):
         raise ValueError(f'frequency profile keys must be {sorted(want)}, got {sorted(data)}')
     return ProfileMessage(**data)

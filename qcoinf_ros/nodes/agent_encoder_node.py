@@ -1,18 +1,25 @@
 """
 Agent encoder (lifecycle node): the quantized first part of the model, on the robot.
 
-``on_configure`` loads the agent part of ``model`` and quantizes it once at ``b_max`` bits
-(nested codes); the bit-width then switches at run time from ``qcoinf/bit_width`` without
-reloading (one pass over the weights). ``on_cleanup`` frees the model. With ``autostart`` the
-node configures and activates itself; otherwise drive it with the standard lifecycle services.
+``on_configure`` loads the agent part of ``model``, quantizes it once at ``b_max`` bits (nested
+codes) and runs it on ``kernel`` (:mod:`qcoinf_ros.quant.runtime`): the bit-plane lookup-table
+kernels (``lut``, the default for the uniform scheme where the kernel library is built: cost
+grows with b, a switch is one assignment), torch's dynamic int8 (``int8``) or the dequantized
+reference (``reference``). It then measures its own encode latency per bit-width (a short,
+bounded sweep on a model-sized frame; cached per model, kernel, thread count and machine, so a
+restart is instant) and publishes it. The bit-width then switches at run time from
+``qcoinf/bit_width``. ``on_cleanup`` frees the model. With ``autostart`` the node configures
+and activates itself; otherwise drive it with the standard lifecycle services.
 
 Topics in: ``camera/image_raw`` (sensor_msgs/Image), ``qcoinf/bit_width`` (std_msgs/UInt8).
 Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
 the codec name, ``data`` = the self-describing payload of :mod:`qcoinf_ros.codec.embedding`
 with the bit-width used and the measured encode time); ``qcoinf/agent_model`` (std_msgs/String
 JSON, latched: model id, scheme, b_max, and lambda with its KS statistic fitted to the agent
-part's full-precision weights, eq. (3), before quantization — the planner's lambda); and
-``/diagnostics``.
+part's full-precision weights, eq. (3), before quantization — the planner's lambda);
+``qcoinf/agent_cost`` (std_msgs/String JSON, latched, :mod:`qcoinf_ros.codec.cost`: measured
+encode seconds per bit-width, their affine fit, kernel, threads and clock — the planner's cost
+model); and ``/diagnostics``.
 """
 
 from __future__ import annotations
@@ -28,13 +35,17 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String, UInt8
 
 from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.imaging import to_rgb8
+from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import image_msg_to_array
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 from qcoinf_ros.ros.spin import autostart, run_node
+
+CALIBRATE = ('auto', 'always', 'never')
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
@@ -49,8 +60,22 @@ PARAMS = [
               low=0, high=16),
     ParamSpec('compression', 'none', 'Compression of the embedding itself on the wire.',
               choices=COMPRESSIONS),
-    ParamSpec('threads', 0, 'torch intra-op threads; 0 keeps the torch default.', low=0,
-              high=256, read_only=True),
+    ParamSpec('threads', 0, 'Threads of the kernels and of torch; 0 keeps the torch default.',
+              low=0, high=256, read_only=True),
+    ParamSpec('kernel', 'auto', 'How the quantized layers run: lut (bit-plane lookup tables, '
+              'cost grows with b; uniform scheme), int8 (torch dynamic int8, flat in b), '
+              'reference (dequantized fp32); auto = lut where it can run, else reference.',
+              choices=KERNELS, read_only=True),
+    ParamSpec('calibrate', 'auto', 'Measured cost per bit-width at configure: auto (from the '
+              'cost cache when it has this model, kernel, threads and machine, else measured), '
+              'always (measure and refresh the cache), never (publish no cost).',
+              choices=CALIBRATE, read_only=True),
+    ParamSpec('calibration_repeats', 5, 'Timed encodes per bit-width in the calibration.',
+              low=1, high=1000, read_only=True),
+    ParamSpec('calibration_budget', 10.0, 'Longest calibration [s] (at least one timed encode '
+              'per bit-width).', low=0.01, high=3600.0, read_only=True),
+    ParamSpec('cost_cache_dir', '', 'Folder of the cost cache; "" = $XDG_CACHE_HOME/qcoinf_ros/'
+              'cost.', read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
 ]
 
@@ -66,10 +91,10 @@ class AgentEncoderNode(LifecycleNode):
             raise ValueError(f'invalid parameters: {reason}')
         install_validator(self, PARAMS, extra=self._check, on_change=self._p.update)
         self._drops = DropLog(self.get_logger())
-        self._split = self._nested = None
+        self._split = self._runtime = self._cost = None
         self._latencies: list[float] = []
         self._frames = 0
-        self._pub = self._diag = self._timer = None
+        self._pub = self._diag = self._timer = self._info = self._cost_pub = None
         self._subs = []
         self._error = ''
         if self._p['autostart']:
@@ -83,7 +108,7 @@ class AgentEncoderNode(LifecycleNode):
 
     @property
     def bit_width(self) -> int | None:
-        return None if self._nested is None else self._nested.bit_width
+        return None if self._runtime is None else self._runtime.bit_width
 
     # -- lifecycle -----------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -91,12 +116,13 @@ class AgentEncoderNode(LifecycleNode):
         from transformers.utils import logging as hf_logging
 
         from qcoinf_ros.models.registry import load_split
-        from qcoinf_ros.quant import NestedQuantizedModel
+        from qcoinf_ros.quant.runtime import build_runtime
         from qcoinf_ros.theory.weight_stats import fit_model
 
         hf_logging.disable_progress_bar()
         if self._p['threads']:
             torch.set_num_threads(self._p['threads'])
+        threads = self._p['threads'] or torch.get_num_threads()
         reason = self._check(self._p)
         try:
             if reason is not None:
@@ -105,13 +131,17 @@ class AgentEncoderNode(LifecycleNode):
             self._split = load_split(self._p['model'], parts=('agent',))
             self._fit = fit_model(self._split.agent_module, per_layer=False).overall
             bits = self._p['initial_bit_width'] or self._p['b_max']
-            self._nested = NestedQuantizedModel(
-                self._split.agent_module, self._p['scheme'], self._p['b_max'],
-                self._p['granularity'], bit_width=bits)
-        except (ValueError, OSError) as exc:
+            self._runtime = build_runtime(
+                self._split.agent_module, self._p['kernel'], self._p['scheme'],
+                self._p['b_max'], self._p['granularity'], bit_width=bits, threads=threads)
+            (self.get_logger().info if self._runtime.kernel == 'lut' or self._p['kernel'] != 'auto'
+             else self.get_logger().warning)(
+                f'kernels: {self._runtime.kernel} ({self._runtime.reason})')
+            self._cost = self._calibrate(threads)
+        except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
             self.get_logger().error(f'configure failed: {exc}')
-            self._split = self._nested = None
+            self._split = self._runtime = self._cost = None
             return TransitionCallbackReturn.FAILURE
         self._pub = self.create_lifecycle_publisher(CompressedImage, 'qcoinf/embedding',
                                                     reliable(2))
@@ -121,6 +151,9 @@ class AgentEncoderNode(LifecycleNode):
             'model_id': self._split.model_id, 'scheme': self._p['scheme'],
             'b_max': self._p['b_max'], 'lam': self._fit.lam, 'ks': self._fit.ks_statistic,
             'num_params': self._fit.num_params}, sort_keys=True)))
+        self._cost_pub = self.create_publisher(String, 'qcoinf/agent_cost', LATCHED)
+        if self._cost is not None:
+            self._cost_pub.publish(String(data=encode_cost(self._cost)))
         self._subs = [
             self.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR),
             self.create_subscription(UInt8, 'qcoinf/bit_width', self._on_bit_width, LATCHED),
@@ -128,9 +161,38 @@ class AgentEncoderNode(LifecycleNode):
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f'configured {self._split.model_id} ({self._p["scheme"]}, b_max={self._p["b_max"]}, '
-            f'{self._nested.num_quantized} weights, lambda {self._fit.lam:.4g}, KS '
+            f'{self._runtime.num_quantized} weights on {self._runtime.kernel}/'
+            f'{self._runtime.isa}, {threads} thread(s), lambda {self._fit.lam:.4g}, KS '
             f'{self._fit.ks_statistic:.3f}) in {time.perf_counter() - start:.2f} s')
         return TransitionCallbackReturn.SUCCESS
+
+    def _calibrate(self, threads: int):
+        """Measure (or read from the cache) the encode latency per bit-width."""
+        if self._p['calibrate'] == 'never':
+            return None
+        import numpy as np
+        import torch
+
+        from qcoinf_ros.system.calibration import calibrate_agent, CostCache
+        size = tuple(self._split.input_shape[-2:])
+        frame = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+        def run():
+            with torch.no_grad():
+                self._split.encode(self._split.preprocess(frame))
+
+        cost = calibrate_agent(
+            self._split.model_id, self._runtime, run, threads=threads,
+            repeats=self._p['calibration_repeats'], budget_s=self._p['calibration_budget'],
+            cache=CostCache(self._p['cost_cache_dir'] or None),
+            refresh=self._p['calibrate'] == 'always')
+        clock = f'{cost.f_ref_hz / 1e9:.2f} GHz' if cost.f_ref_hz else 'unknown clock'
+        self.get_logger().info(
+            f'encode cost ({"cached" if cost.cached else "measured"}, {clock}): '
+            f't(b) = {1e3 * cost.t_fixed:.3f} ms + {1e3 * cost.t_plane:.3f} ms x b (R^2 '
+            f'{cost.r2:.3f}); t(1) = {1e3 * cost.seconds[0]:.3f} ms, t({len(cost.seconds)}) = '
+            f'{1e3 * cost.seconds[-1]:.3f} ms')
+        return cost
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         for sub in self._subs:
@@ -140,7 +202,9 @@ class AgentEncoderNode(LifecycleNode):
         self.destroy_lifecycle_publisher(self._pub)
         self.destroy_publisher(self._diag)
         self.destroy_publisher(self._info)
-        self._split = self._nested = self._pub = self._diag = self._info = None
+        self.destroy_publisher(self._cost_pub)
+        self._split = self._runtime = self._cost = None
+        self._pub = self._diag = self._info = self._cost_pub = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -152,9 +216,9 @@ class AgentEncoderNode(LifecycleNode):
         if not 1 <= b <= self._p['b_max']:
             self._drops.drop('bit_width', f'{b} is outside 1..b_max={self._p["b_max"]}')
             return
-        if b != self._nested.bit_width:
-            seconds = self._nested.set_bit_width(b)
-            self.get_logger().info(f'bit-width -> {b} (switched in {1e3 * seconds:.1f} ms)')
+        if b != self._runtime.bit_width:
+            seconds = self._runtime.set_bit_width(b)
+            self.get_logger().info(f'bit-width -> {b} (switched in {1e6 * seconds:.1f} us)')
 
     def _on_image(self, msg: Image) -> None:
         if not self._pub.is_activated:
@@ -169,7 +233,7 @@ class AgentEncoderNode(LifecycleNode):
         with torch.no_grad():
             embedding = self._split.encode(self._split.preprocess(rgb))
         latency = time.perf_counter() - start
-        meta = EmbeddingMeta(self._split.model_id, self._nested.bit_width,
+        meta = EmbeddingMeta(self._split.model_id, self._runtime.bit_width,
                              self._p['compression'], latency)
         try:
             payload = encode_embedding(embedding[0], meta)
@@ -189,8 +253,16 @@ class AgentEncoderNode(LifecycleNode):
             'frames': self._frames, 'dropped_inputs': self._drops.total,
             'encode_ms_p50': f'{1e3 * statistics.median(lat):.2f}' if lat else 'n/a',
             'encode_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.2f}' if lat else 'n/a',
-            'last_switch_ms': f'{1e3 * self._nested.last_switch_s:.2f}' if self._nested else 'n/a',
+            'last_switch_us': f'{1e6 * self._runtime.last_switch_s:.1f}' if self._runtime
+            else 'n/a',
+            'kernel': self._runtime.kernel if self._runtime else 'n/a',
+            'isa': self._runtime.isa if self._runtime else 'n/a',
         }
+        if self._cost is not None:
+            values['cost_t_fixed_ms'] = f'{1e3 * self._cost.t_fixed:.3f}'
+            values['cost_t_plane_ms'] = f'{1e3 * self._cost.t_plane:.3f}'
+            values['cost_predicted_ms'] = f'{1e3 * self._cost.latency(self.bit_width):.3f}' \
+                if self.bit_width else 'n/a'
         publish_status(self, self._diag, 'qcoinf: agent encoder', OK, f'b = {self.bit_width}',
                        values, hardware_id='agent')
 

@@ -16,7 +16,10 @@ Topics out, per agent: ``<ns>/qcoinf/caption`` (std_msgs/String); ``<ns>/qcoinf/
 camera stamp to the caption [s], y = the agent's measured encode time [s], z = the decode time
 of the batch it was in [s]); ``<ns>/qcoinf/server_queue_delay`` (std_msgs/Float64: mean server
 queueing delay, arrival -> decode start, of the agent's last ``queue_delay_window`` embeddings
-[s]; the planner's ``use_server_queue_delay``); and ``/diagnostics``.
+[s]; the planner's ``use_server_queue_delay``); ``<ns>/qcoinf/server_cost`` (std_msgs/String
+JSON, latched, :mod:`qcoinf_ros.codec.cost`: the caption time measured at configure, one
+embedding of the model's shape decoded to ``max_new_tokens`` tokens, EOS suppressed — the worst
+case, which the planner plans with; cached like the agent's); and ``/diagnostics``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float64, String
 
 from qcoinf_ros.codec import decode_embedding, FORMAT
+from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
@@ -58,6 +62,16 @@ PARAMS = [
               low=1, high=1000, read_only=True),
     ParamSpec('queue_delay_window', 20, 'Embeddings per agent averaged in '
               'qcoinf/server_queue_delay.', low=1, high=100000, read_only=True),
+    ParamSpec('calibrate', 'auto', 'Measured caption time at configure: auto (from the cost '
+              'cache when it has this model, threads, max_new_tokens and machine, else '
+              'measured), always (measure and refresh the cache), never (publish no cost).',
+              choices=('auto', 'always', 'never'), read_only=True),
+    ParamSpec('calibration_repeats', 3, 'Timed decodes in the calibration.', low=1, high=1000,
+              read_only=True),
+    ParamSpec('calibration_budget', 10.0, 'Longest calibration [s] (at least one timed decode).',
+              low=0.01, high=3600.0, read_only=True),
+    ParamSpec('cost_cache_dir', '', 'Folder of the cost cache; "" = $XDG_CACHE_HOME/qcoinf_ros/'
+              'cost.', read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
 ]
 
@@ -67,7 +81,7 @@ class _Agent:
 
     def __init__(self, namespace: str, window: int):
         self.namespace = namespace
-        self.caption_pub = self.latency_pub = self.queue_pub = self.sub = None
+        self.caption_pub = self.latency_pub = self.queue_pub = self.cost_pub = self.sub = None
         self.queue_delay = DelayWindow(window)
         self.captions = 0
 
@@ -85,7 +99,7 @@ class EdgeDecoderNode(LifecycleNode):
             raise ValueError(f'invalid parameter: agents has a repeated namespace: {names!r}')
         self._agents = [_Agent(ns, self._p['queue_delay_window']) for ns in names]
         self._drops = DropLog(self.get_logger())
-        self._split = None
+        self._split = self._cost = None
         self._diag = self._timer = None
         self._queue: BatchQueue | None = None
         self._worker: threading.Thread | None = None
@@ -108,9 +122,11 @@ class EdgeDecoderNode(LifecycleNode):
         try:
             start = time.perf_counter()
             self._split = load_split(self._p['model'], parts=('server',))
-        except (ValueError, OSError) as exc:
+            self._cost = self._calibrate(self._p['threads'] or torch.get_num_threads())
+        except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
             self.get_logger().error(f'configure failed: {exc}')
+            self._split = self._cost = None
             return TransitionCallbackReturn.FAILURE
         for i, agent in enumerate(self._agents):
             ns = agent.namespace
@@ -120,6 +136,10 @@ class EdgeDecoderNode(LifecycleNode):
                 Vector3Stamped, agent_topic(ns, 'qcoinf/latency'), reliable(10))
             agent.queue_pub = self.create_lifecycle_publisher(
                 Float64, agent_topic(ns, 'qcoinf/server_queue_delay'), LATCHED)
+            agent.cost_pub = self.create_publisher(
+                String, agent_topic(ns, 'qcoinf/server_cost'), LATCHED)
+            if self._cost is not None:
+                agent.cost_pub.publish(String(data=encode_cost(self._cost)))
             agent.sub = self.create_subscription(
                 CompressedImage, agent_topic(ns, 'qcoinf/embedding'),
                 lambda msg, i=i: self._on_embedding(i, msg), reliable(2))
@@ -137,6 +157,31 @@ class EdgeDecoderNode(LifecycleNode):
             f'{self._p["max_batch"]}, batch_wait {self._p["batch_wait"]:g} s')
         return TransitionCallbackReturn.SUCCESS
 
+    def _calibrate(self, threads: int):
+        """Measure (or read from the cache) the worst-case caption time."""
+        if self._p['calibrate'] == 'never':
+            return None
+        import torch
+
+        from qcoinf_ros.system.calibration import calibrate_server, CostCache
+        tokens = self._p['max_new_tokens']
+        embedding = torch.randn((1, *self._split.embedding_shape),
+                                generator=torch.Generator().manual_seed(0))
+
+        def decode():
+            with torch.no_grad():
+                self._split.decode(embedding, max_new_tokens=tokens, min_new_tokens=tokens)
+
+        cost = calibrate_server(
+            self._split.model_id, decode, threads=threads, max_new_tokens=tokens,
+            repeats=self._p['calibration_repeats'], budget_s=self._p['calibration_budget'],
+            cache=CostCache(self._p['cost_cache_dir'] or None),
+            refresh=self._p['calibrate'] == 'always')
+        self.get_logger().info(
+            f'caption cost ({"cached" if cost.cached else "measured"}): '
+            f'{1e3 * cost.seconds[0]:.2f} ms for {tokens} tokens at batch 1')
+        return cost
+
     def _stop_worker(self) -> None:
         # also called by rclpy's shutdown on a node whose constructor raised half-way
         if getattr(self, '_worker', None) is None:
@@ -152,10 +197,12 @@ class EdgeDecoderNode(LifecycleNode):
             self.destroy_subscription(agent.sub)
             for pub in (agent.caption_pub, agent.latency_pub, agent.queue_pub):
                 self.destroy_lifecycle_publisher(pub)
-            agent.caption_pub = agent.latency_pub = agent.queue_pub = agent.sub = None
+            self.destroy_publisher(agent.cost_pub)
+            agent.caption_pub = agent.latency_pub = agent.queue_pub = agent.cost_pub = None
+            agent.sub = None
         self.destroy_timer(self._timer)
         self.destroy_publisher(self._diag)
-        self._split = self._queue = None
+        self._split = self._queue = self._cost = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -243,6 +290,7 @@ class EdgeDecoderNode(LifecycleNode):
             'e2e_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.1f}' if lat else 'n/a',
             'agents': len(self._agents), 'batches': self._batches,
             'mean_batch': f'{self._captions / self._batches:.2f}' if self._batches else 'n/a',
+            'cost_caption_ms': f'{1e3 * self._cost.seconds[0]:.2f}' if self._cost else 'n/a',
         }
         for agent in self._agents:
             key = agent.namespace.strip('/') or 'own'

@@ -9,6 +9,17 @@ JSON from the agent encoder) -> lambda fitted to the agent model's weights, used
 (30a) becomes T0 - t_q (:func:`qcoinf_ros.serving.effective_deadline`).
 ``link_rate_bps`` and ``payload_bytes`` set the communication term t_comm = 8 payload / rate
 added to the delay of eq. (8) (:mod:`qcoinf_ros.system.model`; 0 keeps the preset's values).
+
+Cost model (``cost_model``): ``measured`` (the default) plans with what this machine measured:
+``qcoinf/agent_cost`` (the agent encoder's encode time per bit-width, as the affine
+``t(b) = t_fixed + b t_plane``, :class:`~qcoinf_ros.system.model.AffineAgentCost`, the
+documented deviation from eq. (4)) and ``qcoinf/server_cost`` (the edge decoder's caption
+time), each at the clock it was measured at. The clocks the planner may choose are
+``[agent_f_min, agent_f_max]`` and ``[server_f_min, server_f_max]``; left at 0 they are fixed at
+the measured clock (a laptop or a robot whose clocks nothing sets: plan only the bit-width).
+Until a measurement arrives, and for whatever is not measured, the preset's nominal model
+(eqs. (4)-(5) with its FLOP counts and hardware) is used and the diagnostics say so.
+``nominal`` always plans with the preset (the paper's setting).
 Topics out (reliable, transient local): ``qcoinf/bit_width`` (std_msgs/UInt8),
 ``qcoinf/frequency_profile`` (std_msgs/String, JSON, :mod:`qcoinf_ros.codec.plan`); and
 ``/diagnostics`` with the plan, predicted T and E, D^U, D^L and feasibility. An infeasible
@@ -28,6 +39,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float64, String, UInt8
 
+from qcoinf_ros.codec.cost import CostMessage, decode_cost
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
@@ -38,8 +50,13 @@ from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR
 from qcoinf_ros.ros.spin import run_node
 from qcoinf_ros.serving import effective_deadline
+from qcoinf_ros.system.model import AffineAgentCost
 
 SOLVERS = ('exact', 'sca', 'fixed', 'random', 'profiles')
+COST_MODELS = ('measured', 'nominal')
+#: Reference clock assumed for a measurement whose clock could not be read (the delay is then
+#: the measured time exactly; energies scale with it through eq. (6)).
+UNKNOWN_CLOCK_HZ = 1.0e9
 
 PARAMS = [
     ParamSpec('preset', 'paper', 'Planner preset (config/presets/<name>.yaml) or a YAML path.',
@@ -72,6 +89,17 @@ PARAMS = [
               low=0.0, high=1e10),
     ParamSpec('use_server_queue_delay', False, 'Plan with T0 minus the queueing delay the edge '
               'decoder measures (qcoinf/server_queue_delay).'),
+    ParamSpec('cost_model', 'measured', 'measured: plan with qcoinf/agent_cost and '
+              "qcoinf/server_cost (this machine's measured times; the preset until they arrive); "
+              "nominal: the preset's eqs. (4)-(5).", choices=COST_MODELS),
+    ParamSpec('agent_f_min', 0.0, 'Lowest agent clock [Hz] the planner may choose with measured '
+              'costs; 0 (with agent_f_max 0): fixed at the measured clock.', low=0.0, high=1e12),
+    ParamSpec('agent_f_max', 0.0, 'Highest agent clock [Hz] with measured costs; 0: the '
+              'measured clock.', low=0.0, high=1e12),
+    ParamSpec('server_f_min', 0.0, 'Lowest server clock [Hz] with measured costs; 0 (with '
+              'server_f_max 0): fixed at the measured clock.', low=0.0, high=1e12),
+    ParamSpec('server_f_max', 0.0, 'Highest server clock [Hz] with measured costs; 0: the '
+              'measured clock.', low=0.0, high=1e12),
 ]
 
 
@@ -88,6 +116,8 @@ class PlannerNode(Node):
         self._preset_params = self._params
         self._params = self._link_params(self._p)
         self._queue_delay = 0.0
+        self._agent_cost: CostMessage | None = None
+        self._server_cost: CostMessage | None = None
         self._solver = self._make_solver(self._p['solver'])
         self._policy = self._make_policy(self._p)
         self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))
@@ -104,6 +134,10 @@ class PlannerNode(Node):
         self.create_subscription(String, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
         self.create_subscription(Float64, 'qcoinf/server_queue_delay', self._on_queue_delay,
                                  LATCHED)
+        self.create_subscription(String, 'qcoinf/agent_cost',
+                                 lambda msg: self._on_cost('agent', msg), LATCHED)
+        self.create_subscription(String, 'qcoinf/server_cost',
+                                 lambda msg: self._on_cost('server', msg), LATCHED)
         self.create_timer(1.0, self._publish_diagnostics)
         install_validator(self, PARAMS, extra=self._check, on_change=self._on_change)
         self.replan('start')
@@ -138,6 +172,10 @@ class PlannerNode(Node):
         return dataclasses.replace(self._preset_params, **link) if link else self._preset_params
 
     def _check(self, proposed: dict) -> str | None:
+        for part in ('agent', 'server'):
+            low, high = proposed[f'{part}_f_min'], proposed[f'{part}_f_max']
+            if high and low > high:
+                return f'{part}_f_min ({low:g}) must not exceed {part}_f_max ({high:g})'
         try:
             self._make_policy(proposed)
             self._link_params(proposed)
@@ -198,6 +236,66 @@ class PlannerNode(Node):
                 and abs(t_q - old) > self._p['replan_tolerance'] * self._t0):
             self.replan(f'server queueing delay {1e3 * t_q:.1f} ms')
 
+    def _on_cost(self, part: str, msg: String) -> None:
+        try:
+            cost = decode_cost(msg.data)
+            if cost.part != part:
+                raise ValueError(f'a {cost.part} cost on the {part} cost topic')
+        except ValueError as exc:
+            self._drops.drop(f'{part}_cost', f'unreadable {part} cost: {exc}')
+            return
+        old = self._agent_cost if part == 'agent' else self._server_cost
+        if old is not None and dataclasses.replace(old, cached=cost.cached) == cost:
+            return  # the same measurement again (a restarted node re-publishing its cache)
+        if part == 'agent':
+            self._agent_cost = cost
+        else:
+            self._server_cost = cost
+        if self._p['cost_model'] == 'measured':
+            self.replan(f'measured {part} cost ({cost.kernel}, '
+                        f'{"cached" if cost.cached else "new"})')
+
+    @staticmethod
+    def _clock_range(cost: CostMessage, low: float, high: float) -> tuple[float, float, float]:
+        """``(f_ref, f_min, f_max)`` of a measured part: fixed at f_ref unless a range is set."""
+        f_ref = cost.f_ref_hz or high or UNKNOWN_CLOCK_HZ
+        if not low and not high:
+            return f_ref, f_ref, f_ref
+        high = high or max(f_ref, low)
+        return f_ref, min(low, high), high
+
+    def planning_model(self):
+        """``(SystemParams, agent cost model or None, description)`` for the next plan."""
+        params, agent_cost = self._params, None
+        if self._p['cost_model'] == 'nominal':
+            return params, None, f'nominal (preset {self._p["preset"]!r})'
+        parts = []
+        changes = {}
+        if self._agent_cost is not None:
+            c = self._agent_cost
+            f_ref, low, high = self._clock_range(c, self._p['agent_f_min'], self._p['agent_f_max'])
+            agent_cost = AffineAgentCost(c.t_fixed, c.t_plane, f_ref)
+            changes.update(f_min=low, f_max=high)
+            parts.append(f'agent measured ({c.kernel}/{c.isa}, {c.threads} thread(s): '
+                         f'{1e3 * c.t_fixed:.3g} ms + {1e3 * c.t_plane:.3g} ms x b)')
+        else:
+            parts.append('agent nominal (no qcoinf/agent_cost yet)')
+        if self._server_cost is not None:
+            c = self._server_cost
+            f_ref, low, high = self._clock_range(c, self._p['server_f_min'],
+                                                 self._p['server_f_max'])
+            # W_s = N~_FLOP / c~ = t_s f_ref cycles (eq. (5) at the measured time)
+            changes.update(n_flop_server=c.seconds[0] * f_ref * params.c_server,
+                           f_min_server=low, f_max_server=high)
+            parts.append(f'server measured ({1e3 * c.seconds[0]:.3g} ms)')
+        else:
+            parts.append('server nominal (no qcoinf/server_cost yet)')
+        if changes:
+            # floors first set to 0 so that a lower f_max never trips the f_min <= f_max check
+            params = dataclasses.replace(params, f_min=0.0, f_min_server=0.0)
+            params = dataclasses.replace(params, **changes)
+        return params, agent_cost, 'measured: ' + '; '.join(parts)
+
     @property
     def deadline(self) -> float:
         """Budget of (30a): T0, less the server queueing delay when that is used."""
@@ -217,22 +315,36 @@ class PlannerNode(Node):
     # -- planning ------------------------------------------------------------------------
     def replan(self, why: str) -> None:
         start = time.perf_counter()
-        problem = PlanningProblem(self._params, self.lam, self.deadline, self._e0)
-        plan = self._solver.solve(problem)
+        try:
+            params, agent_cost, self._cost_text = self.planning_model()
+        except ValueError as exc:  # measured numbers the model cannot take: plan nominally
+            self._drops.drop('cost', f'cannot plan with the measured costs: {exc}')
+            params, agent_cost, self._cost_text = self._params, None, 'nominal (fallback)'
+        problem = PlanningProblem(params, self.lam, self.deadline, self._e0, agent_cost)
+        try:
+            plan = self._solver.solve(problem)
+        except ValueError as exc:  # e.g. preset profiles outside the measured clock range
+            self._drops.drop('plan', f'{exc}; planning with the preset instead')
+            problem = PlanningProblem(self._params, self.lam, self.deadline, self._e0)
+            self._cost_text = f'nominal (fallback: {exc})'
+            plan = self._solver.solve(problem)
         elapsed_us = 1e6 * (time.perf_counter() - start)
         self._plan, self._plan_us, self._why = plan, elapsed_us, why
         point = plan.point if plan.feasible else plan.fallback
         profile = next((p for p in self._profiles if p.name == plan.profile), None)
+        self._agent_delay = problem.agent_cycles[point.bit_width - 1] / point.f
         out = ProfileMessage(
             name=plan.profile or 'continuous', f=float(point.f), f_server=float(point.f_server),
             bit_width=int(point.bit_width), feasible=bool(plan.feasible),
             nvpmodel_mode=None if profile is None else profile.nvpmodel_mode,
-            predicted_delay_s=float(point.delay), predicted_energy_j=float(point.energy))
+            predicted_delay_s=float(point.delay), predicted_energy_j=float(point.energy),
+            predicted_agent_delay_s=float(self._agent_delay))
         self._bit_pub.publish(UInt8(data=int(point.bit_width)))
         self._profile_pub.publish(String(data=encode_profile(out)))
         text = (f'plan ({why}): T0={self._t0:g} s E0={self._e0:.3g} J -> b={point.bit_width} '
-                f'f={point.f / 1e9:.3g} GHz f~={point.f_server / 1e9:.3g} GHz '
-                f'[{self._p["solver"]}, {elapsed_us:.0f} us]')
+                f'f={point.f / 1e9:.3g} GHz f~={point.f_server / 1e9:.3g} GHz, predicted T '
+                f'{1e3 * point.delay:.3g} ms (agent {1e3 * self._agent_delay:.3g} ms) '
+                f'[{self._p["solver"]}, {elapsed_us:.0f} us; {self._cost_text}]')
         if plan.feasible:
             self.get_logger().info(text)
         else:
@@ -250,6 +362,7 @@ class PlannerNode(Node):
             'bit_width': point.bit_width, 'f_hz': point.f, 'f_server_hz': point.f_server,
             'profile': plan.profile or 'continuous', 'T0_s': self._t0, 'E0_J': self._e0,
             'predicted_T_s': point.delay, 'predicted_E_J': point.energy,
+            'predicted_agent_delay_s': self._agent_delay, 'cost_model': self._cost_text,
             'D_upper': plan.d_upper, 'D_lower': plan.d_lower, 'objective': plan.objective,
             'lambda': self.lam, 'lambda_source': self.lam_source,
             'server_queue_delay_s': self._queue_delay, 'deadline_used_s': self.deadline,

@@ -1,0 +1,137 @@
+"""
+Wire format of measured costs: ``qcoinf/agent_cost`` and ``qcoinf/server_cost`` (std_msgs/String).
+
+The agent encoder measures its latency per bit-width at configure time, the edge decoder its
+caption time; each publishes the result latched, as compact JSON (``ros2 topic echo`` reads it)::
+
+    {"part": "agent", "model_id": "qcoinf/git-scenes-96", "kernel": "lut", "isa": "avx2",
+     "threads": 1, "scheme": "uniform", "b_max": 8, "seconds": [0.0031, ..., 0.0040],
+     "t_fixed": 0.0030, "t_plane": 0.00012, "r2": 0.97, "f_ref_hz": 2.45e9,
+     "cpu": "AMD EPYC", "cached": false, "max_new_tokens": 0}
+
+``seconds``: the agent's median latency at b = 1..b_max (the server's: one value, a caption of
+``max_new_tokens`` tokens at batch 1); ``t_fixed + b t_plane`` is its affine fit with R^2
+(:func:`qcoinf_ros.system.calibration.fit_affine`; the server's is flat); ``f_ref_hz`` the clock
+it was measured at (``null`` where unreadable); ``cached``: read from the cost cache, not
+measured in this process. The planner builds its :class:`~qcoinf_ros.system.model.
+AffineAgentCost` and the server's cycles from these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import json
+import math
+
+from qcoinf_ros.validation import require_int_in_range
+
+__all__ = ['CostMessage', 'encode_cost', 'decode_cost', 'PARTS', 'MAX_COST_BYTES']
+
+PARTS = ('agent', 'server')
+#: Longest accepted message (a 64-bit-width cost is ~2 KB).
+MAX_COST_BYTES = 16384
+_TEXT_LIMIT = 256
+
+
+def _number(key: str, value, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = '> 0' if positive else '>= 0'
+        raise ValueError(f'{key} must be a finite number {bound}, got {value!r}')
+    return float(value)
+
+
+def _text(key: str, value, allow_empty: bool = True) -> str:
+    if not isinstance(value, str) or len(value) > _TEXT_LIMIT or (not allow_empty and not value):
+        raise ValueError(f'{key} must be a string of at most {_TEXT_LIMIT} characters, got '
+                         f'{value!r:.80}')
+    return value
+
+
+@dataclass(frozen=True)
+class CostMessage:
+    """The content of one ``qcoinf/agent_cost`` or ``qcoinf/server_cost`` message."""
+
+    part: str
+    model_id: str
+    kernel: str
+    isa: str
+    threads: int
+    seconds: tuple[float, ...]
+    t_fixed: float
+    t_plane: float
+    r2: float
+    f_ref_hz: float | None
+    cpu: str
+    cached: bool
+    scheme: str = ''
+    b_max: int = 0
+    max_new_tokens: int = 0
+
+    def __post_init__(self):
+        if self.part not in PARTS:
+            raise ValueError(f'part must be one of {PARTS}, got {self.part!r}')
+        _text('model_id', self.model_id, allow_empty=False)
+        for key in ('kernel', 'isa', 'cpu', 'scheme'):
+            _text(key, getattr(self, key))
+        require_int_in_range('threads', self.threads, 1, 4096)
+        seconds = self.seconds
+        if not isinstance(seconds, (list, tuple)) or not 1 <= len(seconds) <= 64:
+            raise ValueError(f'seconds must be a list of 1 to 64 latencies, got {seconds!r:.80}')
+        object.__setattr__(self, 'seconds', tuple(_number('seconds', s, positive=True)
+                                                  for s in seconds))
+        for key in ('t_fixed', 't_plane'):
+            object.__setattr__(self, key, _number(key, getattr(self, key)))
+        if self.t_fixed + self.t_plane <= 0:
+            raise ValueError(f't_fixed + t_plane must be > 0, got {self.t_fixed!r} + '
+                             f'{self.t_plane!r}')
+        r2 = self.r2
+        if isinstance(r2, bool) or not isinstance(r2, (int, float)) or not math.isfinite(r2) \
+                or r2 > 1.0 + 1e-9:
+            raise ValueError(f'r2 must be a finite number <= 1, got {r2!r}')
+        if self.f_ref_hz is not None:
+            object.__setattr__(self, 'f_ref_hz', _number('f_ref_hz', self.f_ref_hz, True))
+        if not isinstance(self.cached, bool):
+            raise ValueError(f'cached must be a boolean, got {self.cached!r}')
+        require_int_in_range('b_max', self.b_max, 0, 64)
+        require_int_in_range('max_new_tokens', self.max_new_tokens, 0, 100000)
+        if self.part == 'agent' and self.b_max != len(self.seconds):
+            raise ValueError(f'an agent cost holds one latency per bit-width 1..b_max = '
+                             f'{self.b_max}, got {len(self.seconds)}')
+
+    def latency(self, bit_width: int = 1) -> float:
+        """Return the fitted latency ``t_fixed + b t_plane`` [s] at the reference clock."""
+        return self.t_fixed + bit_width * self.t_plane
+
+
+def encode_cost(msg: CostMessage) -> str:
+    """Serialize to the JSON text carried in ``std_msgs/String.data``."""
+    data = asdict(msg)
+    data['seconds'] = list(msg.seconds)
+    return json.dumps(data, sort_keys=True)
+
+
+def decode_cost(text: str) -> CostMessage:
+    """
+    Inverse of :func:`encode_cost`; ``ValueError`` with the reason for bad content.
+
+    The text is bounded (:data:`MAX_COST_BYTES`) before it is parsed; ``ValueError`` is the
+    only exception raised, whatever ``text`` holds.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f'cost message must be text, got {type(text).__name__}')
+    if len(text) > MAX_COST_BYTES:
+        raise ValueError(f'cost message is {len(text)} characters, more than {MAX_COST_BYTES}')
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f'cost message is not JSON: {exc}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'cost message must be a JSON object, got {type(data).__name__}')
+    want = set(CostMessage.__dataclass_fields__)
+    if set(data) != want:
+        raise ValueError(f'cost message keys must be {sorted(want)}, got {sorted(data)[:20]}')
+    try:
+        return CostMessage(**data)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(f'cost message content: {exc}') from None

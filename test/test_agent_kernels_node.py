@@ -1,0 +1,112 @@
+"""
+The agent encoder's kernels and measured cost, and the decoder's, through real node processes.
+
+The agent runs the shipped captioner on ``kernel`` (lut by default where the library is built),
+measures its encode time per bit-width at configure and publishes it latched on
+``qcoinf/agent_cost``; the decoder publishes its caption time on ``qcoinf/server_cost``.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+
+@pytest.fixture
+def costs(rclpy_node):
+    from std_msgs.msg import String
+
+    from qcoinf_ros.codec.cost import decode_cost
+    from qcoinf_ros.ros.qos import LATCHED
+
+    got = {'agent': [], 'server': []}
+    for part in got:
+        rclpy_node.create_subscription(
+            String, f'qcoinf/{part}_cost', lambda m, p=part: got[p].append(decode_cost(m.data)),
+            LATCHED)
+    return got
+
+
+AGENT = ['-p', 'threads:=1', '-p', 'calibration_repeats:=2']
+
+
+def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
+        ros_env, rclpy_node, spin_until, costs):
+    from std_msgs.msg import UInt8
+
+    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED
+
+    lib = load_library()
+    assert lib is not None, 'the kernel library is not built'
+    bits = rclpy_node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
+    with NodeProcess('agent_encoder_node', AGENT, env=ros_env) as agent:
+        assert spin_until(lambda: costs['agent'], timeout=90), agent.output
+        cost = costs['agent'][-1]
+        assert cost.kernel == 'lut' and cost.isa == lib.variant_name
+        assert cost.threads == 1 and cost.b_max == 8
+        assert len(cost.seconds) == 8 and all(t > 0 for t in cost.seconds)
+        assert cost.model_id == 'qcoinf/git-scenes-96' and not cost.cached
+        assert 'kernels: lut' in agent.output and 'encode cost (measured' in agent.output
+        bits.publish(UInt8(data=3))
+        assert spin_until(lambda: 'bit-width -> 3 (switched in' in agent.output), agent.output
+        switch_us = float(agent.output.split('bit-width -> 3 (switched in ')[1].split(' us')[0])
+        assert switch_us < 1000.0  # one assignment; the benchmark prints the real figure
+    # a restart reads the cache: same numbers, instantly
+    costs['agent'].clear()
+    with NodeProcess('agent_encoder_node', AGENT, env=ros_env) as agent:
+        assert spin_until(lambda: costs['agent'], timeout=90), agent.output
+        assert costs['agent'][-1].cached and costs['agent'][-1].seconds == cost.seconds
+        assert 'encode cost (cached' in agent.output
+
+
+@pytest.mark.parametrize('extra, kernel, logged', [
+    (['-p', 'kernel:=int8'], 'int8', 'kernels: int8'),
+    (['-p', 'kernel:=reference'], 'reference', 'kernels: reference'),
+    (['-p', 'scheme:=potlog'], 'reference', 'no linear bit-plane form'),
+])
+def test_agent_kernel_choices_and_the_potlog_path(
+        ros_env, spin_until, costs, extra, kernel, logged):
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    with NodeProcess('agent_encoder_node', AGENT + extra, env=ros_env) as agent:
+        assert spin_until(lambda: costs['agent'], timeout=90), agent.output
+        assert costs['agent'][-1].kernel == kernel and costs['agent'][-1].isa == 'torch'
+        assert logged in agent.output
+        assert agent.returncode is None
+
+
+def test_without_the_library_auto_runs_the_reference_path_and_says_why(
+        ros_env, spin_until, costs, tmp_path):
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    env = {**ros_env, 'QCOINF_LUT_LIBRARY': str(tmp_path / 'missing' / '_qlut.so')}
+    with NodeProcess('agent_encoder_node', AGENT, env=env) as agent:
+        assert spin_until(lambda: costs['agent'], timeout=90), agent.output
+        assert costs['agent'][-1].kernel == 'reference'
+        assert 'lookup-table kernels unavailable' in agent.output
+        assert '[WARN]' in agent.output
+    # asking for lut explicitly is an error: configure fails with the reason, exit code 2
+    agent = NodeProcess('agent_encoder_node', AGENT + ['-p', 'kernel:=lut'], env=env)
+    try:
+        assert agent.wait(timeout=90) == 2, agent.output
+        assert 'kernel "lut" requested but' in agent.output
+    finally:
+        agent.stop()
+
+
+def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
+        ros_env, spin_until, costs):
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    with NodeProcess('agent_encoder_node', AGENT + ['-p', 'calibrate:=never'], env=ros_env) as a, \
+            NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1'],
+                        env=ros_env) as decoder:
+        assert spin_until(lambda: costs['server'], timeout=90), decoder.output
+        server = costs['server'][-1]
+        assert server.part == 'server' and server.max_new_tokens == 8 and server.seconds[0] > 0
+        assert 'caption cost (measured' in decoder.output
+        assert spin_until(lambda: 'configured' in a.output, timeout=90), a.output
+        spin_until(lambda: False, timeout=1.0)
+        assert costs['agent'] == [] and 'encode cost' not in a.output
