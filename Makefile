@@ -7,7 +7,7 @@ ENV := scripts/in_env.sh
 PYTEST_ARGS ?=
 PYTEST_BASE := -ra --timeout=600 --durations=15
 
-.PHONY: help env build test test-all demo lint bench-planner bench-quant clean distclean
+.PHONY: help env build test test-all demo lint bench-planner bench-quant bench-kernels clean distclean
 
 help:
 	@echo 'make demo       run the live demo (sets everything up on first use)'
@@ -16,6 +16,7 @@ help:
 	@echo 'make lint       ament_flake8 and ament_pep257 only'
 	@echo 'make env        create/update the virtual environment only'
 	@echo 'make build      colcon build --symlink-install'
+	@echo 'make bench-planner / bench-quant / bench-kernels   the qcoinf bench commands'
 	@echo 'make clean      remove build/ install/ log/ (distclean: also .venv)'
 
 env:
@@ -51,6 +52,9 @@ bench-planner: build
 
 bench-quant: build
 	@$(ENV) qcoinf bench quant
+
+bench-kernels: build
+	@$(ENV) qcoinf bench kernels
 
 clean:
 	rm -rf build install log

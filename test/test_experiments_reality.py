@@ -1,4 +1,4 @@
-"""Tests of the reality check: eq. (4) fitted to measured latency; planner decisions."""
+"""Tests of the reality check: eq. (4) against measured latency per path; planner decisions."""
 
 import csv
 
@@ -9,33 +9,16 @@ from qcoinf_ros.planner.presets import load_preset
 from qcoinf_ros.system.model import NominalAgentCost
 
 
-def test_fit_linear_recovers_a_line():
-    fit = reality.fit_linear([1, 2, 4, 8], [0.3 + 0.1 * b for b in (1, 2, 4, 8)])
-    assert fit.alpha == pytest.approx(0.3) and fit.beta == pytest.approx(0.1)
-    assert fit.r2 == pytest.approx(1.0)
-    assert float(fit(16)) == pytest.approx(1.9)
-    noisy = reality.fit_linear([1, 2, 3], [1.0, 3.0, 2.0])
-    assert 0.0 <= noisy.r2 < 1.0
-    with pytest.raises(ValueError, match='two distinct'):
-        reality.fit_linear([4, 4], [1.0, 2.0])
-    with pytest.raises(ValueError, match='seconds must be finite'):
-        reality.fit_linear([1, 2], [1.0, -1.0])
-
-
-def test_calibrated_costs_scale_the_measured_shape():
+def test_a_measured_line_that_follows_eq4_gives_the_nominal_cycles_back():
     params, _, _ = load_preset('paper', model='git')
     nominal = NominalAgentCost.from_params(params)
-    # a measured curve that follows eq. (4) exactly gives the nominal cycles back
     fp32 = 0.02
-    line = reality.LinearFit(0.0, fp32 / 32, 1.0)
-    fake, kernel = reality.calibrated_costs(params, line, fp32,
-                                            {b: fp32 * b / 32 for b in (1, 2, 4, 8)})
+    cost = reality.scaled_cost(params, reality.AffineFit(0.0, fp32 / 32, 1.0), fp32)
     for b in (1, 3, 8, 16):
-        assert fake.cycles(b) == pytest.approx(nominal.cycles(b), rel=1e-9)
-    for b in (1, 2, 4, 8):
-        assert kernel.cycles(b) == pytest.approx(nominal.cycles(b), rel=1e-9)
-    # no integer kernel above 8 bits: the fp32 cost
-    assert kernel.cycles(12) == pytest.approx(nominal.cycles(32), rel=1e-9)
+        assert cost.cycles(b) == pytest.approx(nominal.cycles(b), rel=1e-9)
+    # an intercept is kept on the same relative scale
+    shifted = reality.scaled_cost(params, reality.AffineFit(fp32 / 4, fp32 / 32, 1.0), fp32)
+    assert shifted.cycles(1) == pytest.approx(nominal.cycles(1) + nominal.cycles(32) / 4)
 
 
 @pytest.fixture(scope='module')
@@ -44,33 +27,44 @@ def result(tmp_path_factory):
     return reality.run(out, size='small'), out
 
 
-def test_reality_writes_latency_and_plans(result):
+def test_reality_writes_latency_per_path_and_plans(result):
+    from qcoinf_ros.lut.library import load_library
     res, out = result
     with open(out / 'reality_latency.csv', newline='', encoding='utf-8') as stream:
         latency = list(csv.DictReader(stream))
     assert {(r['scheme'], int(r['b'])) for r in latency} == {
         (s, b) for s in ('uniform', 'potlog') for b in (1, 2, 4, 8)}
     for r in latency:
-        assert float(r['fake_quant_ms']) > 0
+        assert float(r['fake_quant_ms']) > 0 and float(r['int8_ms']) > 0
         assert float(r['eq4_nominal_ms']) == pytest.approx(
             float(r['fp32_ms']) * int(r['b']) / 32, rel=1e-4)
-        assert (r['int4_ms'] != '') == (r['scheme'] == 'uniform' and int(r['b']) <= 4)
+        # the bit-plane kernels run the uniform scheme only
+        assert (r['lut_ms'] != '') == (r['scheme'] == 'uniform' and load_library() is not None)
+    with open(out / 'reality_fits.csv', newline='', encoding='utf-8') as stream:
+        fits = list(csv.DictReader(stream))
+    assert {(r['scheme'], r['path']) for r in fits} == {
+        ('uniform', 'fake'), ('uniform', 'lut'), ('uniform', 'int8'), ('potlog', 'fake'),
+        ('potlog', 'int8')}
+    assert all(float(r['t_fixed_ms']) >= 0 and float(r['t_plane_ms']) >= 0 for r in fits)
     with open(out / 'reality_planner.csv', newline='', encoding='utf-8') as stream:
         plans = list(csv.DictReader(stream))
     models = {r['cost_model'] for r in plans}
-    assert models == {'nominal (eq. 4)', 'calibrated, fake-quant', 'calibrated, int kernels'}
-    assert len(plans) == 3 * 36
+    assert models == {'nominal (eq. 4)', *(f'measured, {label}'
+                                           for label in reality.PATHS.values())}
+    assert len(plans) == 4 * 36
     for r in plans:  # every feasible plan meets its budgets under its own cost model
         if r['feasible'] == 'True':
             assert float(r['delay_s']) <= float(r['t0_s']) * (1 + 1e-6)
             assert float(r['energy_j']) <= float(r['e0_j']) * (1 + 1e-6)
+            assert 1 <= int(r['bit_width']) <= 8
     # the planner findings count exactly the rows where b differs
     for finding in res.findings:
         if finding.what.startswith('planner'):
-            name = finding.what.split(' vs ')[1].split(' (')[0]
+            name = finding.what.split(' vs ')[1].split(' (paper')[0]
             nominal = {(r['t0_s'], r['e0_j']): r['bit_width'] for r in plans
                        if r['cost_model'] == 'nominal (eq. 4)'}
             differ = sum(r['bit_width'] != nominal[(r['t0_s'], r['e0_j'])] for r in plans
                          if r['cost_model'] == name)
-            assert finding.ours.startswith(f'b differs in {differ}/36')
+            assert finding.ours.startswith(f'b differs in {differ}/36'), (name, finding.ours)
+    assert any('bit-plane kernel latency' in f.what for f in res.findings)
     assert (out / 'reality.png').stat().st_size > 10_000

@@ -201,3 +201,28 @@ def test_every_solver_keeps_the_clocks_inside_their_floors(name):
     # a plan below a floor is never reported as feasible
     low = make_plan(problem, evaluate_point(problem, 4, 1e9, 9e9), 'test')
     assert not low.feasible and 'outside the allowed range' in low.reason
+
+
+def test_the_fallback_keeps_quality_when_fewer_bits_save_nothing():
+    from qcoinf_ros.system.model import AffineAgentCost
+    fixed = SystemParams(n_flop=1e9, n_flop_server=2e9, f_max=2e9, f_min=2e9,
+                         f_max_server=4e9, f_min_server=4e9, b_max=8)
+    # a flat measured cost (0.1 % more per bit): an impossible energy budget is impossible at
+    # every b alike, so the fallback keeps b = 8 rather than ruin the output for nothing
+    flat = AffineAgentCost(0.010, 1e-6, 2e9)
+    problem = PlanningProblem(fixed, 10.0, 1.0, 1e-9, flat)
+    plan = make_solver('exact').solve(problem)
+    assert not plan.feasible and plan.fallback.bit_width == 8
+    # the same budget with a cost that does grow with b: the least violation is at b = 1
+    steep = AffineAgentCost(0.010, 0.005, 2e9)
+    plan = make_solver('exact').solve(PlanningProblem(fixed, 10.0, 1.0, 1e-9, steep))
+    assert not plan.feasible and plan.fallback.bit_width == 1
+    # in between: every b whose violation is within 1 % of the least qualifies; the highest
+    mild = AffineAgentCost(0.010, 0.00003, 2e9)  # the delay grows ~0.2 % per bit
+    problem = PlanningProblem(fixed, 10.0, 0.001, math.inf, mild)  # the deadline is impossible
+    point = safest_point(problem)
+    least = worst_relative_violation(problem, evaluate_point(problem, 1, 2e9, 4e9))
+    assert 1 < point.bit_width < 8
+    assert least < worst_relative_violation(problem, point) <= 1.01 * least
+    above = evaluate_point(problem, point.bit_width + 1, 2e9, 4e9)
+    assert worst_relative_violation(problem, above) > 1.01 * least

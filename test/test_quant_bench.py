@@ -59,6 +59,7 @@ def test_bench_rows_and_restored_weights():
         assert row.bytes_ratio == pytest.approx(row.bit_width / 32, abs=1e-3)
         assert row.switch_ms > 0 and row.fake_ms > 0 and row.int8_ms > 0
         assert (row.int4_ms is not None) == (row.scheme == 'uniform' and row.bit_width <= 4)
+        assert (row.lut_ms is not None) == (row.scheme == 'uniform')  # the bit-plane kernels
     assert result.flops.agent == 2 * result.flops.server / 2 > 0
     for name, value in target.module.state_dict().items():
         assert torch.equal(value, before[name]), name

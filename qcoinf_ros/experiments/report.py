@@ -111,7 +111,7 @@ def render_markdown(entries: Sequence[tuple[ExperimentResult, Path, str]], base:
     for result, folder, size in entries:
         lines += ['', f'<a id="{result.name}"></a>', f'## {result.title}', '']
         for figure in result.figures:
-            lines += [f'![{result.name}]({_relative(folder / figure, base)})', '']
+            lines += [f'![{result.name}]({_relative(Path(folder).resolve() / figure, base)})', '']
         lines += ['| finding | paper | ours | agrees |', '|---|---|---|---|']
         for f in result.findings:
             lines.append(f'| {_cell(f.what)} | {_cell(f.paper)} | {_cell(f.ours)} | '
@@ -122,7 +122,9 @@ def render_markdown(entries: Sequence[tuple[ExperimentResult, Path, str]], base:
         for note in result.notes:
             lines.append(f'*How it was run:* {note}')
             lines.append('')
-        data = ', '.join(f'[{Path(p).name}]({_relative(folder / p, base)})' for p in result.csv)
+        data = ', '.join(
+            f'[{Path(p).name}]({_relative(Path(folder).resolve() / p, base)})'
+            for p in result.csv)
         lines.append(f'Data: {data}. Run time {result.seconds:.1f} s at size `{size}`.')
     for name, reason in (missing or {}).items():
         lines += ['', f'## {name}', '', f'No result: {reason}']

@@ -84,8 +84,9 @@ class LutLinear(nn.Module):
         self.planes = qt.bits
         self.bit_width = bit_width
         self.library = library
+        self.variant = library.variant  # the packed layout is this variant's: bound for good
         self.threads = require_int_in_range('threads', threads, 1, 256)
-        packed = library.pack(plane_bits(qt.codes, qt.bits), k)
+        packed = library.pack(plane_bits(qt.codes, qt.bits), k, self.variant)
         self.register_buffer('packed', torch.from_numpy(packed))
         self.register_buffer('wscale', _scale_vector(qt, n))
         self.register_buffer('bias', None if bias is None
@@ -115,13 +116,15 @@ class LutLinear(nn.Module):
             flat = flat.to('cpu', torch.float32).contiguous()
         out = torch.empty((flat.shape[0], self.out_features), dtype=torch.float32)
         self.library.linear(flat, self.packed, self.planes, self.bit_width.value,
-                            self.out_features, self.wscale, self.bias, out, self.threads)
+                            self.out_features, self.wscale, self.bias, out, self.threads,
+                            self.variant)
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def extra_repr(self) -> str:
         """Shape, stored planes and the kernel variant."""
+        from qcoinf_ros.lut.library import VARIANTS
         return (f'in_features={self.in_features}, out_features={self.out_features}, '
-                f'planes={self.planes}, kernels={self.library.variant_name}')
+                f'planes={self.planes}, kernels={VARIANTS[self.variant]}')
 
 
 def is_patchify_conv(module: nn.Module) -> bool:

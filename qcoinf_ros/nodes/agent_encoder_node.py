@@ -7,9 +7,13 @@ kernels (``lut``, the default for the uniform scheme where the kernel library is
 grows with b, a switch is one assignment), torch's dynamic int8 (``int8``) or the dequantized
 reference (``reference``). It then measures its own encode latency per bit-width (a short,
 bounded sweep on a model-sized frame; cached per model, kernel, thread count and machine, so a
-restart is instant) and publishes it. The bit-width then switches at run time from
-``qcoinf/bit_width``. ``on_cleanup`` frees the model. With ``autostart`` the node configures
-and activates itself; otherwise drive it with the standard lifecycle services.
+restart is instant) and publishes it. While it runs it keeps comparing: when the median of the
+last ``cost_window`` encode times at the current bit-width differs from the published cost by
+more than ``cost_drift`` (other processes on the CPU, cold caches between frames), it
+republishes the cost scaled to what it measures, so the planner's prediction follows the
+machine. The bit-width then switches at run time from ``qcoinf/bit_width``. ``on_cleanup``
+frees the model. With ``autostart`` the node configures and activates itself; otherwise drive
+it with the standard lifecycle services.
 
 Topics in: ``camera/image_raw`` (sensor_msgs/Image), ``qcoinf/bit_width`` (std_msgs/UInt8).
 Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
@@ -24,6 +28,8 @@ model); and ``/diagnostics``.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
 import statistics
 import sys
@@ -74,8 +80,17 @@ PARAMS = [
               low=1, high=1000, read_only=True),
     ParamSpec('calibration_budget', 10.0, 'Longest calibration [s] (at least one timed encode '
               'per bit-width).', low=0.01, high=3600.0, read_only=True),
+    ParamSpec('calibration_pause', 0.05, 'Untimed pause [s] before each timed encode of the '
+              'calibration, as between camera frames (calls after a gap run slower than '
+              'back-to-back ones); 0 measures back-to-back.', low=0.0, high=10.0,
+              read_only=True),
     ParamSpec('cost_cache_dir', '', 'Folder of the cost cache; "" = $XDG_CACHE_HOME/qcoinf_ros/'
               'cost.', read_only=True),
+    ParamSpec('cost_drift', 0.2, 'Republish the cost, scaled to the encode times measured '
+              'while running, when their median differs from it by more than this fraction '
+              '(0: never).', low=0.0, high=100.0),
+    ParamSpec('cost_window', 20, 'Encodes at one bit-width compared with the published cost.',
+              low=3, high=100000, read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
 ]
 
@@ -93,6 +108,7 @@ class AgentEncoderNode(LifecycleNode):
         self._drops = DropLog(self.get_logger())
         self._split = self._runtime = self._cost = None
         self._latencies: list[float] = []
+        self._recent: collections.deque = collections.deque(maxlen=self._p['cost_window'])
         self._frames = 0
         self._pub = self._diag = self._timer = self._info = self._cost_pub = None
         self._subs = []
@@ -184,6 +200,7 @@ class AgentEncoderNode(LifecycleNode):
         cost = calibrate_agent(
             self._split.model_id, self._runtime, run, threads=threads,
             repeats=self._p['calibration_repeats'], budget_s=self._p['calibration_budget'],
+            pause_s=self._p['calibration_pause'],
             cache=CostCache(self._p['cost_cache_dir'] or None),
             refresh=self._p['calibrate'] == 'always')
         clock = f'{cost.f_ref_hz / 1e9:.2f} GHz' if cost.f_ref_hz else 'unknown clock'
@@ -205,6 +222,7 @@ class AgentEncoderNode(LifecycleNode):
         self.destroy_publisher(self._cost_pub)
         self._split = self._runtime = self._cost = None
         self._pub = self._diag = self._info = self._cost_pub = None
+        self._recent.clear()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -244,6 +262,33 @@ class AgentEncoderNode(LifecycleNode):
         self._pub.publish(out)
         self._frames += 1
         self._latencies = (self._latencies + [latency])[-200:]
+        self._track_cost(latency)
+
+    def _track_cost(self, latency: float) -> None:
+        """Republish the cost, scaled, when the encode times drift away from it."""
+        if self._cost is None or not self._p['cost_drift']:
+            return
+        b = self._runtime.bit_width
+        if self._recent and self._recent[-1][0] != b:
+            self._recent.clear()  # a new bit-width: compare it with its own prediction
+        self._recent.append((b, latency))
+        if len(self._recent) < self._recent.maxlen:
+            return
+        measured = statistics.median(t for _, t in self._recent)
+        self._recent.clear()
+        predicted = self._cost.latency(b)
+        if abs(measured - predicted) <= self._p['cost_drift'] * predicted:
+            return
+        k = measured / predicted
+        cost = self._cost
+        self._cost = dataclasses.replace(
+            cost, seconds=tuple(k * t for t in cost.seconds), t_fixed=k * cost.t_fixed,
+            t_plane=k * cost.t_plane, cached=False)
+        self._cost_pub.publish(String(data=encode_cost(self._cost)))
+        self.get_logger().info(
+            f'encode times drifted: median {1e3 * measured:.3f} ms at b = {b} over the last '
+            f'{self._p["cost_window"]} frames vs {1e3 * predicted:.3f} ms published; cost '
+            f'scaled by {k:.2f} and republished')
 
     def _publish_diagnostics(self) -> None:
         lat = sorted(self._latencies)

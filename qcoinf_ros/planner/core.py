@@ -48,6 +48,7 @@ __all__ = [
     'make_plan',
     'point_at_clocks',
     'safest_point',
+    'SAFE_RTOL',
     'worst_relative_violation',
 ]
 
@@ -394,18 +395,15 @@ def diagnose(problem: PlanningProblem) -> str:
     return f'b = {b} with least-energy clocks would be feasible'
 
 
-def safest_point(problem: PlanningProblem) -> OperatingPoint:
-    """
-    Fallback for an infeasible instance: least agent work, least worst relative violation.
+#: Bit-widths whose worst relative violation is within this fraction of the least one count as
+#: equally safe; the fallback keeps the highest of them, so that quality is not given up for a
+#: saving that does not exist (an agent whose measured cost hardly depends on b).
+SAFE_RTOL = 0.01
 
-    The bit-width with the fewest agent cycles (b = 1 for the paper's model) and the clocks
-    that minimise ``s = max(T/T0, E/E0)``: for a scale ``s`` the least-energy clocks meeting
-    ``s T0`` cost ``E_min(s T0)``, decreasing in ``s``, so the smallest ``s`` with
-    ``E_min(s T0) <= s E0`` is found by bisection (to 1e-9 relative). With ``T0 = 0`` or
-    ``E0 = 0`` no scale exists and the maximum clocks (least delay) are returned.
-    """
+
+def _safest_at(problem: PlanningProblem, b: int) -> OperatingPoint:
+    """Clocks at ``b`` minimising ``max(T/T0, E/E0)`` (bisection on the scale, see below)."""
     p = problem.params
-    b = cheapest_bit_width(problem)
     t0, e0 = problem.t0, problem.e0
     fastest = evaluate_point(problem, b, p.f_max, p.f_max_server)
     if t0 <= 0.0 or e0 <= 0.0:
@@ -434,3 +432,30 @@ def safest_point(problem: PlanningProblem) -> OperatingPoint:
             else:
                 hi, best = mid, sol
     return best
+
+
+def safest_point(problem: PlanningProblem) -> OperatingPoint:
+    """
+    Fallback for an infeasible instance: least worst relative violation, then most bits.
+
+    At each bit-width the clocks that minimise ``s = max(T/T0, E/E0)``: for a scale ``s`` the
+    least-energy clocks meeting ``s T0`` cost ``E_min(s T0)``, decreasing in ``s``, so the
+    smallest ``s`` with ``E_min(s T0) <= s E0`` is found by bisection (to 1e-9 relative). The
+    least ``s`` is at the bit-width with the fewest agent cycles (b = 1 for the paper's model);
+    among the bit-widths within :data:`SAFE_RTOL` of it the highest is taken (with a cycle
+    table that grows in ``b``, ``s`` grows too, and :func:`largest_feasible_bit_width`'s
+    bisection finds it). With
+    ``T0 = 0`` or ``E0 = 0`` no scale exists: the cheapest bit-width at the maximum clocks.
+    """
+    cheapest = cheapest_bit_width(problem)
+    base = _safest_at(problem, cheapest)
+    if problem.t0 <= 0.0 or problem.e0 <= 0.0:
+        return base
+    limit = worst_relative_violation(problem, base) * (1.0 + SAFE_RTOL)
+
+    def safe(b):
+        point = _safest_at(problem, b)
+        return point if worst_relative_violation(problem, point) <= limit else None
+
+    point, _ = largest_feasible_bit_width(problem, safe)
+    return point if point is not None else base

@@ -2,11 +2,14 @@
 ``qcoinf bench quant``: switch time, packed bytes and agent latency per bit-width and scheme.
 
 For each model and scheme the agent part is quantized once at ``B_max`` (nested codes), then for
-each bit-width ``b`` the command measures: the run-time switch (:meth:`set_bit_width`), the
-bit-packed weight bytes against float32 (ideal ``b / 32``), and the agent latency on CPU with
-fake-quantized fp32 weights and with the real integer kernels torch has on CPU (int8 dynamic for
-``b <= 8``, int4 weight-only for uniform ``b <= 4``), each as a ratio to the fp32 latency, to
-set beside the ``b / 32`` the workload model of eq. (4) assumes.
+each bit-width ``b`` the command measures: the run-time switch of the reference path
+(:meth:`set_bit_width`, a weight rewrite), the bit-packed weight bytes against float32 (ideal
+``b / 32``), and the agent latency on CPU with fake-quantized fp32 weights, with the package's
+bit-plane lookup-table kernels (uniform scheme: :mod:`qcoinf_ros.lut`, cost growing with b),
+with torch's dynamic int8 kernels (``b <= 8``, flat in b) and with torch's int4 weight-only
+kernel (uniform ``b <= 4``; labelled as what it is: on CPUs without its fast path it is much
+slower than fp32), each as a ratio to the fp32 latency, to set beside the ``b / 32`` the
+workload model of eq. (4) assumes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from qcoinf_ros.validation import require_int_in_range
 __all__ = ['BenchTarget', 'BenchRow', 'ModelBench', 'build_target', 'bench_target',
            'MODELS', 'main']
 
-MODELS = ('fcdnn', 'git-tiny', 'blip2-tiny', 'minilm')
+MODELS = ('fcdnn', 'git-tiny', 'blip2-tiny', 'minilm', 'vit-block')
 DEFAULT_MODELS = ('fcdnn', 'git-tiny')
 
 
@@ -60,6 +63,7 @@ class BenchRow:
     int8_ms: float | None
     int4_ms: float | None
     int4_layers: int
+    lut_ms: float | None = None
 
 
 @dataclass
@@ -91,7 +95,12 @@ def _bert_run(module: nn.Module, batch: dict) -> torch.Tensor:
 
 
 def build_target(name: str, batch: int = 1) -> BenchTarget:
-    """Build one of :data:`MODELS`, or ``git=DIR`` / ``blip2=DIR`` for a local checkpoint."""
+    """
+    Build one of :data:`MODELS`, or ``git=DIR`` / ``blip2=DIR`` for a local checkpoint.
+
+    ``vit-block`` is one ViT-B/16 encoder block at 197 tokens (GIT-base's vision tower is twelve
+    of them): the size at which the bit-width changes the agent's cost.
+    """
     batch = require_int_in_range('batch', batch, 1)
     family, _, path = name.partition('=')
     if family == 'fcdnn' and not path:
@@ -114,6 +123,12 @@ def build_target(name: str, batch: int = 1) -> BenchTarget:
         from qcoinf_ros.models.git import GitSplit
         split = (GitSplit if family == 'git' else Blip2Split).from_pretrained(path)
         inputs = split.example_inputs(batch)
+    elif family == 'vit-block' and not path:
+        from qcoinf_ros.bench.kernels import vit_block, ViTBlockCall
+        module = ViTBlockCall(vit_block())
+        inputs = torch.randn(batch, 197, 768, generator=torch.Generator().manual_seed(0))
+        flops = PartFlops(count_flops(_agent_run, module, inputs), 0)
+        return BenchTarget('vit-block', module, inputs, _agent_run, flops)
     elif family == 'minilm':
         from qcoinf_ros.models.minilm import MiniLM, SENTENCES
         minilm = MiniLM.load(path or None)
@@ -129,9 +144,13 @@ def build_target(name: str, batch: int = 1) -> BenchTarget:
 
 def bench_target(target: BenchTarget, schemes=SCHEMES, bit_widths=range(1, 9), b_max: int = 8,
                  granularity: str = 'per_tensor', repeats: int = 20, warmup: int = 3,
-                 kernels: bool = True, progress: Callable[[str], None] | None = None
-                 ) -> ModelBench:
-    """Measure every (scheme, bit-width) of ``target``; its weights are restored afterwards."""
+                 kernels: bool = True, progress: Callable[[str], None] | None = None,
+                 int4: bool = True) -> ModelBench:
+    """
+    Measure every (scheme, bit-width) of ``target``; its weights are restored afterwards.
+
+    ``kernels``: also time the lut, int8 and (``int4``) int4 kernels.
+    """
     schemes = [check_scheme(s) for s in schemes]
     check_granularity(granularity)
     bits = sorted({require_int_in_range('bit_width', b, 1, b_max) for b in bit_widths})
@@ -149,6 +168,9 @@ def bench_target(target: BenchTarget, schemes=SCHEMES, bit_widths=range(1, 9), b
                         _batch_size(inputs))
     try:
         for scheme in schemes:
+            lut = None
+            if kernels and scheme == 'uniform':
+                lut = _lut_copy(module, originals, weights, b_max, granularity)
             nested = NestedQuantizedModel(module, scheme, b_max, granularity)
             for b in bits:
                 if progress:
@@ -156,20 +178,38 @@ def bench_target(target: BenchTarget, schemes=SCHEMES, bit_widths=range(1, 9), b
                 switch = statistics.median(nested.set_bit_width(b) for _ in range(3))
                 int8_ms = latency(int8_dynamic(module)) if kernels and b <= 8 else None
                 int4_ms, int4_layers = None, 0
-                if kernels and scheme == 'uniform' and b <= 4:
+                if kernels and int4 and scheme == 'uniform' and b <= 4:
                     int4_module, int4_layers = int4_weight_only(module,
                                                                 nested.quantized_tensors(b))
                     int4_ms = latency(int4_module) if int4_layers else None
                 packed = nested.packed_bytes(b)
+                lut_ms = None
+                if lut is not None:
+                    lut[1].set_bit_width(b)
+                    lut_ms = latency(lut[0])
                 result.rows.append(BenchRow(scheme, b, 1e3 * switch, packed,
                                             packed / result.fp32_bytes, latency(module),
-                                            int8_ms, int4_ms, int4_layers))
+                                            int8_ms, int4_ms, int4_layers, lut_ms))
             _restore(weights, originals)
     finally:
         _restore(weights, originals)
     # fp32 reference = mean of the latencies measured before and after the sweep (drift)
     result.fp32_ms = 0.5 * (result.fp32_ms + latency(module))
     return result
+
+
+def _lut_copy(module, originals, weights, b_max, granularity):
+    """``(copy of module on the lookup-table kernels, its runtime)``; None without the library."""
+    import copy
+
+    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.quant.runtime import build_runtime
+    if load_library() is None:
+        return None
+    _restore(weights, originals)
+    clone = copy.deepcopy(module)
+    return clone, build_runtime(clone, 'lut', 'uniform', b_max, granularity,
+                                threads=torch.get_num_threads())
 
 
 def _batch_size(inputs) -> int:
@@ -197,22 +237,29 @@ def render(result: ModelBench, console=None) -> None:
              f'FLOPs agent {result.flops.agent:,}, server {result.flops.server:,}')
     table = Table(title=title, title_justify='left')
     for column in ('scheme', 'b', 'switch ms', 'packed KiB', 'bytes/fp32', 'b/32', 'fake ms',
-                   'fake/fp32', 'int8 ms', 'int8/fp32', 'int4 ms', 'int4/fp32'):
+                   'fake/fp32', 'lut ms', 'lut/fp32', 'int8 ms', 'int8/fp32', 'int4* ms',
+                   'int4*/fp32'):
         table.add_column(column, justify='right')
     ref = result.fp32_ms
     for row in result.rows:
         int8_ratio = None if row.int8_ms is None else row.int8_ms / ref
         int4_ratio = None if row.int4_ms is None else row.int4_ms / ref
+        lut_ratio = None if row.lut_ms is None else row.lut_ms / ref
         table.add_row(
             row.scheme, str(row.bit_width), f'{row.switch_ms:.2f}',
             f'{row.packed_bytes / 1024:,.1f}', f'{row.bytes_ratio:.4f}',
             f'{row.bit_width / 32:.4f}', f'{row.fake_ms:.3f}', f'{row.fake_ms / ref:.2f}',
+            _fmt(row.lut_ms, '.3f'), _fmt(lut_ratio, '.2f'),
             _fmt(row.int8_ms, '.3f'), _fmt(int8_ratio, '.2f'), _fmt(row.int4_ms, '.3f'),
             _fmt(int4_ratio, '.2f'))
     console.print(table)
+    console.print("* int4: torch's weight-only int4 kernel (aten._weight_int4pack_mm_for_cpu); "
+                  'exact for uniform b <= 4, but slower than fp32 on CPUs without its fast path. '
+                  'lut: the bit-plane lookup-table kernels (qcoinf_ros.lut), uniform only.')
 
 
-def _bit_list(text: str) -> list[int]:
+def parse_bit_widths(text: str) -> list[int]:
+    """``1-8`` or ``2,4,8`` (or a mix) -> a list of ints; ``ArgumentTypeError`` otherwise."""
     out = []
     for part in text.split(','):
         low, _, high = part.partition('-')
@@ -230,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f'comma-separated, from {MODELS}, git=DIR, blip2=DIR '
                              f'(default: %(default)s)')
     parser.add_argument('--schemes', default=','.join(SCHEMES), help='default: %(default)s')
-    parser.add_argument('--bits', type=_bit_list, default=list(range(1, 9)),
+    parser.add_argument('--bits', type=parse_bit_widths, default=list(range(1, 9)),
                         help='bit-widths, e.g. 1-8 or 2,4,8 (default: 1-8)')
     parser.add_argument('--b-max', type=int, default=8)
     parser.add_argument('--granularity', default='per_tensor',
@@ -239,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--repeats', type=int, default=20, help='timed calls per latency')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch CPU threads (default 1: steadier on a shared machine)')
-    parser.add_argument('--no-kernels', action='store_true', help='skip the int8/int4 kernels')
+    parser.add_argument('--no-kernels', action='store_true',
+                        help='skip the lut/int8/int4 kernels')
     parser.add_argument('--json', type=Path, help='also write the results as JSON')
     args = parser.parse_args(argv)
     try:

@@ -1,5 +1,10 @@
 """
-Real low-bit CPU kernels for the agent, to test the workload model of eq. (4) on hardware.
+torch's own low-bit CPU kernels, measured beside the package's (``qcoinf bench quant``).
+
+The agent runs the package's bit-plane lookup-table kernels (:mod:`qcoinf_ros.lut`, through
+:mod:`qcoinf_ros.quant.runtime`); these are the comparators torch offers. The int4 weight-only
+kernel is *slower* than fp32 on CPUs without its fast path (22-87x on the project's machines):
+it is labelled so wherever it is printed and never used by the agent.
 
 Fake quantization (dequantized fp32 weights) runs the same fp32 kernels at every bit-width, so
 its latency cannot follow ``t(b) = b N_FLOP / (b_orig f c)`` (eq. (4)). Two real integer paths

@@ -151,7 +151,7 @@ class _LutRuntime(AgentRuntime):
     def __init__(self, module, reason, config, filter_fn, threads, library):
         from qcoinf_ros.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
         self._state = BitWidth(config.b_max)
-        self._library = library
+        self._variant = library.variant  # the layers pack for the variant in use now
         self._cached: list[tuple[nn.Parameter, list[torch.Tensor]]] = []
         count, seen = 0, set()
         filter_fn = filter_fn or default_filter
@@ -184,7 +184,8 @@ class _LutRuntime(AgentRuntime):
 
     @property
     def isa(self) -> str:
-        return self._library.variant_name
+        from qcoinf_ros.lut.library import VARIANTS
+        return VARIANTS[self._variant]
 
     @property
     def dequantized_layers(self) -> int:

@@ -1,0 +1,1 @@
+"""Benchmark harnesses (library code); the ``qcoinf bench`` commands parse and print."""

@@ -1,0 +1,64 @@
+"""``qcoinf bench encode``: arguments and printing; the harness is qcoinf_ros.bench.encode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qcoinf_ros.quant.bench import parse_bit_widths
+    parser = argparse.ArgumentParser(
+        prog='qcoinf bench encode',
+        description="The agent's encode time per kernel and bit-width through "
+                    'agent_encoder_node (fp32 = the reference kernel), beside its own '
+                    'calibrated prediction.')
+    parser.add_argument('--model', default='default',
+                        help='default, git:DIR or blip2:DIR; a GIT-base-shaped one: '
+                             'scripts/make_random_git.py DIR (default: default)')
+    parser.add_argument('--kernels', default='lut,int8,reference',
+                        help='comma-separated (default: lut,int8,reference)')
+    parser.add_argument('--bits', type=parse_bit_widths, default=[2, 4, 8],
+                        help='bit-widths, e.g. 2,4,8 or 1-8 (default: 2,4,8)')
+    parser.add_argument('--frames', type=int, default=10, help='timed frames per bit-width')
+    parser.add_argument('--size', type=int, default=224, help='frame side in pixels')
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--timeout', type=float, default=600.0)
+    parser.add_argument('--json', type=Path, help='also write the results as JSON')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from qcoinf_ros.bench.encode import encode_through_node
+    try:
+        bits = args.bits
+        kernels = args.kernels.split(',')
+        results = [encode_through_node(args.model, kernel, bits, args.frames, args.size,
+                                       args.threads, args.timeout) for kernel in kernels]
+    except (ValueError, RuntimeError) as exc:
+        print(f'qcoinf bench encode: error: {exc}', file=sys.stderr)
+        return 2
+    by_kernel = {r.kernel: r for r in results}
+    print(f'{args.model}: encode time through agent_encoder_node, {args.size}x{args.size} '
+          f'frames, {args.threads} thread(s), median of {args.frames} frames per bit-width')
+    print(f'{"kernel":>10} {"b":>3} {"encode ms":>10} {"predicted ms":>13} {"vs fp32":>8} '
+          f'{"vs int8":>8}')
+    for r in results:
+        for b in bits:
+            ms = r.median_ms(b)
+            fp32 = by_kernel['reference'].median_ms(b) if 'reference' in by_kernel else None
+            int8 = by_kernel['int8'].median_ms(b) if 'int8' in by_kernel else None
+            pred = f'{1e3 * r.predicted[b]:.1f}' if b in r.predicted else '-'
+            print(f'{r.kernel + "/" + r.isa:>10} {b:>3} {ms:>10.1f} {pred:>13} '
+                  f'{(f"{ms / fp32:.2f}x" if fp32 else "-"):>8} '
+                  f'{(f"{ms / int8:.2f}x" if int8 else "-"):>8}')
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
