@@ -166,3 +166,33 @@ def spin_until(rclpy_node):
     spin.executor = executor
     yield spin
     executor.shutdown()
+
+
+@pytest.fixture
+def set_params(rclpy_node, spin_until):
+    """
+    Set parameters of a node process and return the results (``SetParametersResult`` list).
+
+    Called as ``set_params(node_name, [Parameter, ...])``.
+
+    The request is sent again when no reply came within 3 s: a reply is lost when the server
+    has not yet discovered the client's response reader (a known ROS 2 service race; the server
+    logs "failed to send response"). Setting the same values twice is harmless. Bounded: at
+    most ``attempts`` tries.
+    """
+    from rclpy.parameter_client import AsyncParameterClient
+
+    clients = {}
+
+    def call(node_name, parameters, attempts=5):
+        client = clients.get(node_name)
+        if client is None:
+            client = clients[node_name] = AsyncParameterClient(rclpy_node, node_name)
+            assert spin_until(client.services_are_ready, 30.0), f'{node_name}: no services'
+        for _ in range(attempts):
+            future = client.set_parameters(list(parameters))
+            if spin_until(future.done, 3.0):
+                return future.result().results
+        raise AssertionError(f'{node_name}: no reply to set_parameters after {attempts} tries')
+
+    return call

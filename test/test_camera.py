@@ -133,3 +133,32 @@ def test_scene_source_is_deterministic_and_loops():
     assert SceneSource('test', 1, loop=False).read() is not None
     with pytest.raises(ValueError):
         SceneSource('holdout', 1)
+
+
+def test_camera_holds_its_first_frame_until_a_subscriber_matched(ros_env, rclpy_node, tmp_path):
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import SENSOR
+
+    _folder(tmp_path, _frames(3))
+    params = ['-p', 'source:=folder', '-p', f'path:={tmp_path}', '-p', 'rate_hz:=20.0',
+              '-p', 'max_frames:=3', '-p', 'wait_for_subscribers:=1', '-p', 'wait_timeout:=60.0',
+              '-p', 'loop:=false']
+    executor = SingleThreadedExecutor(context=rclpy_node.context)
+    executor.add_node(rclpy_node)
+    with NodeProcess('camera_node', params, env=ros_env) as proc:
+        # nobody listens for 2 s: a camera that did not wait would have sent all 3 frames
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        assert 'camera starts' not in proc.output
+        images = []
+        rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, SENSOR)
+        end = time.monotonic() + 30.0
+        while time.monotonic() < end and len(images) < 3:
+            executor.spin_once(timeout_sec=0.05)
+        assert len(images) == 3, proc.output  # every bounded frame reached the late subscriber
+        assert 'camera starts: 1 subscriber(s)' in proc.output
+    executor.shutdown()

@@ -177,7 +177,7 @@ def test_clock_floors_least_energy_on_a_dense_grid(w_a, w_s, k_a, k_s, f_max, g_
     x = np.linspace(w_a / f_max, x_hi, 200_001)
     fs, gs = w_a / x, np.clip(w_s / (t_budget - x), g_min, g_max)
     grid = (k_a * w_a * fs ** 2 + k_s * w_s * gs ** 2).min()
-    assert energy <= grid * (1 + 1e-9)
+    assert energy <= grid * (1 + 1e-7)  # rounding where a clock sits on its bound
     assert energy >= grid * (1 - 1e-4)
 
 

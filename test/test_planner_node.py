@@ -70,18 +70,13 @@ def test_battery_drop_lowers_bit_width_and_infeasible_deadline_is_flagged(graph)
     assert 'dropped battery_state' in proc.output
 
 
-def test_runtime_parameters_are_validated(graph, rclpy_node):
+def test_runtime_parameters_are_validated(graph, set_params):
     from rclpy.parameter import Parameter
-    from rclpy.parameter_client import AsyncParameterClient
 
     proc, got, spin_until, _, _ = graph
-    client = AsyncParameterClient(rclpy_node, 'planner_node')
-    assert spin_until(client.services_are_ready), proc.output
 
     def set_param(name, value):
-        future = client.set_parameters([Parameter(name, value=value)])
-        assert spin_until(future.done), proc.output
-        return future.result().results[0]
+        return set_params('planner_node', [Parameter(name, value=value)])[0]
 
     bad = set_param('solver', 'oracle')
     assert not bad.successful and 'solver must be one of' in bad.reason
@@ -94,9 +89,8 @@ def test_runtime_parameters_are_validated(graph, rclpy_node):
 
 
 def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
-        ros_env, rclpy_node, spin_until):
+        ros_env, rclpy_node, spin_until, set_params):
     from rclpy.parameter import Parameter
-    from rclpy.parameter_client import AsyncParameterClient
     from std_msgs.msg import Float64, String
 
     from qcoinf_ros.codec.cost import CostMessage, encode_cost
@@ -144,25 +138,20 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
         assert spin_until(lambda: 'dropped agent_cost' in proc.output, timeout=30)
         assert proc.returncode is None
 
-        client = AsyncParameterClient(rclpy_node, 'planner_node')
-        assert spin_until(client.services_are_ready), proc.output
-
-        def set_params(**values):
-            future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
-            assert spin_until(future.done), proc.output
-            return future.result().results
+        def set_planner(**values):
+            return set_params('planner_node', [Parameter(k, value=v) for k, v in values.items()])
 
         # a settable agent clock (cpufreq on a robot): the least-energy plan slows it down to
         # just meet T0: 50 ms at 2 GHz must fit in 100 - 20 ms -> 1.25 GHz
-        assert all(r.successful for r in set_params(agent_f_min=1.0e9, agent_f_max=3.0e9))
+        assert all(r.successful for r in set_planner(agent_f_min=1.0e9, agent_f_max=3.0e9))
         assert spin_until(lambda: profiles[-1].f < 1.9e9, timeout=30), proc.output
         assert profiles[-1].f == pytest.approx(1.25e9, rel=1e-6)
         assert profiles[-1].predicted_agent_delay_s == pytest.approx(0.080, rel=1e-6)
-        bad = set_params(agent_f_min=4.0e9)[0]
+        bad = set_planner(agent_f_min=4.0e9)[0]
         assert not bad.successful and 'must not exceed agent_f_max' in bad.reason
         # the paper's nominal model on demand
         count = proc.output.count("nominal (preset 'paper')")
-        assert set_params(cost_model='nominal')[0].successful
+        assert set_planner(cost_model='nominal')[0].successful
         assert spin_until(lambda: proc.output.count("nominal (preset 'paper')") > count), \
             proc.output
         assert spin_until(lambda: profiles[-1].f_server > 3e9), proc.output  # paper clocks

@@ -15,21 +15,9 @@ rclpy = pytest.importorskip('rclpy', reason='rclpy missing: run through `make te
 
 
 @pytest.fixture
-def spin(rclpy_node):
-    """Return spin_until(predicate, timeout) for the test node."""
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor(context=rclpy_node.context)
-    executor.add_node(rclpy_node)
-
-    def spin_until(predicate, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not predicate():
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    yield spin_until
-    executor.shutdown()
+def spin(spin_until):
+    """Return spin_until(predicate, timeout) for the test node (the shared executor)."""
+    return spin_until
 
 
 SCENARIO = [
@@ -69,9 +57,9 @@ def test_scenario_node_talks_over_dds(ros_env, rclpy_node, spin):
     assert stamps == sorted(stamps) and abs(stamps[-1] - time.time()) < 30.0
 
 
-def test_bad_runtime_parameter_is_rejected_and_node_keeps_running(ros_env, rclpy_node, spin):
+def test_bad_runtime_parameter_is_rejected_and_node_keeps_running(ros_env, rclpy_node, spin,
+                                                                  set_params):
     from rclpy.parameter import Parameter
-    from rclpy.parameter_client import AsyncParameterClient
     from sensor_msgs.msg import BatteryState
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -80,24 +68,18 @@ def test_bad_runtime_parameter_is_rejected_and_node_keeps_running(ros_env, rclpy
     battery = []
     rclpy_node.create_subscription(BatteryState, 'battery_state', battery.append, SENSOR)
     with NodeProcess('scenario_node', SCENARIO, env=ros_env) as proc:
-        client = AsyncParameterClient(rclpy_node, 'scenario_node')
-        assert spin(lambda: client.services_are_ready(), timeout=20.0), proc.output
         requests = {
             'rate_hz': Parameter('rate_hz', value=-1.0),
             'deadline_values': Parameter('deadline_values', value=[1.0, 2.0, 3.0]),
         }
-        results = {}
-        for name, param in requests.items():
-            future = client.set_parameters([param])
-            assert spin(future.done, timeout=10.0), proc.output
-            results[name] = future.result().results[0]
+        results = {name: set_params('scenario_node', [param])[0]
+                   for name, param in requests.items()}
         assert not results['rate_hz'].successful
         assert 'rate_hz' in results['rate_hz'].reason
         assert not results['deadline_values'].successful
         assert 'same length' in results['deadline_values'].reason
         # A good value is accepted, and the node is still publishing.
-        future = client.set_parameters([Parameter('rate_hz', value=10.0)])
-        assert spin(future.done, timeout=10.0) and future.result().results[0].successful
+        assert set_params('scenario_node', [Parameter('rate_hz', value=10.0)])[0].successful
         seen = len(battery)
         assert spin(lambda: len(battery) > seen + 3, timeout=10.0), proc.output
         assert proc.returncode is None

@@ -310,8 +310,10 @@ class _Graph:
 
 def _camera(env, rate: float, frames: int, scenes: int, name: str):
     from qcoinf_ros.ros.processes import NodeProcess
+    # wait_for_subscribers: no frame before the agent's subscription has matched (best effort)
     return NodeProcess('camera_node', ['-p', 'source:=scenes', '-p', f'scene_count:={scenes}',
-                                       '-p', f'rate_hz:={rate}', '-p', f'max_frames:={frames}'],
+                                       '-p', f'rate_hz:={rate}', '-p', f'max_frames:={frames}',
+                                       '-p', 'wait_for_subscribers:=1'],
                        env=env, name=name)
 
 

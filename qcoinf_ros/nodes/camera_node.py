@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -47,6 +48,11 @@ PARAMS = [
               low=1.0, high=179.0),
     ParamSpec('max_frames', 0, 'Stop after this many frames; 0 means no limit.',
               low=0, high=2**31 - 1),
+    ParamSpec('wait_for_subscribers', 0, 'Publish the first frame only once this many '
+              'subscribers match camera/image_raw (best effort: frames sent before a subscriber '
+              'matched are lost); 0 does not wait.', low=0, high=1000, read_only=True),
+    ParamSpec('wait_timeout', 10.0, 'Longest such wait [s]; then the frames start anyway.',
+              low=0.0, high=3600.0, read_only=True),
 ]
 
 
@@ -64,6 +70,7 @@ class CameraNode(Node):
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', SENSOR)
         self._drops = DropLog(self.get_logger())
         self.frames = 0
+        self._waiting_since = time.monotonic() if self._p['wait_for_subscribers'] else None
         self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
         install_validator(self, PARAMS, on_change=self._on_change)
         self.get_logger().info(f'camera: {self._p["source"]} {self._p["path"] or ""} at '
@@ -81,7 +88,7 @@ class CameraNode(Node):
             self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
 
     def _tick(self) -> None:
-        if self.finished:
+        if self.finished or not self._subscribers_ready():
             return
         try:
             frame = self._source.read()
@@ -99,6 +106,19 @@ class CameraNode(Node):
         self._image_pub.publish(msg)
         self._info_pub.publish(self._camera_info(msg))
         self.frames += 1
+
+    def _subscribers_ready(self) -> bool:
+        if self._waiting_since is None:
+            return True
+        want = self._p['wait_for_subscribers']
+        have = self._image_pub.get_subscription_count()
+        waited = time.monotonic() - self._waiting_since
+        if have < want and waited < self._p['wait_timeout']:
+            return False
+        self.get_logger().info(f'camera starts: {have} subscriber(s) after {waited:.1f} s' +
+                               ('' if have >= want else f' (wanted {want}: timed out)'))
+        self._waiting_since = None
+        return True
 
     def _camera_info(self, image) -> CameraInfo:
         info = CameraInfo()
