@@ -240,3 +240,16 @@ def test_arm_neon_build_under_qemu_equals_the_reference(arm_driver, tmp_path, cp
     assert 'build aarch64' in stdout
     for variant, y in out.items():
         assert np.array_equal(y, want), (cpu, VARIANTS[variant])
+
+
+@pytest.mark.jetson
+def test_a_jetson_runs_the_neon_kernels_natively(lib):
+    """On the robot itself: the dot-product NEON variant is chosen and equals the reference."""
+    assert lib.variant_name == 'neon', lib.supported
+    x, qt, bits_in, ws, bias = make_case(197, 768, 64, 8, seed=4)
+    packed = torch.from_numpy(lib.pack(bits_in, 768))
+    for b in (1, 4, 8):
+        out = torch.empty(197, 64)
+        lib.linear(x, packed, 8, b, 64, ws, bias, out, threads=4)
+        assert np.array_equal(out.numpy(), lut_linear_reference(x.numpy(), bits_in, b,
+                                                                ws.numpy(), bias.numpy()))

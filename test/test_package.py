@@ -54,3 +54,49 @@ def test_cli_lists_commands_and_rejects_unknown_ones():
     assert bad.returncode == 2 and 'unknown command' in bad.stderr
     group = subprocess.run(run + ['bench'], capture_output=True, text=True, timeout=60)
     assert group.returncode == 2 and 'planner' in group.stderr
+
+
+def _package_copy(dest: Path) -> Path:
+    """The files setup.py needs to build the kernel library, copied to ``dest``."""
+    import shutil
+    for name in ('setup.py', 'setup.cfg', 'package.xml'):
+        shutil.copy(ROOT / name, dest / name)
+    shutil.copytree(ROOT / 'resource', dest / 'resource')
+    shutil.copytree(ROOT / 'qcoinf_ros' / 'lut' / 'csrc', dest / 'qcoinf_ros' / 'lut' / 'csrc')
+    for init in ('qcoinf_ros/__init__.py', 'qcoinf_ros/lut/__init__.py'):
+        shutil.copy(ROOT / init, dest / init)
+    return dest
+
+
+def _setup(dest: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+    import os
+    return subprocess.run([sys.executable, 'setup.py', *args], cwd=dest, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_without_a_compiler_the_package_still_builds_and_says_why(tmp_path):
+    src = _package_copy(tmp_path)
+    no_cc = {'CC': 'false', 'CXX': 'false', 'LDSHARED': 'false', 'LDCXXSHARED': 'false'}
+    run = _setup(src, 'build_ext', '--inplace', env=no_cc)
+    assert run.returncode == 0, run.stderr
+    assert 'qcoinf_ros.lut._qlut' in run.stdout + run.stderr  # the optional build was tried
+    assert not list(src.glob('qcoinf_ros/lut/_qlut*.so'))
+
+
+def test_the_kernel_library_builds_in_place_and_into_build_lib(tmp_path):
+    from qcoinf_ros.lut.library import KernelLibrary
+    import shutil
+    if not (shutil.which('c++') or shutil.which('g++')):
+        pytest.skip('no C++ compiler: the optional extension cannot be built here')
+    src = _package_copy(tmp_path)
+    # `colcon build --symlink-install` (setup.py develop -> build_ext --inplace)
+    run = _setup(src, 'build_ext', '--inplace')
+    assert run.returncode == 0, run.stderr
+    built = src / 'qcoinf_ros' / 'lut' / '_qlut.so'  # no Python ABI tag: any Python loads it
+    assert built.is_file(), run.stdout
+    lib = KernelLibrary(built)
+    assert lib.variant_name in lib.supported and 'scalar' in lib.supported
+    # `colcon build` and `pip install` (setup.py build): the library goes with the package
+    run = _setup(src, 'build', '--build-base', str(tmp_path / 'b'))
+    assert run.returncode == 0, run.stderr
+    assert list((tmp_path / 'b').glob('lib*/qcoinf_ros/lut/_qlut.so')), run.stdout
