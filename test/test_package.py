@@ -57,7 +57,7 @@ def test_cli_lists_commands_and_rejects_unknown_ones():
 
 
 def _package_copy(dest: Path) -> Path:
-    """The files setup.py needs to build the kernel library, copied to ``dest``."""
+    """Copy to ``dest`` the files setup.py needs to build the kernel library."""
     import shutil
     for name in ('setup.py', 'setup.cfg', 'package.xml'):
         shutil.copy(ROOT / name, dest / name)
