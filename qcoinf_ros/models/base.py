@@ -147,6 +147,11 @@ class SplitModel(abc.ABC):
         self.model_id = model_id
         self._agent = _frozen(agent)
         self._server = _frozen(server)
+        #: Codes the checkpoint already keeps for agent weights (name relative to
+        #: ``agent_module`` -> ``QuantizedTensor``), e.g. a shipped checkpoint's ``B_max``-bit
+        #: codes; empty when the checkpoint is full precision. See
+        #: :func:`~qcoinf_ros.quant.runtime.build_runtime`'s ``stored``.
+        self.stored_codes: dict = {}
 
     @property
     def parts(self) -> tuple[str, ...]:

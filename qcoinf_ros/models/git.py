@@ -69,6 +69,30 @@ class GitSplit(CaptionerSplit):
         return GitForCausalLM
 
     @classmethod
+    def from_pretrained(cls, path, parts=PARTS, dtype: torch.dtype = torch.float32,
+                        **kwargs) -> 'GitSplit':
+        """
+        Load a GIT checkpoint offline, a standard one or the shipped format.
+
+        A directory in the shipped format (:mod:`qcoinf_ros.models.shipped`: agent as B_max-bit
+        codes, decoder in fp16) loads in float32 with the agent's codes kept as
+        :attr:`stored_codes`.
+        """
+        from qcoinf_ros.models.base import _load_processor, resolve_checkpoint
+        from qcoinf_ros.models.shipped import is_shipped, load_shipped
+        parts = check_parts(parts)
+        local = resolve_checkpoint(path, cls.model_types)
+        if not is_shipped(local):
+            return super().from_pretrained(path, parts, dtype, **kwargs)
+        model, codes, _quant = load_shipped(local, parts)
+        if dtype != torch.float32:
+            model = model.to(dtype)
+        split = cls.from_model(model, parts, model_id=str(path), processor=_load_processor(local),
+                               **kwargs)
+        split.stored_codes = codes if 'agent' in parts else {}
+        return split
+
+    @classmethod
     def from_model(cls, model, parts=PARTS, model_id: str = '', processor=None) -> 'GitSplit':
         """Split a ``GitForCausalLM`` (taken over: it becomes the server part)."""
         parts = check_parts(parts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import time
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -24,8 +25,8 @@ from torch import nn
 from qcoinf_ros.quant.config import check_bit_width, QuantConfig
 from qcoinf_ros.quant.packing import packed_nbytes
 from qcoinf_ros.quant.quantizers import (
-    _dequantize, check_weight, FilterFn, quantizable_weights, quantize_tensor, QuantizedTensor,
-    reduce_codes)
+    _dequantize, check_weight, FilterFn, quantizable_weights, QuantizedTensor, reduce_codes,
+    stored_or_quantized)
 
 __all__ = ['NestedQuantizedModel']
 
@@ -44,19 +45,23 @@ class NestedQuantizedModel:
 
     ``filter_fn(module, fqn) -> bool`` selects the layers (default: Linear and Conv weights).
     After construction the module's weights are the ``bit_width``-bit weights (``b_max`` if not
-    given); :meth:`set_bit_width` rewrites them in place.
+    given); :meth:`set_bit_width` rewrites them in place. ``stored`` maps weight names (as
+    ``model`` names them) to codes already kept at ``b_max`` (a shipped checkpoint's): those
+    are used as they are when scheme and granularity match (see
+    :func:`~qcoinf_ros.quant.quantizers.stored_or_quantized`).
     """
 
     def __init__(self, model: nn.Module, scheme: str = 'uniform', b_max: int = 8,
                  granularity: str = 'per_tensor', filter_fn: FilterFn | None = None,
-                 channel_axis: int = 0, bit_width: int | None = None):
+                 channel_axis: int = 0, bit_width: int | None = None,
+                 stored: Mapping[str, QuantizedTensor] | None = None):
         self.config = QuantConfig(scheme, b_max, b_max, granularity, channel_axis)
         self.model = model
         self._stored: list[_Stored] = []
         with torch.no_grad():
             for name, weight in list(quantizable_weights(model, filter_fn)):
                 check_weight(weight, name)
-                qt = quantize_tensor(weight, self.config)
+                qt = stored_or_quantized(weight, self.config, (stored or {}).get(name), name)
                 weight.copy_(qt.values)
                 self._stored.append(_Stored(name, weight, qt.codes, qt.scale))
         if not self._stored:

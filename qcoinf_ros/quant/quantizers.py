@@ -46,6 +46,7 @@ from qcoinf_ros.quant.config import check_bit_width, check_scheme, QuantConfig
 __all__ = [
     'QuantizedTensor',
     'quantize_tensor',
+    'stored_or_quantized',
     'dequantize',
     'dequantize_codes',
     'reduce_codes',
@@ -217,6 +218,28 @@ def quantize_tensor(w: torch.Tensor, config: QuantConfig) -> QuantizedTensor:
         values = _dequantize(codes, scale32, config.bits, config.scheme, w.dtype)
     return QuantizedTensor(values, codes, scale32, config.bits, config.scheme,
                            config.granularity)
+
+
+def stored_or_quantized(w: torch.Tensor, config: QuantConfig,
+                        stored: QuantizedTensor | None = None,
+                        name: str = 'weight') -> QuantizedTensor:
+    """
+    Return the codes of ``w`` under ``config``: ``stored`` if it records them, else new ones.
+
+    ``stored`` (e.g. the codes a shipped checkpoint keeps, whose dequantized values ``w`` was
+    loaded from) is used as it is when its scheme, bit-width and granularity are ``config``'s,
+    so the kernels run on the stored bytes; otherwise ``w`` is quantized. A ``stored`` entry
+    whose shape is not ``w``'s raises ``ValueError`` naming ``name``.
+    """
+    if stored is None or (stored.scheme, stored.bits, stored.granularity) != (
+            config.scheme, config.bits, config.granularity):
+        return quantize_tensor(w, config)
+    if tuple(stored.codes.shape) != tuple(w.shape):
+        raise ValueError(f'the stored codes of {name} have shape {tuple(stored.codes.shape)}, '
+                         f'the weight {tuple(w.shape)}')
+    values = stored.values if stored.values.dtype == w.dtype else stored.values.to(w.dtype)
+    return QuantizedTensor(values, stored.codes, stored.scale, stored.bits, stored.scheme,
+                           stored.granularity)
 
 
 def _dequantize(codes: torch.Tensor, scale: torch.Tensor, bits: int, scheme: str,

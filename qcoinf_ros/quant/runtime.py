@@ -24,6 +24,7 @@ Three kernels, one interface (:class:`AgentRuntime`: ``module``, ``set_bit_width
 from __future__ import annotations
 
 import time
+from typing import Mapping
 import warnings
 
 import torch
@@ -32,7 +33,8 @@ from torch import nn
 from qcoinf_ros.quant.config import check_bit_width, check_granularity, check_scheme, QuantConfig
 from qcoinf_ros.quant.nested import NestedQuantizedModel
 from qcoinf_ros.quant.quantizers import (
-    _dequantize, check_weight, default_filter, FilterFn, quantize_tensor, reduce_codes)
+    _dequantize, check_weight, default_filter, FilterFn, QuantizedTensor, reduce_codes,
+    stored_or_quantized)
 from qcoinf_ros.validation import require_int_in_range
 
 __all__ = ['KERNELS', 'AgentRuntime', 'resolve_kernel', 'build_runtime']
@@ -81,6 +83,8 @@ class AgentRuntime:
         self.threads = threads
         self.last_switch_s = 0.0
         self._bits = config.b_max
+        #: Weights that run on codes given as ``stored`` (not quantized again here).
+        self.stored_weights = 0
 
     @property
     def bit_width(self) -> int:
@@ -111,9 +115,10 @@ class AgentRuntime:
 
 
 class _ReferenceRuntime(AgentRuntime):
-    def __init__(self, module, reason, config, filter_fn, threads):
+    def __init__(self, module, reason, config, filter_fn, threads, stored):
         self._nested = NestedQuantizedModel(module, config.scheme, config.b_max,
-                                            config.granularity, filter_fn, config.channel_axis)
+                                            config.granularity, filter_fn, config.channel_axis,
+                                            stored=stored)
         super().__init__(module, 'reference', reason, config, self._nested.num_quantized,
                          threads)
 
@@ -125,9 +130,10 @@ class _Int8Runtime(AgentRuntime):
     # The module keeps its fake-quantized float nn.Linear layers aside and runs torch's dynamic
     # int8 Linear built from them; a switch rewrites the float weights, then rebuilds the int8
     # layers (O(weights)).
-    def __init__(self, module, reason, config, filter_fn, threads):
+    def __init__(self, module, reason, config, filter_fn, threads, stored):
         self._nested = NestedQuantizedModel(module, config.scheme, config.b_max,
-                                            config.granularity, filter_fn, config.channel_axis)
+                                            config.granularity, filter_fn, config.channel_axis,
+                                            stored=stored)
         self._float = [(fqn, child) for fqn, child in module.named_modules()
                        if isinstance(child, nn.Linear)]
         self._root = module
@@ -148,7 +154,7 @@ class _Int8Runtime(AgentRuntime):
 
 
 class _LutRuntime(AgentRuntime):
-    def __init__(self, module, reason, config, filter_fn, threads, library):
+    def __init__(self, module, reason, config, filter_fn, threads, library, stored):
         from qcoinf_ros.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
         self._state = BitWidth(config.b_max)
         self._variant = library.variant  # the layers pack for the variant in use now
@@ -161,7 +167,8 @@ class _LutRuntime(AgentRuntime):
                 if not isinstance(weight, torch.Tensor) or not filter_fn(child, fqn):
                     continue
                 check_weight(weight, f'{fqn}.weight')
-                qt = quantize_tensor(weight, config)
+                qt = stored_or_quantized(weight, config, stored.get(f'{fqn}.weight'),
+                                         f'{fqn}.weight')
                 count += weight.numel()
                 if isinstance(child, nn.Linear):
                     new = LutLinear.from_linear(child, qt, self._state, library, threads)
@@ -207,7 +214,8 @@ def _replace(root: nn.Module, fqn: str, new: nn.Module) -> None:
 def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'uniform',
                   b_max: int = 8, granularity: str = 'per_tensor',
                   bit_width: int | None = None, threads: int = 1,
-                  filter_fn: FilterFn | None = None) -> AgentRuntime:
+                  filter_fn: FilterFn | None = None,
+                  stored: Mapping[str, QuantizedTensor] | None = None) -> AgentRuntime:
     """
     Quantize ``module`` in place at ``b_max`` bits and run it on ``kernel`` (see the module).
 
@@ -215,19 +223,27 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
     replaced for ``lut`` and ``int8``, weights rewritten for ``reference``), at ``bit_width``
     (default ``b_max``).
     ``threads`` is the kernels' thread count (the ``lut`` kernels; torch's own are separate).
+    ``stored``: codes already kept at ``b_max`` per weight name (e.g.
+    :attr:`SplitModel.stored_codes <qcoinf_ros.models.base.SplitModel.stored_codes>`), run as
+    they are where scheme and granularity match instead of quantizing the weights again.
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f'module must be a torch.nn.Module, got {type(module).__name__}')
     config = QuantConfig(check_scheme(scheme), b_max, b_max, check_granularity(granularity))
     threads = require_int_in_range('threads', threads, 1, 256)
     name, reason = resolve_kernel(kernel, scheme)
+    stored = dict(stored or {})
     if name == 'lut':
         from qcoinf_ros.lut.library import load_library
-        runtime = _LutRuntime(module, reason, config, filter_fn, threads, load_library())
+        runtime = _LutRuntime(module, reason, config, filter_fn, threads, load_library(),
+                              stored)
     elif name == 'int8':
-        runtime = _Int8Runtime(module, reason, config, filter_fn, threads)
+        runtime = _Int8Runtime(module, reason, config, filter_fn, threads, stored)
     else:
-        runtime = _ReferenceRuntime(module, reason, config, filter_fn, threads)
+        runtime = _ReferenceRuntime(module, reason, config, filter_fn, threads, stored)
+    wanted = (config.scheme, config.bits, config.granularity)
+    runtime.stored_weights = sum(1 for qt in stored.values()
+                                 if (qt.scheme, qt.bits, qt.granularity) == wanted)
     if bit_width is not None:
         runtime.set_bit_width(bit_width)
     return runtime
