@@ -64,7 +64,7 @@ setup(
     packages=find_packages(exclude=['test', 'test.*']),
     package_data={package_name: [
         'models/weights/*.safetensors', 'models/weights/*.json',
-        'captioner/weights/*.safetensors', 'captioner/weights/*.json',
+        'captioner/weights/*/*.safetensors', 'captioner/weights/*/*.json',
         'lut/csrc/*.cpp', 'lut/csrc/*.h',
     ]},
     ext_modules=[QLUT],

@@ -1,9 +1,11 @@
 """
 The agent encoder's kernels and measured cost, and the decoder's, through real node processes.
 
-The agent runs the shipped captioner on ``kernel`` (lut by default where the library is built),
+The agent runs an embedded captioner on ``kernel`` (lut by default where the library is built),
 measures its encode time per bit-width at configure and publishes it latched on
-``qcoinf/agent_cost``; the decoder publishes its caption time on ``qcoinf/server_cost``.
+``qcoinf/agent_cost``; the decoder publishes its caption time on ``qcoinf/server_cost``. The
+default captioner (its agent stored as 8-bit codes, run as stored) is the product path; the
+kernel choices, which do not depend on the model, run the tiny one.
 """
 
 import pytest
@@ -28,12 +30,14 @@ def costs(rclpy_node):
 
 
 AGENT = ['-p', 'threads:=1', '-p', 'calibration_repeats:=2']
+TINY = AGENT + ['-p', 'model:=tiny']
 
 
 def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
         ros_env, rclpy_node, spin_until, costs):
     from std_msgs.msg import UInt8
 
+    from qcoinf_ros.captioner.default import DEFAULT_MODEL_ID
     from qcoinf_ros.lut.library import load_library
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
@@ -47,8 +51,10 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
         assert cost.kernel == 'lut' and cost.isa == lib.variant_name
         assert cost.threads == 1 and cost.b_max == 8
         assert len(cost.seconds) == 8 and all(t > 0 for t in cost.seconds)
-        assert cost.model_id == 'qcoinf/git-scenes-96' and not cost.cached
+        assert cost.model_id == DEFAULT_MODEL_ID and not cost.cached
         assert 'kernels: lut' in agent.output and 'encode cost (measured' in agent.output
+        assert '26 weights run on the 8-bit codes the checkpoint stores' in agent.output
+        assert cost.seconds[1] <= 0.75 * cost.seconds[7]  # b = 2 against b = 8: real savings
         bits.publish(UInt8(data=3))
         assert spin_until(lambda: 'bit-width -> 3 (switched in' in agent.output), agent.output
         switch_us = float(agent.output.split('bit-width -> 3 (switched in ')[1].split(' us')[0])
@@ -70,7 +76,7 @@ def test_agent_kernel_choices_and_the_potlog_path(
         ros_env, spin_until, costs, extra, kernel, logged):
     from qcoinf_ros.ros.processes import NodeProcess
 
-    with NodeProcess('agent_encoder_node', AGENT + extra, env=ros_env) as agent:
+    with NodeProcess('agent_encoder_node', TINY + extra, env=ros_env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].kernel == kernel and costs['agent'][-1].isa == 'torch'
         assert logged in agent.output
@@ -82,13 +88,13 @@ def test_without_the_library_auto_runs_the_reference_path_and_says_why(
     from qcoinf_ros.ros.processes import NodeProcess
 
     env = {**ros_env, 'QCOINF_LUT_LIBRARY': str(tmp_path / 'missing' / '_qlut.so')}
-    with NodeProcess('agent_encoder_node', AGENT, env=env) as agent:
+    with NodeProcess('agent_encoder_node', TINY, env=env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].kernel == 'reference'
         assert 'lookup-table kernels unavailable' in agent.output
         assert '[WARN]' in agent.output
     # asking for lut explicitly is an error: configure fails with the reason, exit code 2
-    agent = NodeProcess('agent_encoder_node', AGENT + ['-p', 'kernel:=lut'], env=env)
+    agent = NodeProcess('agent_encoder_node', TINY + ['-p', 'kernel:=lut'], env=env)
     try:
         assert agent.wait(timeout=90) == 2, agent.output
         assert 'kernel "lut" requested but' in agent.output
@@ -100,9 +106,9 @@ def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
         ros_env, spin_until, costs):
     from qcoinf_ros.ros.processes import NodeProcess
 
-    with NodeProcess('agent_encoder_node', AGENT + ['-p', 'calibrate:=never'], env=ros_env) as a, \
-            NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1'],
-                        env=ros_env) as decoder:
+    with NodeProcess('agent_encoder_node', TINY + ['-p', 'calibrate:=never'], env=ros_env) as a, \
+            NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',
+                                              '-p', 'model:=tiny'], env=ros_env) as decoder:
         assert spin_until(lambda: costs['server'], timeout=90), decoder.output
         server = costs['server'][-1]
         assert server.part == 'server' and server.max_new_tokens == 8 and server.seconds[0] > 0

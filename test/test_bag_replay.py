@@ -1,7 +1,7 @@
 """
 Replaying the sample bag through the graph gives the same captions and plans, run after run.
 
-The graph (agent encoder + edge decoder on the default scene captioner, and the planner) runs as
+The graph (agent encoder + edge decoder on the tiny scene captioner, and the planner) runs as
 separate processes; ``qcoinf bag play`` replays ``test/data/sample_bag`` (camera frames, a
 draining battery, deadline changes) twice, with a fresh planner each time (same start state).
 Each run's result — per frame: the bit-width it was encoded at and its caption; the sequence of
@@ -134,7 +134,7 @@ def test_replaying_the_sample_bag_gives_the_same_captions_and_plans(ros_env, rcl
                                                                     spin_until):
     from qcoinf_ros.ros.processes import NodeProcess
 
-    model = 'model:=default'
+    model = 'model:=tiny'
     # the reference kernels (exact dequantized weights): the expected captions, down to b = 1,
     # do not depend on whether this machine built the lookup-table kernels
     graph = [NodeProcess('edge_decoder_node', ['-p', model, '-p', 'threads:=1'], env=ros_env),
@@ -160,7 +160,7 @@ def test_replaying_the_sample_bag_gives_the_same_captions_and_plans(ros_env, rcl
     bits = [f['bit_width'] for f in first['frames']]
     assert bits[0] == 8 and 1 in bits and len(set(bits)) >= 3, bits
     assert any(not p['feasible'] for p in first['plans'])
-    # the default captioner describes the frames it got at a high bit-width
+    # the tiny captioner describes the frames it got at a high bit-width
     from qcoinf_ros.bags.sample import SampleScenario
     from qcoinf_ros.scenes.generator import make_scene, SceneConfig
     scenario = SampleScenario()

@@ -107,7 +107,7 @@ def test_quality_falls_with_the_bit_width_and_weights_are_restored():
                      for b in (8, 1))
         assert high.cider >= 0.95 * fp32
         assert high.exact_match >= result.fp32.exact_match - 0.1
-        assert low.cider < 0.5 * fp32 and low.exact_match < 0.2
+        assert low.cider < 0.6 * fp32 and low.exact_match < 0.2
     after = model.agent_module.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     scores, _ = evaluate_captioner(model, samples)

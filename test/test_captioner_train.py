@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from qcoinf_ros.captioner.default import WEIGHTS_DIR
+from qcoinf_ros.captioner.default import TINY_DIR
 from qcoinf_ros.captioner.evaluate import evaluate_captioner, scene_dataset
 from qcoinf_ros.captioner.model import CaptionerConfig
 from qcoinf_ros.captioner.train import main, save_captioner, train_captioner, TrainConfig
@@ -64,7 +64,7 @@ def test_train_config_validation():
 @pytest.mark.slow
 def test_full_training_reproduces_the_shipped_quality(tmp_path):
     """Retrain with the shipped configuration (~30 min on one core) and compare."""
-    shipped = json.loads((WEIGHTS_DIR / 'training.json').read_text())
+    shipped = json.loads((TINY_DIR / 'training.json').read_text())
     config = shipped['config']
     args = ['--steps', str(config['steps']), '--batch-size', str(config['batch_size']),
             '--lr', str(config['lr']), '--warmup', str(config['warmup']),
@@ -74,3 +74,60 @@ def test_full_training_reproduces_the_shipped_quality(tmp_path):
     reference = shipped['history'][-1]
     assert retrained['exact_match'] >= min(0.8, reference['exact_match'] - 0.05)
     assert retrained['cider'] >= reference['cider'] - 25.0
+
+
+def test_distillation_trains_the_agent_only_is_seeded_and_ships(tmp_path):
+    from transformers import GitForCausalLM
+
+    from qcoinf_ros.captioner.distill import distill_captioner, DistillConfig, ship_captioner
+    from qcoinf_ros.captioner.model import new_captioner
+    from qcoinf_ros.captioner.tokenizer import scene_tokenizer
+    from qcoinf_ros.models.shipped import is_shipped
+
+    student = CaptionerConfig(vision_width=48, vision_layers=1, vision_heads=3)
+    train = TrainConfig(steps=2, batch_size=4, warmup=1, val_every=0, val_count=4, threads=1,
+                        workers=0, position_loss=0.0, model=student)
+    config = DistillConfig(train=train)
+    lines = []
+    first = distill_captioner(config, log=lines.append)
+    second = distill_captioner(config)
+    teacher = GitForCausalLM.from_pretrained(str(TINY_DIR), local_files_only=True).state_dict()
+    init = new_captioner(student, scene_tokenizer(), train.seed).state_dict()
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name  # seeded
+        if name.startswith(('git.image_encoder.', 'git.visual_projection.')):
+            continue
+        assert torch.equal(value, teacher[name]), name  # the decoder is the teacher's, frozen
+    fc1 = 'git.image_encoder.vision_model.encoder.layers.0.mlp.fc1.weight'
+    assert not torch.equal(first.model.state_dict()[fc1], init[fc1])  # the agent learned
+    assert first.history[-1]['embedding_mse'] > 0 and lines
+    out = tmp_path / 'shipped'
+    quality = ship_captioner(first.model, first.processor, out, {'note': 1}, count=4)
+    assert is_shipped(out) and set(quality) == {'dataset', 'cider_scale', 'fp32', 'shipped'}
+    record = json.loads((out / 'training.json').read_text())
+    assert record['note'] == 1 and record['quality'] == quality
+    sweep = json.loads((out / 'quality.json').read_text())
+    assert {(r['scheme'], r['bit_width']) for r in sweep['rows']} == {
+        (s, b) for s in ('uniform', 'potlog') for b in range(1, 9)}
+    assert sweep['fp32'] == quality['shipped']
+    with pytest.raises(ValueError, match="teacher must be 'tiny'"):
+        DistillConfig(teacher='default')
+    with pytest.raises(ValueError, match='embedding_loss'):
+        DistillConfig(embedding_loss=-1.0)
+
+
+@pytest.mark.slow
+def test_full_distillation_reproduces_the_shipped_default(tmp_path):
+    """Re-distil the default captioner (~45 min on 2 cores) and compare with what ships."""
+    from qcoinf_ros.captioner.default import DEFAULT_DIR
+    from qcoinf_ros.captioner.distill import main as distill
+
+    shipped = json.loads((DEFAULT_DIR / 'training.json').read_text())
+    assert distill(['--out', str(tmp_path / 'fp32'), '--ship', str(tmp_path / 'ship')]) == 0
+    again = json.loads((tmp_path / 'ship' / 'training.json').read_text())
+    assert again['distillation'] == shipped['distillation']
+    assert again['train_seconds'] <= 3600
+    for key in ('fp32', 'shipped'):
+        assert again['quality'][key]['cider'] == pytest.approx(
+            shipped['quality'][key]['cider'], abs=5.0)
+        assert again['quality'][key]['exact_match'] >= 0.95

@@ -1,8 +1,8 @@
 """
 Faults through the real graph (issue 9): a crashed decoder, a dead planner, a dropped link.
 
-Each test runs the nodes as separate processes over DDS with the shipped default captioner
-(``model:=default``, one torch thread per process) and breaks one piece of the graph for real:
+Each test runs the nodes as separate processes over DDS with the small embedded captioner
+(``model:=tiny``, one torch thread per process) and breaks one piece of the graph for real:
 ``kill -9`` of the edge decoder while a ``qcoinf bag record`` is running, ``kill -9`` of the
 planner and then of the agent encoder, and the robot-server link taken down for a few seconds
 (the robot in a network namespace joined by a veth pair, where this process may create one) or
@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
-NODE = ['-p', 'model:=default', '-p', 'threads:=1']
+NODE = ['-p', 'model:=tiny', '-p', 'threads:=1']
 DECODER = NODE + ['-p', 'max_new_tokens:=12']
 WAIT = 90.0  # longest wait for any one event [s]
 

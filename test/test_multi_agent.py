@@ -23,7 +23,7 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(ros_env, rclpy_no
     from qcoinf_ros.ros.qos import LATCHED, reliable
     from qcoinf_ros.scenes.generator import make_scene
 
-    split = load_split('default')
+    split = load_split('tiny')
     images = [make_scene('test', i).as_tuple()[0] for i in (0, 1)]
     embeddings = split.encode(split.preprocess(images))
     expected = [split.captions(split.decode(e.unsqueeze(0), max_new_tokens=20))[0].strip()
@@ -31,7 +31,7 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(ros_env, rclpy_no
     assert expected[0] != expected[1]
 
     decoder = NodeProcess('edge_decoder_node', [
-        '-p', 'model:=default', '-p', 'threads:=1', '-p', 'agents:=[robot1, robot2]',
+        '-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'agents:=[robot1, robot2]',
         '-p', 'max_batch:=2', '-p', 'batch_wait:=0.5'], env=ros_env)
     node = rclpy_node
     got = {1: [], 2: []}

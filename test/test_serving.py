@@ -124,7 +124,7 @@ def test_batched_decode_gives_the_captions_of_one_at_a_time_decodes():
     from qcoinf_ros.models.registry import load_split
     from qcoinf_ros.scenes.generator import make_scene
 
-    split = load_split('default')
+    split = load_split('tiny')
     images = [make_scene('test', i).as_tuple()[0] for i in range(6)]
     embeddings = split.encode(split.preprocess(images))
     alone = [split.captions(split.decode(e.unsqueeze(0), max_new_tokens=20))[0].strip()

@@ -191,7 +191,7 @@ def bit_width_sweep(model: CaptionerSplit, samples: Sequence[Sample],
     try:
         for scheme in schemes:
             quantized = NestedQuantizedModel(agent, scheme, b_max=bit_widths[0],
-                                             granularity=granularity)
+                                             granularity=granularity, stored=model.stored_codes)
             for bits in bit_widths:
                 progress(f'{scheme} b={bits}')
                 quantized.set_bit_width(bits)
@@ -247,6 +247,26 @@ def _print_fp32(console, model_id: str, dataset: str, scores: CaptionScores,
                 seconds: float) -> None:
     console.print(f'{model_id} on {dataset}: fp32 CIDEr-D {scores.cider:.1f} (x100), exact '
                   f'match {scores.exact_match:.3f} over {scores.count} images ({seconds:.1f} s)')
+
+
+def _print_shipped(console, spec: str, model: CaptionerSplit, dataset: str) -> None:
+    """For a model whose agent is stored as codes: say so, with its recorded fp32 quality."""
+    if not model.stored_codes:
+        return
+    from qcoinf_ros.captioner.default import EMBEDDED, embedded_name
+    bits = next(iter(model.stored_codes.values())).bits
+    console.print(f'(the agent is stored as its {bits}-bit codes: "fp32" above is that agent in '
+                  f'fp32 arithmetic, the same as b = {bits})')
+    name = embedded_name(spec)
+    directory = EMBEDDED[name][1] if name else Path(str(spec)).expanduser()
+    try:
+        quality = json.loads((directory / 'training.json').read_text())['quality']
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if quality.get('dataset') == dataset:
+        fp32 = quality['fp32']
+        console.print(f'before shipping, with its fp32 agent (training.json): CIDEr-D '
+                      f'{fp32["cider"]:.1f}, exact match {fp32["exact_match"]:.3f}')
 
 
 def _print_sweep(console, result: SweepResult, tolerance: float) -> None:
@@ -324,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         scores, captions = evaluate_captioner(model, samples, args.batch_size,
                                               args.max_new_tokens)
         _print_fp32(console, model.model_id, dataset, scores, time.perf_counter() - start)
+        _print_shipped(console, args.checkpoint or DEFAULT_MODEL_ID, model, dataset)
         for image, refs, image_id in samples[:max(0, args.show)]:
             console.print(f'  {image_id}: "{captions[image_id]}"  | ref: "{refs[0]}"',
                           highlight=False, markup=False)

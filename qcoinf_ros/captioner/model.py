@@ -41,6 +41,7 @@ class CaptionerConfig:
     max_text_tokens: int = 32
     dropout: float = 0.0
     position_scale: float = 0.25
+    vision_heads: int = 0  # 0: the same as heads
 
     def __post_init__(self):
         """Validate every field; raise ``ValueError`` naming the bad value."""
@@ -50,10 +51,12 @@ class CaptionerConfig:
             raise ValueError(f'patch_size must divide image_size {self.image_size}, got '
                              f'{self.patch_size!r}')
         heads = require_int_in_range('heads', self.heads, 1, 64)
-        for name in ('vision_width', 'width'):
+        vision_heads = require_int_in_range('vision_heads', self.vision_heads, 0, 64) or heads
+        for name, count in (('vision_width', vision_heads), ('width', heads)):
             value = require_int_in_range(name, getattr(self, name), 1, 4096)
-            if value % heads:
-                raise ValueError(f'{name} must be a multiple of heads={heads}, got {value!r}')
+            if value % count:
+                raise ValueError(f'{name} must be a multiple of its heads ({count}), got '
+                                 f'{value!r}')
         require_int_in_range('vision_layers', self.vision_layers, 1, 48)
         require_int_in_range('layers', self.layers, 1, 48)
         require_int_in_range('max_text_tokens', self.max_text_tokens, 4, 512)
@@ -67,7 +70,8 @@ def git_config(config: CaptionerConfig, tokenizer):
     """Return the ``GitConfig`` of ``config`` with the vocabulary and ids of ``tokenizer``."""
     from transformers import GitConfig
     vision = {'hidden_size': config.vision_width, 'intermediate_size': 4 * config.vision_width,
-              'num_hidden_layers': config.vision_layers, 'num_attention_heads': config.heads,
+              'num_hidden_layers': config.vision_layers,
+              'num_attention_heads': config.vision_heads or config.heads,
               'image_size': config.image_size, 'patch_size': config.patch_size}
     return GitConfig(vision_config=vision, hidden_size=config.width,
                      intermediate_size=4 * config.width, num_hidden_layers=config.layers,

@@ -10,8 +10,9 @@ chance in 20-minute runs). AdamW, linear warm-up then cosine decay. One torch th
 by default (on a shared 2-core machine a second intra-op thread slows training down) and one
 worker process drawing the scenes beside it; the batches do not depend on the worker count.
 
-Run it with ``python scripts/train_captioner.py`` (writes the shipped weights,
-``qcoinf_ros/captioner/weights/``); ``--help`` lists the options.
+Run it with ``python scripts/train_captioner.py`` (writes the ``tiny`` embedded captioner,
+``qcoinf_ros/captioner/weights/tiny/``, the teacher of the default one:
+:mod:`qcoinf_ros.captioner.distill`); ``--help`` lists the options.
 """
 
 from __future__ import annotations
@@ -156,6 +157,48 @@ def _validate(model, processor, config: TrainConfig) -> dict:
     return scores.as_dict()
 
 
+def _loader(config: TrainConfig, tokenizer):
+    """Return the seeded training batches, drawn by ``config.workers`` processes beside."""
+    return torch.utils.data.DataLoader(
+        _Batches(config, tokenizer), batch_size=None, shuffle=False, num_workers=config.workers,
+        worker_init_fn=_worker_init, prefetch_factor=4 if config.workers else None)
+
+
+class _Reporter:
+    """Running means of the losses, a validation every ``val_every`` steps, a log line per 50."""
+
+    def __init__(self, config: TrainConfig, model, processor, log: Callable[[str], None],
+                 progress: Callable[[int, int], None]):
+        self.config, self.model, self.processor = config, model, processor
+        self.log, self.progress = log, progress
+        self.history: list[dict] = []
+        self.running: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        """Return the wall time since the start."""
+        return time.perf_counter() - self.start
+
+    def __call__(self, step: int, losses: dict[str, float]) -> None:
+        """Record the losses of ``step`` (0-based); validate and log when it is time."""
+        self.running = {k: v if k not in self.running else 0.98 * self.running[k] + 0.02 * v
+                        for k, v in losses.items()}
+        done, config = step + 1, self.config
+        self.progress(done, config.steps)
+        text = '  '.join(f'{k} {v:.5f}' for k, v in self.running.items())
+        if done == config.steps or (config.val_every and done % config.val_every == 0):
+            entry = {'step': done, **{k: round(v, 5) for k, v in self.running.items()},
+                     'seconds': round(self.seconds, 1),
+                     **_validate(self.model, self.processor, config)}
+            self.history.append(entry)
+            self.log(f'step {done:>6}  {text}  val CIDEr {entry["cider"]:.1f}  exact '
+                     f'{entry["exact_match"]:.3f}  {entry["seconds"]:.0f} s')
+        elif done % 50 == 0:
+            self.log(f'step {done:>6}  {text}  lr {_learning_rate(step, config):.2e}  '
+                     f'{self.seconds:.0f} s')
+
+
 def train_captioner(config: TrainConfig = TrainConfig(),
                     log: Callable[[str], None] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> TrainResult:
@@ -188,12 +231,8 @@ def _train(config: TrainConfig, log: Callable[[str], None],
                                    {'params': rest, 'weight_decay': 0.0},
                                    {'params': position.parameters(), 'weight_decay': 0.0}],
                                   lr=config.lr)
-    batches = torch.utils.data.DataLoader(
-        _Batches(config, tokenizer), batch_size=None, shuffle=False, num_workers=config.workers,
-        worker_init_fn=_worker_init, prefetch_factor=4 if config.workers else None)
-    history: list[dict] = []
-    start = time.perf_counter()
-    running = None
+    batches = _loader(config, tokenizer)
+    report = _Reporter(config, model, processor, log, progress)
     for step, (pixels, input_ids, attention_mask, labels) in enumerate(batches):
         for group in optimizer.param_groups:
             group['lr'] = _learning_rate(step, config)
@@ -203,24 +242,10 @@ def _train(config: TrainConfig, log: Callable[[str], None],
         (loss + position.loss()).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        value = loss.item()
-        running = value if running is None else 0.98 * running + 0.02 * value
-        progress(step + 1, config.steps)
-        last = step + 1 == config.steps
-        if last or (config.val_every and (step + 1) % config.val_every == 0):
-            entry = {'step': step + 1, 'loss': round(running, 4),
-                     'seconds': round(time.perf_counter() - start, 1),
-                     **_validate(model, processor, config)}
-            history.append(entry)
-            log(f'step {entry["step"]:>6}  loss {entry["loss"]:.4f}  val CIDEr '
-                f'{entry["cider"]:.1f}  exact {entry["exact_match"]:.3f}  '
-                f'{entry["seconds"]:.0f} s')
-        elif (step + 1) % 50 == 0:
-            log(f'step {step + 1:>6}  loss {running:.4f}  lr {_learning_rate(step, config):.2e}'
-                f'  {time.perf_counter() - start:.0f} s')
-    seconds = time.perf_counter() - start
+        report(step, {'loss': loss.item()})
+    seconds = report.seconds
     position.close()
-    return TrainResult(model.eval(), processor, seconds, config, history)
+    return TrainResult(model.eval(), processor, seconds, config, report.history)
 
 
 class _PositionProbe(torch.nn.Module):
@@ -271,7 +296,7 @@ def save_captioner(result: TrainResult, out_dir: str | Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Train the scene captioner on CPU and write it as a GIT checkpoint directory."""
-    from qcoinf_ros.captioner.default import WEIGHTS_DIR
+    from qcoinf_ros.captioner.default import TINY_DIR
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog='train_captioner', description=main.__doc__)
     parser.add_argument('--steps', type=int, default=defaults.steps)
@@ -289,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--val-every', type=int, default=defaults.val_every,
                         help='steps between validations (0: only at the end)')
     parser.add_argument('--val-count', type=int, default=defaults.val_count)
-    parser.add_argument('--out', type=Path, default=WEIGHTS_DIR,
-                        help='output directory (default: the shipped weights)')
+    parser.add_argument('--out', type=Path, default=TINY_DIR,
+                        help='output directory (default: the embedded tiny captioner)')
     args = parser.parse_args(argv)
     try:
         config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,

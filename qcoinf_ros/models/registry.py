@@ -3,7 +3,9 @@ Load a split model from a short specification, as the ROS nodes' ``model`` param
 
 * ``git:<dir>`` — a GIT checkpoint (``GitForCausalLM``) in a local directory or the HF cache;
 * ``blip2:<dir>`` — a BLIP-2 checkpoint (``Blip2ForConditionalGeneration``);
-* ``default`` — the captioner the package ships (trained on its own scenes).
+* ``default`` — the captioner the package ships (trained on its own scenes; a ViT-B-wide agent
+  stored as 8-bit codes);
+* ``tiny`` — the small embedded captioner (1.25 M agent weights: fast, flat cost in b).
 
 Only ``parts`` are kept in memory, so the agent and the server load the same specification in
 different processes. :func:`model_fingerprint` gives both sides the same id for the same
@@ -18,6 +20,8 @@ from pathlib import Path
 from qcoinf_ros.models.base import PARTS, SplitModel
 
 FAMILIES = ('git', 'blip2')
+#: Specs of the captioners embedded in the package.
+EMBEDDED = ('default', 'tiny')
 
 
 def model_fingerprint(directory: str | Path, family: str) -> str:
@@ -36,16 +40,16 @@ def load_split(spec: str, parts=PARTS) -> SplitModel:
     """Load the split model named by ``spec`` keeping ``parts``; ``ValueError`` if impossible."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f'model spec must be a non-empty string, got {spec!r}')
-    if spec == 'default':
+    if spec in EMBEDDED:
         try:
-            from qcoinf_ros.captioner.default import load_default_captioner
+            from qcoinf_ros.captioner.default import load_embedded_captioner
         except ImportError:
-            raise ValueError('the default captioner is not available in this installation '
-                             '(qcoinf_ros.captioner); use git:<dir> or blip2:<dir>') from None
-        return load_default_captioner(parts=parts)
+            raise ValueError(f'the {spec} captioner is not available in this installation '
+                             f'(qcoinf_ros.captioner); use git:<dir> or blip2:<dir>') from None
+        return load_embedded_captioner(spec, parts=parts)
     family, sep, location = spec.partition(':')
     if not sep or family not in FAMILIES or not location:
-        raise ValueError(f'Invalid model spec: "{spec}" (expected default, git:<dir> or '
+        raise ValueError(f'Invalid model spec: "{spec}" (expected default, tiny, git:<dir> or '
                          f'blip2:<dir>)')
     if family == 'git':
         from qcoinf_ros.models.git import GitSplit as cls

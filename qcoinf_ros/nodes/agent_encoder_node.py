@@ -54,8 +54,8 @@ from qcoinf_ros.ros.spin import autostart, run_node
 CALIBRATE = ('auto', 'always', 'never')
 
 PARAMS = [
-    ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
-              'blip2:<dir>.', read_only=True),
+    ParamSpec('model', 'default', 'Model: default or tiny (the embedded captioners), '
+              'git:<dir> or blip2:<dir>.', read_only=True),
     ParamSpec('scheme', 'uniform', 'Weight quantization scheme (paper section II-C).',
               choices=('uniform', 'potlog'), read_only=True),
     ParamSpec('granularity', 'per_tensor', 'Scale per tensor or per output channel.',
@@ -149,7 +149,9 @@ class AgentEncoderNode(LifecycleNode):
             bits = self._p['initial_bit_width'] or self._p['b_max']
             self._runtime = build_runtime(
                 self._split.agent_module, self._p['kernel'], self._p['scheme'],
-                self._p['b_max'], self._p['granularity'], bit_width=bits, threads=threads)
+                self._p['b_max'], self._p['granularity'], bit_width=bits, threads=threads,
+                stored=self._split.stored_codes)
+            self._log_stored()
             (self.get_logger().info if self._runtime.kernel == 'lut' or self._p['kernel'] != 'auto'
              else self.get_logger().warning)(
                 f'kernels: {self._runtime.kernel} ({self._runtime.reason})')
@@ -181,6 +183,20 @@ class AgentEncoderNode(LifecycleNode):
             f'{self._runtime.isa}, {threads} thread(s), lambda {self._fit.lam:.4g}, KS '
             f'{self._fit.ks_statistic:.3f}) in {time.perf_counter() - start:.2f} s')
         return TransitionCallbackReturn.SUCCESS
+
+    def _log_stored(self) -> None:
+        stored = self._split.stored_codes
+        if not stored:
+            return
+        first = next(iter(stored.values()))
+        if self._runtime.stored_weights:
+            self.get_logger().info(f'{self._runtime.stored_weights} weights run on the '
+                                   f'{first.bits}-bit codes the checkpoint stores')
+        else:
+            self.get_logger().warning(
+                f'the checkpoint stores {first.bits}-bit {first.scheme} {first.granularity} '
+                f'codes; scheme {self._p["scheme"]}, b_max {self._p["b_max"]}, '
+                f'{self._p["granularity"]} quantizes its weights again (from those codes)')
 
     def _calibrate(self, threads: int):
         """Measure (or read from the cache) the encode latency per bit-width."""

@@ -46,7 +46,7 @@ from qcoinf_ros.ros.spin import autostart, run_node
 from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
 
 PARAMS = [
-    ParamSpec('model', 'default', 'Model: default (the shipped captioner), git:<dir> or '
+    ParamSpec('model', 'default', 'Model: default or tiny (the embedded captioners), git:<dir> or '
               'blip2:<dir>. Must be the same as the agent encoder.', read_only=True),
     ParamSpec('max_new_tokens', 20, 'Longest caption in tokens.', low=1, high=512),
     ParamSpec('threads', 0, 'torch intra-op threads; 0 keeps the torch default.', low=0,
