@@ -6,11 +6,13 @@ Topics in: ``battery_state`` (sensor_msgs/BatteryState) -> E0 through the energy
 JSON from the agent encoder) -> lambda fitted to the agent model's weights, used unless the
 ``lam`` parameter is set; with ``use_server_queue_delay``, ``qcoinf/server_queue_delay``
 (std_msgs/Float64, the edge decoder's measured queueing delay t_q [s]) -> the delay budget of
-(30a) becomes T0 - t_q (:func:`qcoinf_ros.serving.effective_deadline`).
+(30a) becomes T0 - t_q (:func:`qcoinf_ros.serving.effective_deadline`); ``delay_margin`` m
+plans with T (1 + m) <= T0, headroom for the jitter of measured times.
 ``link_rate_bps`` and ``payload_bytes`` set the communication term t_comm = 8 payload / rate
 added to the delay of eq. (8) (:mod:`qcoinf_ros.system.model`; 0 keeps the preset's values).
 
-Cost model (``cost_model``): ``measured`` (the default) plans with what this machine measured:
+Cost model (``cost_model``, :mod:`qcoinf_ros.planner.measured`): ``measured`` (the default)
+plans with what this machine measured:
 ``qcoinf/agent_cost`` (the agent encoder's encode time per bit-width, as the affine
 ``t(b) = t_fixed + b t_plane``, :class:`~qcoinf_ros.system.model.AffineAgentCost`, the
 documented deviation from eq. (4)) and ``qcoinf/server_cost`` (the edge decoder's caption
@@ -43,6 +45,7 @@ from qcoinf_ros.codec.cost import CostMessage, decode_cost
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
+from qcoinf_ros.planner.measured import measured_model
 from qcoinf_ros.planner.presets import load_preset
 from qcoinf_ros.ros.diagnostics import ERROR, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
@@ -50,13 +53,9 @@ from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR
 from qcoinf_ros.ros.spin import run_node
 from qcoinf_ros.serving import effective_deadline
-from qcoinf_ros.system.model import AffineAgentCost
 
 SOLVERS = ('exact', 'sca', 'fixed', 'random', 'profiles')
 COST_MODELS = ('measured', 'nominal')
-#: Reference clock assumed for a measurement whose clock could not be read (the delay is then
-#: the measured time exactly; energies scale with it through eq. (6)).
-UNKNOWN_CLOCK_HZ = 1.0e9
 
 PARAMS = [
     ParamSpec('preset', 'paper', 'Planner preset (config/presets/<name>.yaml) or a YAML path.',
@@ -89,6 +88,9 @@ PARAMS = [
               low=0.0, high=1e10),
     ParamSpec('use_server_queue_delay', False, 'Plan with T0 minus the queueing delay the edge '
               'decoder measures (qcoinf/server_queue_delay).'),
+    ParamSpec('delay_margin', 0.0, 'Plan the delay with this headroom: T(b) (1 + delay_margin) '
+              '<= T0, for the jitter of measured times (0: eq. (30a) as in the paper).',
+              low=0.0, high=10.0),
     ParamSpec('cost_model', 'measured', 'measured: plan with qcoinf/agent_cost and '
               "qcoinf/server_cost (this machine's measured times; the preset until they arrive); "
               "nominal: the preset's eqs. (4)-(5).", choices=COST_MODELS),
@@ -255,53 +257,21 @@ class PlannerNode(Node):
             self.replan(f'measured {part} cost ({cost.kernel}, '
                         f'{"cached" if cost.cached else "new"})')
 
-    @staticmethod
-    def _clock_range(cost: CostMessage, low: float, high: float) -> tuple[float, float, float]:
-        """``(f_ref, f_min, f_max)`` of a measured part: fixed at f_ref unless a range is set."""
-        f_ref = cost.f_ref_hz or high or UNKNOWN_CLOCK_HZ
-        if not low and not high:
-            return f_ref, f_ref, f_ref
-        high = high or max(f_ref, low)
-        return f_ref, min(low, high), high
-
     def planning_model(self):
         """``(SystemParams, agent cost model or None, description)`` for the next plan."""
-        params, agent_cost = self._params, None
         if self._p['cost_model'] == 'nominal':
-            return params, None, f'nominal (preset {self._p["preset"]!r})'
-        parts = []
-        changes = {}
-        if self._agent_cost is not None:
-            c = self._agent_cost
-            f_ref, low, high = self._clock_range(c, self._p['agent_f_min'], self._p['agent_f_max'])
-            agent_cost = AffineAgentCost(c.t_fixed, c.t_plane, f_ref)
-            changes.update(f_min=low, f_max=high)
-            parts.append(f'agent measured ({c.kernel}/{c.isa}, {c.threads} thread(s): '
-                         f'{1e3 * c.t_fixed:.3g} ms + {1e3 * c.t_plane:.3g} ms x b)')
-        else:
-            parts.append('agent nominal (no qcoinf/agent_cost yet)')
-        if self._server_cost is not None:
-            c = self._server_cost
-            f_ref, low, high = self._clock_range(c, self._p['server_f_min'],
-                                                 self._p['server_f_max'])
-            # W_s = N~_FLOP / c~ = t_s f_ref cycles (eq. (5) at the measured time)
-            changes.update(n_flop_server=c.seconds[0] * f_ref * params.c_server,
-                           f_min_server=low, f_max_server=high)
-            parts.append(f'server measured ({1e3 * c.seconds[0]:.3g} ms)')
-        else:
-            parts.append('server nominal (no qcoinf/server_cost yet)')
-        if changes:
-            # floors first set to 0 so that a lower f_max never trips the f_min <= f_max check
-            params = dataclasses.replace(params, f_min=0.0, f_min_server=0.0)
-            params = dataclasses.replace(params, **changes)
-        return params, agent_cost, 'measured: ' + '; '.join(parts)
+            return self._params, None, f'nominal (preset {self._p["preset"]!r})'
+        return measured_model(self._params, self._agent_cost, self._server_cost,
+                              (self._p['agent_f_min'], self._p['agent_f_max']),
+                              (self._p['server_f_min'], self._p['server_f_max']))
 
     @property
     def deadline(self) -> float:
-        """Budget of (30a): T0, less the server queueing delay when that is used."""
-        if not self._p['use_server_queue_delay']:
-            return self._t0
-        return effective_deadline(self._t0, self._queue_delay)
+        """Budget of (30a): T0 (less the server queueing delay when used) / (1 + delay_margin)."""
+        t0 = self._t0
+        if self._p['use_server_queue_delay']:
+            t0 = effective_deadline(t0, self._queue_delay)
+        return t0 / (1.0 + self._p['delay_margin'])
 
     def _on_deadline(self, msg: Float64) -> None:
         t0 = float(msg.data)

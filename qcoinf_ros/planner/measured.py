@@ -1,0 +1,71 @@
+"""
+The planning model from measured costs: what the planner node plans with, as a pure function.
+
+:func:`measured_model` turns the preset's :class:`~qcoinf_ros.system.model.SystemParams` and the
+costs the agent and the decoder measured (:mod:`qcoinf_ros.codec.cost`) into the parameters
+and agent cost model of (P1): the agent's encode time ``t(b) = t_fixed + b t_plane`` becomes an
+:class:`~qcoinf_ros.system.model.AffineAgentCost` at the clock it was measured at (the
+documented deviation from eq. (4)), the decoder's caption time the server cycles of eq. (5)
+(``W_s = t_s f_ref``). Clocks are fixed at the measured clock unless a range is given (a laptop,
+or a robot whose clocks nothing sets: the planner then chooses only the bit-width). What was
+not measured keeps the preset's nominal model. The planner node and the demo's scenario
+derivation (:mod:`qcoinf_ros.scenario.derive`) use the same function, so they agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from qcoinf_ros.codec.cost import CostMessage
+from qcoinf_ros.system.model import AffineAgentCost, SystemParams
+
+__all__ = ['UNKNOWN_CLOCK_HZ', 'clock_range', 'measured_model']
+
+#: Reference clock assumed for a measurement whose clock could not be read (the delay is then
+#: the measured time exactly; energies scale with it through eq. (6)).
+UNKNOWN_CLOCK_HZ = 1.0e9
+
+
+def clock_range(cost: CostMessage, low: float = 0.0,
+                high: float = 0.0) -> tuple[float, float, float]:
+    """``(f_ref, f_min, f_max)`` of a measured part: fixed at f_ref unless a range is set."""
+    f_ref = cost.f_ref_hz or high or UNKNOWN_CLOCK_HZ
+    if not low and not high:
+        return f_ref, f_ref, f_ref
+    high = high or max(f_ref, low)
+    return f_ref, min(low, high), high
+
+
+def measured_model(params: SystemParams, agent: CostMessage | None = None,
+                   server: CostMessage | None = None, agent_range: tuple[float, float] = (0, 0),
+                   server_range: tuple[float, float] = (0, 0)
+                   ) -> tuple[SystemParams, AffineAgentCost | None, str]:
+    """
+    Return ``(params, agent cost model or None, description)`` planned with measured costs.
+
+    ``agent_range`` / ``server_range``: ``(f_min, f_max)`` [Hz] the planner may choose; ``(0,
+    0)`` fixes the clock at the measured one. Raises ``ValueError`` for numbers the model
+    cannot take (e.g. a range the measured clock makes empty).
+    """
+    parts, changes, agent_cost = [], {}, None
+    if agent is not None:
+        f_ref, low, high = clock_range(agent, *agent_range)
+        agent_cost = AffineAgentCost(agent.t_fixed, agent.t_plane, f_ref)
+        changes.update(f_min=low, f_max=high)
+        parts.append(f'agent measured ({agent.kernel}/{agent.isa}, {agent.threads} thread(s): '
+                     f'{1e3 * agent.t_fixed:.3g} ms + {1e3 * agent.t_plane:.3g} ms x b)')
+    else:
+        parts.append('agent nominal (no qcoinf/agent_cost yet)')
+    if server is not None:
+        f_ref, low, high = clock_range(server, *server_range)
+        # W_s = N~_FLOP / c~ = t_s f_ref cycles (eq. (5) at the measured time)
+        changes.update(n_flop_server=server.seconds[0] * f_ref * params.c_server,
+                       f_min_server=low, f_max_server=high)
+        parts.append(f'server measured ({1e3 * server.seconds[0]:.3g} ms)')
+    else:
+        parts.append('server nominal (no qcoinf/server_cost yet)')
+    if changes:
+        # floors first set to 0 so that a lower f_max never trips the f_min <= f_max check
+        params = dataclasses.replace(params, f_min=0.0, f_min_server=0.0)
+        params = dataclasses.replace(params, **changes)
+    return params, agent_cost, 'measured: ' + '; '.join(parts)
