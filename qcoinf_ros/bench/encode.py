@@ -4,8 +4,10 @@
 For each kernel an ``agent_encoder_node`` process runs ``model`` (one thread by default) and
 calibrates itself (its published ``qcoinf/agent_cost``: the prediction the planner uses); this
 process then sets each bit-width on ``qcoinf/bit_width``, sends frames one at a time on
-``camera/image_raw`` (closed loop: the next frame after the previous embedding) and reads the
-encode time the node measured from each embedding's payload. The ``reference`` kernel runs
+``camera/image_raw`` (closed loop: the next frame ``pause`` seconds after the previous
+embedding, as between camera frames: an encode after a gap finds colder caches than a
+back-to-back one; 0 sends back-to-back) and reads the encode time the node measured from each
+embedding's payload. The ``reference`` kernel runs
 dequantized weights with fp32 matrix products: its time is the fp32 agent's.
 """
 
@@ -19,7 +21,7 @@ import time
 
 import numpy as np
 
-from qcoinf_ros.validation import require_int_in_range
+from qcoinf_ros.validation import require_int_in_range, require_nonnegative
 
 __all__ = ['EncodeResult', 'encode_through_node', 'frames']
 
@@ -50,7 +52,7 @@ def frames(count: int, size: int, seed: int = 0) -> list[np.ndarray]:
 
 def encode_through_node(model: str, kernel: str, bits, count: int = 10, size: int = 224,
                         threads: int = 1, timeout: float = 600.0, warmup: int = 2,
-                        extra_params: tuple[str, ...] = ()) -> EncodeResult:
+                        extra_params: tuple[str, ...] = (), pause: float = 0.05) -> EncodeResult:
     """Run one agent node with ``kernel`` and time ``count`` frames at each of ``bits``."""
     import rclpy
     from rclpy.context import Context
@@ -65,6 +67,7 @@ def encode_through_node(model: str, kernel: str, bits, count: int = 10, size: in
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
     count = require_int_in_range('count', count, 1)
+    pause = require_nonnegative('pause', pause)
     bits = [require_int_in_range('bit width', b, 1, 16) for b in bits]
     env = loopback_dds_env(domain_id=int(os.environ.get('ROS_DOMAIN_ID') or
                                          random.randint(1, 100)))
@@ -108,6 +111,8 @@ def encode_through_node(model: str, kernel: str, bits, count: int = 10, size: in
             bits_pub.publish(UInt8(data=b))
             result.seconds[b] = []
             for i, image in enumerate(images):
+                if pause:
+                    spin(lambda: False, pause)
                 msg = array_to_image_msg(image, 'rgb8')
                 seen = len(got)
                 end = time.monotonic() + timeout

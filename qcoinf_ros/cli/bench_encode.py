@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
                     'agent_encoder_node (fp32 = the reference kernel), beside its own '
                     'calibrated prediction.')
     parser.add_argument('--model', default='default',
-                        help='default, git:DIR or blip2:DIR; a GIT-base-shaped one: '
+                        help='default, tiny, git:DIR or blip2:DIR; a GIT-base-shaped one: '
                              'scripts/make_random_git.py DIR (default: default)')
     parser.add_argument('--kernels', default='lut,int8,reference',
                         help='comma-separated (default: lut,int8,reference)')
@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--frames', type=int, default=10, help='timed frames per bit-width')
     parser.add_argument('--size', type=int, default=224, help='frame side in pixels')
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--pause', type=float, default=0.05,
+                        help='seconds between an embedding and the next frame, as between camera '
+                             'frames (default 0.05, the calibration pause of the node; 0: '
+                             'back-to-back, hot caches)')
     parser.add_argument('--timeout', type=float, default=600.0)
     parser.add_argument('--json', type=Path, help='also write the results as JSON')
     return parser
@@ -37,13 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         bits = args.bits
         kernels = args.kernels.split(',')
         results = [encode_through_node(args.model, kernel, bits, args.frames, args.size,
-                                       args.threads, args.timeout) for kernel in kernels]
+                                       args.threads, args.timeout, pause=args.pause)
+                   for kernel in kernels]
     except (ValueError, RuntimeError) as exc:
         print(f'qcoinf bench encode: error: {exc}', file=sys.stderr)
         return 2
     by_kernel = {r.kernel: r for r in results}
     print(f'{args.model}: encode time through agent_encoder_node, {args.size}x{args.size} '
-          f'frames, {args.threads} thread(s), median of {args.frames} frames per bit-width')
+          f'frames, {args.threads} thread(s), median of {args.frames} frames per bit-width, '
+          f'{args.pause:g} s between frames')
     print(f'{"kernel":>10} {"b":>3} {"encode ms":>10} {"predicted ms":>13} {"vs fp32":>8} '
           f'{"vs int8":>8}')
     for r in results:
@@ -55,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f'{r.kernel + "/" + r.isa:>10} {b:>3} {ms:>10.1f} {pred:>13} '
                   f'{(f"{ms / fp32:.2f}x" if fp32 else "-"):>8} '
                   f'{(f"{ms / int8:.2f}x" if int8 else "-"):>8}')
+    top = max(bits)
+    for r in results:
+        if len(bits) > 1:
+            ratios = ', '.join(f'b={b} {r.median_ms(b) / r.median_ms(top):.2f}'
+                               for b in bits if b != top)
+            print(f'{r.kernel}: t(b) / t({top}) measured: {ratios}')
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
     return 0
