@@ -3,22 +3,29 @@
 
 Every node runs as its own process over DDS (loopback profile): scenario (battery drain and
 deadline schedule), camera (the package's scenes), agent encoder, edge decoder, planner and
-frequency actuator (dry run). The planner plans with the costs the agent and the decoder
-measured on this machine at start-up (``qcoinf/agent_cost``, ``qcoinf/server_cost``; clocks
-fixed, since the dry-run actuator sets none). This process watches the topics and shows, live,
-each caption with the bit-width in force, the plan's predicted agent delay beside the encode
-time the agent measured for that frame, and the predicted end-to-end delay and energy (eqs.
-(8)-(9)) beside the measured latency. At the end it writes ``report.png`` (battery, bit-width,
-predicted vs measured encode time, latency, caption quality over time) and ``report.md``
-(including, per plan, the predicted agent delay against the median measured encode time at that
-plan's bit-width) to ``--out``, and exits 0 if the scenario ran through with captions flowing.
+frequency actuator (dry run). The agent and the decoder measure their costs on this machine at
+start-up (``qcoinf/agent_cost``, ``qcoinf/server_cost``); the planner plans with them (clocks
+fixed, since the dry-run actuator sets none).
+
+With ``--scenario derived`` (the default) the budgets come from those measurements
+(:mod:`qcoinf_ros.scenario.derive`): once the costs arrive, this process computes deadlines that
+force ``B_max``, then two lower bit-widths, and an energy budget that steps ``b`` down as the
+battery drains, never below the model's quality floor (from its ``quality.json``, or
+``--min-bits``); it sets them on the scenario and planner nodes, then starts the scenario.
+``--scenario file`` keeps the budgets of the parameters file.
+
+Live, it shows each caption with the bit-width in force, the plan's predicted agent delay beside
+the encode time measured for that frame, the deadline, and the predicted end-to-end delay and
+energy (eqs. (8)-(9)) beside the measured latency. At the end it writes ``report.png`` and
+``report.md`` to ``--out`` (:mod:`qcoinf_ros.monitor.demo_report`) and exits 0 if the scenario
+ran through with captions flowing.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 import hashlib
+import json
 import os
 from pathlib import Path
 import random
@@ -29,36 +36,28 @@ from rich.console import Console
 from qcoinf_ros.resources import share_file
 from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
 
+SCENARIOS = ('derived', 'file')
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='qcoinf demo', description=__doc__.splitlines()[1])
     parser.add_argument('--model', default='default',
-                        help='default (the shipped captioner), git:DIR or blip2:DIR')
+                        help='default or tiny (the embedded captioners), git:DIR or blip2:DIR')
     parser.add_argument('--params-file', default=None,
                         help='parameters of the nodes (default: the shipped config/demo.yaml)')
+    parser.add_argument('--scenario', default='derived', choices=SCENARIOS,
+                        help='derived: budgets from the measured cost (default); file: the '
+                             "parameters file's deadlines and energy budgets")
+    parser.add_argument('--min-bits', type=int, default=0,
+                        help="lowest bit-width a derived phase may ask for (default: the model's "
+                             'quality floor from its quality.json)')
+    parser.add_argument('--keep', type=float, default=0.9,
+                        help='quality floor: the lowest b whose CIDEr stays >= KEEP x the CIDEr '
+                             'at B_max (default 0.9)')
     parser.add_argument('--out', default='results/demo', help='report folder (results/demo)')
     parser.add_argument('--timeout', type=float, default=180.0,
                         help='give up after this many seconds (default 180)')
     return parser
-
-
-@dataclass
-class Timeline:
-    """What the demo saw, in seconds since the scenario started."""
-
-    start: float | None = None
-    battery: list[tuple[float, float]] = field(default_factory=list)
-    deadline: list[tuple[float, float]] = field(default_factory=list)
-    bits: list[tuple[float, int]] = field(default_factory=list)
-    profiles: list[tuple[float, object]] = field(default_factory=list)
-    frames: dict[tuple[int, int], int] = field(default_factory=dict)  # stamp -> scene index
-    captions: list[str] = field(default_factory=list)
-    latency: list[tuple[float, float, float, tuple[int, int]]] = field(default_factory=list)
-    encodes: list[tuple[float, int, float]] = field(default_factory=list)  # t, b, seconds
-    costs: dict[str, object] = field(default_factory=dict)
-
-    def now(self) -> float:
-        return 0.0 if self.start is None else time.monotonic() - self.start
 
 
 def _scene_lookup(count: int, size: int) -> tuple[dict[str, int], dict[int, list[str]]]:
@@ -71,6 +70,77 @@ def _scene_lookup(count: int, size: int) -> tuple[dict[str, int], dict[int, list
     return by_hash, refs
 
 
+def quality_file(model: str) -> Path | None:
+    """Return the ``quality.json`` of a model spec (embedded or ``git:DIR``), if it has one."""
+    from qcoinf_ros.captioner.default import EMBEDDED
+    if model in EMBEDDED:
+        path = EMBEDDED[model][1] / 'quality.json'
+    else:
+        family, _, location = model.partition(':')
+        path = Path(location).expanduser() / 'quality.json' if location else None
+    return path if path is not None and path.is_file() else None
+
+
+def model_floor(model: str, scheme: str, min_bits: int, keep: float) -> tuple[int, str]:
+    """``(floor, where it comes from)``: ``min_bits``, else the model's ``quality.json``."""
+    from qcoinf_ros.scenario.derive import quality_floor
+    if min_bits:
+        return min_bits, 'given with --min-bits'
+    path = quality_file(model)
+    if path is None:
+        return 1, 'no quality.json for this model: no floor; pass --min-bits'
+    try:
+        record = json.loads(path.read_text())
+        rows = [(int(r['bit_width']), float(r['cider'])) for r in record['rows']
+                if r['scheme'] == scheme]
+        floor = quality_floor(rows, keep)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f'cannot read the quality record {str(path)!r}: {exc}') from exc
+    cider = dict(rows)
+    top = max(cider)
+    return floor, (f'{scheme} CIDEr {cider[floor]:.1f} at b = {floor} vs {cider[top]:.1f} at '
+                   f'b = {top}; keep {keep:g}; {record.get("dataset", "")}')
+
+
+def _node_values(params_file: str, node: str, params) -> dict:
+    """Return the parameters ``node`` runs with: its declared defaults, then the file's."""
+    from qcoinf_ros.launching.params_file import node_parameters
+    return {**{p.name: p.default for p in params}, **node_parameters(params_file, node)}
+
+
+def derive_budgets(params_file: str, costs: dict, floor: int):
+    """Return the :class:`DerivedScenario` for this machine's ``costs`` and the file."""
+    import dataclasses
+
+    from qcoinf_ros.nodes.planner_node import PARAMS as PLANNER
+    from qcoinf_ros.nodes.scenario_node import PARAMS as SCENARIO
+    from qcoinf_ros.planner.measured import measured_model
+    from qcoinf_ros.planner.presets import load_preset
+    from qcoinf_ros.scenario import BatteryDrain
+    from qcoinf_ros.scenario.derive import derive_scenario
+
+    planner = _node_values(params_file, 'planner_node', PLANNER)
+    scenario = _node_values(params_file, 'scenario_node', SCENARIO)
+    if planner['energy_policy'] != 'linear' or planner['cost_model'] != 'measured':
+        raise ValueError('a derived scenario needs the planner with energy_policy linear and '
+                         'cost_model measured')
+    params = load_preset(planner['preset'], planner['model'] or None).params
+    overrides = {k: planner[k] for k in ('b_max', 'link_rate_bps', 'payload_bytes')
+                 if planner[k]}
+    params = dataclasses.replace(params, **overrides)
+    params, agent_cost, _ = measured_model(
+        params, costs['agent'], costs['server'], (planner['agent_f_min'], planner['agent_f_max']),
+        (planner['server_f_min'], planner['server_f_max']))
+    battery = BatteryDrain(scenario['initial_percentage'], scenario['capacity_ah'],
+                           scenario['voltage'], scenario['drain_per_second'],
+                           scenario['floor_percentage'])
+    derived = derive_scenario(params, agent_cost, floor=min(floor, params.b_max),
+                              duration=scenario['duration'], battery=battery,
+                              reserve=planner['battery_reserve'],
+                              delay_margin=planner['delay_margin'])
+    return derived, planner
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
@@ -80,21 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(env)
 
     import rclpy
-    from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import BatteryState, CompressedImage, Image
-    from std_msgs.msg import Float64, String, UInt8
 
-    from qcoinf_ros.codec import decode_embedding
-    from qcoinf_ros.codec.cost import decode_cost
-    from qcoinf_ros.codec.plan import decode_profile
-    from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+    from qcoinf_ros.monitor.demo_report import DemoRecord, write_report
 
     by_hash, refs = _scene_lookup(200, 96)
-    tl = Timeline()
+    record = DemoRecord()
     common = ['--params-file', params_file]
     model = ['-p', f'model:={args.model}']
     console.print(f'[bold]qcoinf demo[/bold]: ROS_DOMAIN_ID={domain}, model {args.model}, '
-                  f'parameters {params_file}')
+                  f'parameters {params_file}, scenario {args.scenario}')
     procs = [NodeProcess('edge_decoder_node', common + model, env=env),
              NodeProcess('agent_encoder_node', common + model, env=env),
              NodeProcess('planner_node', common, env=env),
@@ -103,82 +167,25 @@ def main(argv: list[str] | None = None) -> int:
              NodeProcess('scenario_node', common, env=env)]
     rclpy.init()
     node = rclpy.create_node('qcoinf_demo')
-
-    def on_battery(msg):
-        if tl.start is None:
-            tl.start = time.monotonic()
-        tl.battery.append((tl.now(), msg.percentage))
-
-    def on_deadline(msg):
-        tl.deadline.append((tl.now(), msg.data))
-        console.print(f'[{tl.now():5.1f} s] [bold yellow]deadline T0 = {msg.data:g} s[/]')
-
-    def on_bits(msg):
-        tl.bits.append((tl.now(), msg.data))
-
-    def on_profile(msg):
-        tl.profiles.append((tl.now(), decode_profile(msg.data)))
-
-    def on_image(msg):
-        index = by_hash.get(hashlib.sha1(bytes(msg.data)).hexdigest())
-        if index is not None:
-            tl.frames[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = index
-
-    def on_caption(msg):
-        tl.captions.append(msg.data)
-
-    def on_embedding(msg):
-        try:
-            meta = decode_embedding(bytes(msg.data))[1]
-        except ValueError:
-            return
-        tl.encodes.append((tl.now(), meta.bit_width, meta.agent_latency_s))
-
-    def on_cost(part, msg):
-        try:
-            tl.costs[part] = decode_cost(msg.data)
-        except ValueError:
-            return
-
-    def on_latency(msg):
-        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        tl.latency.append((tl.now(), msg.vector.x, msg.vector.y, stamp))
-        caption = tl.captions[len(tl.latency) - 1] if len(tl.captions) >= len(tl.latency) \
-            else '?'
-        index = tl.frames.get(stamp)
-        ok = index is not None and _norm(caption) in {_norm(r) for r in refs[index]}
-        plan = tl.profiles[-1][1] if tl.profiles else None
-        battery = tl.battery[-1][1] if tl.battery else float('nan')
-        agent = f'{1e3 * plan.predicted_agent_delay_s:.1f}' if plan else '?'
-        predicted = f'{1e3 * plan.predicted_delay_s:.0f}' if plan else '?'
-        energy = f'{plan.predicted_energy_j:.3f}' if plan else '?'
-        console.print(
-            f'[{tl.now():5.1f} s] battery {battery:4.0%}  b={plan.bit_width if plan else "?"}  '
-            f'encode pred {agent} / meas {1e3 * msg.vector.y:.1f} ms  T pred {predicted} / '
-            f'meas {1e3 * msg.vector.x:.0f} ms  E pred {energy} J  '
-            f'{"[green]OK[/]" if ok else "[red]--[/]"} {caption}')
-
-    ready = {'agent': False}
-    node.create_subscription(String, 'qcoinf/agent_model',
-                             lambda m: ready.__setitem__('agent', True), LATCHED)
-    for part in ('agent', 'server'):
-        node.create_subscription(String, f'qcoinf/{part}_cost',
-                                 lambda m, p=part: on_cost(p, m), LATCHED)
+    watcher = _Watcher(node, record, by_hash, refs, console)
     start = time.monotonic()
+    floor, floor_source, scenario_lines, ok, alive = None, '', [], False, False
     try:
-        while not ready['agent'] and time.monotonic() - start < args.timeout:
-            rclpy.spin_once(node, timeout_sec=0.1)
-            if any(p.returncode is not None for p in procs):
-                break
-        console.print(f'models loaded after {time.monotonic() - start:.1f} s; scenario starts')
-        node.create_subscription(Float64, 'qcoinf/deadline', on_deadline, LATCHED)
-        node.create_subscription(UInt8, 'qcoinf/bit_width', on_bits, LATCHED)
-        node.create_subscription(String, 'qcoinf/frequency_profile', on_profile, LATCHED)
-        node.create_subscription(Image, 'camera/image_raw', on_image, SENSOR)
-        node.create_subscription(String, 'qcoinf/caption', on_caption, reliable(10))
-        node.create_subscription(Vector3Stamped, 'qcoinf/latency', on_latency, reliable(10))
-        node.create_subscription(CompressedImage, 'qcoinf/embedding', on_embedding, reliable(2))
-        node.create_subscription(BatteryState, 'battery_state', on_battery, SENSOR)
+        if not watcher.wait_for_costs(procs, start + args.timeout):
+            raise ValueError('the agent and the decoder published no cost within the timeout')
+        console.print(f'models loaded and costs measured after {time.monotonic() - start:.1f} '
+                      f's')
+        if args.scenario == 'derived':
+            scheme = _node_values(params_file, 'agent_encoder_node', _agent_params())['scheme']
+            floor, floor_source = model_floor(args.model, scheme, args.min_bits, args.keep)
+            derived, planner = derive_budgets(params_file, record.costs, floor)
+            scenario_lines = derived.describe()
+            for line in scenario_lines:
+                console.print(f'  [cyan]{line}[/]')
+            _apply(node, derived)
+            watcher.set_policy(derived.e0_full, derived.e0_min, planner['battery_reserve'])
+        watcher.start_scenario()
+        console.print('scenario starts')
         scenario = procs[-1]
         while scenario.returncode is None and time.monotonic() - start < args.timeout:
             rclpy.spin_once(node, timeout_sec=0.1)
@@ -187,21 +194,26 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.05)
         alive = all(p.returncode is None for p in procs[:-1])
+        ok = True
+    except ValueError as exc:
+        console.print(f'[red]demo: {exc}[/red]')
     finally:
         codes = {p.name: p.stop() for p in procs}
+        record.end = watcher.now()
         node.destroy_node()
         rclpy.try_shutdown()
 
     out = Path(args.out)
-    summary = _report(tl, refs, out)
+    summary = write_report(record, out, floor=floor, floor_source=floor_source,
+                           scenario=scenario_lines)
     console.print()
     for line in summary:
         console.print(line)
-    ok = alive and codes['scenario_node'] == 0 and len(tl.latency) >= 5
+    ok = ok and alive and codes['scenario_node'] == 0 and len(record.frames) >= 5
     if not ok:
-        seen = sorted({b for _, b in tl.bits})
+        seen = sorted({f.bit_width for f in record.frames})
         console.print(f'[red]demo failed[/red]: alive={alive}, exit codes {codes}, '
-                      f'{len(tl.latency)} captions, bit-widths seen {seen}')
+                      f'{len(record.frames)} captions, bit-widths seen {seen}')
         for p in procs:
             console.print(f'--- {p.name}\n{p.output[-3000:]}')
         return 1
@@ -209,155 +221,153 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _norm(text: str) -> str:
+def _agent_params():
+    from qcoinf_ros.nodes.agent_encoder_node import PARAMS
+    return PARAMS
+
+
+def _apply(node, derived) -> None:
+    """Set the derived budgets on the planner and the scenario node (before it starts)."""
+    from qcoinf_ros.ros.param_client import set_remote_parameters
+    set_remote_parameters(node, 'planner_node', {
+        'e0_full': float(derived.e0_full), 'e0_min': float(derived.e0_min),
+        'replan_tolerance': float(derived.replan_tolerance)})
+    set_remote_parameters(node, 'scenario_node', {
+        'deadline_times': [float(t) for t in derived.deadline_times],
+        'deadline_values': [float(v) for v in derived.deadline_values]})
+
+
+class _Watcher:
+    """Subscribes to the graph's topics and fills the :class:`DemoRecord`, printing each frame."""
+
+    def __init__(self, node, record, by_hash, refs, console):
+        from sensor_msgs.msg import CompressedImage, Image
+        from std_msgs.msg import String
+
+        from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+        self._node, self._record, self._console = node, record, console
+        self._by_hash, self._refs = by_hash, refs
+        self._start: float | None = None
+        self._policy = None
+        self._stamps: dict[tuple[int, int], int] = {}  # image stamp -> scene index
+        self._encodes: dict[tuple[int, int], tuple[int, float]] = {}  # stamp -> (b, seconds)
+        self._captions: list[str] = []
+        self._latencies = 0
+        self._agent_ready = False
+        node.create_subscription(String, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
+        for part in ('agent', 'server'):
+            node.create_subscription(String, f'qcoinf/{part}_cost',
+                                     lambda m, p=part: self._on_cost(p, m), LATCHED)
+        node.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR)
+        node.create_subscription(CompressedImage, 'qcoinf/embedding', self._on_embedding,
+                                 reliable(2))
+
+    def now(self) -> float:
+        return 0.0 if self._start is None else time.monotonic() - self._start
+
+    def set_policy(self, e0_full: float, e0_min: float, reserve: float) -> None:
+        from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy
+        self._policy = EnergyBudgetPolicy('linear', e0_full, e0_min, reserve)
+
+    def wait_for_costs(self, procs, deadline: float) -> bool:
+        import rclpy
+        while time.monotonic() < deadline:
+            if self._agent_ready and {'agent', 'server'} <= set(self._record.costs):
+                return True
+            rclpy.spin_once(self._node, timeout_sec=0.1)
+            if any(p.returncode is not None for p in procs):
+                return False
+        return False
+
+    def start_scenario(self) -> None:
+        """Subscribe to the scenario's and the planner's topics: the scenario clock starts."""
+        from geometry_msgs.msg import Vector3Stamped
+        from sensor_msgs.msg import BatteryState
+        from std_msgs.msg import Float64, String
+
+        from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+        node = self._node
+        node.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
+        node.create_subscription(String, 'qcoinf/frequency_profile', self._on_profile, LATCHED)
+        node.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
+        node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
+                                 reliable(10))
+        node.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
+
+    # -- callbacks -----------------------------------------------------------------------
+    def _on_agent_model(self, msg) -> None:
+        self._agent_ready = True
+
+    def _on_cost(self, part, msg) -> None:
+        from qcoinf_ros.codec.cost import decode_cost
+        try:
+            self._record.costs[part] = decode_cost(msg.data)
+        except ValueError:
+            return
+
+    def _on_battery(self, msg) -> None:
+        if self._start is None:
+            self._start = time.monotonic()
+        self._record.battery.append((self.now(), msg.percentage))
+        if self._policy is not None:
+            self._record.e0.append((self.now(), self._policy.budget(msg.percentage)))
+
+    def _on_deadline(self, msg) -> None:
+        self._record.deadline.append((self.now(), msg.data))
+        self._console.print(f'[{self.now():5.1f} s] [bold yellow]deadline T0 = '
+                            f'{1e3 * msg.data:.1f} ms[/]')
+
+    def _on_profile(self, msg) -> None:
+        from qcoinf_ros.codec.plan import decode_profile
+        self._record.profiles.append((self.now(), decode_profile(msg.data)))
+
+    def _on_image(self, msg) -> None:
+        index = self._by_hash.get(hashlib.sha1(bytes(msg.data)).hexdigest())
+        if index is not None:
+            self._stamps[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = index
+
+    def _on_embedding(self, msg) -> None:
+        from qcoinf_ros.codec import decode_embedding
+        try:
+            meta = decode_embedding(bytes(msg.data))[1]
+        except ValueError:
+            return
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        self._encodes[stamp] = (meta.bit_width, meta.agent_latency_s)
+
+    def _on_caption(self, msg) -> None:
+        self._captions.append(msg.data)
+
+    def _on_latency(self, msg) -> None:
+        from qcoinf_ros.monitor.demo_report import Frame
+        record = self._record
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        caption = self._captions[self._latencies] if len(self._captions) > self._latencies \
+            else '?'
+        self._latencies += 1
+        encode = self._encodes.get(stamp)
+        e2e = float(msg.vector.x)
+        if self._start is None or encode is None or self.now() - e2e < 0.0:
+            return  # captured before the scenario started: no deadline was in force
+        index = self._stamps.get(stamp)
+        frame = Frame(self.now(), encode[0], encode[1], e2e,
+                      record.deadline_at(self.now() - e2e), caption,
+                      self._refs[index] if index is not None else [])
+        record.frames.append(frame)
+        plan = record.profiles[-1][1] if record.profiles else None
+        battery = record.battery[-1][1] if record.battery else float('nan')
+        right = index is not None and _normalize(caption) in {
+            _normalize(r) for r in frame.references}
+        t0 = f'{1e3 * frame.t0:.0f}' if frame.t0 is not None else '?'
+        predicted = (f'{1e3 * plan.predicted_agent_delay_s:.1f}', f'{plan.predicted_energy_j:.4f}'
+                     ) if plan else ('?', '?')
+        self._console.print(
+            f'[{self.now():5.1f} s] battery {battery:4.0%}  b={frame.bit_width}  encode pred '
+            f'{predicted[0]} / meas {1e3 * frame.encode_s:.1f} ms  T {1e3 * e2e:.0f} ms / T0 {t0} '
+            f'ms {"[green]met[/]" if frame.met else "[red]late[/]"}  E pred {predicted[1]} J  '
+            f'{"[green]OK[/]" if right else "[red]--[/]"} {caption}')
+
+
+def _normalize(text: str) -> str:
     from qcoinf_ros.captioner.metrics import normalize_caption
     return normalize_caption(text)
-
-
-@dataclass(frozen=True)
-class PlanCheck:
-    """One plan: its predicted agent delay against the encode times measured while in force."""
-
-    start: float
-    end: float
-    bit_width: int
-    predicted_s: float
-    measured_s: float  # median; NaN if no frame was encoded at that bit-width meanwhile
-    frames: int
-
-    @property
-    def ratio(self) -> float:
-        """Predicted / measured."""
-        return self.predicted_s / self.measured_s if self.frames else float('nan')
-
-    def within(self, tolerance: float = 0.25) -> bool:
-        """Whether the prediction is within ``tolerance`` (relative) of the measurement."""
-        return bool(self.frames) and abs(self.predicted_s - self.measured_s) \
-            <= tolerance * self.measured_s
-
-
-def plan_checks(profiles, encodes, end: float) -> list[PlanCheck]:
-    """
-    Each plan against the frames encoded at its bit-width until the next plan.
-
-    ``profiles``: ``(t, ProfileMessage)`` in time order; ``encodes``: ``(t, b, seconds)`` from
-    the embeddings' payloads. Consecutive plans with the same bit-width and prediction are one.
-    """
-    import statistics
-
-    merged = []
-    for t, plan in profiles:
-        key = (plan.bit_width, round(plan.predicted_agent_delay_s, 9))
-        if merged and merged[-1][2] == key:
-            continue
-        merged.append((t, plan, key))
-    checks = []
-    for i, (t, plan, _) in enumerate(merged):
-        t_end = merged[i + 1][0] if i + 1 < len(merged) else end
-        seconds = [sec for when, b, sec in encodes if t <= when < t_end
-                   and b == plan.bit_width]
-        checks.append(PlanCheck(t, t_end, plan.bit_width, plan.predicted_agent_delay_s,
-                                statistics.median(seconds) if seconds else float('nan'),
-                                len(seconds)))
-    return checks
-
-
-def _report(tl: Timeline, refs: dict[int, list[str]], out: Path) -> list[str]:
-    """Write report.png and report.md; return the summary lines."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from qcoinf_ros.captioner.metrics import score_captions
-
-    out.mkdir(parents=True, exist_ok=True)
-    pairs = [(lat, cap) for lat, cap in zip(tl.latency, tl.captions)]
-    candidates, references, hits = {}, {}, []
-    for i, ((t, e2e, _, stamp), caption) in enumerate(pairs):
-        index = tl.frames.get(stamp)
-        if index is None:
-            continue
-        candidates[i], references[i] = caption, refs[index]
-        hits.append((t, float(_norm(caption) in {_norm(r) for r in refs[index]})))
-    scores = score_captions(candidates, references) if candidates else None
-    checks = plan_checks(tl.profiles, tl.encodes, tl.now())
-    fig, axes = plt.subplots(5, 1, figsize=(8, 11), sharex=True)
-    if tl.battery:
-        axes[0].plot(*zip(*tl.battery), color='tab:green')
-    axes[0].set_ylabel('battery')
-    if tl.bits:
-        times, bits = zip(*tl.bits)
-        axes[1].step(list(times) + [tl.now()], list(bits) + [bits[-1]], where='post')
-    axes[1].set_ylabel('bit-width b')
-    if tl.encodes:
-        axes[2].plot([t for t, _, _ in tl.encodes], [1e3 * sec for _, _, sec in tl.encodes],
-                     '.', ms=3, label='measured encode (agent, per frame)')
-    if tl.profiles:
-        axes[2].step([t for t, _ in tl.profiles],
-                     [1e3 * p.predicted_agent_delay_s for _, p in tl.profiles], where='post',
-                     color='tab:red', label="plan's predicted agent delay")
-    axes[2].set_ylabel('encode [ms]')
-    axes[2].set_ylim(0, None)
-    axes[2].legend(fontsize=7)
-    if tl.latency:
-        axes[3].plot([x[0] for x in tl.latency], [x[1] for x in tl.latency], '.',
-                     label='measured end-to-end (this machine)')
-    if tl.profiles:
-        axes[3].step([t for t, _ in tl.profiles], [p.predicted_delay_s for _, p in tl.profiles],
-                     where='post', label='predicted T (eq. 8, measured costs)')
-    for t, value in tl.deadline:
-        axes[3].axhline(value, color='grey', lw=0.5, ls=':')
-    axes[3].set_ylabel('latency [s]')
-    axes[3].legend(fontsize=7)
-    if hits:
-        window = 5
-        t_hit = [t for t, _ in hits]
-        rolling = [sum(h for _, h in hits[max(0, i - window + 1):i + 1]) /
-                   len(hits[max(0, i - window + 1):i + 1]) for i in range(len(hits))]
-        axes[4].plot(t_hit, rolling, color='tab:purple')
-    axes[4].set_ylabel(f'exact match\n(rolling {5})')
-    axes[4].set_xlabel('time since the scenario started [s]')
-    fig.tight_layout()
-    fig.savefig(out / 'report.png', dpi=110)
-    plt.close(fig)
-    lat = sorted(x[1] for x in tl.latency)
-    energy = sum(p.predicted_energy_j for _, p in tl.profiles) / max(len(tl.profiles), 1)
-    measured = [c for c in checks if c.frames]
-    good = sum(c.within() for c in measured)
-    agent_cost = tl.costs.get('agent')
-    lines = [
-        f'captions: {len(tl.latency)}; bit-widths used: {sorted({b for _, b in tl.bits})}; '
-        f'deadlines: {[d for _, d in tl.deadline]} s',
-        f'battery: {tl.battery[0][1]:.0%} -> {tl.battery[-1][1]:.0%}' if tl.battery else
-        'battery: no message',
-        (f"agent's measured cost: t(b) = {1e3 * agent_cost.t_fixed:.2f} ms + "
-         f'{1e3 * agent_cost.t_plane:.3f} ms x b ({agent_cost.kernel}/{agent_cost.isa}, '
-         f'{"cached" if agent_cost.cached else "measured at start-up"})') if agent_cost else
-        "agent's measured cost: none received (the planner used the preset)",
-        f'predicted agent delay within 25 % of the measured encode time: {good} of '
-        f'{len(measured)} plans',
-        f'measured end-to-end latency: median {1e3 * lat[len(lat) // 2]:.0f} ms, max '
-        f'{1e3 * lat[-1]:.0f} ms' if lat else 'no latency measured',
-        f'predicted energy per inference (eq. 9 with the measured cycles), mean over plans: '
-        f'{energy:.4f} J',
-        (f'caption quality: CIDEr {scores.cider:.1f}, exact match {scores.exact_match:.2f} '
-         f'over {len(candidates)} frames') if scores else 'caption quality: no frame matched',
-    ]
-    if agent_cost is not None and len({b for _, b in tl.bits}) == 1 and \
-            agent_cost.t_plane * agent_cost.b_max < 0.05 * agent_cost.t_fixed:
-        lines.append('b stayed the same: on this machine the encode time hardly depends on b '
-                     '(the model is too small for the plane passes to matter), so no budget '
-                     'made a lower b worth its quality loss')
-    table = ['| from [s] | to [s] | b | predicted agent delay [ms] | measured encode, median '
-             '[ms] | frames | predicted / measured | within 25 % |',
-             '|---|---|---|---|---|---|---|---|']
-    for c in checks:
-        table.append(
-            f'| {c.start:.1f} | {c.end:.1f} | {c.bit_width} | {1e3 * c.predicted_s:.2f} | '
-            + (f'{1e3 * c.measured_s:.2f} | {c.frames} | {c.ratio:.2f} | '
-               f'{"yes" if c.within() else "no"} |' if c.frames else '- | 0 | - | - |'))
-    (out / 'report.md').write_text(
-        '# qcoinf demo report\n\n' + '\n'.join(f'- {line}' for line in lines)
-        + '\n\n## Plans: predicted agent delay vs measured encode time\n\n'
-        + '\n'.join(table) + '\n\n![timeline](report.png)\n')
-    return lines

@@ -1,0 +1,307 @@
+"""
+The demo's record and report (pure): frames, plans, what was predicted and what was measured.
+
+:class:`DemoRecord` collects what ``qcoinf demo`` observes on the topics (battery, deadline,
+plans, and per frame the bit-width and encode time from the embedding's payload, the end-to-end
+latency and the caption); :func:`write_report` turns it into ``report.png`` and ``report.md``:
+
+* per plan (:func:`plan_checks`): the predicted agent delay against the median encode time of
+  the frames encoded at that plan's bit-width while it was in force, and how many of those
+  frames met the deadline T0 in force when they were captured;
+* per bit-width: frames, median encode time, CIDEr-D and exact match of their captions;
+* the quality floor (below it captions collapse) and every plan that went below it, with the
+  budgets that forced it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+import statistics
+from typing import Sequence
+
+__all__ = ['Frame', 'DemoRecord', 'PlanCheck', 'plan_checks', 'BitSummary', 'bit_summaries',
+           'write_report']
+
+
+@dataclass
+class Frame:
+    """One captioned frame: when its result arrived, its bit-width, the times, the caption."""
+
+    t: float  # arrival of the latency message, seconds since the scenario started
+    bit_width: int
+    encode_s: float
+    e2e_s: float
+    t0: float | None  # deadline in force when the frame was captured
+    caption: str
+    references: list[str] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        """Whether the end-to-end latency met the deadline in force."""
+        return self.t0 is not None and self.e2e_s <= self.t0
+
+
+@dataclass
+class DemoRecord:
+    """What the demo saw, in seconds since the scenario started."""
+
+    battery: list[tuple[float, float]] = field(default_factory=list)
+    deadline: list[tuple[float, float]] = field(default_factory=list)
+    profiles: list[tuple[float, object]] = field(default_factory=list)  # ProfileMessage
+    e0: list[tuple[float, float]] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    costs: dict[str, object] = field(default_factory=dict)
+    end: float = 0.0
+
+    def deadline_at(self, t: float) -> float | None:
+        """Return the deadline in force at ``t`` (None before the first)."""
+        times = [when for when, _ in self.deadline]
+        i = bisect_right(times, t) - 1
+        return self.deadline[i][1] if i >= 0 else None
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """One plan: its prediction against the frames encoded at its bit-width while in force."""
+
+    start: float
+    end: float
+    bit_width: int
+    predicted_s: float
+    measured_s: float  # median encode time; NaN if no frame was encoded at that bit-width
+    frames: int
+    met: int = 0  # of ``frames``, those that met their deadline
+    predicted_delay_s: float = float('nan')
+    predicted_energy_j: float = float('nan')
+    feasible: bool = True
+
+    @property
+    def ratio(self) -> float:
+        """Predicted / measured agent delay."""
+        return self.predicted_s / self.measured_s if self.frames else float('nan')
+
+    def within(self, tolerance: float = 0.25) -> bool:
+        """Whether the prediction is within ``tolerance`` (relative) of the measurement."""
+        return bool(self.frames) and abs(self.predicted_s - self.measured_s) \
+            <= tolerance * self.measured_s
+
+
+def plan_checks(profiles, frames: Sequence[Frame], end: float) -> list[PlanCheck]:
+    """
+    Each plan against the frames encoded at its bit-width until the next plan.
+
+    ``profiles``: ``(t, ProfileMessage)`` in time order. Consecutive plans with the same
+    bit-width and predicted agent delay are one. Frames still encoded at the previous
+    bit-width after a switch (in flight) count for no plan.
+    """
+    merged = []
+    for t, plan in profiles:
+        key = (plan.bit_width, round(plan.predicted_agent_delay_s, 9))
+        if merged and merged[-1][2] == key:
+            continue
+        merged.append((t, plan, key))
+    checks = []
+    for i, (t, plan, _) in enumerate(merged):
+        t_end = merged[i + 1][0] if i + 1 < len(merged) else end
+        mine = [f for f in frames if t <= f.t < t_end and f.bit_width == plan.bit_width]
+        checks.append(PlanCheck(
+            t, t_end, plan.bit_width, plan.predicted_agent_delay_s,
+            statistics.median(f.encode_s for f in mine) if mine else float('nan'), len(mine),
+            sum(f.met for f in mine), plan.predicted_delay_s, plan.predicted_energy_j,
+            plan.feasible))
+    return checks
+
+
+@dataclass(frozen=True)
+class BitSummary:
+    """The frames encoded at one bit-width: their encode time and caption quality."""
+
+    bit_width: int
+    frames: int
+    encode_median_s: float
+    cider: float | None  # CIDEr-D x100 (None with fewer than 2 scored frames)
+    exact_match: float | None
+
+
+def bit_summaries(frames: Sequence[Frame]) -> list[BitSummary]:
+    """Group ``frames`` by bit-width (highest first)."""
+    from qcoinf_ros.captioner.metrics import score_captions
+    out = []
+    for bits in sorted({f.bit_width for f in frames}, reverse=True):
+        mine = [f for f in frames if f.bit_width == bits]
+        scored = [f for f in mine if f.references]
+        scores = None
+        if len(scored) >= 2:
+            scores = score_captions({i: f.caption for i, f in enumerate(scored)},
+                                    {i: f.references for i, f in enumerate(scored)})
+        out.append(BitSummary(bits, len(mine), statistics.median(f.encode_s for f in mine),
+                              scores.cider if scores else None,
+                              scores.exact_match if scores else None))
+    return out
+
+
+def _exact(frame: Frame) -> float:
+    from qcoinf_ros.captioner.metrics import normalize_caption
+    return float(normalize_caption(frame.caption) in
+                 {normalize_caption(r) for r in frame.references})
+
+
+def _legend(axis) -> None:
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=7, loc='lower left')
+
+
+def _plot(record: DemoRecord, floor: int | None, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    end = record.end
+    frames = record.frames
+    fig, axes = plt.subplots(6, 1, figsize=(8.5, 13), sharex=True)
+    if record.battery:
+        axes[0].plot(*zip(*record.battery), color='tab:green')
+    axes[0].set_ylabel('battery')
+    plans = record.profiles
+    if plans:
+        times = [t for t, _ in plans] + [end]
+        bits = [p.bit_width for _, p in plans]
+        axes[1].step(times, bits + bits[-1:], where='post', color='tab:blue', label='planned b')
+    if frames:
+        axes[1].plot([f.t for f in frames], [f.bit_width for f in frames], '.', ms=3,
+                     color='k', label='b of each frame')
+    if floor is not None:
+        axes[1].axhline(floor - 0.5, color='tab:red', lw=0.8, ls='--',
+                        label=f'quality floor (captions collapse below b = {floor})')
+    axes[1].set_ylabel('bit-width b')
+    _legend(axes[1])
+    if frames:
+        axes[2].scatter([f.t for f in frames], [1e3 * f.encode_s for f in frames], s=6,
+                        c=[f.bit_width for f in frames], cmap='viridis',
+                        label='measured encode (agent, per frame)')
+    if plans:
+        axes[2].step([t for t, _ in plans] + [end],
+                     [1e3 * p.predicted_agent_delay_s for _, p in plans]
+                     + [1e3 * plans[-1][1].predicted_agent_delay_s], where='post',
+                     color='tab:red', label="plan's predicted agent delay")
+    axes[2].set_ylabel('encode [ms]')
+    axes[2].set_ylim(0, None)
+    _legend(axes[2])
+    if frames:
+        met = [f for f in frames if f.met]
+        missed = [f for f in frames if not f.met]
+        axes[3].plot([f.t for f in met], [1e3 * f.e2e_s for f in met], '.', ms=4,
+                     color='tab:blue', label='measured end-to-end, deadline met')
+        axes[3].plot([f.t for f in missed], [1e3 * f.e2e_s for f in missed], 'x', ms=5,
+                     color='tab:red', label='deadline missed')
+    if plans:
+        axes[3].step([t for t, _ in plans] + [end],
+                     [1e3 * p.predicted_delay_s for _, p in plans]
+                     + [1e3 * plans[-1][1].predicted_delay_s], where='post', color='tab:orange',
+                     label='predicted T (eq. 8)')
+    if record.deadline:
+        axes[3].step([t for t, _ in record.deadline] + [end],
+                     [1e3 * v for _, v in record.deadline] + [1e3 * record.deadline[-1][1]],
+                     where='post', color='grey', ls=':', label='deadline T0')
+    axes[3].set_ylabel('latency [ms]')
+    axes[3].set_ylim(0, None)
+    _legend(axes[3])
+    if plans:
+        axes[4].step([t for t, _ in plans] + [end],
+                     [p.predicted_energy_j for _, p in plans]
+                     + [plans[-1][1].predicted_energy_j], where='post', color='tab:purple',
+                     label='predicted E (eq. 9)')
+    if record.e0:
+        axes[4].step([t for t, _ in record.e0] + [end],
+                     [v for _, v in record.e0] + [record.e0[-1][1]], where='post',
+                     color='grey', ls=':', label='budget E0 (from the battery)')
+    axes[4].set_ylabel('energy [J]')
+    _legend(axes[4])
+    scored = [f for f in frames if f.references]
+    if scored:
+        window = 5
+        hits = [_exact(f) for f in scored]
+        rolling = [statistics.fmean(hits[max(0, i - window + 1):i + 1])
+                   for i in range(len(hits))]
+        axes[5].plot([f.t for f in scored], rolling, color='tab:purple')
+    axes[5].set_ylim(-0.05, 1.05)
+    axes[5].set_ylabel('exact match\n(rolling 5)')
+    axes[5].set_xlabel('time since the scenario started [s]')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(record: DemoRecord, out: str | Path, *, floor: int | None = None,
+                 floor_source: str = '', scenario: Sequence[str] = (),
+                 tolerance: float = 0.25) -> list[str]:
+    """Write ``report.png`` and ``report.md`` to ``out``; return the summary lines."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _plot(record, floor, out / 'report.png')
+    frames = record.frames
+    checks = plan_checks(record.profiles, frames, record.end)
+    counted = [c for c in checks if c.frames]
+    good = sum(c.within(tolerance) for c in counted)
+    in_plan = sum(c.frames for c in checks)
+    met = sum(c.met for c in checks)
+    agent = record.costs.get('agent')
+    summaries = bit_summaries(frames)
+    lat = sorted(f.e2e_s for f in frames)
+    lines = [
+        f'frames captioned: {len(frames)}; bit-widths used: '
+        f'{sorted({f.bit_width for f in frames}, reverse=True)}; deadlines: '
+        f'{[round(v, 4) for _, v in record.deadline]} s',
+        (f'battery: {record.battery[0][1]:.0%} -> {record.battery[-1][1]:.0%}'
+         if record.battery else 'battery: no message'),
+        (f"agent's measured cost: t(b) = {1e3 * agent.t_fixed:.2f} ms + "
+         f'{1e3 * agent.t_plane:.3f} ms x b ({agent.kernel}/{agent.isa}, {agent.threads} '
+         f'thread(s), {"cached" if agent.cached else "measured at start-up"}; t(1) = '
+         f'{1e3 * agent.seconds[0]:.1f} ms, t({len(agent.seconds)}) = '
+         f'{1e3 * agent.seconds[-1]:.1f} ms)') if agent else
+        "agent's measured cost: none received (the planner used the preset)",
+        f'predicted agent delay within {tolerance:.0%} of the measured encode time: {good} of '
+        f'{len(counted)} plans',
+        (f"deadline met: {met} of {in_plan} frames encoded at their plan's bit-width "
+         f'({met / in_plan:.0%}); {len(frames) - in_plan} frame(s) in flight across a switch')
+        if in_plan else 'deadline met: no frame encoded under a plan',
+        (f'measured end-to-end latency: median {1e3 * lat[len(lat) // 2]:.0f} ms, max '
+         f'{1e3 * lat[-1]:.0f} ms') if lat else 'no latency measured',
+    ]
+    if floor is not None:
+        lines.append(f'quality floor: b >= {floor} ({floor_source})')
+        below = [c for c in checks if c.bit_width < floor]
+        for c in below:
+            t0 = record.deadline_at(c.start)
+            lines.append(f'b = {c.bit_width} below the floor from {c.start:.1f} s: forced '
+                         f'(T0 = {1e3 * (t0 or 0):.1f} ms; no bit-width >= {floor} fits the '
+                         f'budgets{"" if c.feasible else ", the plan is infeasible"})')
+        if not below:
+            lines.append(f'no plan went below the quality floor b = {floor}')
+    plan_table = [
+        '| from [s] | to [s] | b | predicted agent delay [ms] | measured encode, median [ms] | '
+        'frames | predicted / measured | within 25 % | deadline met |',
+        '|---|---|---|---|---|---|---|---|---|']
+    for c in checks:
+        plan_table.append(
+            f'| {c.start:.1f} | {c.end:.1f} | {c.bit_width} | {1e3 * c.predicted_s:.2f} | '
+            + (f'{1e3 * c.measured_s:.2f} | {c.frames} | {c.ratio:.2f} | '
+               f'{"yes" if c.within(tolerance) else "no"} | {c.met}/{c.frames} |' if c.frames
+               else '- | 0 | - | - | - |'))
+    bit_table = ['| b | frames | measured encode, median [ms] | CIDEr-D (x100) | exact match |',
+                 '|---|---|---|---|---|']
+    for s in summaries:
+        bit_table.append(
+            f'| {s.bit_width} | {s.frames} | {1e3 * s.encode_median_s:.2f} | '
+            + (f'{s.cider:.1f} | {s.exact_match:.2f} |' if s.cider is not None else '- | - |'))
+    text = ['# qcoinf demo report', '', *(f'- {line}' for line in lines)]
+    if scenario:
+        text += ['', '## Scenario (derived from the measured cost)', '',
+                 *(f'- {line}' for line in scenario)]
+    text += ['', '## Plans: predicted agent delay vs measured encode time', '', *plan_table,
+             '', '## Per bit-width: encode time and caption quality', '', *bit_table, '',
+             '![timeline](report.png)', '']
+    (out / 'report.md').write_text('\n'.join(text))
+    return lines
