@@ -149,4 +149,4 @@ def test_play_and_record_refuse_bad_arguments(tmp_path, capsys):
     assert cli.main(['record', str(tmp_path / 'r'), 'x', '--duration', '-1']) == 2
     assert cli.main(['play', str(tmp_path / 'b'), '--delay', '-1']) == 2
     text = capsys.readouterr().out
-    assert 'not in the bag: /not/there' in text and 'rate must be' in text and 'exists' in text
+    assert 'not in the bag: not/there' in text and 'rate must be' in text and 'exists' in text

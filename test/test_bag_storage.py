@@ -252,7 +252,8 @@ def test_a_type_missing_from_the_typestore_is_registered_from_its_definition():
 
 
 def test_playback_qos_follows_rosbag2_rules():
-    from rosbags.interfaces import QosDurability, QosHistory, QosReliability
+    from rosbags.interfaces import QosDurability, QosHistory, QosLiveliness, QosReliability
+    from rosbags.interfaces import QosTime
 
     sub, warnings = qos.subscription_qos([qos.LATCHED, qos.LATCHED])
     assert sub.reliability == QosReliability.RELIABLE
@@ -260,12 +261,25 @@ def test_playback_qos_follows_rosbag2_rules():
     sub, warnings = qos.subscription_qos([qos.LATCHED, qos.SENSOR])
     assert sub.reliability == QosReliability.BEST_EFFORT
     assert sub.durability == QosDurability.VOLATILE and len(warnings) == 2
-    play, _ = qos.playback_qos([qos.SENSOR])
-    assert play == qos.SENSOR
-    unknown_depth = qos.LATCHED._replace(history=QosHistory.UNKNOWN, depth=0)
-    play, _ = qos.playback_qos([unknown_depth])
-    assert play.depth == 1 and play.durability == QosDurability.TRANSIENT_LOCAL
-    play, warnings = qos.playback_qos([qos.SENSOR, qos.LATCHED])
-    assert play.reliability == QosReliability.RELIABLE and len(warnings) == 2
-    assert qos.playback_qos([])[0].depth == 10
+    # the player (Rosbag2QoS::adapt_offer_to_recorded_offers): the recorded profile with
+    # keep_last 10; its deadline, lifespan and liveliness kept
+    play, warnings = qos.playback_qos([qos.SENSOR])
+    assert play == qos.SENSOR._replace(depth=10) and not warnings
+    lifespan = qos.LATCHED._replace(history=QosHistory.UNKNOWN, depth=0,
+                                    lifespan=QosTime(10, 0), deadline=QosTime(1, 5),
+                                    liveliness=QosLiveliness.AUTOMATIC,
+                                    liveliness_lease_duration=QosTime(2, 0))
+    play, warnings = qos.playback_qos([lifespan])
+    assert play == lifespan._replace(history=QosHistory.KEEP_LAST, depth=10) and not warnings
+    # offers that differ only in history or lifespan are "effectively the same"
+    play, warnings = qos.playback_qos([lifespan, lifespan._replace(lifespan=QosTime(0, 0),
+                                                                   depth=3)])
+    assert play == lifespan._replace(history=QosHistory.KEEP_LAST, depth=10) and not warnings
+    # any other difference: the whole default profile, not one policy at a time
+    for other in (qos.SENSOR, lifespan._replace(deadline=QosTime(0, 0)),
+                  lifespan._replace(liveliness=QosLiveliness.MANUAL_BY_TOPIC)):
+        play, warnings = qos.playback_qos([lifespan, other])
+        assert play == qos.DEFAULT and len(warnings) == 1
+    assert qos.playback_qos([]) == (qos.DEFAULT, [])
+    assert qos.DEFAULT == qos.reliable(10) and qos.DEFAULT.deadline == QosTime(0, 0)
     assert qos.describe(qos.LATCHED) == 'reliable, transient_local, keep_last 1'

@@ -17,7 +17,7 @@ import time
 from typing import Callable
 
 from qcoinf_ros.bags.cdr import restamp
-from qcoinf_ros.bags.storage import BagMessage, BagReader, qualify
+from qcoinf_ros.bags.storage import BagMessage, BagReader, check_name
 
 _SLICE_S = 0.05  # longest single sleep, so a stop request is seen quickly
 
@@ -43,7 +43,7 @@ class PlayOptions:
             raise ValueError(f'start_offset must be a finite number >= 0 s, got '
                              f'{self.start_offset!r}')
         if self.topics is not None:
-            object.__setattr__(self, 'topics', tuple(qualify(t) for t in self.topics))
+            object.__setattr__(self, 'topics', tuple(check_name(t) for t in self.topics))
 
 
 @dataclass
@@ -84,7 +84,9 @@ def play(reader: BagReader, publish: Callable[[BagMessage], None],
             on_loop(stats.loops)
         loop_start = clock()
         sent = 0
-        for message in reader.messages(options.topics, origin):
+        # from the first message on, the reader can compare what it read with the index
+        start = origin if options.start_offset else None
+        for message in reader.messages(options.topics, start):
             if not options.fast:
                 due = loop_start + (message.timestamp - origin) * 1e-9 / options.rate
                 while not should_stop() and (left := due - clock()) > 0:

@@ -8,9 +8,8 @@ carries the QoS the nodes offer; a test checks the two stay equal.
 
 Recording subscribes with what every publisher offers in common (reliable only when all offer
 reliable, transient local only when all offer it), as ``ros2 bag record`` does; playing offers
-the recorded profile when the recorded publishers agreed, else reliable/volatile with a warning.
-DDS discovery does not carry history or depth (they are recorded as ``unknown``/0): the player
-then keeps the last 1 message for latched (transient local) topics and 10 for the others.
+the recorded profile with keep_last 10 when the recorded publishers agreed, else the whole
+default profile with a warning, as ``ros2 bag play`` does (:func:`playback_qos`).
 """
 
 from __future__ import annotations
@@ -50,6 +49,8 @@ def reliable(depth: int = 5) -> Qos:
 
 #: The ROS 2 default profile (rclpy's ``QoSProfile(depth=10)``): ``/diagnostics``, markers.
 DEFAULT = reliable(10)
+#: What rosbag2's player offers when it has no single recorded profile (``Rosbag2QoS()``).
+PLAYER_DEFAULT = DEFAULT
 
 
 def describe(qos: Qos) -> str:
@@ -97,21 +98,29 @@ def subscription_qos(offers: Sequence[Qos]) -> tuple[Qos, list[str]]:
     return qos, warnings
 
 
+def _effectively_same(a: Qos, b: Qos) -> bool:
+    """Whether two offers agree on the policies that decide compatibility (not history)."""
+    return (a.reliability, a.durability, a.deadline, a.liveliness,
+            a.liveliness_lease_duration) == (b.reliability, b.durability, b.deadline,
+                                             b.liveliness, b.liveliness_lease_duration)
+
+
 def playback_qos(offers: Sequence[Qos]) -> tuple[Qos, list[str]]:
-    """Return the profile the player offers for a topic recorded with ``offers``, and warnings."""
-    warnings: list[str] = []
+    """
+    Return the profile the player offers for a topic recorded with ``offers``, and warnings.
+
+    rosbag2's rule (``Rosbag2QoS::adapt_offer_to_recorded_offers``): no recorded offer -> the
+    default profile (keep last 10, reliable, volatile); offers that agree on reliability,
+    durability, deadline, liveliness and its lease -> the first of them, with history keep
+    last 10 (deadline, lifespan, liveliness kept); offers that disagree -> the whole default
+    profile, with a warning.
+    """
     offers = list(offers)
-    reliability = _common([o.reliability for o in offers], QosReliability.RELIABLE,
-                          'reliability', warnings)
-    durability = _common([o.durability for o in offers], QosDurability.VOLATILE,
-                         'durability', warnings)
-    if reliability not in (QosReliability.RELIABLE, QosReliability.BEST_EFFORT):
-        reliability = QosReliability.RELIABLE
-    if durability not in (QosDurability.VOLATILE, QosDurability.TRANSIENT_LOCAL):
-        durability = QosDurability.VOLATILE
-    depths = [o.depth for o in offers if o.history == QosHistory.KEEP_LAST and o.depth > 0]
-    if depths:
-        depth = max(depths)
-    else:
-        depth = 1 if durability == QosDurability.TRANSIENT_LOCAL else 10
-    return make_qos(reliability, durability, depth), warnings
+    if not offers:
+        return PLAYER_DEFAULT, []
+    if all(_effectively_same(offers[0], o) for o in offers[1:]):
+        return offers[0]._replace(history=QosHistory.KEEP_LAST,
+                                  depth=PLAYER_DEFAULT.depth), []
+    return PLAYER_DEFAULT, ['not all recorded publishers offered the same QoS; offering the '
+                            'default profile (reliable, volatile, keep_last 10), as rosbag2 '
+                            'does']

@@ -1,31 +1,45 @@
 """
-Write and read rosbag2 bags (MCAP or SQLite 3) with ``rosbags``, as ``ros2 bag`` does.
+Write and read rosbag2 bags (MCAP or SQLite 3) as ``ros2 bag`` does.
 
 :class:`BagWriter` writes the serialized messages with each topic's type, its type description
 hash and the QoS its publishers offered (``offered_qos_profiles``) into a bag directory with a
-``metadata.yaml`` of rosbag2 format version 9, the version rosbag2 writes on Jazzy and Kilted
-(``ros2 bag info`` / ``ros2 bag play`` read it).
+``metadata.yaml`` of rosbag2 format version 9, the version rosbag2 writes on Jazzy and Kilted,
+``ros_distro`` from ``$ROS_DISTRO`` and, in MCAP, each channel's ``topic_type_hash``: what
+rosbag2 writes, so ``ros2 bag info`` and Foxglove see a native bag.
 
-:class:`BagReader` reads one back message by message and checks each message's CDR. A bag that
-``rosbags`` cannot open or stops reading (truncated, damaged, no ``metadata.yaml`` after a
-crash) is salvaged by :mod:`qcoinf_ros.bags.recover`: every problem is reported in
-:attr:`BagReader.problems` and only the intact messages are yielded.
+:class:`BagReader` reads any bag rosbag2 has written (metadata versions 1-9, a folder or one
+storage file, MCAP or SQLite 3, zstd file or message compression) by rosbag2's rules: topics
+from ``metadata.yaml``, messages from the storage by topic name (``rosbags``' storage-level
+readers; its bag-level reader also matches the QoS text and drops messages when it differs).
+Each message's CDR is checked. A bag whose storage cannot be read (truncated, damaged, no
+``metadata.yaml`` after a crash) is salvaged by :mod:`qcoinf_ros.bags.recover`: every problem
+is reported in :attr:`BagReader.problems` and only the intact messages are yielded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import heapq
+from io import BytesIO
+import json
+import os
 from pathlib import Path
 import re
+import shutil
+import tempfile
 from typing import Iterable, Iterator
 
 from rosbags.interfaces import Qos
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-import yaml
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.storage_mcap import Channel, McapReader, McapWriter, write_channel
+from rosbags.rosbag2.storage_mcap import write_string
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
 from qcoinf_ros import __version__
 from qcoinf_ros.bags.cdr import check_message, is_known, normalize_type, register_definition
 from qcoinf_ros.bags.cdr import typestore
+from qcoinf_ros.bags.metadata import BagMetadata, normalize_qos, read_metadata, storage_paths
+from qcoinf_ros.bags.metadata import TopicMetadata
 from qcoinf_ros.bags.recover import Problem, salvage_mcap, salvage_sqlite3
 
 #: rosbag2 metadata format version written (Jazzy and Kilted write 9).
@@ -48,16 +62,28 @@ def qualify(name: str, namespace: str = '/') -> str:
     return f'{ns}/{name}'
 
 
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid topic name, relative or absolute; else ``ValueError``."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.startswith('~'):
+        raise ValueError(f'Invalid topic name: "{name}"')
+    return name
+
+
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic of a bag: fully qualified name, message type and the QoS offered on it."""
+    """
+    A topic of a bag: name, message type and the QoS offered on it.
+
+    The name is kept as given (a bag may record relative names); :class:`BagWriter` writes
+    it fully qualified, as ``ros2 bag record`` does.
+    """
 
     name: str
     msgtype: str
     qos: tuple[Qos, ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, 'name', qualify(self.name))
+        check_name(self.name)
         object.__setattr__(self, 'msgtype', normalize_type(self.msgtype))
         qos = tuple(self.qos)
         if not all(isinstance(q, Qos) for q in qos):
@@ -77,10 +103,23 @@ class BagMessage:
 
 @dataclass(frozen=True)
 class TopicInfo:
-    """A topic of a bag with its message count."""
+    """
+    A topic of a bag: its spec, the messages its storage holds, how metadata.yaml records it.
+
+    ``listed`` is the count ``metadata.yaml`` gives (None for a single storage file or a
+    salvaged bag); ``serialization_format`` other than ``cdr`` cannot be replayed.
+    """
 
     spec: TopicSpec
     count: int
+    serialization_format: str = 'cdr'
+    type_hash: str = ''
+    listed: int | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        """The name the player publishes on (a relative name resolved in the root namespace)."""
+        return qualify(self.spec.name)
 
 
 @dataclass(frozen=True)
@@ -99,7 +138,52 @@ class BagInfo:
         return max(0, self.end_ns - self.start_ns) * 1e-9
 
     def topic(self, name: str) -> TopicInfo | None:
-        return next((t for t in self.topics if t.spec.name == name), None)
+        """Return the topic recorded as ``name``, else the one both resolve to (or None)."""
+        found = next((t for t in self.topics if t.spec.name == name), None)
+        if found is None and isinstance(name, str) and _NAME_RE.match(name) and \
+                not name.startswith('~'):
+            full = qualify(name)
+            found = next((t for t in self.topics if t.qualified_name == full), None)
+        return found
+
+
+class _McapWriter(McapWriter):
+    """rosbags' MCAP writer, with the channel metadata rosbag2 writes (``topic_type_hash`` too)."""
+
+    def add_connection(self, connection, offered_qos_profiles: str) -> None:
+        metadata = BytesIO()
+        for key, value in (('offered_qos_profiles', offered_qos_profiles),
+                           ('topic_type_hash', connection.digest or '')):
+            write_string(metadata, key)
+            write_string(metadata, value)
+        self.channels.append(Channel(connection.id, connection.msgtype, connection.topic,
+                                     connection.ext.serialization_format, metadata.getvalue()))
+        self.channel_stats[connection.id] = 0
+        write_channel(self.chunk.bio, self.channels[-1], self.schemas)
+
+
+def ros_distro() -> str:
+    """Return what rosbag2 writes as ``ros_distro``: ``$ROS_DISTRO`` (empty when unset)."""
+    return os.environ.get('ROS_DISTRO', '')
+
+
+def _with_distro(text: str) -> str:
+    """Replace the ``ros_distro: rosbags`` line of ``rosbags``' metadata with ``$ROS_DISTRO``."""
+    return re.sub(r'^(\s*)ros_distro: rosbags$', lambda m: f'{m.group(1)}ros_distro: '
+                  f'{json.dumps(ros_distro())}', text, flags=re.MULTILINE)
+
+
+class _Writer(Writer):
+    """rosbags' writer, writing what rosbag2 writes where the two differ (distro, type hash)."""
+
+    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _McapWriter}
+
+    def close(self) -> None:
+        storage = self.storage
+        close_storage = storage.close
+        storage.close = lambda version, metadata: close_storage(version, _with_distro(metadata))
+        super().close()
+        self.metapath.write_text(_with_distro(self.metapath.read_text()), 'utf8')
 
 
 class BagWriter:
@@ -119,8 +203,8 @@ class BagWriter:
         if self.path.exists():
             raise ValueError(f'{self.path} exists already; a bag is never overwritten')
         self.storage = storage
-        self._writer = Writer(self.path, version=METADATA_VERSION,
-                              storage_plugin=STORAGES[storage])
+        self._writer = _Writer(self.path, version=METADATA_VERSION,
+                               storage_plugin=STORAGES[storage])
         self._writer.set_custom_data('qcoinf_ros.version', __version__)
         for key, value in (custom_data or {}).items():
             self._writer.set_custom_data(str(key), str(value))
@@ -131,12 +215,13 @@ class BagWriter:
         self._closed = False
 
     def add_topic(self, spec: TopicSpec) -> None:
-        """Register a topic; its type must be one the Kilted typestore knows."""
-        if spec.name in self._connections:
-            raise ValueError(f'topic {spec.name} is already in the bag')
+        """Register a topic (written fully qualified); its type must be a Kilted standard one."""
         if not is_known(spec.msgtype):
             raise ValueError(f'message type {spec.msgtype} of {spec.name} is not a ROS 2 Kilted '
                              'standard type; its definition cannot be written')
+        spec = TopicSpec(qualify(spec.name), spec.msgtype, spec.qos)
+        if spec.name in self._connections:
+            raise ValueError(f'topic {spec.name} is already in the bag')
         self._connections[spec.name] = self._writer.add_connection(
             spec.name, spec.msgtype, typestore=typestore(),
             offered_qos_profiles=list(spec.qos))
@@ -146,6 +231,8 @@ class BagWriter:
     def write(self, topic: str, timestamp_ns: int, data: bytes) -> None:
         """Append one serialized message of ``topic`` received at ``timestamp_ns``."""
         connection = self._connections.get(topic)
+        if connection is None and isinstance(topic, str) and _NAME_RE.match(topic):
+            connection = self._connections.get(qualify(topic))
         if connection is None:
             raise ValueError(f'topic {topic} was not added to the bag')
         if isinstance(timestamp_ns, bool) or not isinstance(timestamp_ns, int) or \
@@ -180,14 +267,70 @@ def write_bag(path: str | Path, topics: Iterable[TopicSpec],
         return dict(writer.counts)
 
 
+def _zstd():
+    try:
+        from compression import zstd
+    except ImportError:
+        from backports import zstd
+    return zstd
+
+
+def _storage_of(path: Path) -> str | None:
+    """Return ``mcap`` / ``sqlite3`` for a storage file (also when zstd-compressed whole)."""
+    suffix = Path(path.stem).suffix if path.suffix == '.zstd' else path.suffix
+    return _SUFFIXES.get(suffix)
+
+
+class _Storage:
+    """One storage file, opened with ``rosbags``' storage-level reader (topics as stored)."""
+
+    def __init__(self, path: Path, compression_mode: str, tmp: Path):
+        self.path = path
+        self.message_compressed = compression_mode == 'message'
+        if path.suffix == '.zstd':  # compression_mode: file
+            plain = tmp / path.stem
+            with path.open('rb') as src, _zstd().open(src, 'rb') as unpacked, \
+                    plain.open('wb') as dst:
+                shutil.copyfileobj(unpacked, dst)
+            path = plain
+        plugin = McapReader if path.suffix == '.mcap' else Sqlite3Reader
+        self.reader = plugin(path)
+        self.reader.open()
+        self.connections = list(self.reader.connections)
+
+    def count(self, topic: str) -> int:
+        return sum(c.msgcount for c in self.connections if c.topic == topic)
+
+    def messages(self, topics: set[str], start_ns: int | None) -> Iterator[tuple]:
+        conns = [c for c in self.connections if c.topic in topics]
+        if not conns:
+            return
+        for conn, stamp, data in self.reader.messages(conns, start=start_ns):
+            if self.message_compressed:
+                data = _zstd().decompress(bytes(data))
+            yield stamp, conn.topic, data
+
+    def close(self) -> None:
+        self.reader.close()
+
+
 class BagReader:
     """
-    Read a bag directory (or one ``.mcap`` / ``.db3`` file) message by message.
+    Read a bag directory (or one ``.mcap`` / ``.db3`` file) message by message, as rosbag2 does.
+
+    The topics come from ``metadata.yaml`` (any format version, :mod:`.metadata`), the messages
+    from the storage files by topic *name*, so a QoS text in ``metadata.yaml`` that differs
+    from the storage's never hides messages; a single storage file is opened with the
+    storage's own record of its topics, as ``ros2 bag info FILE`` does. Names stay as recorded
+    (``a_empty``); a topic is found by its recorded or its fully qualified name.
 
     ``problems`` lists what is damaged (filled while opening and while reading), ``warnings``
-    what could not be checked; the messages yielded are intact: readable from storage and, when
-    ``validate`` is true, valid CDR of their type. Raises ``ValueError`` when ``path`` is no bag
-    at all.
+    what could not be checked or disagrees without loss, ``refusal`` why the bag cannot be
+    replayed at all (a serialization format other than CDR, which rosbag2 also refuses). The
+    messages yielded are intact: readable from storage and, when ``validate`` is true, valid
+    CDR of their type. A bag whose storage cannot be read (truncated, damaged, no
+    ``metadata.yaml`` after a crash) is salvaged by :mod:`qcoinf_ros.bags.recover`. Raises
+    ``ValueError`` when ``path`` is no bag at all.
     """
 
     def __init__(self, path: str | Path, validate: bool = True):
@@ -195,69 +338,119 @@ class BagReader:
         self.validate = validate
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
-        self._reader = None
+        self.refusal: str | None = None
+        self.metadata: BagMetadata | None = None
+        self._storages: list[_Storage] = []
         self._salvage = None
+        self._tmp = None
         if not self.path.exists():
             raise ValueError(f'no bag at {self.path}')
-        self._files = self._storage_files()
+        self._files = self._locate()
         if not self._files:
             raise ValueError(f'{self.path} is not a rosbag2 bag (no metadata.yaml, .mcap or '
                              '.db3 file)')
-        try:
-            if not (self.path.is_dir() and (self.path / 'metadata.yaml').is_file()):
-                raise ValueError('metadata.yaml is missing (the recording did not end '
-                                 'cleanly?)')
-            reader = Reader(self.path)
-            reader.open()
-            self._reader = reader
-        except Exception as exc:  # noqa: BLE001 - ReaderError, YAML errors, sqlite3 errors
-            self._add(Problem(str(self.path), f'cannot be opened normally ({exc}); '
-                              'salvaging the readable messages'))
+        if not self.problems:
+            try:
+                self._open_storages()
+            except Exception as exc:  # noqa: BLE001 - ReaderError, sqlite3/zstd errors
+                self._close_storages()
+                self._add(Problem(str(self.path), f'cannot be opened normally ({exc}); '
+                                  'salvaging the readable messages'))
+        if not self._storages:
             self._salvaged()
         self.info = self._make_info()
-        for topic in self.info.topics:
-            if not is_known(topic.spec.msgtype):
-                self._register(topic.spec.msgtype)
+        for msgtype in dict.fromkeys(t.spec.msgtype for t in self.info.topics):
+            if not is_known(msgtype):
+                self._register(msgtype)
+        formats = sorted({t.serialization_format for t in self.info.topics} - {'cdr'})
+        if formats:
+            names = [t.spec.name for t in self.info.topics if t.serialization_format != 'cdr']
+            self.refusal = (f'serialization format {", ".join(formats)} (topics '
+                            f'{", ".join(names)}): only cdr can be replayed, and no converter '
+                            'is installed (ros2 bag play refuses it too)')
 
     def _add(self, problem: Problem) -> None:
         if problem not in self.problems:  # a loop reads the bag again: report once
             self.problems.append(problem)
 
     # -- opening -------------------------------------------------------------------------
-    def _storage_files(self) -> list[Path]:
+    def _locate(self) -> list[Path]:
+        """Return the storage files; note in ``problems`` what is missing."""
         if self.path.is_file():
-            return [self.path] if self.path.suffix in _SUFFIXES else []
-        listed = []
-        meta = self._metadata()
-        for name in (meta or {}).get('relative_file_paths', []) or []:
-            if (self.path / str(name)).is_file():
-                listed.append(self.path / str(name))
-        if listed:
-            return listed
-        return sorted(p for p in self.path.iterdir() if p.suffix in _SUFFIXES)
-
-    def _metadata(self) -> dict | None:
+            if _storage_of(self.path) is None:
+                raise ValueError(f'{self.path} is not a rosbag2 storage file (.mcap or .db3)')
+            return [self.path]
+        if not (self.path / 'metadata.yaml').is_file():
+            found = sorted(p for p in self.path.iterdir() if _storage_of(p))
+            if found:
+                self._add(Problem(str(self.path), 'metadata.yaml is missing (the recording '
+                                  'did not end cleanly; `ros2 bag reindex` would rebuild it); '
+                                  'salvaging the readable messages'))
+            return found
         try:
-            text = (self.path / 'metadata.yaml').read_text()
-            info = yaml.safe_load(text)['rosbag2_bagfile_information']
-            return info if isinstance(info, dict) else None
-        except Exception:  # noqa: BLE001 - missing or damaged: salvage without it
-            return None
+            self.metadata = read_metadata(self.path)
+        except ValueError as exc:
+            self._add(Problem(str(self.path / 'metadata.yaml'), f'{exc}; salvaging the '
+                              'readable messages of the storage files'))
+            return sorted(p for p in self.path.iterdir() if _storage_of(p))
+        meta = self.metadata
+        if meta.storage not in STORAGES:
+            raise ValueError(f'{self.path}: storage "{meta.storage}" is not supported '
+                             f'({", ".join(STORAGES)})')
+        mode = meta.compression_mode.lower()
+        if mode not in ('', 'none', 'file', 'message') or \
+                (mode in ('file', 'message') and meta.compression_format != 'zstd'):
+            raise ValueError(f'{self.path}: compression "{meta.compression_format}" / '
+                             f'"{meta.compression_mode}" is not supported (zstd file or '
+                             'message)')
+        files = storage_paths(self.path, meta)
+        present = [p for p in files if p.is_file()]
+        for missing in sorted(set(files) - set(present)):
+            self._add(Problem(str(missing), 'listed in metadata.yaml but missing: its messages '
+                              'are lost'))
+        return present
+
+    def _open_storages(self) -> None:
+        mode = self.metadata.compression_mode.lower() if self.metadata else ''
+        if mode == 'file':
+            self._tmp = tempfile.TemporaryDirectory(prefix='qcoinf_bag_')
+        for path in self._files:
+            self._storages.append(_Storage(path, mode, Path(self._tmp.name) if self._tmp
+                                           else None))
+
+    def _close_storages(self) -> None:
+        for storage in self._storages:
+            try:
+                storage.close()
+            except Exception:  # noqa: BLE001 - closing after a failed open
+                pass
+        self._storages = []
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def files(self) -> list[Path]:
+        """The storage files read, in order."""
+        return list(self._files)
 
     @property
     def storage(self) -> str:
-        return _SUFFIXES.get(self._files[0].suffix, 'unknown')
+        if self.metadata is not None and self.metadata.storage in STORAGES:
+            return self.metadata.storage
+        return _storage_of(self._files[0]) or 'unknown'
 
     def _salvaged(self):
         if self._salvage is None:
-            meta = self._metadata() or {}
-            expected = meta.get('message_count') if len(self._files) == 1 else None
+            meta = self.metadata
+            expected = meta.message_count if meta is not None and len(self._files) == 1 \
+                else None
             merged = None
             for path in self._files:
                 if path.suffix == '.mcap':
                     part = salvage_mcap(path)
                 else:
-                    part = salvage_sqlite3(path, expected if isinstance(expected, int) else None)
+                    part = salvage_sqlite3(path, expected)
                 if merged is None:
                     merged = part
                 else:
@@ -270,37 +463,73 @@ class BagReader:
             self._salvage = merged
         return self._salvage
 
-    def _make_info(self) -> BagInfo:
-        if self._reader is not None:
-            topics, counts = {}, {}
-            for conn in self._reader.connections:
-                qos = tuple(getattr(conn.ext, 'offered_qos_profiles', ()) or ())
-                topics.setdefault(conn.topic, TopicSpec(conn.topic, conn.msgtype, qos))
-                counts[conn.topic] = counts.get(conn.topic, 0) + conn.msgcount
-            count = self._reader.message_count
-            start = self._reader.start_time if count else 0
-            end = self._reader.end_time - 1 if count else 0
+    def _stored_topics(self) -> dict[str, tuple[TopicMetadata, int]]:
+        """Return the storage's topics as stored: name -> (metadata, count)."""
+        topics: dict[str, tuple[TopicMetadata, int]] = {}
+        if self._storages:
+            for storage in self._storages:
+                for conn in storage.connections:
+                    meta, count = topics.get(conn.topic, (None, 0))
+                    if meta is None:
+                        ext = conn.ext
+                        meta = TopicMetadata(
+                            conn.topic, conn.msgtype,
+                            getattr(ext, 'serialization_format', 'cdr') or 'cdr',
+                            tuple(normalize_qos(q) for q in
+                                  getattr(ext, 'offered_qos_profiles', ()) or ()),
+                            conn.digest or '')
+                    topics[conn.topic] = (meta, count + conn.msgcount)
         else:
             salvage = self._salvaged()
-            topics, counts = {}, {}
-            for name, (msgtype, qos) in salvage.topics.items():
-                try:
-                    topics[name] = TopicSpec(name, msgtype, tuple(qos))
-                except ValueError as exc:
-                    self._add(Problem(name, f'unusable topic ({exc}); skipped'))
+            counts: dict[str, int] = {}
             for topic, _, _ in salvage.messages:
                 counts[topic] = counts.get(topic, 0) + 1
-            count = len(salvage.messages)
-            start = salvage.messages[0][1] if count else 0
-            end = salvage.messages[-1][1] if count else 0
-        infos = tuple(TopicInfo(spec, counts.get(name, 0)) for name, spec in topics.items())
-        return BagInfo(self.path, self.storage, infos, count, start, end)
+            for name, (msgtype, qos) in salvage.topics.items():
+                meta = TopicMetadata(name, msgtype, 'cdr',
+                                     tuple(normalize_qos(q) for q in qos))
+                topics[name] = (meta, counts.get(name, 0))
+        return topics
+
+    def _make_info(self) -> BagInfo:
+        stored = self._stored_topics()
+        if self.metadata is not None:
+            listed = {meta.name: (meta, count) for meta, count in self.metadata.topics}
+            for name in stored.keys() - listed.keys():
+                self.warnings.append(f'{name}: in the storage but not in metadata.yaml; not '
+                                     'read (as rosbag2)')
+        else:
+            listed = {name: (meta, None) for name, (meta, _) in stored.items()}
+        infos = []
+        for name, (meta, count) in listed.items():
+            held = stored.get(name, (None, 0))[1]
+            if count is not None and count != held and self._storages:
+                self.warnings.append(f'{name}: metadata.yaml lists {count} messages, the '
+                                     f'storage holds {held}')
+            try:
+                spec = TopicSpec(name, meta.msgtype, meta.qos)
+            except ValueError as exc:
+                self.warnings.append(f'{name}: unusable topic ({exc}); skipped')
+                continue
+            infos.append(TopicInfo(spec, held, meta.serialization_format, meta.type_hash,
+                                   count))
+        if self._storages:
+            metas = [s.reader.metadata for s in self._storages
+                     if s.reader.metadata.message_count]
+            count = sum(t.count for t in infos)
+            start = min((m.start_time for m in metas), default=0) if count else 0
+            end = max((m.end_time for m in metas), default=1) - 1 if count else 0
+        else:
+            names = {t.spec.name for t in infos}
+            times = [m[1] for m in self._salvaged().messages if m[0] in names]
+            count = len(times)
+            start, end = (times[0], times[-1]) if times else (0, 0)
+        return BagInfo(self.path, self.storage, tuple(infos), count, start, end)
 
     def _register(self, msgtype: str) -> None:
         definition, fmt = '', 'msg'
-        if self._reader is not None:
-            for conn in self._reader.connections:
-                if conn.msgtype == msgtype and conn.msgdef is not None:
+        for storage in self._storages:
+            for conn in storage.connections:
+                if conn.msgtype == msgtype and conn.msgdef is not None and conn.msgdef.data:
                     definition = conn.msgdef.data
                     fmt = 'idl' if conn.msgdef.format.name == 'IDL' else 'msg'
         if not register_definition(msgtype, definition, fmt):
@@ -313,24 +542,24 @@ class BagReader:
         """
         Yield the intact messages in time order (only ``topics``; from ``start_ns`` on).
 
-        A storage error in the middle of the bag is recorded in :attr:`problems`, and the
-        reading goes on with the salvaged messages after the last one yielded.
+        ``topics`` are recorded or fully qualified names. A storage error in the middle of
+        the bag is recorded in :attr:`problems`, and the reading goes on with the salvaged
+        messages after the last one yielded.
         """
-        wanted = None if topics is None else {qualify(t) for t in topics}
         types = {t.spec.name: t.spec.msgtype for t in self.info.topics}
+        wanted = set(types) if topics is None else \
+            {t.spec.name for name in topics if (t := self.info.topic(name)) is not None}
         last, seen = None, set()
-        if self._reader is not None:
-            conns = [c for c in self._reader.connections
-                     if wanted is None or c.topic in wanted]
+        if self._storages:
             read = 0
+            sources = [s.messages(wanted, start_ns) for s in self._storages]
             try:
-                for conn, stamp, data in self._reader.messages(connections=conns,
-                                                               start=start_ns):
+                for stamp, topic, data in heapq.merge(*sources, key=lambda m: m[0]):
                     read += 1
                     if stamp != last:
                         last, seen = stamp, set()
-                    seen.add((conn.topic, bytes(data)))
-                    message = self._checked(conn.topic, types[conn.topic], stamp, data)
+                    seen.add((topic, bytes(data)))
+                    message = self._checked(topic, types[topic], stamp, data)
                     if message is not None:
                         yield message
             except Exception as exc:  # noqa: BLE001 - ReaderError, sqlite3.DatabaseError...
@@ -339,19 +568,17 @@ class BagReader:
                                   'salvaging the rest'))
             else:
                 # rosbags may also stop early without an error (a damaged record before the
-                # chunks of an MCAP file): compare with the counts the bag's index lists.
-                listed = sum(c.msgcount for c in conns) if start_ns is None else 0
+                # chunks of an MCAP file): compare with the counts the storage's index lists.
+                listed = sum(s.count(t) for s in self._storages for t in wanted) \
+                    if start_ns is None else 0
                 if read >= listed:
                     return
                 self._add(Problem(str(self.path), f'the storage gave {read} of the {listed} '
                                   'messages its index lists; salvaging the rest'))
         for topic, stamp, data in self._salvaged().messages:
-            if (wanted is not None and topic not in wanted) or \
-                    (start_ns is not None and stamp < start_ns):
+            if topic not in wanted or (start_ns is not None and stamp < start_ns):
                 continue
             if last is not None and (stamp < last or (stamp == last and (topic, data) in seen)):
-                continue
-            if topic not in types:
                 continue
             message = self._checked(topic, types[topic], stamp, data)
             if message is not None:
@@ -368,9 +595,7 @@ class BagReader:
         return BagMessage(topic, msgtype, stamp, data)
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._close_storages()
 
     def __enter__(self) -> 'BagReader':
         return self

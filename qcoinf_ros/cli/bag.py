@@ -14,6 +14,7 @@ lists a bag's topics and any damage; ``report`` analyses a bag of the pipeline's
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 from pathlib import Path
 import signal
@@ -185,10 +186,18 @@ def qos_to_rclpy(qos):
         value = getattr(qos, key)
         if value.sec or value.nsec:
             kwargs[key] = Duration(seconds=value.sec, nanoseconds=value.nsec)
-    return QoSProfile(history=history, depth=max(1, qos.depth),
-                      reliability=ReliabilityPolicy(qos.reliability.value),
-                      durability=DurabilityPolicy(qos.durability.value),
-                      liveliness=LivelinessPolicy(qos.liveliness.value), **kwargs)
+    # a recorded "unknown" policy cannot be offered: the middleware's default instead
+    reliability = ReliabilityPolicy(qos.reliability.value)
+    durability = DurabilityPolicy(qos.durability.value)
+    liveliness = LivelinessPolicy(qos.liveliness.value)
+    if reliability == ReliabilityPolicy.UNKNOWN:
+        reliability = ReliabilityPolicy.SYSTEM_DEFAULT
+    if durability == DurabilityPolicy.UNKNOWN:
+        durability = DurabilityPolicy.SYSTEM_DEFAULT
+    if liveliness == LivelinessPolicy.UNKNOWN:
+        liveliness = LivelinessPolicy.SYSTEM_DEFAULT
+    return QoSProfile(history=history, depth=max(1, qos.depth), reliability=reliability,
+                      durability=durability, liveliness=liveliness, **kwargs)
 
 
 # -- record -------------------------------------------------------------------------------------
@@ -297,18 +306,26 @@ def play_bag(args, console: Console) -> int:
     reader = _open(args.bag, console, 'play')
     if reader is None:
         return 2
-    topics = [t for t in reader.info.topics
-              if options.topics is None or t.spec.name in options.topics]
-    unknown = sorted(set(options.topics or ()) - {t.spec.name for t in topics})
-    if unknown:
-        _say(console, 'red', f'qcoinf bag play: not in the bag: {", ".join(unknown)}')
+    if reader.refusal is not None:
+        reader.close()
+        _say(console, 'red', f'qcoinf bag play: cannot replay {args.bag}: {reader.refusal}')
         return 2
+    if options.topics is None:
+        topics = list(reader.info.topics)
+    else:
+        unknown = [n for n in options.topics if reader.info.topic(n) is None]
+        if unknown:
+            reader.close()
+            _say(console, 'red', f'qcoinf bag play: not in the bag: {", ".join(unknown)}')
+            return 2
+        topics = list(dict.fromkeys(reader.info.topic(n) for n in options.topics))
     import rclpy
     from rclpy.duration import Duration
     from rclpy.executors import ExternalShutdownException
 
     context, node = rclpy_node('qcoinf_bag_player')
     stats = None
+    publishers: dict = {}
     with StopOnSignals() as stop:
         try:
             publishers = _publishers(node, topics, console)
@@ -328,16 +345,16 @@ def play_bag(args, console: Console) -> int:
                 task = progress.add_task(f'playing {args.bag}', total=total or None, extra='')
 
                 def publish(message) -> None:
-                    if message.topic in publishers:
-                        publishers[message.topic].publish(message.data)
+                    publishers[message.topic].publish(message.data)
                     progress.advance(task)
 
                 def on_loop(n: int) -> None:
                     progress.reset(task, total=total or None,
                                    extra=f'loop {n + 1}' if n else '')
 
-                stats = play(reader, publish, options, should_stop=should_stop,
-                             on_loop=on_loop)
+                if publishers:
+                    stats = play(reader, publish, replace(options, topics=tuple(publishers)),
+                                 should_stop=should_stop, on_loop=on_loop)
             for pub in publishers.values():  # reliable data reaches its readers (bounded)
                 pub.wait_for_all_acked(Duration(seconds=2.0))
         except (KeyboardInterrupt, ExternalShutdownException):
@@ -346,10 +363,14 @@ def play_bag(args, console: Console) -> int:
             reader.close()
             node.destroy_node()
             rclpy.try_shutdown(context=context)
+    asked = sum(t.count for t in topics)
     if stats is not None:
         console.print(f'published {stats.total} messages in {stats.wall_s:.2f} s '
                       f'({stats.loops} loop(s){", stopped" if stats.stopped else ""}): ' +
                       ', '.join(f'{k} {v}' for k, v in sorted(stats.published.items())))
+    elif not publishers and asked:
+        _say(console, 'red', f'published nothing: none of the {len(topics)} topic(s) can be '
+             'played here (see above)')
     else:
         _say(console, 'yellow', 'interrupted')
     _print_problems(console, reader.problems, reader.warnings)
@@ -357,11 +378,19 @@ def play_bag(args, console: Console) -> int:
         _say(console, 'red', f'the bag is damaged: {len(reader.problems)} problem(s) above; '
              'those parts were not published')
         return 1
+    if asked and (stats is None or stats.total == 0) and not (stats and stats.stopped):
+        return 1
     return 0
 
 
 def _publishers(node, topics, console: Console) -> dict:
-    """Create a publisher per topic with the QoS recorded for it (rosbag2's playback rule)."""
+    """
+    Create a publisher per topic with the QoS rosbag2's player offers for it.
+
+    Keyed by the recorded name; a relative name is resolved in the node's namespace (the
+    root), as ``ros2 bag play`` does. A topic whose type cannot be imported is reported once
+    and not played.
+    """
     publishers = {}
     for topic in topics:
         try:
@@ -404,6 +433,12 @@ def info(args, console: Console) -> int:
                                     ((t.spec, t.count) for t in summary.topics)))
         for _ in reader.messages():  # read it all, so damage anywhere is found
             pass
+        meta = reader.metadata
+        if meta is not None:
+            console.print(f'metadata.yaml: version {meta.version}, ros_distro '
+                          f'{meta.ros_distro or "-"}, {len(reader.files)} storage file(s)')
+        if reader.refusal is not None:
+            _say(console, 'yellow', f'cannot be replayed: {reader.refusal}')
         _print_problems(console, reader.problems, reader.warnings)
         return 1 if reader.problems else 0
 
