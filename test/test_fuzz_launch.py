@@ -56,7 +56,8 @@ def _tree_mutation(root: ET.Element, data) -> None:
     elif kind == 'include':
         target = data.draw(st.sampled_from(
             ['self.launch.xml', 'agent.launch.xml', '/dev/zero', '.', 'missing.launch.xml',
-             '$(var nope)', 'nested/../self.launch.xml']), label='file')
+             '$(var nope)', 'nested/../self.launch.xml', '$(dirname)/self.launch.xml',
+             '$(dirname)/agent.launch.xml']), label='file')
         ET.SubElement(el, 'include', file=target)
     elif kind == 'drop' and el is not root:
         for parent in root.iter():
@@ -108,7 +109,7 @@ def test_mutated_launch_files_parse_or_raise_value_error(data):
         st.sampled_from(['params_file', 'namespace', 'model', 'scenario', 'backend', 'nope']),
         TEXT, max_size=2), label='launch args')
     with tempfile.TemporaryDirectory(prefix='qcoinf_fuzz_launch_') as tmp:
-        for path in SHIPPED:  # relative includes resolve next to the fuzzed file
+        for path in SHIPPED:  # $(dirname) includes resolve next to the fuzzed file
             shutil.copy(path, tmp)
         path = Path(tmp) / 'self.launch.xml'
         path.write_text(text)
@@ -126,7 +127,10 @@ def test_mutated_launch_files_parse_or_raise_value_error(data):
                         pass
             argv = [str(path), *(f'{k}:={v}' for k, v in args.items())]
             assert _run_cli([*argv, '--show-args']) in (0, 2)
-            assert _run_cli([*argv, '--print']) == (0 if desc is not None else 2)
+            # `name:=` (an empty value) is malformed on ros2 launch's command line
+            malformed = any(v == '' for v in args.values())
+            assert _run_cli([*argv, '--print']) == (0 if desc is not None and not malformed
+                                                    else 2)
         if desc is not None:  # parameter files stay inside their folder
             written = list(Path(tmp).rglob('*.yaml'))
             assert all(Path(tmp, 'params') in p.parents for p in written)
@@ -134,16 +138,17 @@ def test_mutated_launch_files_parse_or_raise_value_error(data):
 
 @pytest.mark.parametrize('body, needle', [
     ('<group>' * (MAX_DEPTH + 1) + '</group>' * (MAX_DEPTH + 1), 'nested deeper'),
-    ('<include file="self.launch.xml"/>', 'include cycle'),
+    ('<include file="$(dirname)/self.launch.xml"/>', 'include cycle'),
     ('<include file="/dev/zero"/>', 'not a regular file'),
-    ('<let name="a" value="' + 'x' * 64 + '"/>' +
-     ''.join(f'<let name="a{i}" value="{"$(var a" + (str(i - 1) if i > 1 else "") + ")" * 0}'
-             f'{("$(var a" + (str(i - 1) if i > 1 else "") + ")") * 31}"/>'
-             for i in range(1, 6)), 'longer than'),
+    ('<let name="a0" value="' + 'x' * 64 + '"/>' +
+     ''.join(f'<let name="a{i}" value="{f"$(var a{i - 1})" * 31}"/>' for i in range(1, 6)),
+     'longer than'),
+    ('<let name="a" value="$(var a$(var a)"/>', 'cannot parse'),
     ('<let value="1"/>', '<let> needs a name'),
     ('<node pkg="p" exec="e" respawn_delay="nan"/>', 'respawn_delay'),
-    ('<node pkg="p" exec="e" name="../../escape"><param name="a" value="' + '[' * 3000 +
-     ']' * 3000 + '"/></node>', None),
+    ('<node pkg="p" exec="e" name="../../escape"><param name="a" value="1"/></node>', None),
+    ('<node pkg="p" exec="e"><param name="a" value="' + '[' * 3000 + ']' * 3000 +
+     '"/></node>', 'not YAML'),
 ])
 def test_regressions_found_by_fuzzing(tmp_path, body, needle):
     """Inputs that once overflowed the stack, looped, or grew without bound."""

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from qcoinf_ros.launching import parse_launch_file
+from qcoinf_ros.launching import list_launch_arguments, parse_launch_file
 from qcoinf_ros.resources import share_dir
 from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
 
@@ -62,29 +62,52 @@ def launch_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return loopback_dds_env(env)
 
 
-def _parse_overrides(items: list[str]) -> dict[str, str]:
+def parse_launch_arguments(items: list[str]) -> dict[str, str]:
+    """
+    Return ``{name: value}`` of ``name:=value`` items, by ``ros2 launch``'s rules.
+
+    An item without ``:=``, starting with it, or ending with it when it holds one only
+    (``name:=``) is malformed (``ValueError``); the last value of a name wins. Values are
+    text: a substitution in one is not evaluated.
+    """
     out = {}
     for item in items:
-        if ':=' not in item:
-            raise ValueError(f'launch argument {item!r} must be NAME:=VALUE')
+        count = item.count(':=')
+        if count == 0 or item.startswith(':=') or (count == 1 and item.endswith(':=')):
+            raise ValueError(f"malformed launch argument '{item}', expected format "
+                             "'<name>:=<value>'")
         key, value = item.split(':=', 1)
         out[key] = value
     return out
+
+
+def print_arguments(args) -> None:
+    """Print the declared arguments as ``ros2 launch --show-args`` does."""
+    print("Arguments (pass arguments as '<name>:=<value>'):")
+    for arg in args:
+        text = f"\n    '{arg.name}':{'*' if arg.conditional else ''}\n        {arg.description}"
+        if arg.default is not None:
+            text += f"\n        (default: '{arg.default}')"
+        print(text)
+    if not args:
+        print('\n  No arguments.')
+    elif any(a.conditional for a in args):
+        print('\n* argument(s) which are only used if specific conditions occur')
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     try:
         path = resolve_launch_file(args.file)
-        description = parse_launch_file(path, _parse_overrides(args.launch_args))
+        if args.show_args:
+            print_arguments(list_launch_arguments(path))
+            return 0
+        description = parse_launch_file(path, parse_launch_arguments(args.launch_args))
     except ValueError as exc:
         print(f'qcoinf launch: {exc}', file=sys.stderr)
         return 2
-    if args.show_args:
-        for arg in description.args:
-            default = '(required)' if arg.default is None else f"(default: '{arg.default}')"
-            print(f"'{arg.name}':\n    {arg.description}\n    {default}")
-        return 0
+    for warning in description.warnings:
+        print(f'qcoinf launch: warning: {warning}', file=sys.stderr)
     if args.dry:
         for spec in description.nodes:
             print(' '.join([spec.package, spec.executable, *spec.args, '--ros-args',
