@@ -29,11 +29,14 @@ build: env
 # colcon test exits non-zero on a failure (--return-code-on-test-failure); test-result runs
 # either way so the log lists what ran, and the first non-zero exit code is kept.
 # As root (CI), the cross-ISA kernel tests must run: setup_toolchains.sh installed what they need.
+# pytest loads only the plugins the suite uses (scripts/pytest_plugins.py): a system ROS 2's
+# launch_testing plugin would otherwise stop pytest 9 at start-up.
 test: build
 	@start=$$(date +%s); rc=0; \
 	if [ "$$(id -u)" = 0 ]; then export QCOINF_REQUIRE_TOOLCHAINS=1; fi; \
+	export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; plugins=$$($(ENV) python scripts/pytest_plugins.py); \
 	$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
-	  --pytest-args $(PYTEST_BASE) $(PYTEST_ARGS) || rc=$$?; \
+	  --pytest-args $(PYTEST_BASE) $$plugins $(PYTEST_ARGS) || rc=$$?; \
 	$(ENV) colcon test-result --all --verbose || { [ $$rc -ne 0 ] || rc=$$?; }; \
 	echo "make test: tests took $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
@@ -41,8 +44,9 @@ test-all:
 	@QCOINF_RUN_SLOW=1 $(MAKE) --no-print-directory test
 
 lint: build
-	@$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
-	  --pytest-args -m linter $(PYTEST_ARGS)
+	@export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; plugins=$$($(ENV) python scripts/pytest_plugins.py); \
+	$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
+	  --pytest-args -m linter $$plugins $(PYTEST_ARGS)
 
 demo: build
 	@$(ENV) qcoinf demo

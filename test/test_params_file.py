@@ -1,8 +1,12 @@
 """Reading a node's parameters from a ROS 2 parameters file, with rcl's name patterns."""
 
+from pathlib import Path
+
 import pytest
 
 from qcoinf_ros.launching.params_file import matches, node_parameters
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_name_patterns_as_rcl_reads_them():
@@ -60,3 +64,24 @@ def test_numbers_read_as_rcl_reads_them(tmp_path):
                     '    e: [0.0, 1.5e1]\n    f: 2.5\n')
     assert node_parameters(path, 'n') == {'a': 1e9, 'b': 1e-3, 'c': 5, 'd': '2e3',
                                           'e': [0.0, 15.0], 'f': 2.5}
+
+
+@pytest.mark.ros
+def test_ros2_param_load_reads_slash_star_star_and_exact_names_only(tmp_path):
+    """
+    What ``ros2 param load`` accepts, from the rclpy it uses (README, "Parameter files").
+
+    ``rclpy.parameter.parameter_dict_from_yaml_file`` matches ``/**`` (with wildcards on, the
+    ``ros2 param load`` default) and a node's exact name; the ``/**/camera_node`` keys of the
+    shipped config (fine for ``--params-file`` and launch, which rcl reads) are not matched.
+    """
+    parameter = pytest.importorskip('rclpy.parameter', reason='rclpy missing')
+    shipped = ROOT / 'config' / 'qcoinf.yaml'
+    with pytest.raises(RuntimeError):
+        parameter.parameter_dict_from_yaml_file(str(shipped), True, ['/camera_node'])
+    exact = tmp_path / 'exact.yaml'
+    exact.write_text('/robot1/camera_node:\n  ros__parameters: {rate_hz: 4.0}\n'
+                     '/**:\n  ros__parameters: {use_sim_time: false}\n')
+    got = parameter.parameter_dict_from_yaml_file(str(exact), True, ['/robot1/camera_node'])
+    assert set(got) == {'rate_hz', 'use_sim_time'}
+    assert node_parameters(shipped, 'camera_node', '/robot1')['rate_hz'] == 2.0

@@ -52,9 +52,12 @@ def test_nodes_refuse_to_start_with_unsafe_parameters(ros_env):
     from qcoinf_ros.ros.processes import NodeProcess
 
     procs = [NodeProcess(exe, args, env=ros_env) for exe, args, _ in BAD_AT_START]
+    # twelve processes import torch and rclpy at once: on a busy 2-core machine that alone
+    # can take minutes, so the wait is one generous deadline for all of them
+    deadline = time.monotonic() + 400.0
     try:
         for proc, (exe, args, reason) in zip(procs, BAD_AT_START):
-            code = proc.wait(timeout=120.0)
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
             assert code == 2, f'{exe} {args}: exit code {code}\n{proc.output}'
             assert 'cannot start' in proc.output and reason in proc.output, proc.output
             assert 'Traceback' not in proc.output, proc.output
