@@ -343,3 +343,17 @@ def test_zstd_compressed_bags_are_read(tmp_path, mode, storage):
         assert reader.metadata.compression_mode == mode.lower()
         assert [m.data for m in reader.messages()] == sent and reader.problems == []
         assert reader.info.topic('/z').count == 20
+
+
+def test_fifos_are_not_read_as_bags(tmp_path):
+    import os
+
+    fifo = tmp_path / 'x.mcap'
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match='neither a bag folder nor a regular storage file'):
+        BagReader(fifo)
+    with pytest.raises(ValueError, match='not a rosbag2 bag'):  # the folder holds no file
+        BagReader(tmp_path)
+    os.mkfifo(tmp_path / 'metadata.yaml')
+    with pytest.raises(ValueError, match='not a rosbag2 bag'):
+        BagReader(tmp_path)

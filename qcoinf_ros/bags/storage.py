@@ -380,8 +380,10 @@ class BagReader:
             if _storage_of(self.path) is None:
                 raise ValueError(f'{self.path} is not a rosbag2 storage file (.mcap or .db3)')
             return [self.path]
+        if not self.path.is_dir():  # a FIFO or a device would block or never end
+            raise ValueError(f'{self.path} is neither a bag folder nor a regular storage file')
         if not (self.path / 'metadata.yaml').is_file():
-            found = sorted(p for p in self.path.iterdir() if _storage_of(p))
+            found = sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
             if found:
                 self._add(Problem(str(self.path), 'metadata.yaml is missing (the recording '
                                   'did not end cleanly; `ros2 bag reindex` would rebuild it); '
@@ -392,7 +394,7 @@ class BagReader:
         except ValueError as exc:
             self._add(Problem(str(self.path / 'metadata.yaml'), f'{exc}; salvaging the '
                               'readable messages of the storage files'))
-            return sorted(p for p in self.path.iterdir() if _storage_of(p))
+            return sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
         meta = self.metadata
         if meta.storage not in STORAGES:
             raise ValueError(f'{self.path}: storage "{meta.storage}" is not supported '
