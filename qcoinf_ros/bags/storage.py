@@ -118,7 +118,7 @@ class TopicInfo:
 
     @property
     def qualified_name(self) -> str:
-        """The name the player publishes on (a relative name resolved in the root namespace)."""
+        """Return the name the player publishes on (a relative name resolved in `/`)."""
         return qualify(self.spec.name)
 
 
@@ -433,7 +433,7 @@ class BagReader:
 
     @property
     def files(self) -> list[Path]:
-        """The storage files read, in order."""
+        """Return the storage files read, in order."""
         return list(self._files)
 
     @property
