@@ -15,9 +15,14 @@ case "$VENV" in /*) ;; *) VENV="$root/$VENV" ;; esac
 
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
-# The ROS 2 wheels install their ament index under the venv prefix.
+# The ROS 2 wheels install their ament index under the venv prefix; ROS_DISTRO names their
+# distribution (as a sourced ROS 2 does: bags record it).
 if [ -z "${ROS_DISTRO:-}" ]; then
   export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+  if [ -f "$VENV/.qcoinf-ros-distro" ]; then
+    ROS_DISTRO="$(cat "$VENV/.qcoinf-ros-distro")"
+    export ROS_DISTRO QCOINF_ROS_WHEELS=1
+  fi
 fi
 if [ -f "$root/install/setup.bash" ]; then
   set +u

@@ -198,7 +198,7 @@ def test_writer_refuses_overwrite_unknown_types_and_unknown_topics(tmp_path):
     with pytest.raises(ValueError, match='exists'):
         BagWriter(tmp_path)
     with BagWriter(tmp_path / 'bag') as writer:
-        with pytest.raises(ValueError, match='not a ROS 2 Kilted standard type'):
+        with pytest.raises(ValueError, match='not a ROS 2 [a-z]+ standard type'):
             writer.add_topic(TopicSpec('/x', 'my_pkg/msg/Custom'))
         with pytest.raises(ValueError, match='not added'):
             writer.write('/y', 0, b'')

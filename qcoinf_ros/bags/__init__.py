@@ -1,8 +1,9 @@
 """
 rosbag2 bags without rosbag2: writing, reading, salvaging, replay schedule, sample, report.
 
-Pure (no rclpy): built on the ``rosbags`` library with the ROS 2 Kilted typestore. The ROS side
-(subscribing and publishing the raw CDR bytes) is ``qcoinf bag`` (:mod:`qcoinf_ros.cli.bag`).
+Pure (no rclpy): built on the ``rosbags`` library with the typestore of the ROS 2 distribution
+in use. The ROS side (subscribing and publishing the raw CDR bytes) is ``qcoinf bag``
+(:mod:`qcoinf_ros.cli.bag`).
 """
 
 from qcoinf_ros.bags.playback import play, PlayOptions, PlayStats

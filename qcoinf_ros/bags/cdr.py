@@ -3,7 +3,8 @@ Serialized (CDR) messages as rosbag2 stores them: type names, validation, restam
 
 Messages travel through the bag tools as the raw CDR bytes DDS carries, never as Python
 objects: the recorder writes what it received, the player publishes what the bag holds. The
-``rosbags`` typestore of ROS 2 Kilted knows every standard type the package uses; it checks a
+``rosbags`` typestore of the ROS 2 distribution (``$ROS_DISTRO``: Jazzy, Kilted, ...) knows
+every standard type the package uses; it checks a
 message (a strict deserialization: sizes, string lengths and trailing bytes) before it is
 replayed, and tells where a message's ``std_msgs/Header`` stamp sits so that ``--restamp`` can
 rewrite it in place.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 import importlib
+import os
 import re
 import struct
 
@@ -27,10 +29,25 @@ _HEADER = 'std_msgs/msg/Header'
 _ENCAPSULATION = {b'\x00\x00': '>', b'\x00\x01': '<', b'\x00\x02': '>', b'\x00\x03': '<'}
 
 
-@lru_cache(maxsize=1)
+#: The typestore of each distribution the package runs on (``$ROS_DISTRO``); others: Jazzy.
+_STORES = {'humble': Stores.ROS2_HUMBLE, 'iron': Stores.ROS2_IRON, 'jazzy': Stores.ROS2_JAZZY,
+           'kilted': Stores.ROS2_KILTED}
+
+
+def distro() -> str:
+    """Return the ROS 2 distribution the typestore is for: ``$ROS_DISTRO`` if known, else jazzy."""
+    name = os.environ.get('ROS_DISTRO', '').strip().lower()
+    return name if name in _STORES else 'jazzy'
+
+
+@lru_cache(maxsize=None)
+def _typestore(name: str):
+    return _get_typestore(_STORES[name])
+
+
 def typestore():
-    """Return the rosbags typestore of ROS 2 Kilted (shared; types from bags are added to it)."""
-    return _get_typestore(Stores.ROS2_KILTED)
+    """Return the rosbags typestore of :func:`distro` (shared; types from bags are added to it)."""
+    return _typestore(distro())
 
 
 def normalize_type(type_name: str) -> str:

@@ -37,7 +37,7 @@ from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 
 from qcoinf_ros import __version__
 from qcoinf_ros.bags.cdr import check_message, is_known, normalize_type, register_definition
-from qcoinf_ros.bags.cdr import typestore
+from qcoinf_ros.bags.cdr import distro, typestore
 from qcoinf_ros.bags.metadata import BagMetadata, normalize_qos, read_metadata, storage_paths
 from qcoinf_ros.bags.metadata import TopicMetadata
 from qcoinf_ros.bags.recover import Problem, salvage_mcap, salvage_sqlite3
@@ -215,10 +215,10 @@ class BagWriter:
         self._closed = False
 
     def add_topic(self, spec: TopicSpec) -> None:
-        """Register a topic (written fully qualified); its type must be a Kilted standard one."""
+        """Register a topic (written fully qualified); its type must be a standard one."""
         if not is_known(spec.msgtype):
-            raise ValueError(f'message type {spec.msgtype} of {spec.name} is not a ROS 2 Kilted '
-                             'standard type; its definition cannot be written')
+            raise ValueError(f'message type {spec.msgtype} of {spec.name} is not a ROS 2 '
+                             f'{distro()} standard type; its definition cannot be written')
         spec = TopicSpec(qualify(spec.name), spec.msgtype, spec.qos)
         if spec.name in self._connections:
             raise ValueError(f'topic {spec.name} is already in the bag')
@@ -535,7 +535,7 @@ class BagReader:
                     definition = conn.msgdef.data
                     fmt = 'idl' if conn.msgdef.format.name == 'IDL' else 'msg'
         if not register_definition(msgtype, definition, fmt):
-            self.warnings.append(f'{msgtype}: not a Kilted standard type and its definition '
+            self.warnings.append(f'{msgtype}: not a {distro()} standard type and its definition '
                                  'is not in the bag: its messages are not checked')
 
     # -- reading -------------------------------------------------------------------------
