@@ -1,4 +1,4 @@
-"""The ``main()`` body shared by the package's nodes (Kilted shutdown idiom)."""
+"""The ``main()`` body shared by the package's nodes (the Jazzy and Kilted shutdown idiom)."""
 
 from __future__ import annotations
 
