@@ -357,3 +357,48 @@ def test_fifos_are_not_read_as_bags(tmp_path):
     os.mkfifo(tmp_path / 'metadata.yaml')
     with pytest.raises(ValueError, match='not a rosbag2 bag'):
         BagReader(tmp_path)
+
+
+@pytest.mark.parametrize('listed', ['../outside/x.db3', '/OUTSIDE/x.db3', 'link.db3'])
+def test_storage_files_outside_the_bag_folder_are_never_read(tmp_path, listed):
+    """Regression: `..`, absolute paths or a symlink out made `play` publish foreign files."""
+    import shutil
+
+    outside = tmp_path / 'outside'
+    shutil.copytree(REAL / 'sqlite3_v4_talker', outside)
+    (outside / 'talker.db3').rename(outside / 'x.db3')
+    bag = tmp_path / 'bag'
+    bag.mkdir()
+    (bag / 'link.db3').symlink_to(outside / 'x.db3')
+    text = (REAL / 'sqlite3_v4_talker' / 'metadata.yaml').read_text()
+    listed = listed.replace('/OUTSIDE', str(outside))
+    (bag / 'metadata.yaml').write_text(text.replace('- talker.db3', f'- {listed}'))
+    reader = BagReader(bag)
+    with reader:
+        assert list(reader.messages()) == [] and reader.files == []
+    assert any('outside the bag folder: not read' in p.reason for p in reader.problems)
+
+
+def test_metadata_bombs_are_bounded(tmp_path):
+    import time
+
+    from qcoinf_ros.bags.metadata import MAX_METADATA_BYTES
+
+    bag = tmp_path / 'bag'
+    bag.mkdir()
+    shutil_text = (REAL / 'sqlite3_v4_talker' / 'metadata.yaml').read_text()
+    (bag / 'talker.db3').write_bytes((REAL / 'sqlite3_v4_talker' / 'talker.db3').read_bytes())
+    levels = ''.join(f'  - &l{i} [*l{i - 1}, *l{i - 1}, *l{i - 1}, *l{i - 1}]\n'
+                     for i in range(1, 30))
+    bomb = 'bomb:\n  - &l0 [a, b]\n' + levels
+    (bag / 'metadata.yaml').write_text(
+        bomb + shutil_text.replace('  relative_file_paths:\n    - talker.db3',
+                                   '  relative_file_paths: *l29'))
+    start = time.monotonic()
+    reader = BagReader(bag)  # a list of lists, not of paths: salvaged, in bounded time
+    assert time.monotonic() - start < 10
+    assert any('relative_file_paths' in p.reason for p in reader.problems)
+    assert sum(1 for _ in reader.messages()) == 20
+    (bag / 'metadata.yaml').write_bytes(b'#' * (MAX_METADATA_BYTES + 1))
+    reader = BagReader(bag)
+    assert any('larger than' in p.reason for p in reader.problems)

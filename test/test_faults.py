@@ -137,8 +137,12 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
     procs = [decoder, agent]
     try:
         recording = (tmp_path / 'record.log').read_text
+        # the recorder's subscriptions are on the graph (this node's and the recorder's) before
+        # the first frame, so the recording cannot miss the first caption to discovery
         assert bench.spin_until(lambda: 'recording /qcoinf/caption' in recording() and
                                 'recording /qcoinf/latency' in recording() and
+                                rclpy_node.count_subscribers('/qcoinf/caption') >= 2 and
+                                rclpy_node.count_subscribers('/qcoinf/latency') >= 2 and
                                 bench.images.get_subscription_count() >= 1), \
             _log(*procs) + recording()
         bench.start_frames()

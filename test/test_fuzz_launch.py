@@ -162,3 +162,22 @@ def test_regressions_found_by_fuzzing(tmp_path, body, needle):
             return
         with pytest.raises(ValueError, match=needle):
             parse_launch_file(path)
+
+
+def test_includes_that_multiply_are_bounded(tmp_path):
+    """Regression: 24 files each including the next twice parsed in 2^24 readings (> 60 s)."""
+    from qcoinf_ros.launching import list_launch_arguments
+    from qcoinf_ros.launching.xml_launch import MAX_FILES
+
+    for i in range(24):
+        child = f'<include file="$(dirname)/f{i + 1}.launch.xml"/>' * 2 if i < 23 else ''
+        (tmp_path / f'f{i}.launch.xml').write_text(
+            f'<launch><arg name="a{i}" default="x"/>{child}'
+            '<node pkg="qcoinf_ros" exec="scenario_node"/></launch>')
+    with bounded('24 files including the next twice', seconds=20):
+        with pytest.raises(ValueError, match=f'more than {MAX_FILES} launch files'):
+            parse_launch_file(tmp_path / 'f0.launch.xml')
+        listed = list_launch_arguments(tmp_path / 'f0.launch.xml')
+    assert [a.name for a in listed][:3] == ['a0', 'a1', 'a2']
+    # a shipped graph is far inside the bound: coinference reads 3 files
+    assert MAX_FILES >= 64

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+import reprlib
 from typing import Any
 
 from rosbags.interfaces import Qos, QosTime
@@ -34,6 +35,8 @@ INFINITE = QosTime(9223372036, 854775807)
 FOXY_INFINITE = (QosTime(9223372036, 854775807), QosTime(2147483647, 4294967295),
                  QosTime(2147483647, 2147483647))
 
+#: The largest ``metadata.yaml`` read (a real one is a few kB per topic).
+MAX_METADATA_BYTES = 16 << 20
 #: libyaml's safe loader where PyYAML was built with it (much faster on large or deep text).
 _LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
 
@@ -90,7 +93,7 @@ def parse_offered_qos(value: Any) -> tuple[Qos, ...]:
         return ()
     if not isinstance(value, (str, list)):
         raise ValueError(f'offered_qos_profiles must be a YAML list or its text, got '
-                         f'{value!r}')
+                         f'{_short(value)}')
     try:
         return tuple(normalize_qos(q) for q in parse_qos(value))
     except Exception as exc:  # noqa: BLE001 - ReaderError, KeyError, TypeError
@@ -98,14 +101,19 @@ def parse_offered_qos(value: Any) -> tuple[Qos, ...]:
             from None
 
 
+def _short(value) -> str:
+    """Return a bounded text of ``value`` (a YAML alias bomb has an exponential full repr)."""
+    return reprlib.repr(value)
+
+
 def _get(node: dict, key: str, kind, where: str):
     if not isinstance(node, dict) or key not in node:
         raise ValueError(f'{where}: "{key}" is missing')
     value = node[key]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f'{where}: "{key}" must be an integer, got {value!r}')
+        raise ValueError(f'{where}: "{key}" must be an integer, got {_short(value)}')
     if kind is str and not isinstance(value, str):
-        raise ValueError(f'{where}: "{key}" must be a string, got {value!r}')
+        raise ValueError(f'{where}: "{key}" must be a string, got {_short(value)}')
     return value
 
 
@@ -127,7 +135,7 @@ def parse_metadata(text: str) -> BagMetadata:
     files = info.get('relative_file_paths') or []
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise ValueError(f'{where}: "relative_file_paths" must be a list of paths, got '
-                         f'{files!r}')
+                         f'{_short(files)}')
     duration = _get(_get(info, 'duration', dict, where), 'nanoseconds', int, where)
     start = _get(_get(info, 'starting_time', dict, where), 'nanoseconds_since_epoch', int,
                  where)
@@ -157,7 +165,11 @@ def read_metadata(bag: str | Path) -> BagMetadata:
     """Read ``bag``/metadata.yaml; ``ValueError`` when it is missing or malformed."""
     path = Path(bag) / 'metadata.yaml'
     try:
-        text = path.read_text()
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise ValueError(f'{path} is not a regular file')
+        if path.stat().st_size > MAX_METADATA_BYTES:
+            raise ValueError(f'{path} is larger than {MAX_METADATA_BYTES} bytes')
+        text = path.read_text(errors='replace')
     except OSError as exc:
         raise ValueError(f'cannot read {path} ({exc.strerror or exc})') from None
     return parse_metadata(text)

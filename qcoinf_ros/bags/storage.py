@@ -40,7 +40,7 @@ from qcoinf_ros.bags.cdr import check_message, is_known, normalize_type, registe
 from qcoinf_ros.bags.cdr import distro, typestore
 from qcoinf_ros.bags.metadata import BagMetadata, normalize_qos, read_metadata, storage_paths
 from qcoinf_ros.bags.metadata import TopicMetadata
-from qcoinf_ros.bags.recover import Problem, salvage_mcap, salvage_sqlite3
+from qcoinf_ros.bags.recover import Problem, Salvage, salvage_mcap, salvage_sqlite3
 
 #: rosbag2 metadata format version written (Jazzy and Kilted write 9).
 METADATA_VERSION = 9
@@ -346,10 +346,10 @@ class BagReader:
         if not self.path.exists():
             raise ValueError(f'no bag at {self.path}')
         self._files = self._locate()
-        if not self._files:
+        if not self._files and self.metadata is None and not self.problems:
             raise ValueError(f'{self.path} is not a rosbag2 bag (no metadata.yaml, .mcap or '
                              '.db3 file)')
-        if not self.problems:
+        if not self.problems and self._files:
             try:
                 self._open_storages()
             except Exception as exc:  # noqa: BLE001 - ReaderError, sqlite3/zstd errors
@@ -396,6 +396,10 @@ class BagReader:
                               'readable messages of the storage files'))
             return sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
         meta = self.metadata
+        if not meta.files:  # rosbag2 would read nothing; the folder's own files are salvaged
+            self._add(Problem(str(self.path / 'metadata.yaml'), 'lists no storage file; '
+                              'salvaging the storage files of the folder'))
+            return sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
         if meta.storage not in STORAGES:
             raise ValueError(f'{self.path}: storage "{meta.storage}" is not supported '
                              f'({", ".join(STORAGES)})')
@@ -405,11 +409,22 @@ class BagReader:
             raise ValueError(f'{self.path}: compression "{meta.compression_format}" / '
                              f'"{meta.compression_mode}" is not supported (zstd file or '
                              'message)')
-        files = storage_paths(self.path, meta)
-        present = [p for p in files if p.is_file()]
-        for missing in sorted(set(files) - set(present)):
-            self._add(Problem(str(missing), 'listed in metadata.yaml but missing: its messages '
-                              'are lost'))
+        present = []
+        folder = self.path.resolve()
+        for path in storage_paths(self.path, meta):
+            try:
+                inside = folder in path.resolve().parents
+            except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+                inside = False
+            # absolute, `..` or a symlink out: never read (rosbag2 would read an absolute path)
+            if not inside:
+                self._add(Problem(str(path), 'listed in metadata.yaml but outside the bag '
+                                  'folder: not read'))
+            elif not path.is_file():
+                self._add(Problem(str(path), 'listed in metadata.yaml but missing (or not a '
+                                  'regular file): its messages are lost'))
+            elif path not in present:
+                present.append(path)
         return present
 
     def _open_storages(self) -> None:
@@ -440,7 +455,7 @@ class BagReader:
     def storage(self) -> str:
         if self.metadata is not None and self.metadata.storage in STORAGES:
             return self.metadata.storage
-        return _storage_of(self._files[0]) or 'unknown'
+        return (_storage_of(self._files[0]) if self._files else None) or 'unknown'
 
     def _salvaged(self):
         if self._salvage is None:
@@ -459,6 +474,7 @@ class BagReader:
                     merged.topics.update(part.topics)
                     merged.messages.extend(part.messages)
                     merged.problems.extend(part.problems)
+            merged = merged if merged is not None else Salvage()
             merged.messages.sort(key=lambda m: m[1])
             for problem in merged.problems:
                 self._add(problem)

@@ -30,7 +30,8 @@ result staying one argument.
 
 Anything else — another tag, attribute or substitution — raises ``ValueError`` naming it and the
 file, rather than being silently ignored. So does a file that is not well-formed XML, an include
-cycle, nesting (``<group>``/``<include>``) deeper than :data:`MAX_DEPTH`, or a substitution whose
+cycle, nesting (``<group>``/``<include>``) deeper than :data:`MAX_DEPTH`, more than
+:data:`MAX_FILES` files read through includes, or a substitution whose
 result grows beyond :data:`MAX_TEXT` characters (a launch file cannot exhaust memory or the
 stack). Parsing starts no process; ``ValueError`` is the only exception it raises for any file
 content (``test/test_fuzz_launch.py``).
@@ -64,6 +65,9 @@ _ATTRS = {
 }
 #: Deepest nesting of ``<group>`` and ``<include>`` elements accepted.
 MAX_DEPTH = 32
+#: Most launch files one evaluation reads (each include counts): N files including the next
+#: twice would otherwise take 2^N readings.
+MAX_FILES = 256
 #: Longest text a substitution may produce [characters].
 MAX_TEXT = 1 << 16
 
@@ -209,6 +213,7 @@ class _Evaluator:
         self.result = LaunchDescription()
         self.depth = 0
         self.including: list[Path] = []  # the include chain, to refuse cycles
+        self.files_read = 0
         self.declared: set[str] = set()
 
     # -- substitutions ---------------------------------------------------------------------
@@ -263,6 +268,10 @@ class _Evaluator:
             raise ValueError(f'{path}: include cycle ({chain})')
         if not key.is_file():  # a device such as /dev/zero or a FIFO would never end
             raise ValueError(f'cannot read launch file {path}: not a regular file')
+        self.files_read += 1
+        if self.files_read > MAX_FILES:
+            raise ValueError(f'{path}: more than {MAX_FILES} launch files read (includes '
+                             'multiply); refusing to go on')
         try:
             root = ET.parse(path).getroot()
         except (ET.ParseError, OSError, ValueError, RecursionError) as exc:
