@@ -374,6 +374,10 @@ class BagReader:
             self.problems.append(problem)
 
     # -- opening -------------------------------------------------------------------------
+    def _folder_files(self) -> list[Path]:
+        """Return the regular storage files directly in the bag folder, by name."""
+        return sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
+
     def _locate(self) -> list[Path]:
         """Return the storage files; note in ``problems`` what is missing."""
         if self.path.is_file():
@@ -383,7 +387,7 @@ class BagReader:
         if not self.path.is_dir():  # a FIFO or a device would block or never end
             raise ValueError(f'{self.path} is neither a bag folder nor a regular storage file')
         if not (self.path / 'metadata.yaml').is_file():
-            found = sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
+            found = self._folder_files()
             if found:
                 self._add(Problem(str(self.path), 'metadata.yaml is missing (the recording '
                                   'did not end cleanly; `ros2 bag reindex` would rebuild it); '
@@ -394,12 +398,12 @@ class BagReader:
         except ValueError as exc:
             self._add(Problem(str(self.path / 'metadata.yaml'), f'{exc}; salvaging the '
                               'readable messages of the storage files'))
-            return sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
+            return self._folder_files()
         meta = self.metadata
         if not meta.files:  # rosbag2 would read nothing; the folder's own files are salvaged
             self._add(Problem(str(self.path / 'metadata.yaml'), 'lists no storage file; '
                               'salvaging the storage files of the folder'))
-            return sorted(p for p in self.path.iterdir() if _storage_of(p) and p.is_file())
+            return self._folder_files()
         if meta.storage not in STORAGES:
             raise ValueError(f'{self.path}: storage "{meta.storage}" is not supported '
                              f'({", ".join(STORAGES)})')
