@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+import sys
 
 import numpy as np
 
@@ -16,7 +17,10 @@ import numpy as np
 def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
         raise ValueError(f'{name} must be a real number, got {value!r}')
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f'{name} is beyond the float range, got {value!r:.40}') from None
     if math.isnan(out):
         raise ValueError(f'{name} must not be NaN, got {value!r}')
     return out
@@ -35,6 +39,7 @@ def require_positive(name: str, value, *, allow_inf: bool = False) -> float:
     out = _as_float(name, value) if allow_inf else require_finite(name, value)
     if not out > 0.0:
         raise ValueError(f'{name} must be > 0, got {value!r}')
+    _refuse_subnormal(name, out, value)
     return out
 
 
@@ -43,7 +48,51 @@ def require_nonnegative(name: str, value, *, allow_inf: bool = False) -> float:
     out = _as_float(name, value) if allow_inf else require_finite(name, value)
     if out < 0.0:
         raise ValueError(f'{name} must be >= 0, got {value!r}')
+    _refuse_subnormal(name, out, value)
     return out
+
+
+def _refuse_subnormal(name: str, out: float, value) -> None:
+    if out != 0.0 and abs(out) < TINY:
+        raise ValueError(f'{name} must not be subnormal (below {TINY:g}), got {value!r}')
+
+
+#: Smallest positive normal float: a physical quantity below it is a corrupt value, not a
+#: measurement (divisions by it overflow to inf, and 1 / 5e-324 raises).
+TINY = sys.float_info.min
+
+
+def physical_quantity_reason(value, *, positive: bool = True, high: float | None = None):
+    """
+    Return why ``value`` is not a usable physical quantity (seconds, joules, hertz), or None.
+
+    Usable: a real number (not bool), finite, ``> 0`` (or ``>= 0`` with ``positive=False``) and
+    not subnormal: ``0 < |x| < sys.float_info.min`` passes a naive "positive and finite" check,
+    yet ``1 / x`` overflows (a 1e-310 s deadline made the planner divide by zero). ``high``
+    bounds it from above. Integers beyond the float range are refused, not raised on.
+    """
+    try:
+        out = require_finite('value', value)
+    except ValueError as exc:
+        return str(exc).replace('value ', '', 1)
+    if positive and not out > 0.0:
+        return f'must be > 0, got {value!r}'
+    if not positive and out < 0.0:
+        return f'must be >= 0, got {value!r}'
+    if out != 0.0 and abs(out) < TINY:
+        return f'must not be subnormal (below {TINY:g}), got {value!r}'
+    if high is not None and out > high:
+        return f'must be <= {high:g}, got {value!r}'
+    return None
+
+
+def require_physical(name: str, value, *, positive: bool = True,
+                     high: float | None = None) -> float:
+    """Return ``value`` as a float; ``ValueError`` naming it if it is not a physical quantity."""
+    reason = physical_quantity_reason(value, positive=positive, high=high)
+    if reason is not None:
+        raise ValueError(f'{name} {reason}')
+    return float(value)
 
 
 def require_int_in_range(name: str, value, low: int, high: int | None = None) -> int:

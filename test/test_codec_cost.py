@@ -18,7 +18,8 @@ def agent(**changes):
 
 @settings(max_examples=100, deadline=None)
 @given(seconds=st.lists(st.floats(1e-6, 10.0), min_size=1, max_size=16),
-       t_fixed=st.floats(0.0, 10.0), t_plane=st.floats(1e-6, 1.0), r2=st.floats(-5.0, 1.0),
+       t_fixed=st.floats(0.0, 10.0, allow_subnormal=False), t_plane=st.floats(1e-6, 1.0),
+       r2=st.floats(-5.0, 1.0),
        clock=st.one_of(st.none(), st.floats(1e6, 1e10)), cached=st.booleans(),
        threads=st.integers(1, 64))
 def test_round_trip(seconds, t_fixed, t_plane, r2, clock, cached, threads):
@@ -36,8 +37,9 @@ def test_latency_is_the_affine_fit():
     ({'model_id': ''}, 'model_id'),
     ({'threads': 0}, 'threads'),
     ({'seconds': ()}, 'seconds must be a list'),
-    ({'seconds': (0.1, float('nan'), 0.1)}, 'seconds must be a finite number'),
-    ({'seconds': (0.1, -1.0, 0.1)}, 'seconds must be a finite number'),
+    ({'seconds': (0.1, float('nan'), 0.1)}, 'seconds must not be NaN'),
+    ({'seconds': (0.1, -1.0, 0.1)}, 'seconds must be > 0'),
+    ({'seconds': (0.1, 1e-310, 0.1)}, 'seconds must not be subnormal'),
     ({'t_plane': float('inf')}, 't_plane'),
     ({'t_fixed': 0.0, 't_plane': 0.0}, 't_fixed \\+ t_plane must be > 0'),
     ({'r2': 2.0}, 'r2'),
@@ -56,7 +58,7 @@ def test_bad_content_is_refused_with_the_reason(changes, needle):
     ('[1]', 'JSON object'),
     ('{"part": "agent"}', 'keys must be'),
     ('[' * 100000, 'more than'),
-    ('[' * 5000 + ']' * 5000, 'not JSON|JSON object'),  # deep nesting under the size bound
+    ('[' * 5000 + ']' * 5000, 'nests 5000 deep'),  # deep nesting under the size bound
 ])
 def test_bad_text_raises_value_error_only(text, needle):
     with pytest.raises(ValueError, match=needle):
@@ -66,7 +68,7 @@ def test_bad_text_raises_value_error_only(text, needle):
 def test_numbers_python_cannot_hold_are_refused():
     data = json.loads(encode_cost(agent()))
     data['threads'] = 10 ** 400
-    with pytest.raises(ValueError, match='threads'):
+    with pytest.raises(ValueError, match='integer 1000.* beyond the 64-bit range'):
         decode_cost(json.dumps(data))
     text = encode_cost(agent()).replace('0.003', '1e999')
     with pytest.raises(ValueError):

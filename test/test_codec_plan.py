@@ -11,8 +11,9 @@ from qcoinf_ros.codec.plan import decode_profile, encode_profile, ProfileMessage
 @settings(max_examples=100, deadline=None)
 @given(name=st.text(min_size=1, max_size=12), f=st.floats(1.0, 1e11), g=st.floats(1.0, 1e11),
        b=st.integers(1, 64), feasible=st.booleans(),
-       mode=st.one_of(st.none(), st.integers(0, 10)), t=st.floats(0, 1e3), e=st.floats(0, 1e3),
-       a=st.floats(0, 1e3))
+       mode=st.one_of(st.none(), st.integers(0, 10)), t=st.floats(0, 1e3, allow_subnormal=False),
+       e=st.floats(0, 1e3, allow_subnormal=False),
+       a=st.floats(0, 1e3, allow_subnormal=False))
 def test_round_trip(name, f, g, b, feasible, mode, t, e, a):
     msg = ProfileMessage(name, f, g, b, feasible, mode, t, e, a)
     assert decode_profile(encode_profile(msg)) == msg

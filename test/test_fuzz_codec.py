@@ -147,20 +147,38 @@ def test_int8_of_the_float32_maximum_decodes():
 def test_regressions_found_by_fuzzing():
     """Inputs that once escaped as OverflowError, RecursionError or KeyError."""
     header, body = _split(encode_embedding(np.ones(3, np.float32), EmbeddingMeta('m', 8)))
-    for shape in ('[1e300]', '[Infinity]', '[4294967296, 4294967296]', '[' * 100_000):
+    for shape in ('[1e300]', '[Infinity]', '[4294967296, 4294967296]', '[' * 1000,
+                  '[' + '9' * 400 + ']'):
         header['__metadata__']['shape'] = shape
         with pytest.raises(ValueError, match='shape|metadata'):
             decode_embedding(_join(header, body))
-    deep = b'[' * 100_000
-    with pytest.raises(ValueError, match='corrupt embedding header'):
+    deep = b'[' * 60_000
+    with pytest.raises(ValueError, match='embedding header nests 60000 deep'):
         decode_embedding(struct.pack('<Q', len(deep)) + deep)
     header, body = _split(encode_embedding(np.ones(3, np.float32), EmbeddingMeta('m', 8)))
     header['embedding']['dtype'] = 'BF16'  # safetensors knows it, numpy does not
     header['embedding']['data_offsets'] = [0, 6]
     with pytest.raises(ValueError, match='corrupt embedding payload'):
         decode_embedding(_join(header, body[:6]))
-    with pytest.raises(ValueError, match='not JSON'):
+    with pytest.raises(ValueError, match='more than 4096'):
         decode_profile('[' * 100_000)
+    with pytest.raises(ValueError, match='nests 1000 deep'):
+        decode_profile('[' * 1000)
+
+
+def test_a_huge_header_is_refused_before_it_is_parsed():
+    """Issue 14: a 100 MB JSON header was parsed in full (1.6 GB peak) before its rejection."""
+    import tracemalloc
+    header = b'{"__metadata__": {"codec": "x", "pad": "' + b'a' * 100_000_000 + b'"}}'
+    payload = struct.pack('<Q', len(header)) + header
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r'header of 100000\d+ bytes exceeds 65536'):
+            decode_embedding(payload)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(payload), peak  # the copy into bytes at most: nothing parsed
 
 
 PROFILE = ProfileMessage('medium', 1e9, 5e9, 6, True, 2, 0.4, 1.7)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 import json
-import math
 
-from qcoinf_ros.validation import require_int_in_range
+from qcoinf_ros.codec.json_text import loads_bounded
+from qcoinf_ros.validation import (
+    physical_quantity_reason, require_finite, require_int_in_range)
 
 __all__ = ['CostMessage', 'encode_cost', 'decode_cost', 'PARTS', 'MAX_COST_BYTES']
 
@@ -31,13 +32,16 @@ PARTS = ('agent', 'server')
 #: Longest accepted message (a 64-bit-width cost is ~2 KB).
 MAX_COST_BYTES = 16384
 _TEXT_LIMIT = 256
+#: Longest latency a cost may hold [s] (a day): beyond, cycles x clock overflow the model.
+MAX_SECONDS = 86400.0
+#: Highest reference clock [Hz].
+MAX_CLOCK_HZ = 1e12
 
 
-def _number(key: str, value, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = '> 0' if positive else '>= 0'
-        raise ValueError(f'{key} must be a finite number {bound}, got {value!r}')
+def _number(key: str, value, positive: bool = False, high: float = MAX_SECONDS) -> float:
+    reason = physical_quantity_reason(value, positive=positive, high=high)
+    if reason is not None:
+        raise ValueError(f'{key} {reason}')
     return float(value)
 
 
@@ -85,12 +89,13 @@ class CostMessage:
         if self.t_fixed + self.t_plane <= 0:
             raise ValueError(f't_fixed + t_plane must be > 0, got {self.t_fixed!r} + '
                              f'{self.t_plane!r}')
-        r2 = self.r2
-        if isinstance(r2, bool) or not isinstance(r2, (int, float)) or not math.isfinite(r2) \
-                or r2 > 1.0 + 1e-9:
-            raise ValueError(f'r2 must be a finite number <= 1, got {r2!r}')
+        r2 = require_finite('r2', self.r2)
+        if r2 > 1.0 + 1e-9:
+            raise ValueError(f'r2 must be a finite number <= 1, got {self.r2!r}')
+        object.__setattr__(self, 'r2', r2)
         if self.f_ref_hz is not None:
-            object.__setattr__(self, 'f_ref_hz', _number('f_ref_hz', self.f_ref_hz, True))
+            clock = _number('f_ref_hz', self.f_ref_hz, True, MAX_CLOCK_HZ)
+            object.__setattr__(self, 'f_ref_hz', clock)
         if not isinstance(self.cached, bool):
             raise ValueError(f'cached must be a boolean, got {self.cached!r}')
         require_int_in_range('b_max', self.b_max, 0, 64)
@@ -118,14 +123,7 @@ def decode_cost(text: str) -> CostMessage:
     The text is bounded (:data:`MAX_COST_BYTES`) before it is parsed; ``ValueError`` is the
     only exception raised, whatever ``text`` holds.
     """
-    if not isinstance(text, str):
-        raise ValueError(f'cost message must be text, got {type(text).__name__}')
-    if len(text) > MAX_COST_BYTES:
-        raise ValueError(f'cost message is {len(text)} characters, more than {MAX_COST_BYTES}')
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f'cost message is not JSON: {exc}') from None
+    data = loads_bounded(text, what='cost message', max_bytes=MAX_COST_BYTES)
     if not isinstance(data, dict):
         raise ValueError(f'cost message must be a JSON object, got {type(data).__name__}')
     want = set(CostMessage.__dataclass_fields__)

@@ -26,6 +26,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load as st_load, save as st_save
 
+from qcoinf_ros.codec.json_text import loads_bounded
 from qcoinf_ros.validation import require_int_in_range
 
 #: Value of ``CompressedImage.format`` for this codec (versioned).
@@ -33,6 +34,8 @@ FORMAT = 'qcoinf/embedding;v1'
 COMPRESSIONS = ('none', 'fp16', 'int8')
 _FP16_MAX = float(np.finfo(np.float16).max)
 _FP32_MAX = float(np.finfo(np.float32).max)
+#: Longest safetensors JSON header accepted (the codec's own is < 1 kB).
+MAX_HEADER_BYTES = 65536
 _MAX_ELEMENTS = 1 << 28  # 256 Mi floats: far above any real embedding, guards allocations
 
 
@@ -115,14 +118,14 @@ def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
     if header.get('codec') != FORMAT:
         raise ValueError(f'not a {FORMAT} payload (codec {header.get("codec")!r})')
     try:
-        dims = json.loads(header['shape'])
+        dims = loads_bounded(header['shape'], what='embedding shape', max_bytes=1024)
         if not isinstance(dims, list) or not all(
                 isinstance(d, int) and not isinstance(d, bool) for d in dims):
             raise TypeError(f'shape must be a list of integers, got {header["shape"]!r:.80}')
         shape = tuple(dims)
         meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'],
                              float(header['agent_latency_s']))
-    except (KeyError, TypeError, OverflowError, RecursionError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, OverflowError, ValueError) as exc:
         raise ValueError(f'corrupt embedding metadata: {exc!r:.200}') from None
     if len(shape) > 32 or any(d < 0 for d in shape) or math.prod(shape) > _MAX_ELEMENTS:
         raise ValueError(f'implausible embedding shape {shape!r:.200}')
@@ -154,14 +157,13 @@ def _read_metadata(payload: bytes) -> dict[str, str]:
     if len(payload) < 8:
         raise ValueError(f'embedding payload truncated ({len(payload)} bytes)')
     n = int.from_bytes(payload[:8], 'little')
+    if n > MAX_HEADER_BYTES:  # refused before it is read: the codec's own header is < 1 kB
+        raise ValueError(f'embedding header of {n} bytes exceeds {MAX_HEADER_BYTES}')
     if n > len(payload) - 8:
         raise ValueError(f'embedding payload truncated (header of {n} bytes, '
                          f'{len(payload) - 8} available)')
-    try:
-        header = json.loads(payload[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        # RecursionError: JSON nested deeper than the interpreter's stack allows
-        raise ValueError(f'corrupt embedding header: {exc!r:.200}') from None
+    header = loads_bounded(payload[8:8 + n], what='embedding header',
+                           max_bytes=MAX_HEADER_BYTES)
     meta = header.get('__metadata__') if isinstance(header, dict) else None
     if not isinstance(meta, dict):
         raise ValueError('embedding payload carries no metadata')

@@ -21,7 +21,12 @@ from dataclasses import asdict, dataclass
 import json
 import math
 
-from qcoinf_ros.validation import require_int_in_range
+from qcoinf_ros.codec.json_text import loads_bounded
+from qcoinf_ros.validation import physical_quantity_reason, require_int_in_range
+
+#: Longest accepted message (the planner's own is ~300 bytes).
+MAX_PROFILE_BYTES = 4096
+_NAME_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -39,22 +44,27 @@ class ProfileMessage:
     predicted_agent_delay_s: float = float('nan')
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f'profile name must be a non-empty string, got {self.name!r}')
+        if not isinstance(self.name, str) or not self.name or len(self.name) > _NAME_LIMIT:
+            raise ValueError(f'profile name must be a non-empty string of at most {_NAME_LIMIT} '
+                             f'characters, got {self.name!r:.80}')
         for key in ('f', 'f_server'):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value) or value <= 0:
-                raise ValueError(f'{key} must be a positive finite clock [Hz], got {value!r}')
+            reason = physical_quantity_reason(getattr(self, key))
+            if reason is not None:
+                raise ValueError(f'{key} must be a positive finite clock [Hz]: {reason}')
+            object.__setattr__(self, key, float(getattr(self, key)))
         require_int_in_range('bit_width', self.bit_width, 1, 64)
         if not isinstance(self.feasible, bool):
             raise ValueError(f'feasible must be a boolean, got {self.feasible!r}')
         if self.nvpmodel_mode is not None:
-            require_int_in_range('nvpmodel_mode', self.nvpmodel_mode, 0)
+            require_int_in_range('nvpmodel_mode', self.nvpmodel_mode, 0, 1 << 16)
         for key in ('predicted_delay_s', 'predicted_energy_j', 'predicted_agent_delay_s'):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f'{key} must be a non-negative number or NaN, got {value!r}')
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            reason = physical_quantity_reason(value, positive=False)
+            if reason is not None:
+                raise ValueError(f'{key} must be a non-negative number or NaN: {reason}')
+            object.__setattr__(self, key, float(value))
 
 
 def encode_profile(msg: ProfileMessage) -> str:
@@ -69,10 +79,8 @@ def decode_profile(text: str) -> ProfileMessage:
     ``ValueError`` is the only exception raised, whatever ``text`` holds
     (``test/test_fuzz_codec.py``).
     """
-    try:
-        data = json.loads(text)
-    except (TypeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f'frequency profile is not JSON: {exc}') from None
+    data = loads_bounded(text, what='frequency profile', max_bytes=MAX_PROFILE_BYTES,
+                         allow_nan=True)  # NaN: a prediction not made
     if not isinstance(data, dict):
         raise ValueError(f'frequency profile must be a JSON object, got {type(data).__name__}')
     want = {'name', 'f', 'f_server', 'bit_width', 'feasible', 'nvpmodel_mode',

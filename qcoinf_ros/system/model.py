@@ -130,6 +130,10 @@ class SystemParams:
         setf('k_agent', self.eta * self.psi)
         setf('k_server', self.eta_server * self.psi_server)
         t_comm = 8.0 * self.payload_bytes / rate if rate else 0.0
+        if not math.isfinite(t_comm) or not math.isfinite(self.tx_power_w * t_comm):
+            # e.g. 1e10 bytes over 1e-300 bit/s: every delay would be inf, every plan NaN
+            raise ValueError(f'the upload of payload_bytes {self.payload_bytes!r} at '
+                             f'link_rate_bps {rate!r} takes {t_comm!r} s: not a finite time')
         setf('comm_delay', t_comm)
         setf('comm_energy', self.tx_power_w * t_comm)
 
