@@ -8,6 +8,7 @@ rejects bad run-time values with a reason instead of raising.
 
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass, field
 import math
 from typing import Any, Callable
@@ -17,6 +18,8 @@ from rcl_interfaces.msg import (
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+
+from qcoinf_ros.validation import TINY
 
 _TYPES = {
     float: ParameterType.PARAMETER_DOUBLE,
@@ -41,6 +44,8 @@ class ParamSpec:
     high: float | None = None
     choices: tuple[str, ...] = field(default_factory=tuple)
     read_only: bool = False
+    #: Most items of an array parameter.
+    max_items: int = 4096
 
     @property
     def param_type(self):
@@ -64,10 +69,15 @@ class ParamSpec:
 
     def check(self, value) -> str | None:
         """Return the reason ``value`` is not acceptable, or None."""
-        values = value if isinstance(value, (list, tuple)) else [value]
+        # rclpy hands double and integer arrays over as array.array, not as lists
+        values = list(value) if isinstance(value, (list, tuple, array.array)) else [value]
+        if len(values) > self.max_items:
+            return f'{self.name} must have at most {self.max_items} items, got {len(values)}'
         for v in values:
             if isinstance(v, float) and math.isnan(v):
                 return f'{self.name} must not be NaN'
+            if isinstance(v, float) and v != 0.0 and abs(v) < TINY:
+                return f'{self.name} must not be subnormal (below {TINY:g}), got {v!r}'
             if self.low is not None and isinstance(v, (int, float)) and v < self.low:
                 return f'{self.name} must be >= {self.low}, got {v!r}'
             if self.high is not None and isinstance(v, (int, float)) and v > self.high:
