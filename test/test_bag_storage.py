@@ -13,6 +13,7 @@ from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import (
     build, check_message, has_header, header, header_stamp_ns, import_message_class,
     normalize_type, register_definition, restamp, serialize)
+from qcoinf_ros.bags.storage import write_chunk_crcs
 
 IMAGE, STRING = 'sensor_msgs/msg/Image', 'std_msgs/msg/String'
 T0 = 1_000_000_000_000
@@ -118,8 +119,10 @@ def test_truncated_bag_gives_a_clear_error_and_the_intact_first_part(bags, stora
 
 
 def test_mcap_damaged_message_record_loses_only_that_message(bags, tmp_path):
+    """Without chunk CRCs (a bag rosbags wrote), the salvage goes message by message."""
     _, messages = bags
     path, file = _copy(bags, 'mcap', tmp_path)
+    assert write_chunk_crcs(file, compute=False) == 1
     data = bytearray(file.read_bytes())
     target = serialize(build(STRING, data='caption 0017'), STRING)
     at = data.find(target)
@@ -136,6 +139,8 @@ def test_mcap_damaged_message_record_loses_only_that_message(bags, tmp_path):
 def test_corrupted_payload_is_reported_and_not_yielded(bags, storage, tmp_path):
     _, messages = bags
     path, file = _copy(bags, storage, tmp_path)
+    if storage == 'mcap':
+        write_chunk_crcs(file, compute=False)  # else the CRC catches it first (test below)
     data = bytearray(file.read_bytes())
     target = serialize(build(STRING, data='caption 0005'), STRING)
     at = data.find(target)
@@ -145,6 +150,27 @@ def test_corrupted_payload_is_reported_and_not_yielded(bags, storage, tmp_path):
     assert [m[2] for m in messages if m not in got] == [target]
     assert any('/qcoinf/caption' in str(p) and 'not replayed' in str(p)
                for p in reader.problems), reader.problems
+
+
+def test_mcap_chunks_carry_crcs_and_a_flipped_byte_is_detected(bags, tmp_path):
+    """Issue 14: the writer left every chunk CRC at 0, so flipped bytes went undetected."""
+    _, messages = bags
+    path, file = _copy(bags, 'mcap', tmp_path)
+    raw = bytearray(file.read_bytes())
+    at = raw.index(b'\x06', 8)  # the first chunk record (schemas and channels are inside)
+    crc = int.from_bytes(raw[at + 9 + 24:at + 9 + 28], 'little')
+    assert crc != 0
+    reader, got = _read(path)
+    assert not reader.problems and got == messages
+    with Reader(path) as rosbags_reader:  # rosbags checks the CRCs too
+        assert [m[2] for m in rosbags_reader.messages()] == [m[2] for m in messages]
+    target = serialize(build(STRING, data='caption 0017'), STRING)
+    hit = raw.index(target)
+    raw[hit + 12] ^= 0x01  # 'caption 0017' -> 'caption 0016': still a valid message
+    file.write_bytes(bytes(raw))
+    reader, got = _read(path)
+    assert any('CRC mismatch' in str(p) for p in reader.problems), reader.problems
+    assert target not in [m[2] for m in got]  # the damaged chunk is not replayed
 
 
 def test_sqlite3_damaged_page_loses_its_rows_and_the_rest_is_read(bags, tmp_path):

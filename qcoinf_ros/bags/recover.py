@@ -17,9 +17,12 @@ region, so that the player replays the rest and nothing from the bad part.
   partial last page, which SQLite would read as zeros, is left out on a temporary copy); each
   message row is then read on its own, and the rows SQLite reports as malformed are skipped.
 
-Neither format has a per-message checksum (``rosbags`` writes MCAP chunk CRCs of 0), so damage
-inside a message's payload is only caught when it breaks the message's CDR structure, which the
-reader checks for every message (:func:`qcoinf_ros.bags.cdr.check_message`).
+Neither format has a per-message checksum. MCAP chunks carry a CRC-32 of their records (rosbag2
+writes it, and so does :class:`qcoinf_ros.bags.BagWriter`; ``rosbags`` alone writes 0, "not
+computed"): where it is set, a flipped byte anywhere in the chunk is detected. Otherwise, and in
+SQLite 3, damage inside a message's payload is only caught when it breaks the message's CDR
+structure, which the reader checks for every message
+(:func:`qcoinf_ros.bags.cdr.check_message`).
 """
 
 from __future__ import annotations
@@ -203,7 +206,7 @@ class _Mcap:
             complete = False
         elif compression:
             try:
-                records = _decompress(records, compression, size)
+                records = decompress(records, compression, size)
             except ValueError as exc:
                 self.problem(offset, f'{span}: {exc}; its messages are lost')
                 return
@@ -339,7 +342,8 @@ def _message_index(view: _View) -> list[tuple[int, int, int]]:
     return [(channel, entries.u64(), entries.u64()) for _ in range(size // 16)]
 
 
-def _decompress(data: bytes, compression: str, size: int) -> bytes:
+def decompress(data: bytes, compression: str, size: int) -> bytes:
+    """Return the ``size`` bytes of an MCAP chunk compressed with ``compression`` (zstd, lz4)."""
     try:
         if compression == 'zstd':
             try:

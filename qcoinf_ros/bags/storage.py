@@ -28,6 +28,7 @@ import re
 import shutil
 import tempfile
 from typing import Iterable, Iterator
+import zlib
 
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -40,7 +41,8 @@ from qcoinf_ros.bags.cdr import check_message, is_known, normalize_type, registe
 from qcoinf_ros.bags.cdr import distro, typestore
 from qcoinf_ros.bags.metadata import BagMetadata, normalize_qos, read_metadata, storage_paths
 from qcoinf_ros.bags.metadata import TopicMetadata
-from qcoinf_ros.bags.recover import Problem, Salvage, salvage_mcap, salvage_sqlite3
+from qcoinf_ros.bags.recover import (
+    decompress, Problem, Salvage, salvage_mcap, salvage_sqlite3)
 
 #: rosbag2 metadata format version written (Jazzy and Kilted write 9).
 METADATA_VERSION = 9
@@ -173,8 +175,47 @@ def _with_distro(text: str) -> str:
                   f'{json.dumps(ros_distro())}', text, flags=re.MULTILINE)
 
 
+def write_chunk_crcs(path: str | Path, compute: bool = True) -> int:
+    """
+    Fill in the ``uncompressed_crc`` of every chunk of the MCAP file ``path``; return how many.
+
+    ``rosbags`` writes 0 there ("not computed"), so a flipped byte inside a chunk went unseen;
+    rosbag2's writer (the mcap library) writes the CRC-32 of the chunk's uncompressed records,
+    and readers check it when it is not 0 (:mod:`qcoinf_ros.bags.recover` does). The records
+    of the data section are walked in place; only the 4 CRC bytes of each chunk are rewritten.
+    ``compute=False`` writes 0 instead (a bag as ``rosbags`` writes it).
+    """
+    done = 0
+    with open(path, 'r+b') as f:
+        if f.read(8) != b'\x89MCAP0\r\n':
+            raise ValueError(f'{path} is not an MCAP file')
+        while True:
+            head = f.read(9)
+            if len(head) < 9:
+                break
+            op, length = head[0], int.from_bytes(head[1:], 'little')
+            body_start = f.tell()
+            if op == 0x06:  # Chunk
+                crc = 0
+                if compute:
+                    body = f.read(length)
+                    n = int.from_bytes(body[28:32], 'little')
+                    compression, records = body[32:32 + n].decode(), body[32 + n + 8:]
+                    if compression:
+                        size = int.from_bytes(body[16:24], 'little')
+                        records = decompress(records, compression, size)
+                    crc = zlib.crc32(records)
+                f.seek(body_start + 24)
+                f.write(crc.to_bytes(4, 'little'))
+                done += 1
+            elif op in (0x0F, 0x02):  # DataEnd, Footer: the data section is over
+                break
+            f.seek(body_start + length)
+    return done
+
+
 class _Writer(Writer):
-    """rosbags' writer, writing what rosbag2 writes where the two differ (distro, type hash)."""
+    """rosbags' writer, writing what rosbag2 writes where the two differ (distro, hash, CRCs)."""
 
     STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _McapWriter}
 
@@ -184,6 +225,8 @@ class _Writer(Writer):
         storage.close = lambda version, metadata: close_storage(version, _with_distro(metadata))
         super().close()
         self.metapath.write_text(_with_distro(self.metapath.read_text()), 'utf8')
+        if isinstance(storage, _McapWriter):
+            write_chunk_crcs(storage.path)
 
 
 class BagWriter:
