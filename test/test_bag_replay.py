@@ -137,7 +137,9 @@ def test_replaying_the_sample_bag_gives_the_same_captions_and_plans(ros_env, rcl
     model = 'model:=tiny'
     # the reference kernels (exact dequantized weights): the expected captions, down to b = 1,
     # do not depend on whether this machine built the lookup-table kernels
-    graph = [NodeProcess('edge_decoder_node', ['-p', model, '-p', 'threads:=1'], env=ros_env),
+    # the bag is replayed twice with its recorded stamps (no --clock): accept any age
+    decoder = ['-p', model, '-p', 'threads:=1', '-p', 'max_stamp_age:=0.0']
+    graph = [NodeProcess('edge_decoder_node', decoder, env=ros_env),
              NodeProcess('agent_encoder_node', ['-p', model, '-p', 'b_max:=8',
                                                 '-p', 'threads:=1', '-p', 'kernel:=reference'],
                          env=ros_env)]

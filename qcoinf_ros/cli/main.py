@@ -35,6 +35,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                             'end-to-end latency through ROS 2 vs in-process; bytes per codec'),
     ('bench', 'soak'): ('qcoinf_ros.cli.bench_soak',
                         'camera -> agent -> decoder for 10,000 frames: drops, latency, RSS'),
+    ('bench', 'hostile'): ('qcoinf_ros.cli.bench_hostile',
+                           'the pipeline under hostile traffic: captions and memory per phase'),
     ('bench', 'distortion'): ('qcoinf_ros.quant.distortion',
                               'parameter vs output distortion per bit-width (paper Fig. 3)'),
     ('bench', 'link'): ('qcoinf_ros.cli.bench_link',

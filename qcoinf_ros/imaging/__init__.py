@@ -1,7 +1,8 @@
 """Image buffers: sensor_msgs/Image fields <-> numpy arrays, without cv_bridge."""
 
 from qcoinf_ros.imaging.convert import (
-    array_to_image_fields, ENCODINGS, image_fields_to_array, ImageFields, to_rgb8)
+    array_to_image_fields, check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, ENCODINGS,
+    image_fields_to_array, ImageFields, to_rgb8)
 
-__all__ = ['array_to_image_fields', 'ENCODINGS', 'image_fields_to_array', 'ImageFields',
-           'to_rgb8']
+__all__ = ['array_to_image_fields', 'check_image_size', 'DEFAULT_MAX_ASPECT',
+           'DEFAULT_MAX_PIXELS', 'ENCODINGS', 'image_fields_to_array', 'ImageFields', 'to_rgb8']

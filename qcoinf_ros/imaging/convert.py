@@ -47,6 +47,33 @@ def _layout(encoding: str) -> tuple[np.dtype, int]:
                          f'(supported: {", ".join(ENCODINGS)})') from None
 
 
+#: Default bounds of :func:`check_image_size`: a 4K frame, and 8:1 (a wide panorama).
+DEFAULT_MAX_PIXELS = 3840 * 2160
+DEFAULT_MAX_ASPECT = 8.0
+
+
+def check_image_size(width, height, max_pixels: int = DEFAULT_MAX_PIXELS,
+                     max_aspect: float = DEFAULT_MAX_ASPECT) -> None:
+    """
+    Raise ``ValueError`` unless a ``width`` x ``height`` frame is worth processing.
+
+    Called on the message's declared size, before its data is touched: resizing to a model's
+    input or enlarging for display multiplies the pixels by the aspect ratio (a valid 1x32768
+    frame resized for the agent cost 7.5 s and ~3 GB, a 1x8192 frame enlarged x480 for the
+    monitor 5-11 GB), so both the pixel count and the aspect ratio are bounded.
+    """
+    w, h = int(width), int(height)
+    if w <= 0 or h <= 0:
+        raise ValueError(f'image has zero size ({w}x{h})')
+    if w * h > max_pixels:
+        raise ValueError(f'image {w}x{h} has {w * h} pixels, more than {max_pixels} '
+                         '(max_image_pixels)')
+    aspect = max(w, h) / min(w, h)
+    if aspect > max_aspect:
+        raise ValueError(f'image {w}x{h} has an aspect ratio of {aspect:.4g}:1, more than '
+                         f'{max_aspect:g}:1 (max_image_aspect)')
+
+
 def image_fields_to_array(img: ImageFields) -> np.ndarray:
     """Return the image as an (H, W) or (H, W, C) array in the encoding's own channel order."""
     dtype, channels = _layout(img.encoding)

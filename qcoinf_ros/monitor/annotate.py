@@ -25,11 +25,36 @@ def _ascii(text: str) -> str:
     return ''.join(c if 32 <= ord(c) < 127 else '?' for c in str(text))
 
 
+#: Most pixels of an annotated frame (an 8K frame); larger inputs raise ``ValueError``.
+MAX_OUTPUT_PIXELS = 7680 * 4320
+#: Longest text drawn [characters]; the rest is cut (a caption is ~10 words).
+MAX_TEXT_CHARS = 2000
+
+
+def _longest_fitting_prefix(word: str, fits) -> int:
+    lo, hi = 1, len(word)  # bisection: fits() is monotone in the prefix length
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(word[:mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def wrap(text: str, width_px: int, scale: float, thickness: int = 1) -> list[str]:
-    """Split ``text`` at spaces into lines no wider than ``width_px`` (long words are cut)."""
+    """
+    Split ``text`` at spaces into lines no wider than ``width_px`` (long words are cut).
+
+    At most :data:`MAX_TEXT_CHARS` characters are drawn, and a word wider than the image is cut
+    by bisection: a 20,000-character word once took a time cubic in its length.
+    """
     def fits(s: str) -> bool:
         return cv2.getTextSize(s, FONT, scale, thickness)[0][0] <= width_px
 
+    text = str(text)
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS - 3] + '...'
     lines: list[str] = []
     current = ''
     for word in _ascii(text).split(' '):
@@ -40,7 +65,7 @@ def wrap(text: str, width_px: int, scale: float, thickness: int = 1) -> list[str
         if current:
             lines.append(current)
         while word and not fits(word):  # a word wider than the image: cut it
-            cut = max(1, next((i for i in range(len(word), 0, -1) if fits(word[:i])), 1))
+            cut = _longest_fitting_prefix(word, fits)
             lines.append(word[:cut])
             word = word[cut:]
         current = word
@@ -67,6 +92,9 @@ def annotate(rgb: np.ndarray, lines: list[str], min_width: int = 480, scale: flo
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0.1 <= scale <= 10):
         raise ValueError(f'scale must be in [0.1, 10], got {scale!r}')
     k = max(1, math.ceil(min_width / img.shape[1]))
+    if img.shape[0] * img.shape[1] * k * k > MAX_OUTPUT_PIXELS:  # before anything is allocated
+        raise ValueError(f'a {img.shape[1]}x{img.shape[0]} frame enlarged {k} times would have '
+                         f'more than {MAX_OUTPUT_PIXELS} pixels')
     big = np.repeat(np.repeat(img, k, axis=0), k, axis=1)
     width = big.shape[1]
     (_, text_h), baseline = cv2.getTextSize('Ag', FONT, scale, 1)

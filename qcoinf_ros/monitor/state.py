@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+import itertools
 import math
 
 from qcoinf_ros.bags.report import Percentiles
 from qcoinf_ros.codec.plan import decode_profile, ProfileMessage
+from qcoinf_ros.validation import physical_quantity_reason
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
@@ -30,6 +32,17 @@ class Status:
     message: str
     values: dict
     time: float
+
+
+#: Longest text kept from a message (a caption, a status name, message, key or value).
+MAX_TEXT = 2000
+#: Values kept per ``/diagnostics`` status.
+MAX_VALUES = 64
+
+
+def _clip(text, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def _finite(value) -> float | None:
@@ -49,12 +62,13 @@ class MonitorState:
     """
 
     def __init__(self, window_s: float = 5.0, latency_window: int = 200,
-                 caption_history: int = 8):
+                 caption_history: int = 8, max_statuses: int = 64):
         if not (isinstance(window_s, (int, float)) and math.isfinite(window_s) and
                 window_s > 0):
             raise ValueError(f'window_s must be a finite number > 0, got {window_s!r}')
         for name, value in (('latency_window', latency_window),
-                            ('caption_history', caption_history)):
+                            ('caption_history', caption_history),
+                            ('max_statuses', max_statuses)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
         self.window_s = float(window_s)
@@ -68,10 +82,16 @@ class MonitorState:
         self.frame_bit_width: int | None = None
         self.deadline: float | None = None
         self.battery: float | None = None
-        self.statuses: dict[str, Status] = {}
+        self.statuses: dict[str, Status] = {}  # least recently updated first
+        self.max_statuses = max_statuses
         self.rejected = 0
+        self.last_rejection = ''  # why the last rejected input was rejected
 
     # -- inputs ----------------------------------------------------------------------------
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.last_rejection = reason
+
     def tick(self, topic: str, now: float) -> None:
         """Count one message of ``topic`` arriving at ``now`` (for its rate)."""
         arrivals = self._arrivals.setdefault(topic, deque())
@@ -82,12 +102,13 @@ class MonitorState:
         self.last_seen[topic] = now
 
     def on_caption(self, text: str, now: float) -> None:
-        self.captions.append((now, str(text)))
+        self.captions.append((now, _clip(text, MAX_TEXT)))
 
     def on_latency(self, end_to_end: float, encode: float, decode: float, now: float) -> None:
         values = (_finite(end_to_end), _finite(encode), _finite(decode))
         if None in values:
-            self.rejected += 1
+            self._reject(f'latency values must be finite numbers of seconds, got '
+                         f'{(end_to_end, encode, decode)!r}')
             return
         self.latency.append(values)
 
@@ -102,28 +123,40 @@ class MonitorState:
         """Take a ``qcoinf/frequency_profile`` JSON text; return False if it is malformed."""
         try:
             self.plan = decode_profile(text)
-        except ValueError:
-            self.rejected += 1
+        except ValueError as exc:
+            self._reject(f'malformed frequency profile: {exc}')
             return False
         return True
 
     def on_deadline(self, seconds: float, now: float) -> None:
-        value = _finite(seconds)
-        if value is None or value <= 0:
-            self.rejected += 1
+        reason = physical_quantity_reason(seconds)
+        if reason is not None:
+            self._reject(f'deadline T0 [s] {reason}')
             return
+        value = float(seconds)
         self.deadline = value
 
     def on_battery(self, percentage: float, now: float) -> None:
         value = _finite(percentage)
         if value is None or not 0.0 <= value <= 1.0:
-            self.rejected += 1
+            self._reject(f'battery percentage must be in [0, 1], got {percentage!r}')
             return
         self.battery = value
 
     def on_status(self, name: str, level: int, message: str, values: dict, now: float) -> None:
-        """Take one ``/diagnostics`` status (level 0 OK .. 3 STALE; values as strings)."""
-        self.statuses[str(name)] = Status(int(level), str(message), dict(values), now)
+        """
+        Take one ``/diagnostics`` status (level 0 OK .. 3 STALE; values as strings). Bounded.
+
+        At most ``max_statuses`` names (the least recently updated is forgotten), the first
+        :data:`MAX_VALUES` values of each, every text cut to :data:`MAX_TEXT` characters.
+        """
+        name = _clip(name, MAX_TEXT)
+        kept = {_clip(k, MAX_TEXT): _clip(v, MAX_TEXT)
+                for k, v in itertools.islice(dict(values).items(), MAX_VALUES)}
+        self.statuses.pop(name, None)
+        self.statuses[name] = Status(int(level), _clip(message, MAX_TEXT), kept, now)
+        while len(self.statuses) > self.max_statuses:
+            del self.statuses[next(iter(self.statuses))]
 
     # -- derived ---------------------------------------------------------------------------
     def rate(self, topic: str, now: float) -> float:

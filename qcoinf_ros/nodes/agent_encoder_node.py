@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import statistics
 import sys
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -41,15 +41,17 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String, UInt8
 
 from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.imaging import to_rgb8
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
-from qcoinf_ros.ros.image import image_msg_to_array
+from qcoinf_ros.ros.image import IMAGE_LIMIT_PARAMS, image_msg_to_array, source_of
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 from qcoinf_ros.ros.spin import autostart, run_node
+from qcoinf_ros.serving.fair import FairQueue
 
 CALIBRATE = ('auto', 'always', 'never')
 
@@ -91,7 +93,16 @@ PARAMS = [
               '(0: never).', low=0.0, high=100.0),
     ParamSpec('cost_window', 20, 'Encodes at one bit-width compared with the published cost.',
               low=3, high=100000, read_only=True),
+    ParamSpec('frame_queue', 2, 'Camera frames waiting per publisher; beyond, its oldest is '
+              'dropped. Publishers are served in turn (a flood on the topic cannot starve the '
+              'camera).', low=1, high=1000, read_only=True),
+    ParamSpec('max_sources', 16, 'Publishers on the camera topic tracked at once; a new one '
+              'evicts the one heard from least recently.', low=1, high=4096, read_only=True),
+    ParamSpec('max_source_rate_hz', 60.0, 'Frames of one publisher closer together than '
+              '1 / this are dropped on arrival, before any work (0: no limit).', low=0.0,
+              high=10000.0, read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
+    *IMAGE_LIMIT_PARAMS,
 ]
 
 
@@ -112,6 +123,9 @@ class AgentEncoderNode(LifecycleNode):
         self._frames = 0
         self._pub = self._diag = self._timer = self._info = self._cost_pub = None
         self._subs = []
+        self._queue: FairQueue | None = None
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()  # the runtime: bit-width switch vs encode
         self._error = ''
         if self._p['autostart']:
             autostart(self)
@@ -165,18 +179,22 @@ class AgentEncoderNode(LifecycleNode):
                                                     reliable(2))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._info = self.create_publisher(String, 'qcoinf/agent_model', LATCHED)
-        self._info.publish(String(data=json.dumps({
-            'model_id': self._split.model_id, 'scheme': self._p['scheme'],
-            'b_max': self._p['b_max'], 'lam': self._fit.lam, 'ks': self._fit.ks_statistic,
-            'num_params': self._fit.num_params}, sort_keys=True)))
+        self._info.publish(String(data=encode_agent_model(AgentModelInfo(
+            model_id=self._split.model_id, scheme=self._p['scheme'], b_max=self._p['b_max'],
+            lam=self._fit.lam, ks=self._fit.ks_statistic, num_params=self._fit.num_params))))
         self._cost_pub = self.create_publisher(String, 'qcoinf/agent_cost', LATCHED)
         if self._cost is not None:
             self._cost_pub.publish(String(data=encode_cost(self._cost)))
         self._subs = [
-            self.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR),
+            self.create_subscription(Image, 'camera/image_raw', self._on_image_info, SENSOR),
             self.create_subscription(UInt8, 'qcoinf/bit_width', self._on_bit_width, LATCHED),
         ]
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
+        self._queue = FairQueue(self._p['frame_queue'], self._p['max_sources'],
+                                self._p['max_source_rate_hz'])
+        self._worker = threading.Thread(target=self._encode_loop, name='agent_encoder',
+                                        daemon=True)
+        self._worker.start()
         self.get_logger().info(
             f'configured {self._split.model_id} ({self._p["scheme"]}, b_max={self._p["b_max"]}, '
             f'{self._runtime.num_quantized} weights on {self._runtime.kernel}/'
@@ -227,7 +245,20 @@ class AgentEncoderNode(LifecycleNode):
             f'{1e3 * cost.seconds[-1]:.3f} ms')
         return cost
 
+    def _stop_worker(self) -> None:
+        # also called by rclpy's shutdown on a node whose constructor raised half-way
+        if getattr(self, '_worker', None) is None:
+            return
+        self._queue.close()
+        self._worker.join(timeout=30.0)
+        self._worker = None
+
+    def destroy_node(self):
+        self._stop_worker()
+        return super().destroy_node()
+
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
@@ -242,6 +273,7 @@ class AgentEncoderNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
         return TransitionCallbackReturn.SUCCESS
 
     # -- callbacks -----------------------------------------------------------------------
@@ -251,24 +283,59 @@ class AgentEncoderNode(LifecycleNode):
             self._drops.drop('bit_width', f'{b} is outside 1..b_max={self._p["b_max"]}')
             return
         if b != self._runtime.bit_width:
-            seconds = self._runtime.set_bit_width(b)
+            with self._lock:
+                seconds = self._runtime.set_bit_width(b)
             self.get_logger().info(f'bit-width -> {b} (switched in {1e6 * seconds:.1f} us)')
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image_info(self, msg: Image, info) -> None:
+        """Queue the frame under its publisher (executor thread: O(1), drains the reader)."""
         if not self._pub.is_activated:
             return
+        if msg.header.stamp.sec < 0 or msg.header.stamp.nanosec >= 1_000_000_000:
+            self._drops.drop('image', f'invalid stamp sec={msg.header.stamp.sec} '
+                             f'nanosec={msg.header.stamp.nanosec}')
+            return
+        throttled = self._queue.throttled
+        if self._queue.put(source_of(msg, info), msg):
+            if self._queue.throttled != throttled:
+                self._drops.drop('image', f'a publisher sends faster than max_source_rate_hz = '
+                                 f'{self._p["max_source_rate_hz"]:g}: frames dropped on arrival')
+            else:
+                self._drops.drop('queued image', f'more than frame_queue = '
+                                 f'{self._p["frame_queue"]} frames of one publisher waiting (or '
+                                 'an evicted publisher): the oldest is dropped')
+
+    def _encode_loop(self) -> None:
+        queue = self._queue
+        while True:
+            taken = queue.take(timeout=0.5)
+            if taken is None:
+                if queue.closed:
+                    return
+                continue
+            try:
+                self._on_image(taken[1])
+            except (RuntimeError, ValueError) as exc:  # keep serving the other frames
+                self._drops.drop('image', f'encoding failed: {exc}')
+
+    def _on_image(self, msg: Image) -> None:
+        """Encode one frame and publish its embedding (worker thread; tests call it too)."""
+        if self._pub is None or not self._pub.is_activated:
+            return
         try:
-            rgb = to_rgb8(image_msg_to_array(msg), msg.encoding)
+            rgb = to_rgb8(image_msg_to_array(msg, self._p['max_image_pixels'],
+                                             self._p['max_image_aspect']), msg.encoding)
         except ValueError as exc:
             self._drops.drop('image', str(exc))
             return
         import torch
-        start = time.perf_counter()
-        with torch.no_grad():
-            embedding = self._split.encode(self._split.preprocess(rgb))
-        latency = time.perf_counter() - start
-        meta = EmbeddingMeta(self._split.model_id, self._runtime.bit_width,
-                             self._p['compression'], latency)
+        with self._lock:
+            start = time.perf_counter()
+            with torch.no_grad():
+                embedding = self._split.encode(self._split.preprocess(rgb))
+            latency = time.perf_counter() - start
+            bit_width = self._runtime.bit_width
+        meta = EmbeddingMeta(self._split.model_id, bit_width, self._p['compression'], latency)
         try:
             payload = encode_embedding(embedding[0], meta)
         except ValueError as exc:  # non-finite embedding, or out of the fp16 range

@@ -24,6 +24,8 @@ case, which the planner plans with; cached like the agent's); and ``/diagnostics
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import statistics
 import sys
 import threading
@@ -40,10 +42,11 @@ from qcoinf_ros.codec import decode_embedding, FORMAT
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
-from qcoinf_ros.ros.params import declare_all, ParamSpec
+from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
 from qcoinf_ros.ros.spin import autostart, run_node
 from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
+from qcoinf_ros.serving.stamps import StampGuard
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default or tiny (the embedded captioners), git:<dir> or '
@@ -58,7 +61,8 @@ PARAMS = [
     ParamSpec('batch_wait', 0.0, 'Longest wait [s] after the oldest waiting embedding for more '
               'to join its batch (0: take what has arrived).', low=0.0, high=1.0,
               read_only=True),
-    ParamSpec('queue_depth', 2, 'Embeddings waiting per agent; beyond, the oldest is dropped.',
+    ParamSpec('queue_depth', 2, 'Embeddings waiting per agent and frame_id; beyond, the oldest '
+              'is dropped (a flood of one frame_id cannot push out the camera).',
               low=1, high=1000, read_only=True),
     ParamSpec('queue_delay_window', 20, 'Embeddings per agent averaged in '
               'qcoinf/server_queue_delay.', low=1, high=100000, read_only=True),
@@ -72,6 +76,12 @@ PARAMS = [
               low=0.01, high=3600.0, read_only=True),
     ParamSpec('cost_cache_dir', '', 'Folder of the cost cache; "" = $XDG_CACHE_HOME/qcoinf_ros/'
               'cost.', read_only=True),
+    ParamSpec('max_stamp_age', 30.0, 'Embeddings stamped more than this many seconds before '
+              "this node's clock are dropped, and so are those not newer than the last one of "
+              'their agent (a replay); 0 accepts any age and repeats (replaying recorded stamps '
+              'without --clock / use_sim_time).', low=0.0, high=1e9),
+    ParamSpec('max_stamp_future', 2.0, 'Embeddings stamped more than this many seconds after '
+              "this node's clock are dropped; 0 accepts any.", low=0.0, high=1e9),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
 ]
 
@@ -99,6 +109,8 @@ class EdgeDecoderNode(LifecycleNode):
             raise ValueError(f'invalid parameter: agents has a repeated namespace: {names!r}')
         self._agents = [_Agent(ns, self._p['queue_delay_window']) for ns in names]
         self._drops = DropLog(self.get_logger())
+        self._stamps = StampGuard(self._p['max_stamp_age'], self._p['max_stamp_future'])
+        install_validator(self, PARAMS, on_change=self._on_change)
         self._split = self._cost = None
         self._diag = self._timer = None
         self._queue: BatchQueue | None = None
@@ -156,6 +168,26 @@ class EdgeDecoderNode(LifecycleNode):
             f'{time.perf_counter() - start:.2f} s; agents: {served}; max_batch '
             f'{self._p["max_batch"]}, batch_wait {self._p["batch_wait"]:g} s')
         return TransitionCallbackReturn.SUCCESS
+
+    def _on_change(self, changed: dict) -> None:
+        old_tokens = self._p['max_new_tokens']
+        self._p.update(changed)  # the decode loop reads max_new_tokens for every batch
+        if {'max_stamp_age', 'max_stamp_future'} & set(changed):
+            self._stamps = StampGuard(self._p['max_stamp_age'], self._p['max_stamp_future'])
+        tokens = self._p['max_new_tokens']
+        if tokens != old_tokens and self._cost is not None:
+            # the caption time grows with the tokens generated: scale the measured cost (the
+            # next configure, or calibrate:=always, measures it again)
+            k = tokens / old_tokens
+            self._cost = dataclasses.replace(
+                self._cost, seconds=tuple(k * t for t in self._cost.seconds),
+                t_fixed=k * self._cost.t_fixed, t_plane=k * self._cost.t_plane,
+                max_new_tokens=tokens, cached=False)
+            for agent in self._agents:
+                if agent.cost_pub is not None:
+                    agent.cost_pub.publish(String(data=encode_cost(self._cost)))
+            self.get_logger().info(f'max_new_tokens {old_tokens} -> {tokens}: caption cost '
+                                   f'scaled to {1e3 * self._cost.seconds[0]:.2f} ms')
 
     def _calibrate(self, threads: int):
         """Measure (or read from the cache) the worst-case caption time."""
@@ -234,10 +266,18 @@ class EdgeDecoderNode(LifecycleNode):
             self._drops.drop('embedding', f'shape {tuple(embedding.shape)} differs from the '
                              f'model embedding shape {tuple(self._split.embedding_shape)}')
             return
-        if self._queue.put(index, (msg.header, embedding, meta)) is not None:
+        # last: a valid embedding only may advance its agent's newest stamp
+        stamp = msg.header.stamp
+        reason = self._stamps.check(index, stamp.sec, stamp.nanosec,
+                                    self.get_clock().now().nanoseconds)
+        if reason is not None:
+            self._drops.drop('embedding', reason)
+            return
+        source = str(msg.header.frame_id)[:256]
+        if self._queue.put(index, (msg.header, embedding, meta), source) is not None:
             self._drops.drop('queued embedding', f'more than queue_depth = '
                              f'{self._p["queue_depth"]} waiting for agent '
-                             f'{agent.namespace!r}: the oldest is dropped')
+                             f'{agent.namespace!r}, frame_id {source!r}: the oldest is dropped')
 
     # -- decoding (worker thread) ------------------------------------------------------------
     def _decode_loop(self) -> None:
@@ -266,13 +306,15 @@ class EdgeDecoderNode(LifecycleNode):
             if not agent.caption_pub.is_activated:
                 continue
             header, _, meta = pending.item
-            agent.caption_pub.publish(String(data=caption))
             e2e = 1e-9 * (now - Time.from_msg(header.stamp,
-                                              clock_type=now.clock_type)).nanoseconds
+                                              clock_type=now.clock_type)).nanoseconds \
+                if header.stamp.sec or header.stamp.nanosec else math.nan  # not stamped
             latency = Vector3Stamped()
             latency.header = header
             latency.vector.x, latency.vector.y, latency.vector.z = \
                 e2e, meta.agent_latency_s, decode_s
+            # the caption and then its latency, nothing in between: the monitor pairs them
+            agent.caption_pub.publish(String(data=caption))
             agent.latency_pub.publish(latency)
             mean = agent.queue_delay.add(max(start_mono - pending.arrived, 0.0))
             agent.queue_pub.publish(Float64(data=mean))
@@ -282,7 +324,7 @@ class EdgeDecoderNode(LifecycleNode):
         self._batches += 1
 
     def _publish_diagnostics(self) -> None:
-        lat = sorted(self._e2e)
+        lat = sorted(t for t in self._e2e if t == t)  # without the unstamped (NaN)
         values = {
             'model': self._split.model_id if self._split else 'n/a', 'captions': self._captions,
             'dropped_inputs': self._drops.total,

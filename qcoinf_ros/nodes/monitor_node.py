@@ -27,11 +27,11 @@ from sensor_msgs.msg import BatteryState, Image
 from std_msgs.msg import Float64, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
-from qcoinf_ros.imaging import to_rgb8
+from qcoinf_ros.imaging import check_image_size, to_rgb8
 from qcoinf_ros.monitor import annotate, CaptionPairer, marker_texts, MonitorState
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
-from qcoinf_ros.ros.image import array_to_image_msg, image_msg_to_array
+from qcoinf_ros.ros.image import array_to_image_msg, IMAGE_LIMIT_PARAMS, image_msg_to_array
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 from qcoinf_ros.ros.spin import run_node
@@ -57,6 +57,9 @@ PARAMS = [
               low=1, high=100000, read_only=True),
     ParamSpec('diagnostics_period', 1.0, 'Period of the /diagnostics status [s].', low=0.05,
               high=60.0, read_only=True),
+    ParamSpec('max_statuses', 64, 'Distinct /diagnostics status names kept (the least recently '
+              'updated is forgotten beyond).', low=1, high=10000, read_only=True),
+    *IMAGE_LIMIT_PARAMS,
 ]
 
 
@@ -71,7 +74,8 @@ class MonitorNode(Node):
         super().__init__('monitor_node', **kwargs)
         self._p = declare_all(self, PARAMS)
         install_validator(self, PARAMS, on_change=self._p.update)
-        self._state = MonitorState(latency_window=self._p['latency_window'])
+        self._state = MonitorState(latency_window=self._p['latency_window'],
+                                   max_statuses=self._p['max_statuses'])
         self._pairer = CaptionPairer(self._p['pair_window'])
         self._frames: OrderedDict = OrderedDict()
         self._drops = DropLog(self.get_logger())
@@ -99,6 +103,12 @@ class MonitorNode(Node):
     # -- inputs --------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
         self._state.tick('camera/image_raw', self._now())
+        try:  # before the frame is kept: frame_buffer frames of any size would add up
+            check_image_size(msg.width, msg.height, self._p['max_image_pixels'],
+                             self._p['max_image_aspect'])
+        except ValueError as exc:
+            self._drops.drop('image', str(exc))
+            return
         self._frames[_stamp_key(msg.header)] = msg
         while len(self._frames) > self._p['frame_buffer']:
             self._frames.popitem(last=False)
@@ -118,21 +128,27 @@ class MonitorNode(Node):
         now = self._now()
         self._state.tick('qcoinf/latency', now)
         v = msg.vector
-        self._state.on_latency(v.x, v.y, v.z, now)
+        self._take('latency', self._state.on_latency, v.x, v.y, v.z, now)
         self._annotate_pairs(self._pairer.latency(_stamp_key(msg.header), now))
 
     def _on_bit_width(self, msg: UInt8) -> None:
         self._state.on_bit_width(msg.data, self._now())
 
     def _on_profile(self, msg: String) -> None:
-        if not self._state.on_profile(msg.data, self._now()):
-            self._drops.drop('frequency_profile', 'malformed JSON profile')
+        self._take('frequency_profile', self._state.on_profile, msg.data, self._now())
 
     def _on_deadline(self, msg: Float64) -> None:
-        self._state.on_deadline(msg.data, self._now())
+        self._take('deadline', self._state.on_deadline, msg.data, self._now())
 
     def _on_battery(self, msg: BatteryState) -> None:
-        self._state.on_battery(msg.percentage, self._now())
+        self._take('battery_state', self._state.on_battery, msg.percentage, self._now())
+
+    def _take(self, what: str, method, *args) -> None:
+        """Hand a value to the state; log (once per reason) what it rejected, and why."""
+        before = self._state.rejected
+        method(*args)
+        if self._state.rejected != before:
+            self._drops.drop(what, self._state.last_rejection)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         now = self._now()
@@ -156,7 +172,8 @@ class MonitorNode(Node):
 
     def _publish_annotated(self, frame: Image, caption: str) -> None:
         try:
-            rgb = to_rgb8(image_msg_to_array(frame), frame.encoding)
+            rgb = to_rgb8(image_msg_to_array(frame, self._p['max_image_pixels'],
+                                             self._p['max_image_aspect']), frame.encoding)
             image = annotate(rgb, [caption, self._state.operating_point()],
                              min_width=self._p['min_image_width'])
         except ValueError as exc:
@@ -192,9 +209,9 @@ class MonitorNode(Node):
             'captions': state.counts.get('qcoinf/caption', 0),
             'annotated_images': self._annotated, 'captions_without_frame': self._unmatched,
             'unpaired_captions_or_latencies': self._pairer.dropped,
-            'dropped_inputs': self._drops.total + state.rejected,
+            'dropped_inputs': self._drops.total,
         }
-        level = WARN if self._drops.total or state.rejected else OK
+        level = WARN if self._drops.total else OK
         publish_status(self, self._diag, 'qcoinf: monitor', level,
                        f'{self._annotated} annotated images', values, hardware_id='monitor')
 

@@ -31,8 +31,6 @@ instance publishes the solver's safest fallback with ``feasible: false`` and an 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import sys
 import time
 
@@ -41,6 +39,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float64, String, UInt8
 
+from qcoinf_ros.codec.agent_model import decode_agent_model
 from qcoinf_ros.codec.cost import CostMessage, decode_cost
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
@@ -53,6 +52,10 @@ from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR
 from qcoinf_ros.ros.spin import run_node
 from qcoinf_ros.serving import effective_deadline
+from qcoinf_ros.validation import physical_quantity_reason
+
+#: Longest deadline or queueing delay taken from a topic [s] (a day).
+MAX_SECONDS = 86400.0
 
 SOLVERS = ('exact', 'sca', 'fixed', 'random', 'profiles')
 COST_MODELS = ('measured', 'nominal')
@@ -200,7 +203,7 @@ class PlannerNode(Node):
     # -- inputs --------------------------------------------------------------------------
     def _on_battery(self, msg: BatteryState) -> None:
         try:
-            e0 = self._policy.budget(float(msg.percentage))
+            e0 = self._policy.budget(msg.percentage)
         except ValueError as exc:
             self._drops.drop('battery_state', str(exc))
             return
@@ -211,14 +214,11 @@ class PlannerNode(Node):
 
     def _on_agent_model(self, msg: String) -> None:
         try:
-            info = json.loads(msg.data)
-            lam = float(info['lam'])
-            if not math.isfinite(lam) or lam <= 0.0:
-                raise ValueError(f'lambda must be a positive number, got {lam!r}')
-            b_max = int(info['b_max'])
-        except (ValueError, KeyError, TypeError) as exc:
+            info = decode_agent_model(msg.data)
+        except ValueError as exc:
             self._drops.drop('agent_model', f'unreadable agent model info: {exc}')
             return
+        lam, b_max = info.lam, info.b_max
         if b_max != self._params.b_max:
             self.get_logger().warning(
                 f'the agent stores b_max = {b_max} but the planner plans with B_max = '
@@ -228,11 +228,11 @@ class PlannerNode(Node):
             self.replan(f'agent model lambda {lam:.4g}')
 
     def _on_queue_delay(self, msg: Float64) -> None:
-        t_q = float(msg.data)
-        if not math.isfinite(t_q) or t_q < 0.0:
-            self._drops.drop('server_queue_delay', f'must be a number of seconds >= 0, got '
-                             f'{t_q!r}')
+        reason = physical_quantity_reason(msg.data, positive=False, high=MAX_SECONDS)
+        if reason is not None:
+            self._drops.drop('server_queue_delay', f'a queueing delay [s] {reason}')
             return
+        t_q = float(msg.data)
         old, self._queue_delay = self._queue_delay, t_q
         if (self._p['use_server_queue_delay']
                 and abs(t_q - old) > self._p['replan_tolerance'] * self._t0):
@@ -274,16 +274,25 @@ class PlannerNode(Node):
         return t0 / (1.0 + self._p['delay_margin'])
 
     def _on_deadline(self, msg: Float64) -> None:
-        t0 = float(msg.data)
-        if not math.isfinite(t0) or t0 <= 0.0:
-            self._drops.drop('deadline', f'T0 must be a positive number of seconds, got {t0!r}')
+        reason = physical_quantity_reason(msg.data, high=MAX_SECONDS)
+        if reason is not None:  # a subnormal T0 once made the fallback divide by zero
+            self._drops.drop('deadline', f'T0 [s] {reason}')
             return
+        t0 = float(msg.data)
         if t0 != self._t0 or self._plan is None:
             self._t0 = t0
             self.replan(f'deadline {t0:g} s')
 
     # -- planning ------------------------------------------------------------------------
     def replan(self, why: str) -> None:
+        """Solve (P1) and publish; a model that yields no valid plan keeps the last one."""
+        try:
+            self._replan(why)
+        except (ValueError, ArithmeticError) as exc:  # the inputs were all checked: a bug
+            self._drops.drop('plan', f'no valid plan for {why}: {exc!r}; the previous plan '
+                             'stays in force')
+
+    def _replan(self, why: str) -> None:
         start = time.perf_counter()
         try:
             params, agent_cost, self._cost_text = self.planning_model()

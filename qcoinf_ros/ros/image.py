@@ -12,7 +12,19 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import Image
 
-from qcoinf_ros.imaging import array_to_image_fields, image_fields_to_array, ImageFields
+from qcoinf_ros.imaging import (
+    array_to_image_fields, check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS,
+    image_fields_to_array, ImageFields)
+from qcoinf_ros.ros.params import ParamSpec
+
+#: The parameters of every node that takes camera frames (:func:`image_msg_to_array`).
+IMAGE_LIMIT_PARAMS = [
+    ParamSpec('max_image_pixels', DEFAULT_MAX_PIXELS, 'Frames with more pixels are dropped '
+              'before they are decoded (default: 4K).', low=1, high=1 << 30),
+    ParamSpec('max_image_aspect', DEFAULT_MAX_ASPECT, 'Frames whose longer side exceeds the '
+              'shorter one this many times are dropped before they are decoded (resizing them '
+              'multiplies their pixels).', low=1.0, high=1e6),
+]
 
 
 def _load_bridge():
@@ -31,8 +43,30 @@ def converter_name() -> str:
     return 'cv_bridge' if _BRIDGE is not None else 'qcoinf_ros'
 
 
-def image_msg_to_array(msg: Image) -> np.ndarray:
-    """Return the image as an array in its own encoding's channel order."""
+def source_of(msg, info=None):
+    """
+    Key of the publisher of ``msg``: its GID from the message info, else its ``frame_id``.
+
+    rclpy passes the message info (a dict with ``publisher_gid``) to a callback that takes two
+    arguments; where the middleware gives no GID the frame id stands in.
+    """
+    try:
+        gid = info['publisher_gid']
+        return ('gid', bytes(gid['data']))
+    except (TypeError, KeyError, ValueError):
+        return ('frame_id', str(msg.header.frame_id)[:256])
+
+
+def image_msg_to_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS,
+                       max_aspect: float = DEFAULT_MAX_ASPECT) -> np.ndarray:
+    """
+    Return the image as an array in its own encoding's channel order.
+
+    ``ValueError`` for a malformed message, and for one whose declared size is beyond
+    ``max_pixels`` or ``max_aspect`` (:func:`qcoinf_ros.imaging.check_image_size`), checked
+    before the data is touched.
+    """
+    check_image_size(msg.width, msg.height, max_pixels, max_aspect)
     if _BRIDGE is not None:
         try:
             return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding='passthrough')

@@ -15,13 +15,13 @@ most ``max_wait`` seconds after the oldest one for more to join. No rclpy here.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import deque, OrderedDict
 from dataclasses import dataclass
 import math
 import re
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from qcoinf_ros.validation import require_int_in_range, require_nonnegative
 
@@ -69,35 +69,51 @@ class Pending:
     agent: int
     item: Any
     arrived: float
+    source: Hashable = None
 
 
 class BatchQueue:
     """
-    Per-agent bounded FIFOs from which the decoder takes batches (thread-safe).
+    Per-agent, per-source bounded FIFOs from which the decoder takes batches (thread-safe).
 
-    ``put`` is called by the subscription callbacks, ``take`` by the decoding thread.
+    ``put`` is called by the subscription callbacks, ``take`` by the decoding thread. Within an
+    agent each ``source`` (the frame's ``frame_id``) has its own FIFO of ``depth``, at most
+    ``max_sources`` of them (a new one evicts the least recently heard): a flood of frames of
+    one source pushes out its own oldest, never the camera's, and since ``take`` serves the
+    oldest first, the camera's embedding is decoded in its turn.
     """
 
     def __init__(self, agents: int, depth: int = 2,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_sources: int = 16):
         self.agents = require_int_in_range('agents', agents, 1)
         self.depth = require_int_in_range('depth', depth, 1)
+        self.max_sources = require_int_in_range('max_sources', max_sources, 1)
         self._clock = clock
-        self._queues: list[deque[Pending]] = [deque() for _ in range(self.agents)]
+        self._queues: list[OrderedDict[Hashable, deque[Pending]]] = [
+            OrderedDict() for _ in range(self.agents)]
         self._cond = threading.Condition()
         self._closed = False
 
     def __len__(self) -> int:
         with self._cond:
-            return sum(len(q) for q in self._queues)
+            return self._count()
 
-    def put(self, agent: int, item: Any) -> Pending | None:
+    def put(self, agent: int, item: Any, source: Hashable = None) -> Pending | None:
         """Queue ``item`` of agent ``agent``; return the oldest one dropped when full, or None."""
         agent = require_int_in_range('agent', agent, 0, self.agents - 1)
         with self._cond:
-            queue = self._queues[agent]
-            dropped = queue.popleft() if len(queue) >= self.depth else None
-            queue.append(Pending(agent, item, self._clock()))
+            sources = self._queues[agent]
+            dropped = None
+            queue = sources.get(source)
+            if queue is None:
+                if len(sources) >= self.max_sources:
+                    _, evicted = sources.popitem(last=False)
+                    dropped = evicted[0] if evicted else None
+                queue = sources[source] = deque()
+            sources.move_to_end(source)
+            if len(queue) >= self.depth:
+                dropped = queue.popleft()
+            queue.append(Pending(agent, item, self._clock(), source))
             self._cond.notify_all()
         return dropped
 
@@ -107,11 +123,14 @@ class BatchQueue:
             self._closed = True
             self._cond.notify_all()
 
+    def _all(self):
+        return (q for sources in self._queues for q in sources.values())
+
     def _count(self) -> int:
-        return sum(len(q) for q in self._queues)
+        return sum(len(q) for q in self._all())
 
     def _oldest(self) -> float:
-        return min(q[0].arrived for q in self._queues if q)
+        return min(q[0].arrived for q in self._all() if q)
 
     def take(self, max_batch: int = 1, max_wait: float = 0.0,
              timeout: float | None = None) -> list[Pending]:
@@ -138,10 +157,13 @@ class BatchQueue:
                 if left <= 0.0:
                     break
                 self._cond.wait(left)
-            pending = sorted((p for q in self._queues for p in q), key=lambda p: p.arrived)
+            pending = sorted((p for q in self._all() for p in q), key=lambda p: p.arrived)
             batch = pending[:max_batch]
             for p in batch:
-                self._queues[p.agent].popleft()
+                sources = self._queues[p.agent]
+                sources[p.source].popleft()
+                if not sources[p.source]:
+                    del sources[p.source]
             return batch
 
 

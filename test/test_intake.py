@@ -1,0 +1,108 @@
+"""Fair intake, stamp windows, image size limits, physical quantities (issue 14; no ROS)."""
+
+import math
+import threading
+
+import pytest
+
+from qcoinf_ros.imaging import check_image_size
+from qcoinf_ros.serving import BatchQueue
+from qcoinf_ros.serving.fair import FairQueue
+from qcoinf_ros.serving.stamps import StampGuard
+from qcoinf_ros.validation import physical_quantity_reason, require_physical
+
+S = 1_000_000_000
+
+
+def test_a_flood_of_one_source_does_not_starve_another():
+    """At 500 Hz of valid frames, 0 of the ~20 camera frames of that window got a caption."""
+    queue = FairQueue(depth=2)
+    taken = []
+    for i in range(1000):
+        queue.put('flood', ('flood', i))
+        if i % 25 == 0:
+            queue.put('camera', ('camera', i))
+        if i % 5 == 0:  # the consumer keeps up with one in five
+            taken.append(queue.take(timeout=0)[1])
+    while (item := queue.take(timeout=0)) is not None:
+        taken.append(item[1])
+    camera = [i for source, i in taken if source == 'camera']
+    assert camera == list(range(0, 1000, 25))  # every camera frame, in order
+    assert len(queue) == 0 and queue.dropped > 700
+
+
+def test_the_fair_queue_is_bounded_in_sources_and_depth_and_wakes_on_close():
+    queue = FairQueue(depth=3, max_sources=4)
+    for source in range(100):
+        for i in range(10):
+            queue.put(source, i)
+    assert queue.sources == 4 and len(queue) == 12
+    got = []
+    empty = FairQueue(1, 1)
+    worker = threading.Thread(target=lambda: got.append(empty.take()))
+    worker.start()
+    empty.close()
+    worker.join(5)
+    assert got == [None] and empty.closed
+    with pytest.raises(ValueError, match='depth'):
+        FairQueue(depth=0)
+
+
+def test_the_batch_queue_keeps_each_frame_id_apart():
+    queue = BatchQueue(1, depth=2, clock=iter(range(10_000)).__next__)
+    queue.put(0, 'camera 0', 'camera')
+    for i in range(50):
+        queue.put(0, f'flood {i}', 'flood')
+    batch = queue.take(max_batch=1, timeout=0)
+    assert [p.item for p in batch] == ['camera 0']  # the oldest, not pushed out by the flood
+    assert len(queue) == 2
+
+
+@pytest.mark.parametrize('sec, nanosec, needle', [
+    (-1, 0, 'invalid stamp'), (5, S, 'invalid stamp'), (1, 0, 'in the past'),
+    (2 ** 31 - 1, 0, 'in the future')])
+def test_stamps_outside_the_windows_are_refused(sec, nanosec, needle):
+    guard = StampGuard(max_age=30.0, max_future=2.0)
+    assert needle in guard.check('a', sec, nanosec, now_ns=1_700_000_000 * S)
+
+
+def test_replays_are_refused_until_the_clock_goes_back():
+    guard = StampGuard(max_age=30.0, max_future=2.0)
+    now = 1_700_000_000 * S
+    assert guard.check('a', 1_700_000_000, 0, now) is None
+    assert 'a replay' in guard.check('a', 1_700_000_000, 0, now)
+    assert 'a replay' in guard.check('a', 1_699_999_999, 0, now)
+    assert guard.check('b', 1_700_000_000, 0, now) is None  # another agent: its own order
+    assert guard.check('a', 1_700_000_000, 1, now) is None
+    # a bag started again under --clock: the clock itself went back 20 s
+    assert guard.check('a', 1_699_999_980, 0, now - 20 * S) is None
+    assert guard.check('a', 0, 0, now) is None  # not stamped: nothing to compare
+
+
+def test_with_max_age_zero_any_age_and_repeats_pass():
+    guard = StampGuard(max_age=0.0, max_future=0.0)
+    for _ in range(2):
+        assert guard.check('a', 1, 0, 1_700_000_000 * S) is None
+    assert 'invalid' in guard.check('a', -1, 0, 0)
+
+
+@pytest.mark.parametrize('width, height, needle', [
+    (1, 32768, 'aspect ratio of 3.277e\\+04:1'), (8192, 1, 'aspect ratio of 8192:1'),
+    (5000, 5000, 'more than 8294400'), (0, 5, 'zero size')])
+def test_image_size_limits(width, height, needle):
+    with pytest.raises(ValueError, match=needle):
+        check_image_size(width, height)
+    check_image_size(3840, 2160)
+    check_image_size(96, 12)
+
+
+@pytest.mark.parametrize('value, needle', [
+    (1e-310, 'subnormal'), (5e-324, 'subnormal'), (10 ** 400, 'beyond the float range'),
+    (math.nan, 'NaN'), (math.inf, 'finite'), (-1.0, '> 0'), (True, 'real number'),
+    ('1', 'real number')])
+def test_physical_quantities_refuse_what_passes_a_naive_check(value, needle):
+    assert needle in physical_quantity_reason(value)
+    with pytest.raises(ValueError, match=f'deadline .*{needle}'):
+        require_physical('deadline', value)
+    assert physical_quantity_reason(0.0, positive=False) is None
+    assert physical_quantity_reason(2.5, high=2.0) == 'must be <= 2, got 2.5'
