@@ -1,0 +1,235 @@
+"""
+Issue 14's examples, one regression test each: inputs that killed, wedged or bloated a node.
+
+The nodes run in this process (their real constructors; the tiny captioner where a model is
+needed) and their callbacks are called directly with the message that once did the damage.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+
+class Lines:
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, text):
+        self.lines.append(text)
+
+
+@pytest.fixture
+def context(ros_env):
+    import rclpy
+    from rclpy.context import Context
+    ctx = Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.try_shutdown(context=ctx)
+
+
+@pytest.fixture
+def planner(context):
+    from qcoinf_ros.nodes.planner_node import PlannerNode
+    node = PlannerNode(context=context)
+    node._drops._logger = Lines()
+    yield node
+    node.destroy_node()
+
+
+def _model(**more):
+    from rclpy.parameter import Parameter
+    values = {'model': 'tiny', 'calibrate': 'never', 'threads': 1, **more}
+    return [Parameter(k, value=v) for k, v in values.items()]
+
+
+def test_a_subnormal_deadline_is_dropped_not_a_division_by_zero(planner):
+    """1e-310 passed "positive and finite", and the fallback divided by zero (latched)."""
+    from std_msgs.msg import Float64
+
+    from qcoinf_ros.planner import PlanningProblem
+    plan = planner._plan
+    for t0 in (1e-310, 5e-324):
+        planner._on_deadline(Float64(data=t0))  # raised ZeroDivisionError
+    assert planner._plan is plan and planner._t0 != 1e-310
+    assert any('T0 [s] must not be subnormal' in line for line in planner._drops._logger.lines)
+    with pytest.raises(ValueError, match='t0 must not be subnormal'):
+        PlanningProblem(planner._params, 1.0, 1e-310, 1.0)
+
+
+def test_json_numbers_python_cannot_hold_are_refused_by_planner_actuator_and_monitor(
+        planner, context):
+    """10**400 and 1e999 raised OverflowError in the callbacks or later, in a timer."""
+    from std_msgs.msg import String
+
+    from qcoinf_ros.nodes.frequency_actuator_node import FrequencyActuatorNode
+    from qcoinf_ros.nodes.monitor_node import MonitorNode
+    lam = planner.lam
+    for text in ('{"lam": ' + '9' * 400 + ', "b_max": 8, "model_id": "m", "scheme": "uniform",'
+                 ' "ks": 0.1, "num_params": 1}', '[' * 100_000, '{"lam": 1e999}'):
+        planner._on_agent_model(String(data=text))
+    assert planner.lam == lam
+    assert any('beyond the 64-bit range' in line for line in planner._drops._logger.lines)
+    profile = ('{"name": "x", "f": 1e9, "f_server": 1e9, "bit_width": 4, "feasible": true, '
+               '"nvpmodel_mode": null, "predicted_delay_s": ' + '1' * 400 + ', '
+               '"predicted_energy_j": 1e999, "predicted_agent_delay_s": 0.1}')
+    for cls in (FrequencyActuatorNode, MonitorNode):
+        node = cls(context=context)
+        try:
+            node._drops._logger = Lines()
+            node._on_profile(String(data=profile))
+            node._on_profile(String(data='[' * 100_000))
+            for timer in node.timers:
+                timer.callback()  # formatting the accepted value raised here
+            assert node._drops.total == 2, node._drops.counts
+        finally:
+            node.destroy_node()
+
+
+def test_parameters_that_made_the_fallback_nan_are_refused(planner):
+    """link_rate_bps 1e-300 with 1e10 payload bytes: an infinite upload, NaN clocks."""
+    from rclpy.parameter import Parameter
+    results = planner.set_parameters([Parameter('payload_bytes', value=1e10),
+                                      Parameter('link_rate_bps', value=1e-300)])
+    assert not results[-1].successful and 'not a finite time' in results[-1].reason
+    point = planner._plan.point if planner._plan.feasible else planner._plan.fallback
+    assert math.isfinite(point.f) and math.isfinite(point.f_server)
+
+
+def test_run_time_array_parameters_are_range_checked(context):
+    """A negative deadline in deadline_values was accepted at run time (refused at start)."""
+    from rclpy.parameter import Parameter
+
+    from qcoinf_ros.nodes.scenario_node import PARAMS, ScenarioNode
+    spec = next(s for s in PARAMS if s.name == 'deadline_values')
+    assert 'must be >=' in spec.check(array.array('d', [-1.0]))  # what rclpy hands over
+    node = ScenarioNode(context=context)
+    try:
+        result = node.set_parameters([Parameter('deadline_values', value=[-1.0])])[0]
+        assert not result.successful and 'deadline_values must be >=' in result.reason
+        assert list(node.get_parameter('deadline_values').value) == [1.0]
+    finally:
+        node.destroy_node()
+
+
+@pytest.fixture
+def decoder(context):
+    from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    node = EdgeDecoderNode(context=context, parameter_overrides=_model(max_new_tokens=3))
+    node._drops._logger = Lines()
+    yield node
+    node.destroy_node()
+
+
+def test_the_decoder_applies_max_new_tokens_at_run_time(decoder):
+    """Setting max_new_tokens reported success and was never applied."""
+    from rclpy.parameter import Parameter
+    assert decoder.set_parameters([Parameter('max_new_tokens', value=7)])[0].successful
+    assert decoder._p['max_new_tokens'] == 7
+
+
+def _embedding(decoder, sec, nanosec=0, frame_id='camera'):
+    import numpy as np
+    from sensor_msgs.msg import CompressedImage
+
+    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    msg = CompressedImage(format=FORMAT, data=encode_embedding(
+        np.zeros(decoder._split.embedding_shape, np.float32),
+        EmbeddingMeta(decoder._split.model_id, 8)))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def test_stamps_outside_the_windows_and_replays_are_dropped(decoder):
+    """sec=-1 broke the monitor's pairing; 1970/2038 gave +-1e9 s latencies; replays again."""
+    decoder._stop_worker()  # keep what is queued in the queue, to look at
+    now = decoder.get_clock().now().seconds_nanoseconds()[0]
+    for sec in (-1, 1, 2 ** 31 - 1, now - 3600, now + 60):
+        decoder._on_embedding(0, _embedding(decoder, sec))
+    assert len(decoder._queue) == 0 and decoder._drops.total == 5
+    reasons = ' '.join(decoder._drops.counts)
+    for needle in ('invalid stamp', 's in the past', 's in the future'):
+        assert needle in reasons, reasons
+    good = _embedding(decoder, now)
+    decoder._on_embedding(0, good)
+    assert len(decoder._queue) == 1
+    decoder._on_embedding(0, good)  # the same embedding again: a replay
+    assert len(decoder._queue) == 1 and 'a replay' in ' '.join(decoder._drops.counts)
+    decoder._on_embedding(0, _embedding(decoder, 0, 0))  # not stamped: taken
+    assert len(decoder._queue) == 2
+
+
+def test_huge_and_extreme_frames_are_dropped_before_they_are_decoded(context):
+    """A 1x8192 frame was enlarged x480 by the monitor; 1x32768 cost the agent 3 GB."""
+    import tracemalloc
+
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.nodes.monitor_node import MonitorNode
+    agent = AgentEncoderNode(context=context, parameter_overrides=_model())
+    monitor = MonitorNode(context=context)
+    try:
+        for width, height in ((1, 8192), (32768, 1), (5000, 5000)):
+            frame = Image(width=width, height=height, encoding='mono8', step=width,
+                          data=bytes(width * height))
+            tracemalloc.start()
+            try:
+                agent._on_image(frame)
+                monitor._on_image(frame)
+                monitor._on_caption(String(data='a caption'))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert peak < 64 * 2 ** 20, (width, height, peak)
+        assert agent._frames == 0
+        assert 'aspect ratio of 8192:1' in ' '.join(agent._drops.counts)
+        assert 'more than 8294400' in ' '.join(monitor._drops.counts)
+    finally:
+        agent.destroy_node()
+        monitor.destroy_node()
+
+
+def test_a_20000_character_word_is_wrapped_without_a_cubic_cost(monkeypatch):
+    """Cutting one long word tried every prefix from the longest: O(n^3) text measurements."""
+    import importlib
+
+    import cv2
+    module = importlib.import_module('qcoinf_ros.monitor.annotate')  # the function shadows it
+    calls = []
+    real = cv2.getTextSize
+
+    def counted(*args):
+        calls.append(len(args[0]))
+        return real(*args)
+    monkeypatch.setattr(module.cv2, 'getTextSize', counted)
+    lines = module.wrap('w' * 20000, 464, 0.5)
+    assert ''.join(lines) == 'w' * (module.MAX_TEXT_CHARS - 3) + '...'
+    assert len(calls) < 2000 and sum(calls) < 2_000_000, (len(calls), sum(calls))
+
+
+def test_the_monitor_keeps_a_bounded_table_of_diagnostics(context):
+    """Every new /diagnostics name was kept forever (and with it every value)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    from qcoinf_ros.nodes.monitor_node import MonitorNode
+    node = MonitorNode(context=context)
+    try:
+        for i in range(500):
+            status = DiagnosticStatus(name=f'junk {i} ' + 'n' * 5000, message='m' * 5000)
+            status.values = [KeyValue(key=f'k{j}', value='v' * 5000) for j in range(200)]
+            node._on_diagnostics(DiagnosticArray(status=[status]))
+        statuses = node._state.statuses
+        assert len(statuses) == 64
+        assert all(len(s.values) <= 64 and len(s.message) <= 2000 for s in statuses.values())
+        assert max(map(len, statuses)) <= 2000
+    finally:
+        node.destroy_node()
