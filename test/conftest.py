@@ -127,6 +127,20 @@ def ros_env():
 
 
 @pytest.fixture
+def context(ros_env):
+    """Yield an rclpy context on the test's domain, for nodes built in this process."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx)
+    try:
+        yield ctx
+    finally:
+        rclpy.try_shutdown(context=ctx)
+
+
+@pytest.fixture
 def rclpy_node(ros_env):
     """Yield an rclpy node in its own context on the test's domain; tear it down afterwards."""
     import rclpy

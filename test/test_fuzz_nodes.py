@@ -82,16 +82,6 @@ def _strategy(msg_type):
     return generic
 
 
-@pytest.fixture
-def context(ros_env):
-    import rclpy
-    from rclpy.context import Context
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
 def _make(name, context):
     """Return the node ``name`` in this process, small (tiny model, no calibration)."""
     from rclpy.parameter import Parameter

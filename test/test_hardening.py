@@ -25,16 +25,6 @@ class Lines:
 
 
 @pytest.fixture
-def context(ros_env):
-    import rclpy
-    from rclpy.context import Context
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
-
-
-@pytest.fixture
 def planner(context):
     from qcoinf_ros.nodes.planner_node import PlannerNode
     node = PlannerNode(context=context)

@@ -33,6 +33,8 @@ import random
 import sys
 import time
 
+from qcoinf_ros.cli.spinning import BoundedSpin
+
 NODES = ('agent_encoder_node', 'edge_decoder_node', 'planner_node', 'monitor_node')
 
 
@@ -94,22 +96,18 @@ def _hostile_messages(i: int, now_ns: int):
     return out
 
 
-class _Bench:
+class _Bench(BoundedSpin):
     """This process's node: publishers of every topic, the latency of captioned frames."""
 
     def __init__(self):
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Vector3Stamped
-        from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import BatteryState, CompressedImage, Image
         from std_msgs.msg import Float64, String
 
-        from qcoinf_ros.cli.bag import rclpy_node
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
-        self.context, self.node = rclpy_node('qcoinf_bench_hostile')
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__('qcoinf_bench_hostile')
         self.captioned: dict[str, int] = {}
         self.node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
                                       reliable(100))
@@ -127,23 +125,6 @@ class _Bench:
     def _on_latency(self, msg) -> None:
         frame = msg.header.frame_id
         self.captioned[frame] = self.captioned.get(frame, 0) + 1
-
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=min(0.01, max(0.0, end - time.monotonic())))
-
-    def spin_until(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not predicate():
-            self.executor.spin_once(timeout_sec=0.05)
-        return bool(predicate())
-
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def run(args, console) -> dict:
@@ -210,7 +191,7 @@ def run(args, console) -> dict:
                         for topic, msg in _hostile_messages(i, 0):
                             bench.pubs[topic].publish(msg)
                         i += 1
-                bench.spin(0.002)
+                bench.spin(0.002, step=0.01)
                 if time.monotonic() >= next_sample:
                     peak = {n: max(v, peak[n]) for n, v in memory().items()}
                     next_sample = time.monotonic() + 0.5

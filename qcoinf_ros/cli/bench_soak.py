@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 
+from qcoinf_ros.cli.spinning import BoundedSpin
+
 #: Default bound on RssAnon end / baseline per process. A node holds ~300 MB of anonymous memory
 #: (torch, the model, DDS); 5 % of that over 10,000 frames is ~1.5 KB kept per frame, well above
 #: the allocator's noise once warm (measured: < 0.5 %) and far below what keeping one message or
@@ -227,20 +229,16 @@ def _check(args) -> None:
             raise ValueError(f'invalid {name}: {value!r}')
 
 
-class _Graph:
+class _Graph(BoundedSpin):
     """The bench's rclpy node: node counters from /diagnostics, latency, bounded spinning."""
 
     def __init__(self):
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Vector3Stamped
-        from rclpy.executors import SingleThreadedExecutor
 
-        from qcoinf_ros.cli.bag import rclpy_node
         from qcoinf_ros.ros.qos import reliable
 
-        self.context, self.node = rclpy_node('qcoinf_bench_soak')
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__('qcoinf_bench_soak')
         self.latency: list[tuple[float, float, float, float]] = []
         self.counters: dict[str, dict[str, str]] = {}
         self.updates: dict[str, int] = {}
@@ -268,17 +266,6 @@ class _Graph:
     def captioned(self) -> int:
         return self.counter('qcoinf: edge decoder', 'captions')
 
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
-
-    def spin_until(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not predicate():
-            self.executor.spin_once(timeout_sec=0.05)
-        return bool(predicate())
-
     def fresh_counters(self, timeout: float = 5.0) -> None:
         """Wait for the next diagnostics of both nodes (published once a second)."""
         seen = dict(self.updates)
@@ -300,12 +287,6 @@ class _Graph:
         if not self.spin_until(future.done, timeout) or \
                 not all(r.successful for r in future.result().results):
             raise RuntimeError(f'camera_node refused rate_hz={rate}')
-
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _camera(env, rate: float, frames: int, scenes: int, name: str):
