@@ -5,6 +5,7 @@ import pytest
 from qcoinf_ros.bags import BagReader, play, PlayOptions, TopicSpec, write_bag
 from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import build, header, header_stamp_ns, serialize
+from qcoinf_ros.bags.storage import write_chunk_crcs
 
 T0 = 2_000_000_000_000
 STRING, BATTERY = 'std_msgs/msg/String', 'sensor_msgs/msg/BatteryState'
@@ -108,6 +109,17 @@ def test_damaged_part_is_never_published(bag, tmp_path):
     at = data.find(serialize(build(STRING, data='m2'), STRING))
     data[at + 4:at + 8] = (99).to_bytes(4, 'little')
     file.write_bytes(bytes(data))
+    # with the chunk's CRC (as rosbag2 and this package write it) the whole chunk is refused
+    reader = BagReader(damaged)
+    sent, checks = [], [0]
+
+    def stop():
+        checks[0] += 1
+        return len(sent) >= 10 or checks[0] > 1000
+    play(reader, sent.append, PlayOptions(fast=True, loop=True), should_stop=stop)
+    assert sent == [] and any('CRC mismatch' in str(p) for p in reader.problems)
+    # without it (a bag rosbags wrote) the damaged message alone is left out
+    write_chunk_crcs(file, compute=False)
     reader = BagReader(damaged)
     sent = []
     play(reader, sent.append, PlayOptions(fast=True, loop=True),
