@@ -7,61 +7,73 @@ ENV := scripts/in_env.sh
 PYTEST_ARGS ?=
 PYTEST_BASE := -ra --timeout=600 --durations=15
 
-.PHONY: help env build test test-all demo lint bench-planner bench-quant bench-kernels clean distclean
+.PHONY: help env build check test test-all demo lint bench-planner bench-quant bench-kernels \
+	clean distclean
 
-help:
-	@echo 'make demo       run the live demo (sets everything up on first use)'
-	@echo 'make test       build and run the whole default test suite (colcon test)'
-	@echo 'make test-all   the same plus the slow tests (QCOINF_RUN_SLOW=1)'
-	@echo 'make lint       ament_flake8 and ament_pep257 only'
-	@echo 'make env        create/update the virtual environment only'
-	@echo 'make build      colcon build --symlink-install'
-	@echo 'make bench-planner / bench-quant / bench-kernels   the qcoinf bench commands'
-	@echo 'make clean      remove build/ install/ log/ (distclean: also .venv)'
+help: ## this list (from the Makefile's own comments)
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "make %-14s %s\n", $$1, $$2}'
 
-env:
+env: ## create/update the virtual environment only
 	@scripts/setup_env.sh
 	@scripts/setup_toolchains.sh
 
-build: env
+build: env ## colcon build --symlink-install
 	@$(ENV) colcon build --symlink-install --event-handlers console_cohesion- summary+
+
+# The fast inner loop: flake8 and pep257 on the tree, then the unit tests of the pure core, from
+# the venv and the source tree (no colcon build, no ROS graph).
+CHECK_TESTS := $(sort $(wildcard $(addprefix test/test_,$(addsuffix .py,$(CHECK_UNITS)))))
+CHECK_UNITS := layering intake drops codec_json codec_cost codec_plan codec_embedding \
+	system_model planner_core planner_exact planner_presets rate_distortion scenario \
+	energy_policy quant_packing lut_planes imaging bag_storage launch_semantics params_file \
+	pytest_plugins
+
+check: ## flake8 + pep257 and the pure unit tests, from the venv (no build; < 1 min)
+	@scripts/setup_env.sh
+	@start=$$(date +%s); export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; \
+	$(ENV) python -m flake8 --max-line-length 99 qcoinf_ros test scripts launch setup.py && \
+	$(ENV) python -m pytest -q -p no:cacheprovider -p pytest_timeout --timeout=120 \
+	  $(CHECK_TESTS) test/test_pep257.py; rc=$$?; \
+	echo "make check: $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
 # colcon test exits non-zero on a failure (--return-code-on-test-failure); test-result runs
 # either way so the log lists what ran, and the first non-zero exit code is kept.
 # As root (CI), the cross-ISA kernel tests must run: setup_toolchains.sh installed what they need.
 # pytest loads only the plugins the suite uses (scripts/pytest_plugins.py): a system ROS 2's
 # launch_testing plugin would otherwise stop pytest 9 at start-up.
-test: build
+test: build ## build and run the whole default test suite (colcon test), as CI does
 	@start=$$(date +%s); rc=0; \
 	if [ "$$(id -u)" = 0 ]; then export QCOINF_REQUIRE_TOOLCHAINS=1; fi; \
-	export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; plugins=$$($(ENV) python scripts/pytest_plugins.py); \
+	export QCOINF_REQUIRE_ROS=1; export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; \
+	plugins=$$($(ENV) python scripts/pytest_plugins.py); \
 	$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
 	  --pytest-args $(PYTEST_BASE) $$plugins $(PYTEST_ARGS) || rc=$$?; \
 	$(ENV) colcon test-result --all --verbose || { [ $$rc -ne 0 ] || rc=$$?; }; \
 	echo "make test: tests took $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
-test-all:
+test-all: ## the same plus the slow tests (QCOINF_RUN_SLOW=1)
 	@QCOINF_RUN_SLOW=1 $(MAKE) --no-print-directory test
 
-lint: build
+lint: build ## ament_flake8 and ament_pep257 under colcon test
 	@export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; plugins=$$($(ENV) python scripts/pytest_plugins.py); \
 	$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
 	  --pytest-args -m linter $$plugins $(PYTEST_ARGS)
 
-demo: build
+demo: build ## run the live demo (sets everything up on first use)
 	@$(ENV) qcoinf demo
 
-bench-planner: build
+bench-planner: build ## qcoinf bench planner
 	@$(ENV) qcoinf bench planner
 
-bench-quant: build
+bench-quant: build ## qcoinf bench quant
 	@$(ENV) qcoinf bench quant
 
-bench-kernels: build
+bench-kernels: build ## qcoinf bench kernels
 	@$(ENV) qcoinf bench kernels
 
-clean:
+clean: ## remove build/ install/ log/
 	rm -rf build install log
 
-distclean: clean
+distclean: clean ## also remove the virtual environments
 	rm -rf .venv

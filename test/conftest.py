@@ -81,6 +81,33 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+#: Set by `make test`: the ROS stack is part of the set-up there, so a test skipped because
+#: rclpy (or a message package) is missing is a broken set-up, reported as a failure.
+REQUIRE_ROS = os.environ.get('QCOINF_REQUIRE_ROS') == '1'
+
+
+def _missing_ros(report) -> bool:
+    return report.skipped and 'rclpy missing' in str(report.longrepr)
+
+
+def _fail_missing_ros(report) -> None:
+    if REQUIRE_ROS and _missing_ros(report):
+        report.outcome = 'failed'
+        report.longrepr = f'QCOINF_REQUIRE_ROS=1 but: {report.longrepr}'
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_missing_ros(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_missing_ros(outcome.get_result())
+
+
 def _make_cpu_tree(root: Path, cpus=2, governors='performance powersave userspace',
                    table='1000000 1500000 2000000', cur=1500000):
     for i in range(cpus):

@@ -50,7 +50,7 @@ def _player(bag, env, *extra):
 
 
 def test_qos_mirrors_and_conversions_match_the_nodes_profiles():
-    from qcoinf_ros.cli.bag import qos_from_rclpy, qos_to_rclpy
+    from qcoinf_ros.ros.bag_qos import qos_from_rclpy, qos_to_rclpy
     from qcoinf_ros.ros import qos as ros_qos
 
     assert qos_from_rclpy(ros_qos.SENSOR) == qos.SENSOR

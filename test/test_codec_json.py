@@ -36,3 +36,15 @@ def test_the_agent_model_message_round_trips_and_refuses_bad_content():
                          ('x' * 5000, 'more than 4096')):
         with pytest.raises(ValueError, match=needle):
             decode_agent_model(text)
+
+
+def test_the_applied_profile_message_round_trips_and_refuses_bad_content():
+    from qcoinf_ros.codec.applied import AppliedMessage, decode_applied, encode_applied
+    msg = AppliedMessage('medium', 1.5e9, None, 'cpufreq', 'snapped to 1.5 GHz', True)
+    assert decode_applied(encode_applied(msg)) == msg
+    for text, needle in (('{"name": "x"}', 'keys must be'),
+                         (encode_applied(msg).replace('1500000000.0', '1e-310'), 'subnormal'),
+                         (encode_applied(msg).replace('true', '1'), 'clamped'),
+                         ('[' * 1000, 'nests')):
+        with pytest.raises(ValueError, match=needle):
+            decode_applied(text)

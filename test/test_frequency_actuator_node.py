@@ -1,7 +1,5 @@
 """The frequency actuator node in its own process, on a directory tree that mimics sysfs."""
 
-import json
-
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -20,6 +18,7 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String
 
+    from qcoinf_ros.codec.applied import decode_applied
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable
 
@@ -32,7 +31,7 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin
     captions = node.create_publisher(String, 'qcoinf/caption', reliable(10))
     applied, diag = [], []
     node.create_subscription(String, 'qcoinf/applied_profile',
-                             lambda m: applied.append(json.loads(m.data)), LATCHED)
+                             lambda m: applied.append(decode_applied(m.data)), LATCHED)
     node.create_subscription(DiagnosticArray, '/diagnostics',
                              lambda m: diag.extend(m.status), 10)
     params = ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={sysfs}',
@@ -43,7 +42,8 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin
         profiles.publish(_profile('medium', 1.6e9, 5e9))
         assert spin_until(lambda: applied), proc.output
         assert setspeed.read_text().strip() == '1500000'
-        assert applied[-1]['f'] == pytest.approx(1.5e9) and applied[-1]['name'] == 'medium'
+        assert applied[-1].f == pytest.approx(1.5e9) and applied[-1].name == 'medium'
+        assert applied[-1].backend == 'cpufreq' and not applied[-1].clamped
         # refused: above the node's limit; and garbage: dropped; the last profile stays
         # (one at a time: the latched topic keeps only the last message)
         profiles.publish(_profile('turbo', 4.0e9, 5e9))

@@ -158,7 +158,8 @@ def test_unknown_solver_name():
 @settings(max_examples=200, deadline=None)
 @given(w_a=st.floats(1e6, 1e11), w_s=st.floats(1e6, 1e11), k_a=st.floats(1e-30, 1e-25),
        k_s=st.floats(1e-30, 1e-25), f_max=st.floats(1e8, 1e10), g_max=st.floats(1e8, 1e10),
-       lo_a=st.floats(0.0, 1.0), lo_s=st.floats(0.0, 1.0), slack=st.floats(1.0001, 50.0))
+       lo_a=st.floats(0.0, 1.0, allow_subnormal=False),
+       lo_s=st.floats(0.0, 1.0, allow_subnormal=False), slack=st.floats(1.0001, 50.0))
 def test_clock_floors_least_energy_on_a_dense_grid(w_a, w_s, k_a, k_s, f_max, g_max, lo_a, lo_s,
                                                    slack):
     f_min, g_min = lo_a * f_max, lo_s * g_max

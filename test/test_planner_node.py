@@ -155,3 +155,30 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
         assert spin_until(lambda: proc.output.count("nominal (preset 'paper')") > count), \
             proc.output
         assert spin_until(lambda: profiles[-1].f_server > 3e9), proc.output  # paper clocks
+
+
+def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
+    """With b_max 0 the planner plans with the agent's B_max (it used to keep the preset's 16)."""
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import String
+
+    from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
+    from qcoinf_ros.nodes.planner_node import PlannerNode
+    node = PlannerNode(context=context, parameter_overrides=[
+        Parameter('model', value='blip2'), Parameter('cost_model', value='nominal')])
+    try:
+        assert node._params.b_max == 16 and node._plan.point.bit_width == 16
+        node._on_agent_model(String(data=encode_agent_model(
+            AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000))))
+        assert node._params.b_max == 8 and node._plan.point.bit_width == 8
+        assert node.lam == 12.5 and 'B_max 8' in node._why
+    finally:
+        node.destroy_node()
+    fixed = PlannerNode(context=context, parameter_overrides=[
+        Parameter('model', value='blip2'), Parameter('b_max', value=12)])
+    try:
+        fixed._on_agent_model(String(data=encode_agent_model(
+            AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000))))
+        assert fixed._params.b_max == 12  # set by the user: kept (and a warning logged)
+    finally:
+        fixed.destroy_node()

@@ -55,4 +55,5 @@ def test_make_test_runs_pytest_that_way():
     makefile = (ROOT / 'Makefile').read_text()
     recipe = makefile[makefile.index('\ntest: build'):makefile.index('\ntest-all:')]
     assert 'export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1' in recipe
+    assert 'export QCOINF_REQUIRE_ROS=1' in recipe  # a missing rclpy fails there, not skips
     assert 'scripts/pytest_plugins.py' in recipe and '$$plugins' in recipe

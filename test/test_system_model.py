@@ -124,7 +124,7 @@ def test_calibrated_cost_validation():
 
 @settings(max_examples=60, deadline=None)
 @given(b=st.integers(1, 16), f=st.floats(1e6, 2e9), g=st.floats(1e6, 10e9),
-       payload=st.floats(0, 1e7), rate=st.floats(1e6, 1e9))
+       payload=st.floats(0, 1e7, allow_subnormal=False), rate=st.floats(1e6, 1e9))
 def test_solver_hot_path_matches_public_equations(b, f, g, payload, rate):
     params = dataclasses.replace(PAPER, payload_bytes=payload, link_rate_bps=rate,
                                  tx_power_w=1.5)

@@ -17,9 +17,7 @@ import argparse
 from dataclasses import replace
 import json
 from pathlib import Path
-import signal
 import sys
-import threading
 import time
 
 from rich.console import Console
@@ -31,6 +29,8 @@ from rich.text import Text
 from qcoinf_ros.bags import BagReader, BagWriter, play, PlayOptions, qualify, STORAGES, TopicSpec
 from qcoinf_ros.bags.cdr import import_message_class, is_known
 from qcoinf_ros.bags.qos import describe, playback_qos, subscription_qos
+from qcoinf_ros.ros.bag_qos import qos_from_rclpy, qos_to_rclpy
+from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 _HIDDEN = ('/rosout', '/parameter_events')
 
@@ -115,89 +115,6 @@ def _print_problems(console: Console, problems, warnings=()) -> None:
         _say(console, 'yellow', f'warning: {warning}')
     for problem in problems:
         _say(console, 'red', f'damaged: {problem}')
-
-
-class StopOnSignals:
-    """
-    Turn Ctrl-C (SIGINT) and SIGTERM into a request to stop, so a loop ends cleanly.
-
-    Used as a context manager after ``rclpy.init`` (it replaces rclpy's handlers while active,
-    and restores the previous ones). A second signal raises ``KeyboardInterrupt``.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._saved = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> 'StopOnSignals':
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-        self._saved = {}
-
-
-# -- rclpy glue -------------------------------------------------------------------------------
-def rclpy_node(name: str):
-    """Return ``(context, node)``: an rclpy context of this command's own and a node in it."""
-    import rclpy
-    from rclpy.context import Context
-    context = Context()
-    rclpy.init(context=context)
-    return context, rclpy.create_node(name, context=context,
-                                      start_parameter_services=False)
-
-
-def qos_from_rclpy(profile):
-    """Return the rosbags ``Qos`` of an rclpy ``QoSProfile`` (as offered on the graph)."""
-    from rosbags.interfaces import (
-        Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime)
-
-    def duration(value) -> QosTime:
-        return QosTime(*divmod(int(value.nanoseconds), 1_000_000_000))
-
-    return Qos(QosHistory(int(profile.history)), int(profile.depth),
-               QosReliability(int(profile.reliability)), QosDurability(int(profile.durability)),
-               duration(profile.deadline), duration(profile.lifespan),
-               QosLiveliness(int(profile.liveliness)),
-               duration(profile.liveliness_lease_duration),
-               bool(profile.avoid_ros_namespace_conventions))
-
-
-def qos_to_rclpy(qos):
-    """Return the rclpy ``QoSProfile`` of a rosbags ``Qos`` (zero durations: the default)."""
-    from rclpy.duration import Duration
-    from rclpy.qos import (
-        DurabilityPolicy, HistoryPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy)
-    history = HistoryPolicy(qos.history.value)
-    if history not in (HistoryPolicy.KEEP_LAST, HistoryPolicy.KEEP_ALL):
-        history = HistoryPolicy.KEEP_LAST
-    kwargs = {}
-    for key in ('deadline', 'lifespan', 'liveliness_lease_duration'):
-        value = getattr(qos, key)
-        if value.sec or value.nsec:
-            kwargs[key] = Duration(seconds=value.sec, nanoseconds=value.nsec)
-    # a recorded "unknown" policy cannot be offered: the middleware's default instead
-    reliability = ReliabilityPolicy(qos.reliability.value)
-    durability = DurabilityPolicy(qos.durability.value)
-    liveliness = LivelinessPolicy(qos.liveliness.value)
-    if reliability == ReliabilityPolicy.UNKNOWN:
-        reliability = ReliabilityPolicy.SYSTEM_DEFAULT
-    if durability == DurabilityPolicy.UNKNOWN:
-        durability = DurabilityPolicy.SYSTEM_DEFAULT
-    if liveliness == LivelinessPolicy.UNKNOWN:
-        liveliness = LivelinessPolicy.SYSTEM_DEFAULT
-    return QoSProfile(history=history, depth=max(1, qos.depth), reliability=reliability,
-                      durability=durability, liveliness=liveliness, **kwargs)
 
 
 # -- record -------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import random
 import sys
 import time
 
-from qcoinf_ros.cli.spinning import BoundedSpin
+from qcoinf_ros.ros.context import BoundedSpin
 
 NODES = ('agent_encoder_node', 'edge_decoder_node', 'planner_node', 'monitor_node')
 
@@ -206,7 +206,7 @@ def run(args, console) -> dict:
                 'flood_captions': bench.captioned.get('flood', 0) - start.get('flood', 0),
                 'flood_frames_sent': sent, 'hostile_batches': i}
         result['alive'] = {n: p.returncode is None for n, p in procs.items()}
-        result['outputs'] = {n: p.output[-4000:] for n, p in procs.items()}
+        result['outputs'] = {n: p.output[-200_000:] for n, p in procs.items()}
         return result
     finally:
         bench.close()

@@ -5,7 +5,7 @@ The three nodes run as separate processes over DDS (the loopback profile), one t
 each. Unless ``--rate`` is given, a calibration phase first floods the graph (camera at
 ``--calibrate-rate`` for ``--calibrate`` seconds) and counts the captions per second over its
 last two thirds: that is the throughput the graph reaches on this machine, and the soak runs at
-``--rate-fraction`` (default 0.8) of it, so the pipeline keeps a margin for the other work of the
+``--rate-fraction`` (default 0.6) of it, so the pipeline keeps a margin for the other work of the
 machine. The soak camera then publishes exactly ``--frames`` scene frames at that rate; frames
 encoded and captioned are the nodes' own counters (their ``/diagnostics``), latency comes from
 ``qcoinf/latency``. The resident memory (VmRSS, from ``/proc``) of every node process is sampled
@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from qcoinf_ros.cli.spinning import BoundedSpin
+from qcoinf_ros.ros.context import BoundedSpin
 
 #: Default bound on RssAnon end / baseline per process. A node holds ~300 MB of anonymous memory
 #: (torch, the model, DDS); 5 % of that over 10,000 frames is ~1.5 KB kept per frame, well above

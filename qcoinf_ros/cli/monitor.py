@@ -17,10 +17,10 @@ import time
 from rich.console import Console
 from rich.live import Live
 
-from qcoinf_ros.cli.bag import rclpy_node, StopOnSignals
 from qcoinf_ros.codec import decode_embedding
 from qcoinf_ros.monitor.dashboard import render_dashboard
 from qcoinf_ros.monitor.state import MonitorState
+from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 #: Topics counted for their rate (relative to the namespace), in display order.
 TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'qcoinf/latency',

@@ -3,9 +3,10 @@ Frequency actuator node: applies the planner's frequency profile to the hardware
 
 Topic in: ``qcoinf/frequency_profile`` (std_msgs/String JSON, latched); ``qcoinf/caption``
 (std_msgs/String) only to count inferences for the energy per inference.
-Topics out: ``qcoinf/applied_profile`` (std_msgs/String JSON: what the backend really set,
-latched) and ``/diagnostics`` (backend, requested vs applied clocks, energy per inference
-labelled ``measured`` with its source, or ``predicted`` by the system model).
+Topics out: ``qcoinf/applied_profile`` (std_msgs/String JSON, latched,
+:mod:`qcoinf_ros.codec.applied`: what the backend really set) and ``/diagnostics`` (backend,
+requested vs applied clocks, energy per inference labelled ``measured`` with its source, or
+``predicted`` by the system model).
 
 Safety: a profile whose clocks exceed ``max_agent_hz`` / ``max_server_hz`` is refused (logged
 once, the last applied profile stays in force); the limits themselves are bounded parameters.
@@ -16,7 +17,6 @@ node logs a warning.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -24,6 +24,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from qcoinf_ros.actuation import BACKENDS, make_backend, RaplEnergyMeter
+from qcoinf_ros.codec.applied import AppliedMessage, encode_applied
 from qcoinf_ros.codec.plan import decode_profile
 from qcoinf_ros.planner.profiles import FrequencyProfile
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
@@ -105,9 +106,9 @@ class FrequencyActuatorNode(Node):
             self._drops.drop('frequency_profile', f'backend {self._backend.name}: {exc}')
             return
         self._requested, self._applied = request, applied
-        self._applied_pub.publish(String(data=json.dumps({
-            'name': applied.profile, 'f': applied.agent_hz, 'f_server': applied.server_hz,
-            'backend': applied.backend, 'detail': applied.detail}, sort_keys=True)))
+        self._applied_pub.publish(String(data=encode_applied(AppliedMessage(
+            applied.profile, applied.agent_hz, applied.server_hz, applied.backend,
+            applied.detail[:1024], bool(applied.clamped)))))
         log = self.get_logger().warning if applied.clamped else self.get_logger().info
         log(f'applied profile {applied.profile!r}: {applied.detail}')
         self._publish_diagnostics()

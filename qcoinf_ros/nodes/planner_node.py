@@ -65,8 +65,9 @@ PARAMS = [
               read_only=True),
     ParamSpec('model', '', "Model entry of the preset ('' = the preset's default).",
               read_only=True),
-    ParamSpec('b_max', 0, "B_max: largest bit-width, as the agent encoder's b_max; 0 uses the "
-              "preset's.", low=0, high=16, read_only=True),
+    ParamSpec('b_max', 0, "B_max: largest bit-width; 0 adopts the agent encoder's (from "
+              "qcoinf/agent_model, the preset's until it arrives).", low=0, high=16,
+              read_only=True),
     ParamSpec('solver', 'exact', 'Solver of (P1).', choices=SOLVERS),
     ParamSpec('lam', 0.0, 'Exponential weight-magnitude parameter lambda, eq. (3); 0 uses the '
               "agent model's fitted value (qcoinf/agent_model), else the preset's.",
@@ -219,13 +220,21 @@ class PlannerNode(Node):
             self._drops.drop('agent_model', f'unreadable agent model info: {exc}')
             return
         lam, b_max = info.lam, info.b_max
+        adopted = False
         if b_max != self._params.b_max:
-            self.get_logger().warning(
-                f'the agent stores b_max = {b_max} but the planner plans with B_max = '
-                f'{self._params.b_max}: set the planner b_max parameter to match')
-        if lam != self._model_lam:
+            if self._p['b_max'] == 0 and b_max <= self._preset_params.b_orig:
+                # adopted as lambda is: the plan's bit-widths are then those the agent has
+                self._preset_params = dataclasses.replace(self._preset_params, b_max=b_max)
+                self._params = self._link_params(self._p)
+                adopted = True
+            else:
+                self.get_logger().warning(
+                    f'the agent stores b_max = {b_max} but the planner plans with B_max = '
+                    f'{self._params.b_max} (parameter b_max, or the preset b_orig '
+                    f'{self._preset_params.b_orig}): bit-widths above b_max are refused by it')
+        if lam != self._model_lam or adopted:
             self._model_lam = lam
-            self.replan(f'agent model lambda {lam:.4g}')
+            self.replan(f'agent model lambda {lam:.4g}, B_max {self._params.b_max}')
 
     def _on_queue_delay(self, msg: Float64) -> None:
         reason = physical_quantity_reason(msg.data, positive=False, high=MAX_SECONDS)

@@ -4,7 +4,7 @@ Problem (P1), plans and the routines every solver shares.
 (P1), paper eq. (30): minimise D^U(b-1) - D^L(b-1) over b in {1..B_max}, 0 <= f <= f^max,
 0 <= f~ <= f~^max subject to T(b, f, f~) <= T0 (30a) and E(b, f, f~) <= E0 (30b).
 
-Two facts make it easy (DESIGN.md, "Facts about the paper"):
+Two facts make it easy (the bounds of eqs. (24) and (26), problem (30)):
 
 * The objective depends on ``b`` only and is strictly decreasing in ``b`` (it is ``inf`` at
   b = 1, where D^U(0) is infinite). The optimum is therefore the **largest feasible b**.

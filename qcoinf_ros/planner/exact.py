@@ -1,7 +1,7 @@
 """
 Exact solver of (P1): the largest feasible bit-width with least-energy clocks.
 
-Why it is exact (DESIGN.md, "Facts about the paper"): the objective D^U(b-1) - D^L(b-1)
+Why it is exact (the bounds of eqs. (24) and (26), problem (30)): the objective D^U(b-1) - D^L(b-1)
 depends on ``b`` alone and is strictly decreasing in it (``inf`` at b = 1), so the optimum is
 the largest ``b`` for which *some* clocks meet both budgets. For a given ``b`` the least energy
 that meets the deadline has a closed form

@@ -1,0 +1,54 @@
+"""
+Layering: the numeric core never imports rclpy, rosidl or a message package.
+
+Only ``nodes/`` (the nodes), ``ros/`` (the rclpy glue), ``cli/`` (the command-line tool),
+``bench/`` (harnesses that drive nodes) and ``testing/`` (graph test helpers) may. Checked on
+the source (every import statement, also those inside functions) and by importing every core
+module in a fresh interpreter.
+"""
+
+import ast
+from pathlib import Path
+import subprocess
+import sys
+
+PACKAGE = Path(__file__).resolve().parents[1] / 'qcoinf_ros'
+ROS_LAYERS = {'nodes', 'ros', 'cli', 'bench', 'testing'}
+FORBIDDEN = ('rclpy', 'rosidl', 'launch_ros')
+
+
+def _forbidden(name: str) -> bool:
+    top = name.split('.')[0]
+    return top in FORBIDDEN or top.endswith('_msgs') or top.endswith('_interfaces')
+
+
+def _core_modules():
+    for path in sorted(PACKAGE.rglob('*.py')):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in ROS_LAYERS:
+            continue
+        yield relative, path
+
+
+def test_no_core_module_names_a_ros_package():
+    offenders = []
+    for relative, path in _core_modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ''] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f'{relative}:{node.lineno} imports {n}' for n in names
+                          if _forbidden(n)]
+    assert offenders == []
+
+
+def test_importing_every_core_module_loads_no_ros_package():
+    modules = ['qcoinf_ros.' + '.'.join(r.with_suffix('').parts).replace('.__init__', '')
+               for r, _ in _core_modules() if r.name != '__main__.py']
+    code = ('import importlib, sys\n'
+            f'for m in {modules!r}:\n    importlib.import_module(m)\n'
+            'print(sorted({m.split(".")[0] for m in sys.modules}))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=300, cwd=PACKAGE.parent)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    assert len(modules) > 50 and [m for m in loaded if _forbidden(m)] == []
