@@ -309,3 +309,29 @@ def test_playback_qos_follows_rosbag2_rules():
     assert qos.playback_qos([]) == (qos.DEFAULT, [])
     assert qos.DEFAULT == qos.reliable(10) and qos.DEFAULT.deadline == QosTime(0, 0)
     assert qos.describe(qos.LATCHED) == 'reliable, transient_local, keep_last 1'
+
+
+def test_every_chunk_of_a_multi_chunk_bag_has_its_crc(tmp_path):
+    """Chunks close at 1 MB: each one's CRC is filled in while writing (rosbags checks them)."""
+    import zlib
+
+    texts = [f'{i:04d}' + 'x' * 50_000 for i in range(100)]
+    messages = [('/qcoinf/caption', T0 + i, serialize(build(STRING, data=text), STRING))
+                for i, text in enumerate(texts)]
+    write_bag(tmp_path / 'big', TOPICS, messages, 'mcap')
+    file = next((tmp_path / 'big').glob('*.mcap'))
+    raw = file.read_bytes()
+    crcs, at = [], 8
+    while at < len(raw):
+        op, length = raw[at], int.from_bytes(raw[at + 1:at + 9], 'little')
+        if op == 0x06:
+            body = raw[at + 9:at + 9 + length]
+            n = int.from_bytes(body[28:32], 'little')
+            assert body[32:32 + n] == b''  # uncompressed
+            crcs.append((int.from_bytes(body[24:28], 'little'), zlib.crc32(body[32 + n + 8:])))
+        if op in (0x0F, 0x02):
+            break
+        at += 9 + length
+    assert len(crcs) >= 4 and all(stored == computed != 0 for stored, computed in crcs), crcs
+    with Reader(tmp_path / 'big') as reader:
+        assert [m[2] for m in reader.messages()] == [m[2] for m in messages]

@@ -149,8 +149,18 @@ class BagInfo:
         return found
 
 
+#: Offset of a Chunk record's ``uncompressed_crc`` from the record's start: opcode (1), record
+#: length (8), message start and end time (8 + 8), uncompressed size (8).
+_CHUNK_CRC_OFFSET = 1 + 8 + 8 + 8 + 8
+
+
 class _McapWriter(McapWriter):
-    """rosbags' MCAP writer, with the channel metadata rosbag2 writes (``topic_type_hash`` too)."""
+    """
+    rosbags' MCAP writer, writing what rosbag2 writes: ``topic_type_hash`` and chunk CRCs.
+
+    Every chunk carries the CRC-32 of its uncompressed records, as rosbag2's writer (the mcap
+    library) writes it, so a reader detects a flipped byte inside a chunk.
+    """
 
     def add_connection(self, connection, offered_qos_profiles: str) -> None:
         metadata = BytesIO()
@@ -162,6 +172,16 @@ class _McapWriter(McapWriter):
                                      connection.ext.serialization_format, metadata.getvalue()))
         self.channel_stats[connection.id] = 0
         write_channel(self.chunk.bio, self.channels[-1], self.schemas)
+
+    def close_chunk(self) -> None:
+        """Write the chunk as rosbags does, then fill in its CRC-32 (rosbags writes 0)."""
+        crc = zlib.crc32(self.chunk.bio.getbuffer())  # of the uncompressed records, as rosbag2
+        start = self.bio.tell()
+        super().close_chunk()
+        end = self.bio.tell()
+        self.bio.seek(start + _CHUNK_CRC_OFFSET)
+        self.bio.write(crc.to_bytes(4, 'little'))
+        self.bio.seek(end)
 
 
 def ros_distro() -> str:
@@ -177,13 +197,14 @@ def _with_distro(text: str) -> str:
 
 def write_chunk_crcs(path: str | Path, compute: bool = True) -> int:
     """
-    Fill in the ``uncompressed_crc`` of every chunk of the MCAP file ``path``; return how many.
+    Rewrite the ``uncompressed_crc`` of every chunk of the MCAP file ``path``; return how many.
 
-    ``rosbags`` writes 0 there ("not computed"), so a flipped byte inside a chunk went unseen;
-    rosbag2's writer (the mcap library) writes the CRC-32 of the chunk's uncompressed records,
-    and readers check it when it is not 0 (:mod:`qcoinf_ros.bags.recover` does). The records
-    of the data section are walked in place; only the 4 CRC bytes of each chunk are rewritten.
-    ``compute=False`` writes 0 instead (a bag as ``rosbags`` writes it).
+    For a bag written by ``rosbags`` alone, which writes 0 there ("not computed"): the CRC-32 of
+    each chunk's uncompressed records is filled in, as rosbag2's writer (the mcap library) and
+    :class:`BagWriter` write it while writing; readers check it when it is not 0
+    (:mod:`qcoinf_ros.bags.recover` does). The data section is walked in place; only the 4 CRC
+    bytes of each chunk are rewritten. ``compute=False`` writes 0 (a bag as ``rosbags`` writes
+    it).
     """
     done = 0
     with open(path, 'r+b') as f:
@@ -205,7 +226,7 @@ def write_chunk_crcs(path: str | Path, compute: bool = True) -> int:
                         size = int.from_bytes(body[16:24], 'little')
                         records = decompress(records, compression, size)
                     crc = zlib.crc32(records)
-                f.seek(body_start + 24)
+                f.seek(body_start - 9 + _CHUNK_CRC_OFFSET)
                 f.write(crc.to_bytes(4, 'little'))
                 done += 1
             elif op in (0x0F, 0x02):  # DataEnd, Footer: the data section is over
@@ -215,7 +236,7 @@ def write_chunk_crcs(path: str | Path, compute: bool = True) -> int:
 
 
 class _Writer(Writer):
-    """rosbags' writer, writing what rosbag2 writes where the two differ (distro, hash, CRCs)."""
+    """rosbags' writer, writing what rosbag2 writes where the two differ (distro, type hash)."""
 
     STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _McapWriter}
 
@@ -225,8 +246,6 @@ class _Writer(Writer):
         storage.close = lambda version, metadata: close_storage(version, _with_distro(metadata))
         super().close()
         self.metapath.write_text(_with_distro(self.metapath.read_text()), 'utf8')
-        if isinstance(storage, _McapWriter):
-            write_chunk_crcs(storage.path)
 
 
 class BagWriter:
