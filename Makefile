@@ -23,11 +23,11 @@ build: env ## colcon build --symlink-install
 
 # The fast inner loop: flake8 and pep257 on the tree, then the unit tests of the pure core, from
 # the venv and the source tree (no colcon build, no ROS graph).
-CHECK_TESTS := $(sort $(wildcard $(addprefix test/test_,$(addsuffix .py,$(CHECK_UNITS)))))
 CHECK_UNITS := layering intake drops codec_json codec_cost codec_plan codec_embedding \
 	system_model planner_core planner_exact planner_presets rate_distortion scenario \
 	energy_policy quant_packing lut_planes imaging bag_storage launch_semantics params_file \
 	pytest_plugins
+CHECK_TESTS := $(addprefix test/test_,$(addsuffix .py,$(CHECK_UNITS)))
 
 check: ## flake8 + pep257 and the pure unit tests, from the venv (no build; < 1 min)
 	@scripts/setup_env.sh
