@@ -118,3 +118,25 @@ def test_measured_model_fixes_clocks_at_the_measured_one_unless_a_range_is_given
     assert clock_range(cost, 1e9, 2e9) == (2e9, 1e9, 2e9)
     nominal, none, text = measured_model(load_preset('paper', 'git').params)
     assert none is None and 'agent nominal' in text and 'server nominal' in text
+
+
+def test_the_floor_holds_when_the_agent_cost_grows_while_it_runs():
+    """A cost republished 12 % higher (cost_drift) must not push a plan below the floor."""
+    params, agent_cost, _ = _model()
+    derived = derive_scenario(params, agent_cost, floor=3, duration=40.0, battery=BATTERY,
+                              reserve=0.1)
+    grown, grown_cost, _ = _model(t_fixed=1.12 * 0.012, t_plane=1.12 * 0.006)
+    policy = EnergyBudgetPolicy('linear', derived.e0_full, derived.e0_min, 0.1)
+    deadline = PiecewiseConstant(derived.deadline_times, derived.deadline_values)
+    solver = make_solver('exact')
+    for t in [0.25 * k for k in range(161)]:
+        problem = PlanningProblem(grown, 1.0, deadline.at(t),
+                                  policy.budget(BATTERY.at(t).percentage), grown_cost)
+        plan = solver.solve(problem)
+        assert plan.feasible and plan.bit_width >= 3, (t, plan)
+    floor_phase = [p for p in derived.phases if p.bit_width == 3][0]
+    step = derived.delays[3] - derived.delays[2]
+    assert floor_phase.t0 == pytest.approx(derived.delays[2] + 0.75 * step)
+    with pytest.raises(ValueError, match='floor_headroom'):
+        derive_scenario(params, agent_cost, floor=3, duration=40.0, battery=BATTERY,
+                        floor_headroom=1.0)

@@ -10,13 +10,19 @@ a chosen ``b``:
 
 1. *loose*: ``T0 = loose (1 + m) T(B_max)``, battery full: ``b = B_max``;
 2. *deadline* phases, one per target ``b*`` (the middle of ``[floor, B_max]``, then ``floor``):
-   ``T0 = (1 + m) (T(b*) + T(b* + 1)) / 2``. With the planner's ``delay_margin`` ``m`` the
+   ``T0 = (1 + m) (T(b*) + h (T(b* + 1) - T(b*)))``, ``h = 1/2`` for the middle target and
+   ``h = floor_headroom`` (3/4) for the floor. With the planner's ``delay_margin`` ``m`` the
    planner keeps ``T(b) (1 + m) <= T0``, so ``b*`` fits and ``b* + 1`` does not, and the
-   measured delay has ``m T(b*)`` plus half a bit-plane of headroom;
+   measured delay has ``m T(b*)`` plus ``h`` of a bit-plane of headroom;
 3. *energy*: the deadline loose again while the battery drains; the linear energy policy's
    ``e0_full`` and ``e0_min`` are set so that E0 crosses ``E(B_max)`` as the phase starts and
-   ends halfway between ``E(floor)`` and ``E(floor + 1)``: ``b`` steps down from ``B_max`` to
+   ends at ``E(floor) + h (E(floor + 1) - E(floor))``: ``b`` steps down from ``B_max`` to
    ``floor`` as the charge falls.
+
+The floor's budgets sit ``floor_headroom`` of a step above it, not halfway: the agent re-measures
+its cost while it runs (``cost_drift``) and a busy machine makes every ``T(b)`` and ``E(b)``
+grow; a budget halfway up the step then pushed the plan below the floor (captions collapse), while
+a cost that shrinks only lifts it to ``floor + 1``.
 
 ``floor`` is the lowest bit-width whose captions have not collapsed (:func:`quality_floor`, from
 the model's measured quality per bit-width); no phase asks for less. The same numbers give the
@@ -101,14 +107,16 @@ def _policy_share(percentage: float, reserve: float) -> float:
 
 def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, floor: int,
                     duration: float, battery: BatteryDrain, reserve: float = 0.1,
-                    delay_margin: float = 0.0, loose: float = 1.25) -> DerivedScenario:
+                    delay_margin: float = 0.0, loose: float = 1.25,
+                    floor_headroom: float = 0.75) -> DerivedScenario:
     """
     Budgets that make (P1) choose ``B_max``, two deadline-bound ``b`` and an energy descent.
 
     ``params`` and ``agent_cost``: the planning model (clocks at their maximum); ``floor``: the
     lowest bit-width to ask for; ``duration``: the scenario's length [s]; ``battery``: the
-    scripted drain; ``reserve``: the energy policy's reserve; ``delay_margin``: the planner's.
-    Raises ``ValueError`` naming the value that makes the scenario impossible.
+    scripted drain; ``reserve``: the energy policy's reserve; ``delay_margin``: the planner's;
+    ``floor_headroom``: where in the step from ``floor`` to ``floor + 1`` the floor's budgets
+    lie (0 < h < 1). Raises ``ValueError`` naming the value that makes the scenario impossible.
     """
     b_max = params.b_max
     floor = require_int_in_range('floor', floor, 1, b_max)
@@ -117,6 +125,9 @@ def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, 
     loose = require_positive('loose', loose)
     if loose <= 1.0:
         raise ValueError(f'loose must be > 1, got {loose!r}')
+    headroom = require_positive('floor_headroom', floor_headroom)
+    if headroom >= 1.0:
+        raise ValueError(f'floor_headroom must be < 1, got {floor_headroom!r}')
     f, f_server = params.f_max, params.f_max_server
     delays = tuple(total_delay(params, b, f, f_server, agent_cost) for b in range(1, b_max + 1))
     energies = tuple(total_energy(params, b, f, f_server, agent_cost)
@@ -126,8 +137,9 @@ def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, 
         raise ValueError('the predicted delay and energy must grow with b to derive budgets '
                          f'from them, got T(b) = {delays}')
 
-    def between(table, b):  # halfway between b and b + 1
-        return 0.5 * (table[b - 1] + table[b])
+    def between(table, b):  # halfway between b and b + 1; the floor: h of the way
+        h = headroom if b == floor else 0.5
+        return table[b - 1] + h * (table[b] - table[b - 1])
 
     targets = list(dict.fromkeys([(b_max + floor + 1) // 2, floor]))
     targets = [b for b in targets if b < b_max]
