@@ -26,7 +26,7 @@ build: env ## colcon build --symlink-install
 CHECK_UNITS := layering intake drops codec_json codec_cost codec_plan codec_embedding \
 	system_model planner_core planner_exact planner_presets rate_distortion scenario \
 	energy_policy quant_packing lut_planes imaging bag_storage launch_semantics params_file \
-	pytest_plugins
+	pytest_plugins readme_layout scenario_derive
 CHECK_TESTS := $(addprefix test/test_,$(addsuffix .py,$(CHECK_UNITS)))
 
 check: ## flake8 + pep257 and the pure unit tests, from the venv (no build; < 1 min)

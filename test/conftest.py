@@ -58,7 +58,7 @@ def _private_cost_cache(tmp_path_factory):
 
 
 def _netns_unavailable() -> str | None:
-    from qcoinf_ros.testing.netns import netns_unavailable
+    from qcoinf_ros.bench.netns import netns_unavailable
     return netns_unavailable()
 
 

@@ -8,7 +8,8 @@ import pytest
 from qcoinf_ros.bags import BagReader
 from qcoinf_ros.bags.cdr import check_message
 from qcoinf_ros.bags.sample import (
-    BATTERY, CAMERA, DEADLINE, main, sample_messages, SampleScenario, START_NS)
+    BATTERY, CAMERA, DEADLINE, sample_messages, SampleScenario, START_NS)
+from qcoinf_ros.cli.make_sample_bag import main
 
 COMMITTED = Path(__file__).resolve().parent / 'data' / 'sample_bag'
 
@@ -61,7 +62,7 @@ def test_committed_sample_bag_matches_the_generator_and_is_small():
             assert (old.header, old.height, old.width, old.encoding, old.step) == \
                 (new.header, new.height, new.width, new.encoding, new.step)
         else:
-            assert data == fresh, f'{topic}: regenerate with scripts/make_sample_bag.py --force'
+            assert data == fresh, f'{topic}: regenerate with qcoinf make sample-bag --force'
 
 
 @pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])

@@ -10,9 +10,12 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 def test_bench_pipeline_prints_the_ratio_and_codec_sizes(ros_env, tmp_path, capsys):
     from qcoinf_ros.cli.bench_pipeline import main
-    from qcoinf_ros.models.tiny import main as make_random_git
+    from qcoinf_ros.cli.main import main as qcoinf
 
-    # scripts/make_random_git.py at a tiny size
+    def make_random_git(argv):
+        return qcoinf(['make', 'random-git', *argv])
+
+    # `qcoinf make random-git` at a tiny size
     assert make_random_git([str(tmp_path / 'git'), '--width', '32', '--layers', '2',
                             '--image-size', '32', '--patch-size', '8']) == 0
     assert 'random GIT checkpoint' in capsys.readouterr().out

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from qcoinf_ros.cli.bench_soak import (
-    drop_bursts, main, percentiles, process_memory, RssSeries)
+from qcoinf_ros.bench.soak import drop_bursts, percentiles, process_memory, RssSeries
+from qcoinf_ros.cli.bench_soak import main
 
 
 def test_process_memory_reads_this_process_and_its_children(tmp_path):

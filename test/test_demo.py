@@ -43,6 +43,28 @@ def test_demo_runs_the_graph_and_reports_predicted_against_measured(tmp_path, ro
     assert len(used) >= 3, report  # B_max, the deadline phases' b and the energy phase's
 
 
+@pytest.mark.ros
+def test_the_demo_runs_the_coinference_launch_file_with_the_file_arguments(tmp_path):
+    pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+    from qcoinf_ros.cli.demo import demo_launch
+    from qcoinf_ros.resources import share_file
+
+    params = yaml.safe_load(share_file('config/demo.yaml').read_text())
+    params['/**/camera_node']['ros__parameters'].update(source='folder', path=str(tmp_path))
+    edited = tmp_path / 'demo.yaml'
+    edited.write_text(yaml.safe_dump(params))
+    nodes = {spec.name: spec for spec in demo_launch(str(edited), 'tiny').nodes}
+    assert set(nodes) == {'edge_decoder_node', 'agent_encoder_node', 'planner_node',
+                          'frequency_actuator_node', 'camera_node', 'scenario_node'}
+    assert nodes['agent_encoder_node'].params['model'] == 'tiny'
+    assert nodes['edge_decoder_node'].params['model'] == 'tiny'
+    # the launch file's <param> would override the file: it gets the file's values instead
+    assert nodes['camera_node'].params['source'] == 'folder'
+    assert nodes['camera_node'].params['path'] == str(tmp_path)
+    assert nodes['frequency_actuator_node'].params['backend'] == 'dry_run'
+    assert all(str(edited) in spec.params_files for spec in nodes.values())
+
+
 def test_plan_checks_pair_each_plan_with_the_frames_at_its_bit_width():
     profiles = [(0.0, _plan(8, 0.010)), (1.0, _plan(8, 0.010)), (5.0, _plan(4, 0.006))]
     frames = [_frame(0.5, 8, 0.011), _frame(2.0, 8, 0.013, e2e=0.2), _frame(5.1, 8, 0.050),

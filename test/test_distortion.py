@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.quant.config import QuantConfig
-from qcoinf_ros.quant.distortion import (
+from qcoinf_ros.bench.distortion import (
     fcdnn_distortion, measure_distortion, minilm_distortion, plot_distortion,
     plot_weight_histograms, weight_histogram)
+from qcoinf_ros.quant.config import QuantConfig
 from qcoinf_ros.quant.quantizers import quantize_tensor
 from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
 from qcoinf_ros.theory.weight_stats import fit_exponential
@@ -133,16 +133,3 @@ def test_minilm_real_weights():
         h = report.empirical_h(scheme)
         assert all(p.output_distortion_max <= h * p.param_distortion * (1 + 1e-12)
                    for p in points)
-
-
-def test_cli_prints_tables_and_json(tmp_path, capsys):
-    from qcoinf_ros.quant.distortion import main
-    out = tmp_path / 'd.json'
-    assert main(['--models', 'fcdnn', '--b-max', '4', '--json', str(out)]) == 0
-    text = capsys.readouterr().out
-    assert 'fcdnn16-digits (agent), uniform' in text and 'D^U(b-1)' in text
-    import json
-    data = json.loads(out.read_text())
-    assert [p['bit_width'] for p in data[0]['points']] == [1, 2, 3, 4] * 2
-    assert main(['--models', 'resnet']) == 2
-    assert 'Invalid model: "resnet"' in capsys.readouterr().err

@@ -12,9 +12,7 @@ the server frozen with SIGSTOP. Waits are bounded but generous: the machine may 
 from __future__ import annotations
 
 from collections import Counter
-import os
 from pathlib import Path
-import random
 import signal
 import subprocess
 import sys
@@ -249,103 +247,6 @@ def test_planner_crash_agent_keeps_its_bit_width_until_a_new_plan(ros_env, rclpy
 
 
 # -- (3): the robot-server link drops for a few seconds -------------------------------------------
-_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<dds xmlns="http://www.eprosima.com"><profiles>
-  <transport_descriptors>
-    <transport_descriptor><transport_id>shm</transport_id><type>SHM</type>
-      <segment_size>16777216</segment_size><maxMessageSize>16777216</maxMessageSize>
-    </transport_descriptor>
-    <transport_descriptor><transport_id>udp</transport_id><type>UDPv4</type>
-      <interfaceWhiteList><address>127.0.0.1</address><address>{address}</address>
-      </interfaceWhiteList>
-    </transport_descriptor>
-  </transport_descriptors>
-  <participant profile_name="qcoinf_link" is_default_profile="true"><rtps>
-    <useBuiltinTransports>false</useBuiltinTransports>
-    <userTransports>{transports}</userTransports>
-  </rtps></participant>
-</profiles></dds>
-"""
-
-
-class NetnsLink:
-    """
-    A "robot" network namespace joined to this one (the server side) by a veth pair.
-
-    The robot's processes use UDP only (shared memory would bypass the link); the server's use
-    shared memory and UDP on loopback and on the veth, discovering each other through static
-    peers. ``down()`` / ``up()`` take the link down and bring it back, as a lost Wi-Fi would.
-    """
-
-    def __init__(self, folder: Path):
-        tag = f'{os.getpid() % 100000}'
-        self.netns, self.host_if, self.robot_if = f'qcoinf_robot_{tag}', f'qfh{tag}', f'qfr{tag}'
-        used = subprocess.run(['ip', '-o', '-4', 'addr'], capture_output=True, text=True).stdout
-        while True:
-            net = f'10.{random.randint(200, 254)}.{random.randint(0, 255)}'
-            if f' {net}.' not in used:
-                break
-        self.host_ip, self.robot_ip = f'{net}.1', f'{net}.2'
-        inside = ['ip', 'netns', 'exec', self.netns]
-        try:
-            for cmd in (['ip', 'netns', 'add', self.netns],
-                        ['ip', 'link', 'add', self.host_if, 'type', 'veth', 'peer', 'name',
-                         self.robot_if],
-                        ['ip', 'link', 'set', self.robot_if, 'netns', self.netns],
-                        ['ip', 'addr', 'add', f'{self.host_ip}/30', 'dev', self.host_if],
-                        ['ip', 'link', 'set', self.host_if, 'up'],
-                        inside + ['ip', 'addr', 'add', f'{self.robot_ip}/30', 'dev',
-                                  self.robot_if],
-                        inside + ['ip', 'link', 'set', self.robot_if, 'up'],
-                        inside + ['ip', 'link', 'set', 'lo', 'up']):
-                subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            self.close()
-            raise
-        self.prefix = inside
-        self._profiles = {}
-        sides = (('robot', self.robot_ip, ['udp']), ('server', self.host_ip, ['shm', 'udp']))
-        for side, address, transports in sides:
-            path = folder / f'{side}.xml'
-            path.write_text(_PROFILE.format(address=address, transports=''.join(
-                f'<transport_id>{t}</transport_id>' for t in transports)))
-            self._profiles[side] = path
-
-    def env(self, base: dict[str, str], side: str) -> dict[str, str]:
-        """Return ``base`` set up for the DDS of ``side`` ('robot' or 'server')."""
-        peer = self.host_ip if side == 'robot' else self.robot_ip
-        return dict(base, FASTDDS_DEFAULT_PROFILES_FILE=str(self._profiles[side]),
-                    ROS_STATIC_PEERS=peer)
-
-    def down(self) -> None:
-        subprocess.run(['ip', 'link', 'set', self.host_if, 'down'], check=True, timeout=10)
-
-    def up(self) -> None:
-        subprocess.run(['ip', 'link', 'set', self.host_if, 'up'], check=True, timeout=10)
-
-    def close(self) -> None:
-        """Delete the namespace and the veth pair (each step may already be undone)."""
-        for cmd in (['ip', 'link', 'del', self.host_if], ['ip', 'netns', 'del', self.netns]):
-            subprocess.run(cmd, capture_output=True, timeout=10)
-
-
-def _netns_link(folder: Path) -> NetnsLink | None:
-    """Return a :class:`NetnsLink`, or None where this process may not create namespaces."""
-    if os.geteuid() != 0 or not sys.platform.startswith('linux'):
-        return None
-    try:
-        return NetnsLink(folder)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _node_in_netns(netns_prefix: list[str], executable: str, ros_args: list[str], env,
-                   name: str):
-    """Return a NodeProcess whose command runs inside a network namespace."""
-    from qcoinf_ros.ros.processes import NodeProcess
-    return NodeProcess(executable, ros_args, env=env, name=name, prefix=netns_prefix)
-
-
 @pytest.mark.parametrize('fault', ['link_down', 'server_frozen'])
 def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, spin_until,
                                                          tmp_path, fault):
@@ -364,7 +265,8 @@ def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, sp
     outage = 3.0
     link = None
     if fault == 'link_down':
-        link = _netns_link(tmp_path)
+        from qcoinf_ros.bench.netns import HostLink, NetnsNodeProcess, netns_unavailable
+        link = None if netns_unavailable() else HostLink(tmp_path)
         if link is None:
             pytest.skip('link_down: needs root and `ip netns` (network namespaces)')
     camera = ['-p', 'source:=scenes', '-p', 'scene_count:=1', '-p', 'rate_hz:=5.0']
@@ -372,7 +274,7 @@ def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, sp
         robot_env, server_env = link.env(ros_env, 'robot'), link.env(ros_env, 'server')
 
         def robot(exe, args, name):
-            return _node_in_netns(link.prefix, exe, args, robot_env, name)
+            return NetnsNodeProcess(link.prefix, exe, args, env=robot_env, name=name)
     else:  # no namespaces here: the server stops answering (frozen process) instead
         robot_env = server_env = ros_env
 

@@ -223,3 +223,18 @@ def test_the_monitor_keeps_a_bounded_table_of_diagnostics(context):
         assert max(map(len, statuses)) <= 2000
     finally:
         node.destroy_node()
+
+
+def test_declared_parameters_read_as_typed_attributes(planner):
+    """declare_all's values: attributes of the spec's type; a typo or an assignment fails."""
+    from rclpy.parameter import Parameter
+
+    values = planner._p
+    assert values.replan_tolerance == values['replan_tolerance']
+    assert isinstance(values.b_max, int) and isinstance(values.solver, str)
+    with pytest.raises(AttributeError, match="no parameter 'replan_tolerence'"):
+        values.replan_tolerence  # noqa: B018
+    with pytest.raises(AttributeError, match='set_parameters'):
+        values.b_max = 3
+    assert planner.set_parameters([Parameter('replan_tolerance', value=0.125)])[0].successful
+    assert values.replan_tolerance == 0.125  # accepted run-time changes show through

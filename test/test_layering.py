@@ -1,10 +1,10 @@
 """
 Layering: the numeric core never imports rclpy, rosidl or a message package.
 
-Only ``nodes/`` (the nodes), ``ros/`` (the rclpy glue), ``cli/`` (the command-line tool),
-``bench/`` (harnesses that drive nodes) and ``testing/`` (graph test helpers) may. Checked on
-the source (every import statement, also those inside functions) and by importing every core
-module in a fresh interpreter.
+Only ``nodes/`` (the nodes), ``ros/`` (the rclpy glue), ``cli/`` (the command-line tool) and
+``bench/`` (harnesses that drive nodes) may. Checked on the source (every import statement, also
+those inside functions) and by importing every core module in a fresh interpreter. Entry points
+live in ``cli/`` and ``nodes/`` only: no other module has a ``main()``.
 """
 
 import ast
@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'qcoinf_ros'
-ROS_LAYERS = {'nodes', 'ros', 'cli', 'bench', 'testing'}
+ROS_LAYERS = {'nodes', 'ros', 'cli', 'bench'}
 FORBIDDEN = ('rclpy', 'rosidl', 'launch_ros')
 
 
@@ -52,3 +52,28 @@ def test_importing_every_core_module_loads_no_ros_package():
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = ast.literal_eval(out.stdout.strip().splitlines()[-1])
     assert len(modules) > 50 and [m for m in loaded if _forbidden(m)] == []
+
+
+def test_entry_points_live_in_cli_and_nodes_only():
+    """A ``main()`` elsewhere is a command hiding from ``qcoinf`` (or a node outside nodes/)."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in ('cli', 'nodes'):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        offenders += [f'{relative}:{node.lineno}' for node in tree.body
+                      if isinstance(node, ast.FunctionDef) and node.name == 'main']
+    assert offenders == []
+
+
+def test_every_qcoinf_command_module_has_a_main():
+    from qcoinf_ros.cli.main import COMMANDS
+    files = {path.stem for path in (PACKAGE / 'cli').glob('*.py')}
+    for command, (module, _) in COMMANDS.items():
+        assert module.startswith('qcoinf_ros.cli.'), command
+        name = module.rsplit('.', 1)[1]
+        assert name in files, command
+        tree = ast.parse((PACKAGE / 'cli' / f'{name}.py').read_text())
+        assert any(isinstance(n, ast.FunctionDef) and n.name == 'main' for n in tree.body), \
+            command

@@ -8,10 +8,11 @@ from safetensors import safe_open
 import torch
 from torch import nn
 
+from qcoinf_ros.cli.main import main as qcoinf
 from qcoinf_ros.models.fcdnn import (
     digits_split, ENCODER_DIMS, FCDNN16, FcdnnSplit, load_fcdnn, WEIGHTS_PATH)
 from qcoinf_ros.models.fcdnn_train import (
-    evaluate_mse, main, save_fcdnn, train_fcdnn, TrainConfig)
+    evaluate_mse, save_fcdnn, train_fcdnn, TrainConfig)
 
 
 def test_architecture_is_16_layers_of_neurons():
@@ -131,7 +132,8 @@ def test_train_config_validated(kwargs):
 
 def test_training_cli_writes_weights(tmp_path, capsys):
     out = tmp_path / 'fc.safetensors'
-    assert main(['--epochs', '1', '--batch-size', '256', '--out', str(out)]) == 0
+    assert qcoinf(['train', 'fcdnn', '--epochs', '1', '--batch-size', '256', '--out',
+                   str(out)]) == 0
     assert 'test MSE' in capsys.readouterr().out
     assert isinstance(load_fcdnn(out), FCDNN16)
 

@@ -56,6 +56,19 @@ def test_cli_lists_commands_and_rejects_unknown_ones():
     assert group.returncode == 2 and 'planner' in group.stderr
 
 
+def test_dds_profile_command_renders_the_two_hosts_profile(tmp_path, capsys):
+    from qcoinf_ros.cli.main import main
+    assert main(['dds-profile', '192.168.1.10', '192.168.1.20']) == 0
+    text = capsys.readouterr().out
+    assert '<address>192.168.1.10</address>' in text and '192.168.1.20' in text
+    out = tmp_path / 'dds.xml'
+    assert main(['dds-profile', '10.0.0.1', '10.0.0.2', '--out', str(out)]) == 0
+    assert '10.0.0.2' in out.read_text() and capsys.readouterr().out == ''
+    with pytest.raises(SystemExit):
+        main(['dds-profile', '10.0.0.300', '10.0.0.2'])
+    assert 'must be an IPv4 address' in capsys.readouterr().err
+
+
 def _package_copy(dest: Path) -> Path:
     """Copy to ``dest`` the files setup.py needs to build the kernel library."""
     import shutil

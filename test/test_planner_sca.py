@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from qcoinf_ros.bench.planner import random_instances
 from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.bench import random_instances
 from qcoinf_ros.planner.core import least_energy_frequencies
 from qcoinf_ros.planner.sca import affine_majorant
 from qcoinf_ros.system.model import CalibratedAgentCost, SystemParams, total_delay, total_energy

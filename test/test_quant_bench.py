@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from qcoinf_ros.bench.quant import bench_target, build_target
+from qcoinf_ros.cli.bench_quant import main
 from qcoinf_ros.models.fcdnn import FcdnnSplit
-from qcoinf_ros.quant.bench import bench_target, build_target, main
 from qcoinf_ros.quant.kernels import int4_weight_only, Int4Linear, int8_dynamic, measure_latency
 from qcoinf_ros.quant.nested import NestedQuantizedModel
 

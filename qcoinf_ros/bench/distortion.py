@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import math
 from pathlib import Path
-import sys
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -47,8 +46,6 @@ __all__ = [
     'weight_histogram',
     'plot_weight_histograms',
     'plot_distortion',
-    'render',
-    'main',
 ]
 
 
@@ -340,78 +337,3 @@ def plot_distortion(report: DistortionReport, path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def render(report: DistortionReport, console=None) -> None:
-    """Print one report as a table per scheme (rich; plain text when not a terminal)."""
-    from rich.console import Console
-    from rich.table import Table
-    console = console or Console(width=None if sys.stdout.isatty() else 140)
-    for scheme in sorted({p.scheme for p in report.points}):
-        points = report.for_scheme(scheme)
-        h_b2 = report.empirical_h(scheme, 2) if points[-1].bit_width >= 2 else math.nan
-        title = (f'{report.model}, {scheme}, {report.granularity}: {report.num_weights:,} '
-                 f'weights, {report.num_inputs} inputs, lambda {report.lam:.4g}, '
-                 f'H {report.empirical_h(scheme):.4g} (b >= 2: {h_b2:.4g}), largest rise of '
-                 f'the output distortion with b: {100 * report.max_increase(scheme):.2f} %')
-        table = Table(title=title, title_justify='left')
-        for column in ('b', '||W-W^||_1', 'per weight', 'D^L(b-1)', 'D^U(b-1)', 'output mean',
-                       'output max', 'out/param'):
-            table.add_column(column, justify='right')
-        for p in points:
-            table.add_row(str(p.bit_width), f'{p.param_distortion:.4g}',
-                          f'{p.param_distortion_per_weight:.3e}',
-                          f'{p.distortion_lower_bound:.3e}', f'{p.distortion_upper_bound:.3e}',
-                          f'{p.output_distortion:.4g}', f'{p.output_distortion_max:.4g}',
-                          f'{p.ratio:.3g}')
-        console.print(table)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Measure parameter vs output distortion per bit-width (Fig. 3) and weight histograms."""
-    import argparse
-    import json
-    parser = argparse.ArgumentParser(prog='qcoinf bench distortion', description=main.__doc__)
-    parser.add_argument('--models', default='fcdnn,minilm',
-                        help='comma-separated from fcdnn, fcdnn-reconstruction, minilm '
-                             '(default: %(default)s)')
-    parser.add_argument('--granularity', default='per_tensor',
-                        choices=('per_tensor', 'per_channel'))
-    parser.add_argument('--b-max', type=int, default=8)
-    parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--plots', type=Path, help='directory for fig2_<model>.png, '
-                                                   'fig3_<model>.png')
-    parser.add_argument('--json', type=Path, help='also write the reports as JSON')
-    args = parser.parse_args(argv)
-    runs = {'fcdnn': lambda **kw: fcdnn_distortion('agent', **kw),
-            'fcdnn-reconstruction': lambda **kw: fcdnn_distortion('reconstruction', **kw),
-            'minilm': minilm_distortion}
-    try:
-        names = args.models.split(',')
-        unknown = [n for n in names if n not in runs]
-        if unknown:
-            raise ValueError(f'Invalid model: "{unknown[0]}" (expected one of {tuple(runs)})')
-        torch.set_num_threads(require_int_in_range('threads', args.threads, 1))
-        reports = []
-        for name in names:
-            reports.append(runs[name](bit_widths=range(1, args.b_max + 1), b_max=args.b_max,
-                                      granularity=args.granularity))
-            render(reports[-1])
-            if args.plots:
-                args.plots.mkdir(parents=True, exist_ok=True)
-                plot_distortion(reports[-1], args.plots / f'fig3_{name}.png')
-                plot_weight_histograms([_histogram_of(name)], args.plots / f'fig2_{name}.png')
-    except ValueError as exc:
-        print(f'qcoinf bench distortion: error: {exc}', file=sys.stderr)
-        return 2
-    if args.json:
-        args.json.write_text(json.dumps([r.to_dict() for r in reports], indent=2))
-    return 0
-
-
-def _histogram_of(name: str) -> WeightHistogram:
-    if name.startswith('fcdnn'):
-        from qcoinf_ros.models.fcdnn import load_fcdnn
-        return weight_histogram(load_fcdnn().encoder, 'FCDNN-16 encoder')
-    from qcoinf_ros.models.minilm import MiniLM
-    return weight_histogram(MiniLM.load().model, 'all-MiniLM-L6-v2', filter_fn=_minilm_filter)

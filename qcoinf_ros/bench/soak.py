@@ -1,5 +1,5 @@
 """
-``qcoinf bench soak``: many frames through camera -> agent encoder -> edge decoder processes.
+Many frames through camera -> agent encoder -> edge decoder processes (``qcoinf bench soak``).
 
 The three nodes run as separate processes over DDS (the loopback profile), one torch thread
 each. Unless ``--rate`` is given, a calibration phase first floods the graph (camera at
@@ -18,14 +18,11 @@ grew by more than ``--max-rss-growth``; 0 otherwise.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
-import json
 import math
 import os
 from pathlib import Path
 import random
-import sys
 import time
 
 import numpy as np
@@ -176,57 +173,6 @@ class SoakResult:
 
     def to_dict(self) -> dict:
         return dict(asdict(self), dropped=self.dropped, memory_ok=self.memory_ok, ok=self.ok)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='qcoinf bench soak',
-                                     description=__doc__.splitlines()[1])
-    parser.add_argument('--frames', type=int, default=10000, help='frames to send (10000)')
-    parser.add_argument('--rate', type=float, default=0.0,
-                        help='camera rate [Hz]; 0 (default) calibrates and runs at '
-                        '--rate-fraction of the measured throughput')
-    parser.add_argument('--rate-fraction', type=float, default=0.6,
-                        help='share of the calibrated throughput to run at (0.6)')
-    parser.add_argument('--calibrate', type=float, default=20.0,
-                        help='length of the calibration flood [s] (20)')
-    parser.add_argument('--calibrate-rate', type=float, default=100.0,
-                        help='camera rate of the calibration flood [Hz] (100)')
-    parser.add_argument('--model', default='default', help='default, git:DIR or blip2:DIR')
-    parser.add_argument('--max-new-tokens', type=int, default=20)
-    parser.add_argument('--scenes', type=int, default=100,
-                        help='distinct scene frames the camera cycles through (100)')
-    parser.add_argument('--max-rss-growth', type=float, default=DEFAULT_MAX_GROWTH,
-                        help='largest end/baseline RssAnon ratio per process '
-                        f'({DEFAULT_MAX_GROWTH})')
-    parser.add_argument('--baseline-fraction', type=float, default=0.1,
-                        help='share of the frames captioned before the RSS baseline (0.1)')
-    parser.add_argument('--rss-period', type=float, default=1.0,
-                        help='RSS sampling period [s] (1.0)')
-    parser.add_argument('--drain', type=float, default=10.0,
-                        help='longest wait for the last captions after the camera ends [s]')
-    parser.add_argument('--startup-timeout', type=float, default=120.0,
-                        help='longest wait for the nodes to start [s]')
-    parser.add_argument('--json', default=None, help='also write the results to this file')
-    return parser
-
-
-def _check(args) -> None:
-    """Raise ValueError naming the first invalid option."""
-    checks = [('--frames', args.frames, args.frames >= 1),
-              ('--rate', args.rate, 0 <= args.rate <= 240),
-              ('--rate-fraction', args.rate_fraction, 0 < args.rate_fraction <= 1),
-              ('--calibrate', args.calibrate, args.calibrate >= 3),
-              ('--calibrate-rate', args.calibrate_rate, 0 < args.calibrate_rate <= 240),
-              ('--max-new-tokens', args.max_new_tokens, args.max_new_tokens >= 1),
-              ('--scenes', args.scenes, args.scenes >= 1),
-              ('--max-rss-growth', args.max_rss_growth, args.max_rss_growth >= 1),
-              ('--baseline-fraction', args.baseline_fraction, 0 <= args.baseline_fraction < 1),
-              ('--rss-period', args.rss_period, args.rss_period > 0),
-              ('--drain', args.drain, args.drain > 0),
-              ('--startup-timeout', args.startup_timeout, args.startup_timeout > 0)]
-    for name, value, ok in checks:
-        if not ok:
-            raise ValueError(f'invalid {name}: {value!r}')
 
 
 class _Graph(BoundedSpin):
@@ -418,74 +364,3 @@ def soak(args, console) -> SoakResult:
         graph.close()
         for proc in reversed(procs):
             proc.stop()
-
-
-def report(result: SoakResult, console) -> None:
-    """Print the tables of a soak."""
-    from rich.table import Table
-
-    frames = Table(title=f'soak: {result.frames_sent} frames at {result.rate_hz:g} Hz '
-                   f'({result.rate_source}), {result.duration_s:.0f} s')
-    frames.add_column('frames')
-    frames.add_column('count', justify='right')
-    frames.add_column('per frame [ms]')
-    frames.add_column('p50 / p95 / p99 / max', justify='right')
-
-    def ms(stats: dict) -> str:
-        return ' / '.join(f'{1e3 * stats[k]:.1f}' for k in ('p50', 'p95', 'p99', 'max'))
-
-    frames.add_row('sent (camera)', str(result.frames_sent), '', '')
-    frames.add_row('encoded (agent)', str(result.frames_encoded), 'encode', ms(result.encode_s))
-    frames.add_row('captioned (decoder)', str(result.frames_captioned), 'decode',
-                   ms(result.decode_s))
-    frames.add_row('dropped', str(result.dropped), 'camera -> caption', ms(result.latency_s))
-    console.print(frames)
-    if result.drop_bursts:
-        console.print(f'drops between captioned frames: {sum(result.drop_bursts)} in '
-                      f'{len(result.drop_bursts)} runs, the longest {max(result.drop_bursts)} '
-                      'frames')
-    memory = Table(title='memory [MB]: VmRSS and RssAnon (anonymous, where a leak shows); '
-                   f'bound: RssAnon end/baseline <= {result.max_rss_growth:g}')
-    memory.add_column('')
-    for r in result.rss:
-        memory.add_column(r['name'], justify='right')
-    rows = (('samples', 'samples', '{:d}'), ('RSS start', 'first_mb', '{:.1f}'),
-            ('RSS baseline', 'baseline_mb', '{:.1f}'), ('RSS end', 'end_mb', '{:.1f}'),
-            ('RSS peak', 'peak_mb', '{:.1f}'), ('RSS growth', 'rss_growth', '{:.3f}'),
-            ('anon baseline', 'anon_baseline_mb', '{:.1f}'), ('anon end', 'anon_end_mb', '{:.1f}'),
-            ('anon peak', 'anon_peak_mb', '{:.1f}'), ('anon growth', 'growth', '{:.3f}'),
-            ('anon per 1000 frames', 'anon_mb_per_1000_frames', '{:+.2f}'))
-    for label, key, fmt in rows:
-        memory.add_row(label, *(fmt.format(r[key]) for r in result.rss))
-    console.print(memory)
-    verdict = []
-    verdict.append('no frame dropped' if result.dropped == 0 else
-                   f'{result.dropped} frames dropped at {result.rate_hz:g} Hz')
-    verdict.append('memory within the bound' if result.memory_ok else
-                   'memory grew beyond the bound')
-    console.print(('PASS: ' if result.ok else 'FAIL: ') + ', '.join(verdict))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
-    args = build_parser().parse_args(argv)
-    console = Console()
-    try:
-        _check(args)
-    except ValueError as exc:
-        console.print(f'qcoinf bench soak: {exc}', style='red', markup=False)
-        return 2
-    try:
-        result = soak(args, console)
-    except RuntimeError as exc:
-        console.print(f'qcoinf bench soak: {exc}', style='red', markup=False)
-        return 1
-    report(result, console)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
-    return 0 if result.ok else 1
-
-
-if __name__ == '__main__':
-    sys.exit(main())

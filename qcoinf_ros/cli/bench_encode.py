@@ -9,7 +9,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qcoinf_ros.quant.bench import parse_bit_widths
+    from qcoinf_ros.cli.args import parse_bit_widths
     parser = argparse.ArgumentParser(
         prog='qcoinf bench encode',
         description="The agent's encode time per kernel and bit-width through "
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
                     'calibrated prediction.')
     parser.add_argument('--model', default='default',
                         help='default, tiny, git:DIR or blip2:DIR; a GIT-base-shaped one: '
-                             'scripts/make_random_git.py DIR (default: default)')
+                             'qcoinf make random-git DIR (default: default)')
     parser.add_argument('--kernels', default='lut,int8,reference',
                         help='comma-separated (default: lut,int8,reference)')
     parser.add_argument('--bits', type=parse_bit_widths, default=[2, 4, 8],

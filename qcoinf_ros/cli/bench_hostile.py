@@ -132,7 +132,7 @@ def run(args, console) -> dict:
     import numpy as np
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.cli.bench_soak import process_memory
+    from qcoinf_ros.bench.soak import process_memory
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
 

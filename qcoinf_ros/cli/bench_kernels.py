@@ -21,7 +21,7 @@ def _shapes(text: str) -> list[tuple[int, int, int]]:
 
 def build_parser() -> argparse.ArgumentParser:
     from qcoinf_ros.bench.kernels import SHAPES
-    from qcoinf_ros.quant.bench import parse_bit_widths
+    from qcoinf_ros.cli.args import parse_bit_widths
     parser = argparse.ArgumentParser(
         prog='qcoinf bench kernels',
         description='Bit-plane kernels vs fp32 and dynamic int8: latency per bit-width, the '

@@ -3,7 +3,7 @@
 
 The agent side (camera_node, agent_encoder_node and a probe) and the server side
 (edge_decoder_node) run in two network namespaces joined by a veth pair whose rate is shaped
-with ``tc`` (:mod:`qcoinf_ros.testing.netns`); DDS runs over that link only (UDPv4 bound to the
+with ``tc`` (:mod:`qcoinf_ros.bench.netns`); DDS runs over that link only (UDPv4 bound to the
 link addresses, unicast discovery: :mod:`qcoinf_ros.ros.dds_profile`). The model is a random
 GIT checkpoint whose embedding has the size of a real one (197 x 384 fp32, ~300 KB), so the
 upload, not the compute, dominates at 20 Mbit/s.
@@ -81,7 +81,7 @@ def run_two_hosts(rate_bps: float = 20e6, delay_s: float = 0.0, loss: float = 0.
     from qcoinf_ros.models.tiny import save_tiny_git_checkpoint
     from qcoinf_ros.ros.dds_profile import two_hosts_env, two_hosts_profile
     from qcoinf_ros.ros.processes import loopback_dds_env
-    from qcoinf_ros.testing.netns import LinkShape, NetnsNodeProcess, TwoHosts
+    from qcoinf_ros.bench.netns import LinkShape, NetnsNodeProcess, TwoHosts
 
     shape = LinkShape(rate_bps, delay_s, loss)
     with tempfile.TemporaryDirectory(prefix='qcoinf_link_') as tmp:
@@ -111,7 +111,7 @@ def run_two_hosts(rate_bps: float = 20e6, delay_s: float = 0.0, loss: float = 0.
             ]
             probe = NetnsNodeProcess(
                 hosts.prefix('agent'), 'link_probe', env=envs['agent'], name='probe',
-                command=[sys.executable, '-m', 'qcoinf_ros.testing.link_probe', '--count',
+                command=[sys.executable, '-m', 'qcoinf_ros.cli.link_probe', '--count',
                          str(frames), '--warmup', str(warmup), '--timeout', str(timeout)])
             procs.append(probe)
             try:
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from qcoinf_ros.testing.netns import netns_unavailable
+    from qcoinf_ros.bench.netns import netns_unavailable
 
     reason = netns_unavailable()
     if reason:

@@ -1,11 +1,14 @@
 """
 ``qcoinf demo``: the whole co-inference graph on the default captioner, with a scripted scenario.
 
-Every node runs as its own process over DDS (loopback profile): scenario (battery drain and
-deadline schedule), camera (the package's scenes), agent encoder, edge decoder, planner and
-frequency actuator (dry run). The agent and the decoder measure their costs on this machine at
-start-up (``qcoinf/agent_cost``, ``qcoinf/server_cost``); the planner plans with them (clocks
-fixed, since the dry-run actuator sets none).
+The graph is the package's ``launch/coinference.launch.xml`` with its scenario node, evaluated
+and started as ``qcoinf launch`` does (:class:`~qcoinf_ros.ros.processes.LaunchedNodes`): every
+node its own process over DDS (loopback profile): scenario (battery drain and deadline
+schedule), camera (the package's scenes), agent encoder, edge decoder, planner and frequency
+actuator (dry run); the launch arguments come from the parameters file. The agent and the
+decoder measure their costs on this machine at start-up (``qcoinf/agent_cost``,
+``qcoinf/server_cost``); the planner plans with them (clocks fixed, since the dry-run actuator
+sets none).
 
 With ``--scenario derived`` (the default) the budgets come from those measurements
 (:mod:`qcoinf_ros.scenario.derive`): once the costs arrive, this process computes deadlines that
@@ -34,7 +37,7 @@ import time
 from rich.console import Console
 
 from qcoinf_ros.resources import share_file
-from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
+from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env
 
 SCENARIOS = ('derived', 'file')
 
@@ -155,16 +158,12 @@ def main(argv: list[str] | None = None) -> int:
 
     by_hash, refs = _scene_lookup(200, 96)
     record = DemoRecord()
-    common = ['--params-file', params_file]
-    model = ['-p', f'model:={args.model}']
     console.print(f'[bold]qcoinf demo[/bold]: ROS_DOMAIN_ID={domain}, model {args.model}, '
                   f'parameters {params_file}, scenario {args.scenario}')
-    procs = [NodeProcess('edge_decoder_node', common + model, env=env),
-             NodeProcess('agent_encoder_node', common + model, env=env),
-             NodeProcess('planner_node', common, env=env),
-             NodeProcess('frequency_actuator_node', common, env=env),
-             NodeProcess('camera_node', common, env=env),
-             NodeProcess('scenario_node', common, env=env)]
+    graph = launch_graph(params_file, args.model, env)
+    scenario = graph['scenario_node']
+    procs = [proc for _, proc in graph.running]
+    others = [proc for proc in procs if proc is not scenario]
     rclpy.init()
     node = rclpy.create_node('qcoinf_demo')
     watcher = _Watcher(node, record, by_hash, refs, console)
@@ -186,19 +185,18 @@ def main(argv: list[str] | None = None) -> int:
             watcher.set_policy(derived.e0_full, derived.e0_min, planner['battery_reserve'])
         watcher.start_scenario()
         console.print('scenario starts')
-        scenario = procs[-1]
         while scenario.returncode is None and time.monotonic() - start < args.timeout:
             rclpy.spin_once(node, timeout_sec=0.1)
-            if any(p.returncode is not None for p in procs[:-1]):
+            if any(p.returncode is not None for p in others):
                 break
         for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.05)
-        alive = all(p.returncode is None for p in procs[:-1])
+        alive = all(p.returncode is None for p in others)
         ok = True
     except ValueError as exc:
         console.print(f'[red]demo: {exc}[/red]')
     finally:
-        codes = {p.name: p.stop() for p in procs}
+        codes = graph.stop()
         record.end = watcher.now()
         node.destroy_node()
         rclpy.try_shutdown()
@@ -219,6 +217,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     console.print(f'[green]demo ok[/green]: report in {out}/report.png and {out}/report.md')
     return 0
+
+
+def launch_graph(params_file: str, model: str, env: dict[str, str]) -> LaunchedNodes:
+    """Start the demo's graph (:func:`demo_launch`) and return its processes."""
+    return LaunchedNodes(demo_launch(params_file, model), env=env)
+
+
+def demo_launch(params_file: str, model: str):
+    """Evaluate ``launch/coinference.launch.xml`` with its scenario, arguments from the file."""
+    from qcoinf_ros.launching import parse_launch_file
+    from qcoinf_ros.nodes.camera_node import PARAMS as CAMERA
+    from qcoinf_ros.nodes.frequency_actuator_node import PARAMS as ACTUATOR
+
+    camera = _node_values(params_file, 'camera_node', CAMERA)
+    actuator = _node_values(params_file, 'frequency_actuator_node', ACTUATOR)
+    return parse_launch_file(share_file('launch/coinference.launch.xml'), {
+        'params_file': params_file, 'model': model, 'camera_source': camera['source'],
+        'camera_path': camera['path'], 'backend': actuator['backend'], 'scenario': 'true',
+        'scenario_params': params_file})
 
 
 def _agent_params():

@@ -11,15 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 from qcoinf_ros.launching import list_launch_arguments, parse_launch_file
 from qcoinf_ros.resources import share_dir
-from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
+from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,50 +121,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    params_dir = tempfile.mkdtemp(prefix='qcoinf_launch_')
-
-    def start(spec):
-        return NodeProcess(spec.executable, spec.ros_args(params_dir), env=env, echo=True,
-                           name=spec.name or spec.executable, package=spec.package,
-                           args=spec.args)
-
     try:
-        running = [(spec, start(spec)) for spec in description.nodes]
+        nodes = LaunchedNodes(description, env=env, echo=True)
     except ValueError as exc:
         print(f'qcoinf launch: {exc}', file=sys.stderr)
         return 2
-    print(f'qcoinf launch: {len(running)} node(s) from {path}', flush=True)
+    print(f'qcoinf launch: {len(nodes.running)} node(s) from {path}', flush=True)
     began = time.monotonic()
-    codes: dict[str, int] = {}
-    respawn_at: dict[int, float] = {}
     try:
         while not stop['flag']:
             if args.timeout and time.monotonic() - began >= args.timeout:
                 break
-            alive = False
-            for i, (spec, proc) in enumerate(running):
-                code = proc.returncode
-                if code is None:
-                    alive = True
-                    continue
-                if spec.respawn:
-                    due = respawn_at.setdefault(i, time.monotonic() + spec.respawn_delay)
-                    alive = True
-                    if time.monotonic() >= due:
-                        print(f'qcoinf launch: respawning {proc.name} (exit code {code})',
-                              flush=True)
-                        running[i] = (spec, start(spec))
-                        respawn_at.pop(i)
-                elif proc.name not in codes:
-                    codes[proc.name] = code
-                    print(f'qcoinf launch: {proc.name} exited with code {code}', flush=True)
-            if not alive:
+            if not nodes.poll(lambda text: print(f'qcoinf launch: {text}', flush=True)):
                 break
             time.sleep(0.1)
     finally:
-        for spec, proc in running:
-            code = proc.stop()
-            codes.setdefault(proc.name, code)
-        shutil.rmtree(params_dir, ignore_errors=True)
+        codes = nodes.stop()
     failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT)}
     return 1 if failed else 0

@@ -3,7 +3,7 @@ Probe on the agent's side of a link: captions, latencies, embedding sizes, queue
 
 It collects them, prints them as one JSON line and exits.
 
-``python -m qcoinf_ros.testing.link_probe --count N [--warmup W] [--timeout S]``: skips the
+``python -m qcoinf_ros.cli.link_probe --count N [--warmup W] [--timeout S]``: skips the
 first ``W`` latencies (start-up), keeps the next ``N``. Used by ``qcoinf bench link`` and the
 two-hosts test; exit code 1 when fewer than ``N`` arrived within ``S`` seconds.
 """
@@ -17,7 +17,7 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m qcoinf_ros.testing.link_probe')
+    parser = argparse.ArgumentParser(prog='python -m qcoinf_ros.cli.link_probe')
     parser.add_argument('--count', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--timeout', type=float, default=60.0)

@@ -122,7 +122,7 @@ def _fcdnn(n: int) -> LoadedCase:
 
 def _minilm(n: int) -> LoadedCase:
     from qcoinf_ros.models.minilm import MiniLM, SENTENCES
-    from qcoinf_ros.quant.distortion import _minilm_filter
+    from qcoinf_ros.bench.distortion import _minilm_filter
     minilm = MiniLM.load()
     sentences = list(SENTENCES[:n])
     first, second = _halves(len(sentences))

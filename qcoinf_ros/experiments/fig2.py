@@ -3,7 +3,7 @@ Fig. 2: weight-magnitude histograms with the fitted exponential, eq. (3), for ev
 
 For each model of :func:`~qcoinf_ros.experiments.common.offline_models` the magnitudes of the
 weights its agent quantizes are histogrammed and Exp(lam) is fitted (MLE ``lam = 1 / mean|w|``,
-:func:`qcoinf_ros.quant.distortion.weight_histogram`). Goodness of fit is the Kolmogorov-Smirnov
+:func:`qcoinf_ros.bench.distortion.weight_histogram`). Goodness of fit is the Kolmogorov-Smirnov
 distance ``KS = sup |F_emp - F_fit|`` (a p-value says nothing with millions of weights). To give
 the number a scale, the other one-parameter model of magnitudes, the half-normal (|w| of a
 zero-mean Gaussian, MLE ``sigma^2 = mean w^2``), is fitted to the same magnitudes.
@@ -60,7 +60,7 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
 
     ``git`` / ``blip2``: local checkpoint directories of real models to include.
     """
-    from qcoinf_ros.quant.distortion import plot_weight_histograms, weight_histogram
+    from qcoinf_ros.bench.distortion import plot_weight_histograms, weight_histogram
     out_dir, progress, result, start = start_run(
         'fig2', 'Fig. 2: weight magnitudes and the fitted exponential',
         out_dir, size, options, progress)

@@ -4,7 +4,7 @@ Fig. 3: output distortion vs the parameter-distortion bound vs bit-width, unifor
 Eq. (17) bounds the output distortion of the quantized agent by its parameter distortion:
 ``||f(x, W_hat) - f(x, W)||_1 <= H ||W - W_hat||_1``, with ``H`` estimated "in a data-driven
 manner as an empirical upper-bound constant" (section VI-A). Measurements come from
-:func:`qcoinf_ros.quant.distortion.measure_distortion` (nested codes, b = 1..8, per-tensor).
+:func:`qcoinf_ros.bench.distortion.measure_distortion` (nested codes, b = 1..8, per-tensor).
 
 How ``H`` is estimated and checked here:
 
@@ -112,7 +112,7 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
 
     Writes ``fig3.csv`` (one row per model, scheme and b) and ``fig3.png``.
     """
-    from qcoinf_ros.quant.distortion import measure_distortion
+    from qcoinf_ros.bench.distortion import measure_distortion
     out_dir, progress, result, start = start_run(
         'fig3', 'Fig. 3: output distortion vs the parameter-distortion bound vs bit-width',
         out_dir, size, options, progress)

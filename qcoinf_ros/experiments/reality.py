@@ -3,7 +3,7 @@ Reality check of eq. (4): measured agent latency vs bit-width here, and the plan
 
 Eq. (4) models the agent's delay as ``t(b, f) = (b / b_orig) N_FLOP / (f c)``: linear in b
 through the origin, so 8-bit weights would run 4x faster than fp32. This experiment measures the
-agent latency per bit-width with :func:`qcoinf_ros.quant.bench.bench_target` (median of timed
+agent latency per bit-width with :func:`qcoinf_ros.bench.quant.bench_target` (median of timed
 calls, one torch thread) on three real code paths:
 
 * ``fake``: fake quantization, fp32 kernels on the dequantized weights (the reference);
@@ -83,7 +83,7 @@ def run(out_dir: Path, *, size: str = 'full', progress: ProgressFn | None = None
         **options) -> ExperimentResult:
     """Measure latency per bit-width, fit eq. (4) and compare planner decisions; write CSV/PNG."""
     import torch
-    from qcoinf_ros.quant.bench import bench_target, build_target
+    from qcoinf_ros.bench.quant import bench_target, build_target
     out_dir, progress, result, start = start_run(
         'reality', 'Reality check: agent latency vs bit-width (eq. (4)) and the planner, '
                    'nominal vs measured', out_dir, size, options, progress)

@@ -65,7 +65,7 @@ def load_fcdnn(path: str | os.PathLike | None = None) -> FCDNN16:
     path = Path(WEIGHTS_PATH if path is None else path)
     if not path.is_file():
         raise ValueError(f'FCDNN-16 weights file {str(path)!r} does not exist (train it with '
-                         f'scripts/train_fcdnn.py)')
+                         f'qcoinf train fcdnn)')
     model = FCDNN16()
     try:
         state = load_file(str(path))

@@ -1,12 +1,10 @@
-"""Seeded training of FCDNN-16 on the scikit-learn digits (MSE loss, Adam), and its CLI."""
+"""Seeded training of FCDNN-16 on the scikit-learn digits (MSE loss, Adam)."""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
-import sys
 import time
 
 from safetensors.torch import save_file
@@ -16,7 +14,7 @@ from torch import nn
 from qcoinf_ros.models.fcdnn import digits_split, FCDNN16, WEIGHTS_PATH
 from qcoinf_ros.validation import require_int_in_range, require_nonnegative, require_positive
 
-__all__ = ['TrainConfig', 'TrainResult', 'train_fcdnn', 'evaluate_mse', 'save_fcdnn', 'main']
+__all__ = ['TrainConfig', 'TrainResult', 'train_fcdnn', 'evaluate_mse', 'save_fcdnn']
 
 
 @dataclass(frozen=True)
@@ -149,28 +147,3 @@ def save_fcdnn(result: TrainResult, path: str | Path = WEIGHTS_PATH) -> Path:
     state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
     save_file(state, str(path), metadata=result.metadata())
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Train FCDNN-16 on the digits and write the safetensors weights."""
-    defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog='train_fcdnn', description=main.__doc__)
-    parser.add_argument('--epochs', type=int, default=defaults.epochs)
-    parser.add_argument('--batch-size', type=int, default=defaults.batch_size)
-    parser.add_argument('--lr', type=float, default=defaults.lr)
-    parser.add_argument('--weight-decay', type=float, default=defaults.weight_decay)
-    parser.add_argument('--seed', type=int, default=defaults.seed)
-    parser.add_argument('--threads', type=int, default=defaults.threads)
-    parser.add_argument('--out', type=Path, default=WEIGHTS_PATH,
-                        help='output safetensors file (default: the shipped weights)')
-    args = parser.parse_args(argv)
-    try:
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             weight_decay=args.weight_decay, seed=args.seed, threads=args.threads)
-    except ValueError as exc:
-        parser.error(str(exc))
-    result = train_fcdnn(config, progress=sys.stderr.isatty())
-    path = save_fcdnn(result, args.out)
-    print(f'trained FCDNN-16 in {result.seconds:.1f} s: train MSE {result.train_mse:.5f}, '
-          f'test MSE {result.test_mse:.5f} -> {path}')
-    return 0

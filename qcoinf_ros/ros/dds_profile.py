@@ -2,16 +2,14 @@
 Fast DDS profile for agent and server on two hosts joined by one link (no rclpy).
 
 Renders ``config/fastdds_two_hosts.xml.in``: UDPv4 only, bound to the host's link address,
-unicast discovery to that host and its peer. ``python -m qcoinf_ros.ros.dds_profile LOCAL PEER
-[--out FILE]`` prints (or writes) the profile of the host with address LOCAL.
+unicast discovery to that host and its peer. ``qcoinf dds-profile LOCAL PEER [--out FILE]``
+prints (or writes) the profile of the host with address LOCAL.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 from pathlib import Path
-import sys
 
 from qcoinf_ros.resources import share_file
 from qcoinf_ros.validation import require_int_in_range
@@ -53,27 +51,3 @@ def two_hosts_env(base: dict[str, str], profile_file: str | Path, domain_id: int
     env['ROS_DOMAIN_ID'] = str(require_int_in_range('domain_id', domain_id, 0, 232))
     env.setdefault('PYTHONUNBUFFERED', '1')
     return env
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m qcoinf_ros.ros.dds_profile',
-                                     description=__doc__.strip().splitlines()[0])
-    parser.add_argument('local', help="this host's address on the link")
-    parser.add_argument('peer', help="the other host's address on the link")
-    parser.add_argument('--max-participants', type=int, default=8,
-                        help='ROS 2 processes per host reachable by discovery (default 8)')
-    parser.add_argument('--out', help='write the profile here instead of printing it')
-    args = parser.parse_args(argv)
-    try:
-        text = two_hosts_profile(args.local, args.peer, args.max_participants)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.out:
-        Path(args.out).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -87,9 +87,29 @@ class ParamSpec:
         return None
 
 
-def declare_all(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
+class ParamValues(dict):
     """
-    Declare every spec on ``node`` and return the current values by name.
+    A node's parameter values by name, also as read-only attributes (``values.rate_hz``).
+
+    Each value has its spec's type (checked by :func:`declare_all`); a name no spec declares
+    raises ``AttributeError`` naming it, so a typo fails where it is made. It stays a ``dict``
+    (``values['rate_hz']``, ``update`` for accepted run-time changes).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f'no parameter {name!r} (declared: {", ".join(self)})') from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f'parameter {name!r} changes through set_parameters (validated), '
+                             'not by assignment')
+
+
+def declare_all(node: Node, specs: list[ParamSpec]) -> ParamValues:
+    """
+    Declare every spec on ``node`` and return the current values (:class:`ParamValues`).
 
     Raises ``ValueError`` with the reason when a start-time value (``-p``, a parameter file) is
     out of its range, of the wrong type or not one of the choices, so that
@@ -99,7 +119,7 @@ def declare_all(node: Node, specs: list[ParamSpec]) -> dict[str, Any]:
         node.declare_parameters('', [(s.name, s.default, s.descriptor()) for s in specs])
     except ParameterException as exc:  # out of range, wrong type (rclpy's own checks)
         raise ValueError(f'invalid parameter: {exc}') from None
-    values = {s.name: node.get_parameter(s.name).value for s in specs}
+    values = ParamValues((s.name, node.get_parameter(s.name).value) for s in specs)
     for spec in specs:
         reason = spec.check(values[spec.name])
         if reason is not None:

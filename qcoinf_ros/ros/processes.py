@@ -138,6 +138,81 @@ class NodeProcess:
         self.stop()
 
 
+class LaunchedNodes:
+    """
+    The nodes of an evaluated launch file, each in its own process.
+
+    ``description``: a :class:`~qcoinf_ros.launching.xml_launch.LaunchDescription`. The nodes
+    start in file order, are respawned as the file says and are stopped together; ``qcoinf
+    launch`` and ``qcoinf demo`` run the graph through it.
+    """
+
+    def __init__(self, description, env: dict[str, str] | None = None, echo: bool = False):
+        import tempfile
+        self._env, self._echo = env, echo
+        self._params_dir = tempfile.mkdtemp(prefix='qcoinf_launch_')
+        self._respawn_at: dict[int, float] = {}
+        self.codes: dict[str, int] = {}  # exit codes of the nodes that ended (not respawned)
+        self.running: list = []
+        try:
+            for spec in description.nodes:
+                self.running.append((spec, self._start(spec)))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, spec) -> NodeProcess:
+        return NodeProcess(spec.executable, spec.ros_args(self._params_dir), env=self._env,
+                           echo=self._echo, name=spec.name or spec.executable,
+                           package=spec.package, args=spec.args)
+
+    def __getitem__(self, name: str) -> NodeProcess:
+        """Return the process of the node called ``name`` (``KeyError`` if there is none)."""
+        for _, proc in self.running:
+            if proc.name == name:
+                return proc
+        raise KeyError(name)
+
+    def poll(self, log=None) -> bool:
+        """
+        Respawn what is due, record exit codes; return True while any node runs (or will).
+
+        ``log(text)`` hears of each exit and respawn.
+        """
+        alive = False
+        for i, (spec, proc) in enumerate(self.running):
+            code = proc.returncode
+            if code is None:
+                alive = True
+            elif spec.respawn:
+                alive = True
+                due = self._respawn_at.setdefault(i, time.monotonic() + spec.respawn_delay)
+                if time.monotonic() >= due:
+                    if log is not None:
+                        log(f'respawning {proc.name} (exit code {code})')
+                    self.running[i] = (spec, self._start(spec))
+                    self._respawn_at.pop(i)
+            elif proc.name not in self.codes:
+                self.codes[proc.name] = code
+                if log is not None:
+                    log(f'{proc.name} exited with code {code}')
+        return alive
+
+    def stop(self) -> dict[str, int]:
+        """Stop every node (SIGINT first); return every node's exit code by name."""
+        import shutil
+        for _, proc in self.running:
+            self.codes.setdefault(proc.name, proc.stop())
+        shutil.rmtree(self._params_dir, ignore_errors=True)
+        return dict(self.codes)
+
+    def __enter__(self) -> 'LaunchedNodes':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds pass; return its last value."""
     deadline = time.monotonic() + timeout
