@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import json
 
-from qcoinf_ros.codec.json_text import loads_bounded
+from qcoinf_ros.codec.json_text import decode_record
 from qcoinf_ros.validation import require_int_in_range, require_physical
 
 __all__ = ['AgentModelInfo', 'decode_agent_model', 'encode_agent_model', 'MAX_AGENT_MODEL_BYTES']
@@ -53,11 +53,5 @@ def encode_agent_model(info: AgentModelInfo) -> str:
 
 def decode_agent_model(text) -> AgentModelInfo:
     """Inverse of :func:`encode_agent_model`; ``ValueError`` with the reason for bad content."""
-    data = loads_bounded(text, what='agent model info', max_bytes=MAX_AGENT_MODEL_BYTES)
-    if not isinstance(data, dict):
-        raise ValueError(f'agent model info must be a JSON object, got {type(data).__name__}')
-    want = set(AgentModelInfo.__dataclass_fields__)
-    if set(data) != want:
-        raise ValueError(f'agent model info keys must be {sorted(want)}, got '
-                         f'{sorted(map(str, data))[:20]}')
-    return AgentModelInfo(**data)
+    return decode_record(text, AgentModelInfo, what='agent model info',
+                         max_bytes=MAX_AGENT_MODEL_BYTES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import json
 
-from qcoinf_ros.codec.json_text import loads_bounded
+from qcoinf_ros.codec.json_text import decode_record
 from qcoinf_ros.validation import physical_quantity_reason
 
 __all__ = ['AppliedMessage', 'decode_applied', 'encode_applied', 'MAX_APPLIED_BYTES']
@@ -58,11 +58,4 @@ def encode_applied(msg: AppliedMessage) -> str:
 
 def decode_applied(text) -> AppliedMessage:
     """Inverse of :func:`encode_applied`; ``ValueError`` with the reason for bad content."""
-    data = loads_bounded(text, what='applied profile', max_bytes=MAX_APPLIED_BYTES)
-    if not isinstance(data, dict):
-        raise ValueError(f'applied profile must be a JSON object, got {type(data).__name__}')
-    want = set(AppliedMessage.__dataclass_fields__)
-    if set(data) != want:
-        raise ValueError(f'applied profile keys must be {sorted(want)}, got '
-                         f'{sorted(map(str, data))[:20]}')
-    return AppliedMessage(**data)
+    return decode_record(text, AppliedMessage, what='applied profile', max_bytes=MAX_APPLIED_BYTES)

@@ -16,7 +16,7 @@ import json
 import math
 import re
 
-__all__ = ['loads_bounded', 'MAX_JSON_BYTES', 'MAX_JSON_DEPTH', 'MAX_JSON_INT']
+__all__ = ['decode_record', 'loads_bounded', 'MAX_JSON_BYTES', 'MAX_JSON_DEPTH', 'MAX_JSON_INT']
 
 #: Longest JSON text taken from a topic (the package's own messages are < 2 kB).
 MAX_JSON_BYTES = 65536
@@ -85,3 +85,19 @@ def loads_bounded(text, *, what: str = 'JSON text', max_bytes: int = MAX_JSON_BY
         raise ValueError(f'{what} is not JSON: {exc}') from None
     except RecursionError:  # pragma: no cover - the depth bound comes first
         raise ValueError(f'{what} nests too deep') from None
+
+
+def decode_record(text, cls, *, what: str, max_bytes: int, allow_nan: bool = False):
+    """
+    Parse ``text`` with :func:`loads_bounded` into the dataclass ``cls``; ``ValueError`` only.
+
+    The text must be a JSON object whose keys are exactly ``cls``'s fields; ``cls`` validates
+    the values (its ``__post_init__``).
+    """
+    data = loads_bounded(text, what=what, max_bytes=max_bytes, allow_nan=allow_nan)
+    if not isinstance(data, dict):
+        raise ValueError(f'{what} must be a JSON object, got {type(data).__name__}')
+    want = set(cls.__dataclass_fields__)
+    if set(data) != want:
+        raise ValueError(f'{what} keys must be {sorted(want)}, got {sorted(map(str, data))[:20]}')
+    return cls(**data)
