@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import json
 
-from qcoinf_ros.codec.json_text import loads_bounded
+from qcoinf_ros.codec.json_text import decode_record
 from qcoinf_ros.validation import (
     physical_quantity_reason, require_finite, require_int_in_range)
 
@@ -123,13 +123,4 @@ def decode_cost(text: str) -> CostMessage:
     The text is bounded (:data:`MAX_COST_BYTES`) before it is parsed; ``ValueError`` is the
     only exception raised, whatever ``text`` holds.
     """
-    data = loads_bounded(text, what='cost message', max_bytes=MAX_COST_BYTES)
-    if not isinstance(data, dict):
-        raise ValueError(f'cost message must be a JSON object, got {type(data).__name__}')
-    want = set(CostMessage.__dataclass_fields__)
-    if set(data) != want:
-        raise ValueError(f'cost message keys must be {sorted(want)}, got {sorted(data)[:20]}')
-    try:
-        return CostMessage(**data)
-    except (TypeError, OverflowError) as exc:
-        raise ValueError(f'cost message content: {exc}') from None
+    return decode_record(text, CostMessage, what='cost message', max_bytes=MAX_COST_BYTES)

@@ -87,17 +87,22 @@ def loads_bounded(text, *, what: str = 'JSON text', max_bytes: int = MAX_JSON_BY
         raise ValueError(f'{what} nests too deep') from None
 
 
-def decode_record(text, cls, *, what: str, max_bytes: int, allow_nan: bool = False):
+def decode_record(text, cls, *, what: str, max_bytes: int, allow_nan: bool = False,
+                  optional: frozenset[str] = frozenset()):
     """
     Parse ``text`` with :func:`loads_bounded` into the dataclass ``cls``; ``ValueError`` only.
 
-    The text must be a JSON object whose keys are exactly ``cls``'s fields; ``cls`` validates
-    the values (its ``__post_init__``).
+    The text must be a JSON object whose keys are exactly ``cls``'s fields, less any of
+    ``optional`` (fields with a default, added after the first release of the message); ``cls``
+    validates the values (its ``__post_init__``).
     """
     data = loads_bounded(text, what=what, max_bytes=max_bytes, allow_nan=allow_nan)
     if not isinstance(data, dict):
         raise ValueError(f'{what} must be a JSON object, got {type(data).__name__}')
     want = set(cls.__dataclass_fields__)
-    if set(data) != want:
+    if not want - set(optional) <= set(data) <= want:
         raise ValueError(f'{what} keys must be {sorted(want)}, got {sorted(map(str, data))[:20]}')
-    return cls(**data)
+    try:
+        return cls(**data)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(f'{what} content: {exc}') from None

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import json
 import math
 
-from qcoinf_ros.codec.json_text import loads_bounded
+from qcoinf_ros.codec.json_text import decode_record
 from qcoinf_ros.validation import physical_quantity_reason, require_int_in_range
 
 #: Longest accepted message (the planner's own is ~300 bytes).
@@ -79,12 +79,6 @@ def decode_profile(text: str) -> ProfileMessage:
     ``ValueError`` is the only exception raised, whatever ``text`` holds
     (``test/test_fuzz_codec.py``).
     """
-    data = loads_bounded(text, what='frequency profile', max_bytes=MAX_PROFILE_BYTES,
-                         allow_nan=True)  # NaN: a prediction not made
-    if not isinstance(data, dict):
-        raise ValueError(f'frequency profile must be a JSON object, got {type(data).__name__}')
-    want = {'name', 'f', 'f_server', 'bit_width', 'feasible', 'nvpmodel_mode',
-            'predicted_delay_s', 'predicted_energy_j', 'predicted_agent_delay_s'}
-    if set(data) not in (want, want - {'predicted_agent_delay_s'}):
-        raise ValueError(f'frequency profile keys must be {sorted(want)}, got {sorted(data)}')
-    return ProfileMessage(**data)
+    return decode_record(text, ProfileMessage, what='frequency profile',
+                         max_bytes=MAX_PROFILE_BYTES, allow_nan=True,  # NaN: not predicted
+                         optional=frozenset({'predicted_agent_delay_s'}))
