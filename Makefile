@@ -21,18 +21,21 @@ env: ## create/update the virtual environment only
 build: env ## colcon build --symlink-install
 	@$(ENV) colcon build --symlink-install --event-handlers console_cohesion- summary+
 
-# The fast inner loop: flake8 and pep257 on the tree, then the unit tests of the pure core, from
-# the venv and the source tree (no colcon build, no ROS graph).
+# The fast inner loop: flake8 and pep257 on the tree, mypy on the pure core (setup.cfg [mypy]),
+# then the unit tests of the pure core, from the venv and the source tree (no colcon build, no
+# ROS graph).
 CHECK_UNITS := layering intake drops codec_json codec_cost codec_plan codec_embedding \
 	system_model planner_core planner_exact planner_presets rate_distortion scenario \
 	energy_policy quant_packing lut_planes imaging bag_storage launch_semantics params_file \
 	pytest_plugins readme_layout scenario_derive
 CHECK_TESTS := $(addprefix test/test_,$(addsuffix .py,$(CHECK_UNITS)))
 
-check: ## flake8 + pep257 and the pure unit tests, from the venv (no build; < 1 min)
+check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the venv (no build)
 	@scripts/setup_env.sh
 	@start=$$(date +%s); export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; \
+	$(ENV) python -m mypy --no-error-summary & types=$$!; \
 	$(ENV) python -m flake8 --max-line-length 99 qcoinf_ros test scripts launch setup.py && \
+	wait $$types && \
 	$(ENV) python -m pytest -q -p no:cacheprovider -p pytest_timeout --timeout=120 \
 	  $(CHECK_TESTS) test/test_pep257.py; rc=$$?; \
 	echo "make check: $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc

@@ -63,8 +63,8 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
     package_data={package_name: [
-        'models/weights/*.safetensors', 'models/weights/*.json',
-        'captioner/weights/*/*.safetensors', 'captioner/weights/*/*.json',
+        'weights/*.safetensors', 'weights/captioner/*/*.safetensors',
+        'weights/captioner/*/*.json',
         'lut/csrc/*.cpp', 'lut/csrc/*.h',
     ]},
     ext_modules=[QLUT],

@@ -6,6 +6,10 @@ from pathlib import Path
 
 PACKAGE = 'qcoinf_ros'
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
+#: The one home of the model data the package ships (inside the Python package, installed with
+#: it): ``captioner/default``, ``captioner/tiny`` (the embedded captioners) and
+#: ``fcdnn16_digits.safetensors`` (FCDNN-16 of section VI).
+WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
 
 
 def share_dir() -> Path:

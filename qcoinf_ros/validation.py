@@ -99,7 +99,7 @@ def require_int_in_range(name: str, value, low: int, high: int | None = None) ->
     """Return ``value`` as an int in ``[low, high]``; raise ``ValueError`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
         if isinstance(value, (Real, np.floating)) and float(value).is_integer():
-            value = int(value)
+            value = int(float(value))
         else:
             raise ValueError(f'{name} must be an integer, got {value!r}')
     out = int(value)

@@ -37,7 +37,7 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
         ros_env, rclpy_node, spin_until, costs):
     from std_msgs.msg import UInt8
 
-    from qcoinf_ros.captioner.default import DEFAULT_MODEL_ID
+    from qcoinf_ros.models.embedded import DEFAULT_MODEL_ID
     from qcoinf_ros.lut.library import load_library
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
@@ -103,8 +103,14 @@ def test_without_the_library_auto_runs_the_reference_path_and_says_why(
 
 
 def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
-        ros_env, spin_until, costs):
+        ros_env, rclpy_node, spin_until, costs):
+    from diagnostic_msgs.msg import DiagnosticArray
+
     from qcoinf_ros.ros.processes import NodeProcess
+
+    status = []  # the agent's diagnostics: published after configuration, cost keys if any
+    rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.extend(
+        s for s in m.status if s.name == 'qcoinf: agent encoder'), 10)
 
     with NodeProcess('agent_encoder_node', TINY + ['-p', 'calibrate:=never'], env=ros_env) as a, \
             NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',
@@ -114,5 +120,6 @@ def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
         assert server.part == 'server' and server.max_new_tokens == 8 and server.seconds[0] > 0
         assert 'caption cost (measured' in decoder.output
         assert spin_until(lambda: 'configured' in a.output, timeout=90), a.output
-        spin_until(lambda: False, timeout=1.0)
+        assert spin_until(lambda: status, timeout=30), a.output
+        assert not any(kv.key.startswith('cost_') for s in status for kv in s.values)
         assert costs['agent'] == [] and 'encode cost' not in a.output

@@ -80,14 +80,12 @@ class Observer:
         one of them and then for quiet keeps them out of the replay's plans.
         """
         deadline = time.monotonic() + timeout
-        seen, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
-            if len(self.before) != seen:
-                seen, last_change = len(self.before), time.monotonic()
-            if seen > 0 and time.monotonic() - last_change >= quiet_s:
+            seen = len(self.before)
+            changed = spin_until(lambda: len(self.before) != seen, timeout=quiet_s)
+            if seen > 0 and not changed:  # a plan, then quiet_s without another
                 self.since = time.monotonic()
                 return True
-            spin_until(lambda: False, timeout=0.1)
         return False
 
     def result(self) -> dict:
@@ -122,9 +120,10 @@ def _replay(observer, spin_until, env, procs_output) -> dict:
             assert spin_until(lambda: player.poll() is not None, timeout=60)
             out = player.stdout.read()
             assert player.returncode == 0, out
-            assert spin_until(lambda: len(observer.captions) >= 10, timeout=30), \
+            # every captioned frame also has its bit-width (from its embedding)
+            assert spin_until(lambda: len(observer.captions) >= 10 and
+                              set(observer.captions) <= set(observer.bits), timeout=30), \
                 out + planner.output + procs_output()
-            spin_until(lambda: False, timeout=0.5)
         finally:
             player.kill()
     return observer.result()

@@ -7,9 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.captioner.default import (
-    DEFAULT_DIR, DEFAULT_MODEL_ID, embedded_name, is_default_model, load_captioner,
-    load_default_captioner, load_embedded_captioner, TINY_DIR, TINY_MODEL_ID, WEIGHTS_ROOT)
 from qcoinf_ros.captioner.evaluate import generate_captions
 from qcoinf_ros.captioner.metrics import (
     cider_score, exact_match_rate, normalize_caption, score_captions)
@@ -17,6 +14,9 @@ from qcoinf_ros.captioner.model import build_processor, CaptionerConfig
 from qcoinf_ros.captioner.tokenizer import build_tokenizer, scene_tokenizer, SPECIAL_TOKENS
 from qcoinf_ros.captioner.train import TRAINING_FILE
 from qcoinf_ros.models.base import image_batch
+from qcoinf_ros.models.embedded import (
+    DEFAULT_DIR, DEFAULT_MODEL_ID, embedded_name, is_default_model, load_captioner,
+    load_default_captioner, load_embedded_captioner, TINY_DIR, TINY_MODEL_ID, WEIGHTS_ROOT)
 from qcoinf_ros.models.git import GitSplit
 from qcoinf_ros.models.registry import load_split
 from qcoinf_ros.models.shipped import AGENT_FILE, SERVER_FILE
@@ -118,8 +118,8 @@ def test_metric_errors():
 
 def _package_data_bytes() -> int:
     root = WEIGHTS_ROOT.parents[1]
-    globs = ('models/weights/*.safetensors', 'models/weights/*.json',
-             'captioner/weights/*/*.safetensors', 'captioner/weights/*/*.json')
+    globs = ('weights/*.safetensors', 'weights/captioner/*/*.safetensors',
+             'weights/captioner/*/*.json')
     return sum(p.stat().st_size for g in globs for p in root.glob(g))
 
 

@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from qcoinf_ros.captioner.default import TINY_DIR
 from qcoinf_ros.captioner.evaluate import evaluate_captioner, scene_dataset
 from qcoinf_ros.captioner.model import CaptionerConfig
 from qcoinf_ros.captioner.train import save_captioner, train_captioner, TrainConfig
 from qcoinf_ros.cli.train_captioner import main
+from qcoinf_ros.models.embedded import TINY_DIR
 from qcoinf_ros.models.git import GitSplit
 from qcoinf_ros.scenes.generator import SceneConfig
 
@@ -120,7 +120,7 @@ def test_distillation_trains_the_agent_only_is_seeded_and_ships(tmp_path):
 @pytest.mark.slow
 def test_full_distillation_reproduces_the_shipped_default(tmp_path):
     """Re-distil the default captioner (~45 min on 2 cores) and compare with what ships."""
-    from qcoinf_ros.captioner.default import DEFAULT_DIR
+    from qcoinf_ros.models.embedded import DEFAULT_DIR
     from qcoinf_ros.cli.distill_captioner import main as distill
 
     shipped = json.loads((DEFAULT_DIR / 'training.json').read_text())

@@ -77,3 +77,52 @@ def test_every_qcoinf_command_module_has_a_main():
         tree = ast.parse((PACKAGE / 'cli' / f'{name}.py').read_text())
         assert any(isinstance(n, ast.FunctionDef) and n.name == 'main' for n in tree.body), \
             command
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Return module -> the package modules it imports (any import, in functions too)."""
+    modules = {'.'.join(p.relative_to(PACKAGE.parent).with_suffix('').parts)
+               .replace('.__init__', ''): p for p in PACKAGE.rglob('*.py')}
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module, *(f'{node.module}.{a.name}' for a in node.names)] \
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for target in targets:
+                # a package's __init__ re-exporting its own modules is not an arrow back
+                own = path.name == '__init__.py' and target.startswith(name + '.')
+                if target in modules and target != name and not own:
+                    edges.setdefault(name, set()).add(target)
+    return edges
+
+
+def test_no_module_imports_its_way_back_to_itself():
+    """Data flows one way: the import graph of the package's modules has no cycle."""
+    edges = _module_imports()
+    assert 'qcoinf_ros.models.embedded' in edges['qcoinf_ros.models.registry']
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(edges.get(name, ())):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[name] = 2
+
+    for name in sorted(edges):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_models_never_import_the_packages_above_them():
+    """models/ loads checkpoints; how captioners are trained or evaluated sits above it."""
+    above = ('captioner', 'experiments', 'cli', 'nodes', 'bench', 'monitor', 'serving')
+    offenders = [(name, target) for name, targets in _module_imports().items()
+                 if name.startswith('qcoinf_ros.models') for target in targets
+                 if target.split('.')[1] in above]
+    assert offenders == []

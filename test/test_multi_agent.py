@@ -80,6 +80,7 @@ def test_an_invalid_agent_namespace_stops_the_decoder_with_the_reason(ros_env):
 
 
 def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, spin_until):
+    from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64, UInt8
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -110,11 +111,17 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
         planner.stop()
     # without use_server_queue_delay the same delay changes nothing
     bits.clear()
+    heard = []  # the queueing delay the planner reports having (its 1 Hz diagnostics)
+    node.create_subscription(
+        DiagnosticArray, '/diagnostics', lambda m: heard.extend(
+            kv.value for s in m.status if s.name == 'qcoinf: planner' for kv in s.values
+            if kv.key == 'server_queue_delay_s'), 10)
     planner = NodeProcess('planner_node', base, env=ros_env)
     try:
         queue.publish(Float64(data=1.9))
         assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
-        spin_until(lambda: False, timeout=1.0)
+        # the planner has the 1.9 s (a replan would have come first, in that callback)
+        assert spin_until(lambda: '1.9' in heard, timeout=30), (heard, planner.output)
         assert bits[-1] == 8 and 'server queueing delay' not in planner.output
     finally:
         planner.stop()

@@ -157,27 +157,26 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
                                 embeddings.get_subscription_count() >= 2), agent.output
         model_id = model_fingerprint(checkpoint, 'git')
         good = np.zeros((17, 32), np.float32)
-        bad = {
-            'format': CompressedImage(format='jpeg', data=b'\xff\xd8'),
-            'payload': CompressedImage(format=FORMAT, data=b'garbage'),
-            'model': CompressedImage(format=FORMAT, data=encode_embedding(
-                good, EmbeddingMeta('git:someoneelse', 8))),
-            'shape': CompressedImage(format=FORMAT, data=encode_embedding(
+        bad = [  # each one in turn, once the node has logged the previous one
+            (CompressedImage(format='jpeg', data=b'\xff\xd8'), 'unknown format'),
+            (CompressedImage(format=FORMAT, data=b'garbage'), 'truncated'),
+            (CompressedImage(format=FORMAT, data=encode_embedding(
+                good, EmbeddingMeta('git:someoneelse', 8))), 'differs from this decoder model'),
+            (CompressedImage(format=FORMAT, data=encode_embedding(
                 np.zeros((3, 32), np.float32), EmbeddingMeta(model_id, 8))),
-        }
-        for msg in bad.values():
+             'differs from the model embedding shape'),
+        ]
+        for msg, needle in bad:
             embeddings.publish(msg)
-            graph.spin_until(lambda: False, timeout=0.2)
-        for image in (Image(height=2, width=2, encoding='rgb8', step=6, data=bytes(5)),
-                      Image(height=0, width=0, encoding='rgb8', step=0, data=b''),
-                      Image(height=1, width=1, encoding='yuv422', step=2, data=bytes(2))):
-            images.publish(image)
-            graph.spin_until(lambda: False, timeout=0.2)
-        for needle in ('unknown format', 'truncated', 'differs from this decoder model',
-                       'differs from the model embedding shape'):
             assert graph.spin_until(lambda: needle in decoder.output, timeout=20), \
                 decoder.output
-        for needle in ('data length', 'zero size', 'unsupported image encoding'):
+        for image, needle in (
+                (Image(height=2, width=2, encoding='rgb8', step=6, data=bytes(5)),
+                 'data length'),
+                (Image(height=0, width=0, encoding='rgb8', step=0, data=b''), 'zero size'),
+                (Image(height=1, width=1, encoding='yuv422', step=2, data=bytes(2)),
+                 'unsupported image encoding')):
+            images.publish(image)
             assert graph.spin_until(lambda: needle in agent.output, timeout=20), agent.output
         # a good embedding is still decoded: the decoder is alive and well
         embeddings.publish(CompressedImage(format=FORMAT, data=encode_embedding(

@@ -21,7 +21,7 @@ def test_the_architecture_table_names_every_package_folder_and_no_other():
     for row in re.findall(r'^\| (.+?) \|', _section('Architecture'), re.MULTILINE):
         named |= set(re.findall(r'`qcoinf_ros/([a-z_]+)/`', row))
     folders = {p.name for p in (ROOT / 'qcoinf_ros').iterdir()
-               if p.is_dir() and (p / '__init__.py').is_file()}
+               if p.is_dir() and not p.name.startswith(('_', '.'))}
     assert named == folders
 
 
@@ -47,3 +47,18 @@ def test_the_command_table_documents_every_qcoinf_command_and_no_other():
         assert any(row[:len(command)] == command for row in rows), f'undocumented: {command}'
     for row in rows:
         assert any(row[:len(c)] == c for c in COMMANDS), f'no such command: qcoinf {row}'
+
+
+def test_the_pre_commit_hooks_run_commands_this_repository_has():
+    import yaml
+    config = yaml.safe_load((ROOT / '.pre-commit-config.yaml').read_text())
+    hooks = [h for repo in config['repos'] for h in repo['hooks']]
+    assert {h['id'] for h in hooks} >= {'flake8', 'mypy', 'make-check'}
+    makefile = (ROOT / 'Makefile').read_text()
+    for hook in hooks:
+        program, *rest = hook['entry'].split()
+        if program == 'make':
+            assert re.search(rf'^{rest[0]}:', makefile, re.MULTILINE), hook
+        else:
+            assert (ROOT / program).is_file(), hook
+        assert hook['language'] == 'system'  # the project's pinned environment, no other

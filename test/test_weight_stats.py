@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.theory import _bundled
-from qcoinf_ros.theory._bundled import minilm_model_dir
+from qcoinf_ros.models import bundled as _bundled
+from qcoinf_ros.models.bundled import minilm_model_dir
 from qcoinf_ros.theory.weight_stats import ExponentialFit, fit_exponential, fit_model
 
 

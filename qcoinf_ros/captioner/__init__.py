@@ -1,1 +1,6 @@
-"""The embedded default captioner: GIT architecture trained on the project's scenes."""
+"""
+How the embedded scene captioners are made: model, tokenizer, training, distillation, scoring.
+
+Their weights ship in ``qcoinf_ros/weights/captioner/`` and load through
+:mod:`qcoinf_ros.models.embedded`.
+"""

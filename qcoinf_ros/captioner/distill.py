@@ -15,7 +15,7 @@ from the teacher and frozen, and the new encoder and visual projection learn fro
 
 Every batch is a pure function of the seed and the step (the batches of
 :class:`~qcoinf_ros.captioner.train.TrainConfig`), so a run is reproducible: ``qcoinf
-train distill --out DIR --ship qcoinf_ros/captioner/weights/default`` (about 50
+train distill --out DIR --ship qcoinf_ros/weights/captioner/default`` (about 50
 minutes on 2 cores) writes the fp32 GIT checkpoint and the shipped one
 (:mod:`qcoinf_ros.models.shipped`: the agent as its 8-bit nested codes, the decoder in fp16, and
 the quality of both on the held-out scenes in ``training.json``).
@@ -92,7 +92,7 @@ def distill_captioner(config: DistillConfig = DistillConfig(),
     """Distil the larger agent from the small captioner; returns the whole student model."""
     from transformers import GitForCausalLM
 
-    from qcoinf_ros.captioner.default import EMBEDDED
+    from qcoinf_ros.models.embedded import EMBEDDED
     from qcoinf_ros.captioner.model import build_processor
     from qcoinf_ros.captioner.tokenizer import scene_tokenizer
     if not isinstance(config, DistillConfig):

@@ -11,7 +11,7 @@ by default (on a shared 2-core machine a second intra-op thread slows training d
 worker process drawing the scenes beside it; the batches do not depend on the worker count.
 
 Run it with ``qcoinf train captioner`` (writes the ``tiny`` embedded captioner,
-``qcoinf_ros/captioner/weights/tiny/``, the teacher of the default one:
+``qcoinf_ros/weights/captioner/tiny/``, the teacher of the default one:
 :mod:`qcoinf_ros.captioner.distill`); ``--help`` lists the options.
 """
 

@@ -75,7 +75,7 @@ def _scene_lookup(count: int, size: int) -> tuple[dict[str, int], dict[int, list
 
 def quality_file(model: str) -> Path | None:
     """Return the ``quality.json`` of a model spec (embedded or ``git:DIR``), if it has one."""
-    from qcoinf_ros.captioner.default import EMBEDDED
+    from qcoinf_ros.models.embedded import EMBEDDED
     if model in EMBEDDED:
         path = EMBEDDED[model][1] / 'quality.json'
     else:

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--ship', type=Path,
                         help='also write the shipped format here (agent as 8-bit codes, decoder '
                              'fp16, quality in training.json), e.g. '
-                             'qcoinf_ros/captioner/weights/default')
+                             'qcoinf_ros/weights/captioner/default')
     parser.add_argument('--from', dest='source', type=Path,
                         help='ship this fp32 checkpoint (written by --out) instead of training')
     parser.add_argument('--eval-count', type=int, default=500,

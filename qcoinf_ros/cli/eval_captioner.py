@@ -36,7 +36,7 @@ def _print_shipped(console, spec: str, model: CaptionerSplit, dataset: str) -> N
     """For a model whose agent is stored as codes: say so, with its recorded fp32 quality."""
     if not model.stored_codes:
         return
-    from qcoinf_ros.captioner.default import EMBEDDED, embedded_name
+    from qcoinf_ros.models.embedded import EMBEDDED, embedded_name
     bits = next(iter(model.stored_codes.values())).bits
     console.print(f'(the agent is stored as its {bits}-bit codes: "fp32" above is that agent in '
                   f'fp32 arithmetic, the same as b = {bits})')
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--out', type=Path,
                         help='folder for results.json, captions_fp32.json and the plot PNG')
     args = parser.parse_args(argv)
-    from qcoinf_ros.captioner.default import DEFAULT_MODEL_ID, load_captioner
+    from qcoinf_ros.models.embedded import DEFAULT_MODEL_ID, load_captioner
     console = _console()
     try:
         if args.threads is not None:

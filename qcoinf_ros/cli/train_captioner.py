@@ -11,7 +11,7 @@ from qcoinf_ros.captioner.train import save_captioner, train_captioner, TrainCon
 
 def main(argv: list[str] | None = None) -> int:
     """Train the scene captioner on CPU and write it as a GIT checkpoint directory."""
-    from qcoinf_ros.captioner.default import TINY_DIR
+    from qcoinf_ros.models.embedded import TINY_DIR
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog='qcoinf train captioner', description=main.__doc__)
     parser.add_argument('--steps', type=int, default=defaults.steps)

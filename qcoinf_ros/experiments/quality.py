@@ -140,7 +140,7 @@ def quality_table(out_dir: Path, *, size: str = 'full', slug: str = 'default',
 
 
 def _compute(path, source, dataset, size, checkpoint, annotations, images, progress):
-    from qcoinf_ros.captioner.default import load_captioner
+    from qcoinf_ros.models.embedded import load_captioner
     from qcoinf_ros.captioner.evaluate import bit_width_sweep, scene_dataset
     if annotations is None:
         samples = scene_dataset('test', SCENES[size])

@@ -62,14 +62,14 @@ def scaled_cost(params, fit: AffineFit, fp32_s: float):
 
 
 def _targets(size: str, git, blip2) -> list[str]:
-    from qcoinf_ros.captioner.default import DEFAULT_DIR
+    from qcoinf_ros.models.embedded import DEFAULT_DIR
     names = ['fcdnn'] if size == 'small' else ['fcdnn', f'git={DEFAULT_DIR}', 'vit-block']
     names += [f'{family}={path}' for family, path in (('git', git), ('blip2', blip2)) if path]
     return names
 
 
 def _label(name: str) -> str:
-    from qcoinf_ros.captioner.default import DEFAULT_DIR
+    from qcoinf_ros.models.embedded import DEFAULT_DIR
     if name == f'git={DEFAULT_DIR}':
         return 'default captioner'
     family, _, path = name.partition('=')

@@ -89,8 +89,8 @@ def image_fields_to_array(img: ImageFields) -> np.ndarray:
     data = bytes(img.data)
     if len(data) != step * h:
         raise ValueError(f'data length {len(data)} does not match step x height = {step * h}')
-    order = '>' if img.is_bigendian else '<'
-    typed = dtype.newbyteorder(order) if dtype.itemsize > 1 else dtype
+    typed = dtype if dtype.itemsize == 1 else \
+        dtype.newbyteorder('>') if img.is_bigendian else dtype.newbyteorder('<')
     rows = np.frombuffer(data, dtype=np.uint8).reshape(h, step)[:, :row]
     arr = np.ascontiguousarray(rows).view(typed).reshape((h, w, channels) if channels > 1
                                                          else (h, w))

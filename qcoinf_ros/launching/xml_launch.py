@@ -44,7 +44,7 @@ import math
 import os
 from pathlib import Path
 import re
-from typing import Callable
+from typing import Callable, overload
 import xml.etree.ElementTree as ET
 
 from qcoinf_ros.launching.substitutions import parse, split_command_line
@@ -247,6 +247,12 @@ class _Evaluator:
 
         return resolve
 
+    @overload
+    def subst(self, text: str, where: str, configs: dict | None = None) -> str: ...
+
+    @overload
+    def subst(self, text: None, where: str, configs: dict | None = None) -> None: ...
+
     def subst(self, text: str | None, where: str, configs: dict | None = None) -> str | None:
         """Return ``text`` with its substitutions evaluated (their results are not re-read)."""
         if text is None:
@@ -284,7 +290,7 @@ class _Evaluator:
         finally:
             self.including.pop()
 
-    def nested(self, where: str):
+    def nested(self, where: str | Path):
         """Enter one level of <group>/<include>; ValueError beyond MAX_DEPTH."""
         if self.depth >= MAX_DEPTH:
             raise ValueError(f'{where}: <group>/<include> nested deeper than {MAX_DEPTH} levels')
@@ -305,9 +311,9 @@ class _Evaluator:
         return where
 
     def enabled(self, el: ET.Element, where) -> bool:
-        if 'if' in el.attrib and not _truthy(self.subst(el.get('if'), where), where):
+        if 'if' in el.attrib and not _truthy(self.subst(el.attrib['if'], where), where):
             return False
-        if 'unless' in el.attrib and _truthy(self.subst(el.get('unless'), where), where):
+        if 'unless' in el.attrib and _truthy(self.subst(el.attrib['unless'], where), where):
             return False
         return True
 
@@ -322,9 +328,10 @@ class _Evaluator:
             if el.tag == 'arg':
                 self.arg(el, where)
             elif el.tag == 'let':
-                if not el.get('name'):
+                name = el.get('name')
+                if not name:
                     raise ValueError(f'{where}: <let> needs a name')
-                self.configs[el.get('name')] = self.subst(el.get('value', ''), where)
+                self.configs[name] = self.subst(el.get('value', ''), where)
             elif el.tag in ('push_ros_namespace', 'push-ros-namespace'):
                 self.configs[_NS] = _join_ns(self.configs.get(_NS, ''),
                                              self.subst(el.get('namespace'), where))
@@ -433,9 +440,10 @@ class _Evaluator:
             if not isinstance(el.tag, str) or el.tag not in _ATTRS:
                 continue
             cond = conditional or 'if' in el.attrib or 'unless' in el.attrib
-            if el.tag == 'arg' and el.get('name') and el.get('name') not in seen:
-                seen.add(el.get('name'))
-                self.result.args.append(LaunchArg(el.get('name'), el.get('default'),
+            name = el.get('name')
+            if el.tag == 'arg' and name and name not in seen:
+                seen.add(name)
+                self.result.args.append(LaunchArg(name, el.get('default'),
                                                   el.get('description', ''), cond))
             elif el.tag == 'group' and self.depth < MAX_DEPTH:
                 with self.nested(path):

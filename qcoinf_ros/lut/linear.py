@@ -66,6 +66,10 @@ def _scale_vector(qt: QuantizedTensor, n: int) -> torch.Tensor:
 class LutLinear(nn.Module):
     """``y = x w_b^T + bias`` on the plane kernels; ``b`` is the shared :class:`BitWidth`."""
 
+    packed: torch.Tensor  # buffers (registered in __init__)
+    wscale: torch.Tensor
+    bias: torch.Tensor | None
+
     def __init__(self, weight_shape: tuple[int, int], qt: QuantizedTensor,
                  bias: torch.Tensor | None, bit_width: BitWidth, library: KernelLibrary,
                  threads: int = 1):
@@ -99,7 +103,8 @@ class LutLinear(nn.Module):
         """Replace ``linear`` (its weight quantized as ``qt`` at ``b_max``)."""
         if not isinstance(linear, nn.Linear):
             raise ValueError(f'expected an nn.Linear, got {type(linear).__name__}')
-        return cls(tuple(linear.weight.shape), qt, linear.bias, bit_width, library, threads)
+        n, k = linear.weight.shape
+        return cls((n, k), qt, linear.bias, bit_width, library, threads)
 
     @property
     def packed_nbytes(self) -> int:

@@ -8,7 +8,7 @@ exactly the FC DNN ``f(x, W) = W^(L) sigma(... W^(1) x)`` of Proposition 3.1 (wi
 
 The paper trains it on MNIST; here it is trained on the 8x8 digits scikit-learn ships
 (``sklearn.datasets.load_digits``, 64 inputs scaled to [0, 1], no download) by
-:mod:`qcoinf_ros.models.fcdnn_train`; the trained weights ship in ``models/weights/``.
+:mod:`qcoinf_ros.models.fcdnn_train`; the trained weights ship in ``qcoinf_ros/weights/``.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import torch
 from torch import nn
 
 from qcoinf_ros.models.base import check_parts, SplitModel
+from qcoinf_ros.resources import WEIGHTS_DIR
 from qcoinf_ros.validation import require_int_in_range, require_positive
 
 __all__ = ['ENCODER_DIMS', 'WEIGHTS_PATH', 'FCDNN16', 'FcdnnSplit', 'load_fcdnn',
            'digits_split']
 
 ENCODER_DIMS = (64, 128, 256, 512, 256, 128, 64, 32)
-WEIGHTS_PATH = Path(__file__).resolve().parent / 'weights' / 'fcdnn16_digits.safetensors'
+WEIGHTS_PATH = WEIGHTS_DIR / 'fcdnn16_digits.safetensors'
 
 
 def _mlp(dims: tuple[int, ...]) -> nn.Sequential:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from qcoinf_ros.models.base import resolve_checkpoint
-from qcoinf_ros.theory._bundled import minilm_model_dir
+from qcoinf_ros.models.bundled import minilm_model_dir
 
 __all__ = ['SENTENCES', 'MiniLM']
 

@@ -41,11 +41,7 @@ def load_split(spec: str, parts=PARTS) -> SplitModel:
     if not isinstance(spec, str) or not spec:
         raise ValueError(f'model spec must be a non-empty string, got {spec!r}')
     if spec in EMBEDDED:
-        try:
-            from qcoinf_ros.captioner.default import load_embedded_captioner
-        except ImportError:
-            raise ValueError(f'the {spec} captioner is not available in this installation '
-                             f'(qcoinf_ros.captioner); use git:<dir> or blip2:<dir>') from None
+        from qcoinf_ros.models.embedded import load_embedded_captioner
         return load_embedded_captioner(spec, parts=parts)
     family, sep, location = spec.partition(':')
     if not sep or family not in FAMILIES or not location:

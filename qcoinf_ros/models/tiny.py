@@ -73,7 +73,7 @@ def save_tiny_git_checkpoint(directory, seed: int = 0, image_size: int = 32, **o
     except ImportError:
         from transformers import CLIPImageProcessor
 
-    from qcoinf_ros.theory._bundled import minilm_model_dir
+    from qcoinf_ros.models.bundled import minilm_model_dir
 
     directory = Path(directory)
     tokenizer = BertTokenizerFast.from_pretrained(str(minilm_model_dir()), local_files_only=True)

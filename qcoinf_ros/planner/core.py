@@ -151,7 +151,7 @@ class Plan:
     @property
     def point(self) -> OperatingPoint | None:
         """Return the planned operating point, ``None`` if infeasible."""
-        if not self.feasible:
+        if not self.feasible or self.bit_width is None:
             return None
         return OperatingPoint(self.bit_width, self.f, self.f_server, self.delay, self.energy)
 

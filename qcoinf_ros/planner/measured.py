@@ -15,6 +15,7 @@ derivation (:mod:`qcoinf_ros.scenario.derive`) use the same function, so they ag
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from qcoinf_ros.codec.cost import CostMessage
 from qcoinf_ros.system.model import AffineAgentCost, SystemParams
@@ -47,7 +48,9 @@ def measured_model(params: SystemParams, agent: CostMessage | None = None,
     0)`` fixes the clock at the measured one. Raises ``ValueError`` for numbers the model
     cannot take (e.g. a range the measured clock makes empty).
     """
-    parts, changes, agent_cost = [], {}, None
+    parts: list[str] = []
+    changes: dict[str, Any] = {}
+    agent_cost = None
     if agent is not None:
         f_ref, low, high = clock_range(agent, *agent_range)
         agent_cost = AffineAgentCost(agent.t_fixed, agent.t_plane, f_ref)

@@ -77,7 +77,7 @@ def solve_over_profiles(problem: PlanningProblem, profiles: Sequence[FrequencyPr
         if point is not None and (best is None or (point.bit_width, -point.energy)
                                   > (best.bit_width, -best.energy)):
             best, best_profile = point, prof
-    if best is not None:
+    if best is not None and best_profile is not None:
         return make_plan(problem, best, solver, checks, profile=best_profile.name)
     b = cheapest_bit_width(problem)
     candidates = [evaluate_point(problem, b, prof.f, prof.f_server) for prof in profiles]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import random
 
-from qcoinf_ros.planner.core import least_energy_point, make_plan, Plan, PlanningProblem
+from qcoinf_ros.planner.core import least_energy_point, make_plan, OperatingPoint, Plan, \
+    PlanningProblem
 from qcoinf_ros.validation import require_int_in_range
 
 __all__ = ['RandomSolver']
@@ -37,14 +38,15 @@ class RandomSolver:
     def solve(self, problem: PlanningProblem) -> Plan:
         """Best (or a random) feasible trial; infeasible if no trial is feasible."""
         b_max = problem.params.b_max
-        cache = {}
-        feasible = []
+        cache: dict[int, OperatingPoint | None] = {}
+        feasible: list[OperatingPoint] = []
         for _ in range(self.trials):
             b = self._rng.randint(1, b_max)
             if b not in cache:  # a repeated bit-width has the same answer: check it once
                 cache[b] = least_energy_point(problem, b)
-            if cache[b] is not None:
-                feasible.append(cache[b])
+            point = cache[b]
+            if point is not None:
+                feasible.append(point)
         if not feasible:
             return make_plan(problem, None, self.name, self.trials,
                              f'none of {self.trials} random bit-widths is feasible')

@@ -71,7 +71,10 @@ class PlanningEnv(gym.Env):
         p = params
         b_max = p.b_max
         self.t_ref = evaluate_point(probe, b_max, p.f_max, p.f_max_server).delay
-        self.e_ref = least_energy_at(probe, b_max, 2.0 * self.t_ref).energy
+        reference = least_energy_at(probe, b_max, 2.0 * self.t_ref)
+        if reference is None:  # twice the fastest delay always has a clock pair
+            raise ValueError(f'no operating point at b = {b_max} within 2 x T_min')
+        self.e_ref = reference.energy
         self.observation_space = spaces.Box(-_CLIP, _CLIP, shape=(3,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
         self._log_obj = self._log_objectives()

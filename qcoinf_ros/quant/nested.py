@@ -34,7 +34,7 @@ __all__ = ['NestedQuantizedModel']
 @dataclass
 class _Stored:
     name: str
-    weight: nn.Parameter
+    weight: torch.Tensor  # the module's own weight (rewritten in place)
     codes: torch.Tensor
     scale: torch.Tensor
 

@@ -293,7 +293,7 @@ def default_filter(module: nn.Module, fqn: str) -> bool:
 
 
 def quantizable_weights(model: nn.Module,
-                        filter_fn: FilterFn | None = None) -> Iterator[tuple[str, nn.Parameter]]:
+                        filter_fn: FilterFn | None = None) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield ``(name, weight)`` for each module selected by ``filter_fn`` (tied weights once)."""
     if not isinstance(model, nn.Module):
         raise ValueError(f'model must be a torch.nn.Module, got {type(model).__name__}')

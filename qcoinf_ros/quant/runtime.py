@@ -233,6 +233,7 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
     threads = require_int_in_range('threads', threads, 1, 256)
     name, reason = resolve_kernel(kernel, scheme)
     stored = dict(stored or {})
+    runtime: AgentRuntime
     if name == 'lut':
         from qcoinf_ros.lut.library import load_library
         runtime = _LutRuntime(module, reason, config, filter_fn, threads, load_library(),

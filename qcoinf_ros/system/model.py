@@ -235,7 +235,8 @@ class CalibratedAgentCost(AgentCostModel):
     not, which makes this model optimistic at low clocks.
     """
 
-    latency_s: Mapping[int, float]
+    # given as {b: seconds} (or pairs); held as ((b, seconds), ...) sorted by b
+    latency_s: Mapping[int, float] | tuple[tuple[int, float], ...]
     f_ref: float
 
     def __post_init__(self):
@@ -243,7 +244,7 @@ class CalibratedAgentCost(AgentCostModel):
                  else self.latency_s)
         if not items:
             raise ValueError('latency_s must hold at least one measurement, got none')
-        table = []
+        table: list[tuple[int, float]] = []
         for b, seconds in items:
             b = require_int_in_range('latency_s bit-width', b, 1, MAX_BITS)
             table.append((b, require_positive(f'latency_s[{b}]', seconds)))
@@ -256,13 +257,15 @@ class CalibratedAgentCost(AgentCostModel):
     def latency_at_ref(self, bit_width: float) -> float:
         """Measured (or interpolated) agent latency at ``f_ref`` for ``bit_width``."""
         b = _bit_width(bit_width)
-        bits = [m for m, _ in self.latency_s]
+        table = self.latency_s
+        assert isinstance(table, tuple)  # __post_init__ made it the sorted pairs
+        bits = [m for m, _ in table]
         i = bisect.bisect_left(bits, b)
         if i == 0:
-            return self.latency_s[0][1]
+            return table[0][1]
         if i == len(bits):
-            return self.latency_s[-1][1]
-        (b0, t0), (b1, t1) = self.latency_s[i - 1], self.latency_s[i]
+            return table[-1][1]
+        (b0, t0), (b1, t1) = table[i - 1], table[i]
         return t0 + (t1 - t0) * (b - b0) / (b1 - b0)
 
     def cycles(self, bit_width: float) -> float:

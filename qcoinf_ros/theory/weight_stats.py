@@ -203,7 +203,9 @@ def _fit_chunks(chunks: list, labels: list[str], sizes: list[int], name: str, *,
     if total > max_ks_samples:
         idx = np.sort(np.random.default_rng(seed).integers(0, total, size=max_ks_samples))
         cuts = np.searchsorted(idx, offsets)
-    sample_parts, per, abs_sum = [], [], 0.0
+    sample_parts: list[np.ndarray] = []
+    per: list[ExponentialFit | None] = []
+    abs_sum = 0.0
     for k, chunk in enumerate(chunks):
         if sizes[k] == 0:
             per.append(None)

@@ -4,13 +4,13 @@ The embedded captioners: the project's GIT models trained on its own scenes.
 Two ship in the package, both captioning the 96 x 96 scenes of :mod:`qcoinf_ros.scenes` with
 the same text decoder (width 128, 3 layers) and the same 10 image tokens:
 
-``default`` (:data:`DEFAULT_MODEL_ID`, ``captioner/weights/default/``)
+``default`` (:data:`DEFAULT_MODEL_ID`, ``weights/captioner/default/``)
     a ViT-B-wide image encoder (width 768, 4 layers, 12 heads, 32 x 32 patches; ~0.28 G
     multiply-adds and 31 M weights per frame) distilled from ``tiny``
     (:mod:`qcoinf_ros.captioner.distill`): enough matrix work that the bit-width sets the
     agent's frame time. Stored in the shipped format (:mod:`qcoinf_ros.models.shipped`): the
     agent as its 8-bit nested codes, the decoder in fp16.
-``tiny`` (:data:`TINY_MODEL_ID`, ``captioner/weights/tiny/``)
+``tiny`` (:data:`TINY_MODEL_ID`, ``weights/captioner/tiny/``)
     the small captioner (image encoder width 96, 3 layers; 1.25 M weights) trained from scratch
     (:mod:`qcoinf_ros.captioner.train`), a standard fp32 GIT checkpoint: fast tests and demos
     where the encode time does not matter (it is framework overhead, flat in the bit-width).
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from qcoinf_ros.models.base import CaptionerSplit, PARTS, resolve_checkpoint
+from qcoinf_ros.resources import WEIGHTS_DIR
 
 __all__ = ['DEFAULT_MODEL_ID', 'TINY_MODEL_ID', 'WEIGHTS_ROOT', 'DEFAULT_DIR', 'TINY_DIR',
            'EMBEDDED', 'embedded_name', 'load_embedded_captioner', 'load_default_captioner',
@@ -37,7 +37,7 @@ __all__ = ['DEFAULT_MODEL_ID', 'TINY_MODEL_ID', 'WEIGHTS_ROOT', 'DEFAULT_DIR', '
 DEFAULT_MODEL_ID = 'qcoinf/git-scenes-96-w768'
 #: Model id of the small captioner.
 TINY_MODEL_ID = 'qcoinf/git-scenes-96'
-WEIGHTS_ROOT = Path(__file__).resolve().parent / 'weights'
+WEIGHTS_ROOT = WEIGHTS_DIR / 'captioner'
 DEFAULT_DIR = WEIGHTS_ROOT / 'default'
 TINY_DIR = WEIGHTS_ROOT / 'tiny'
 #: Embedded captioners: name -> (model id, directory).
