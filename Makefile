@@ -24,11 +24,16 @@ build: env ## colcon build --symlink-install
 # The fast inner loop: flake8 and pep257 on the tree, mypy on the pure core (setup.cfg [mypy]),
 # then the unit tests of the pure core, from the venv and the source tree (no colcon build, no
 # ROS graph).
-CHECK_UNITS := layering intake drops codec_json codec_cost codec_plan codec_embedding \
-	system_model planner_core planner_exact planner_presets rate_distortion scenario \
-	energy_policy quant_packing lut_planes imaging bag_storage launch_semantics params_file \
-	pytest_plugins readme_layout scenario_derive
-CHECK_TESTS := $(addprefix test/test_,$(addsuffix .py,$(CHECK_UNITS)))
+CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/test_drops.py \
+	test/codec/test_codec_json.py test/codec/test_codec_cost.py test/codec/test_codec_plan.py \
+	test/codec/test_codec_embedding.py test/system/test_system_model.py \
+	test/planner/test_planner_core.py test/planner/test_planner_exact.py \
+	test/planner/test_planner_presets.py test/theory/test_rate_distortion.py \
+	test/scenario/test_scenario.py test/planner/test_energy_policy.py \
+	test/quant/test_quant_packing.py test/lut/test_lut_planes.py test/imaging/test_imaging.py \
+	test/bags/test_bag_storage.py test/launching/test_launch_semantics.py \
+	test/launching/test_params_file.py test/lint/test_pytest_plugins.py \
+	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py
 
 check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the venv (no build)
 	@scripts/setup_env.sh
@@ -37,7 +42,7 @@ check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the ve
 	$(ENV) python -m flake8 --max-line-length 99 qcoinf_ros test scripts launch setup.py && \
 	wait $$types && \
 	$(ENV) python -m pytest -q -p no:cacheprovider -p pytest_timeout --timeout=120 \
-	  $(CHECK_TESTS) test/test_pep257.py; rc=$$?; \
+	  $(CHECK_TESTS) test/lint/test_pep257.py; rc=$$?; \
 	echo "make check: $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
 # colcon test exits non-zero on a failure (--return-code-on-test-failure); test-result runs

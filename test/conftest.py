@@ -57,6 +57,32 @@ def _private_cost_cache(tmp_path_factory):
         os.environ['XDG_CACHE_HOME'] = saved
 
 
+@pytest.fixture(autouse=True)
+def _running_nodes_exit_cleanly(monkeypatch):
+    """
+    Every node process still running when a test (or a harness it calls) stops it exits 0.
+
+    Stopping is SIGINT first, what ``ros2 launch`` and Ctrl-C send; a node that dies of it,
+    raises on the way out or needs SIGTERM/SIGKILL fails the test. A process that had already
+    exited when stopped (a refused parameter: exit 2, a crash the test provoked) is the test's
+    own business.
+    """
+    from qcoinf_ros.ros.processes import NodeProcess
+    unclean = []
+    original = NodeProcess.stop
+
+    def stop(self, timeout: float = 5.0) -> int:
+        running = self.returncode is None
+        code = original(self, timeout)
+        if running and code != 0:
+            unclean.append(f'{self.name} exited {code} when stopped:\n{self.output[-2000:]}')
+        return code
+
+    monkeypatch.setattr(NodeProcess, 'stop', stop)
+    yield
+    assert not unclean, '\n'.join(unclean)
+
+
 def _netns_unavailable() -> str | None:
     from qcoinf_ros.bench.netns import netns_unavailable
     return netns_unavailable()

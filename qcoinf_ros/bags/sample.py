@@ -6,7 +6,7 @@ generator (:mod:`qcoinf_ros.scenes`), the battery follows
 :class:`~qcoinf_ros.scenario.schedule.BatteryDrain` and the deadline steps at given times, all
 stamped from a fixed start time. Writing it twice gives the same messages; replaying it through
 the agent encoder, edge decoder and planner gives the same captions and plans
-(``test/test_bag_replay.py``).
+(``test/graph/test_bag_replay.py``).
 
 Timing (default scenario): battery messages at ``0.8 k`` s, deadline changes at ``0.2 + 0.8 k``
 s, frames at ``0.5 + 0.8 k`` s, so every frame is at least 0.3 s after the plan inputs that

@@ -255,7 +255,7 @@ class HostLink:
     def env(self, base: dict[str, str], side: str) -> dict[str, str]:
         """Return ``base`` set up for the DDS of ``side`` ('robot' or 'server')."""
         peer = self.host_ip if side == 'robot' else self.robot_ip
-        return dict(base, FASTDDS_DEFAULT_HOST_LINK_PROFILES_FILE=str(self._profiles[side]),
+        return dict(base, FASTDDS_DEFAULT_PROFILES_FILE=str(self._profiles[side]),
                     ROS_STATIC_PEERS=peer)
 
     def down(self) -> None:

@@ -109,7 +109,7 @@ def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
 
     Raises ``ValueError`` with the reason for anything that is not a valid payload of this
     codec (truncated, corrupt, inconsistent with its metadata, implausibly large, non-finite);
-    no other exception escapes for any input bytes (``test/test_fuzz_codec.py``).
+    no other exception escapes for any input bytes (``test/fuzz/test_fuzz_codec.py``).
     """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ValueError(f'payload must be bytes, got {type(payload).__name__}')

@@ -77,7 +77,7 @@ def decode_profile(text: str) -> ProfileMessage:
     Inverse of :func:`encode_profile`; ``ValueError`` with the reason for bad content.
 
     ``ValueError`` is the only exception raised, whatever ``text`` holds
-    (``test/test_fuzz_codec.py``).
+    (``test/fuzz/test_fuzz_codec.py``).
     """
     return decode_record(text, ProfileMessage, what='frequency profile',
                          max_bytes=MAX_PROFILE_BYTES, allow_nan=True,  # NaN: not predicted

@@ -16,8 +16,8 @@ where the ``launch`` packages are not installed (they are not published as wheel
   quoted arguments (``$(env X 'a b')``), parsed by the launch frontend's grammar.
 
 The rules of ``launch`` / ``launch_ros`` it follows (each pinned by a test in
-``test/test_launching.py``): launch arguments are launch configurations of one global scope, so
-a command-line ``name:=value`` also sets arguments declared in included files, and an
+``test/launching/test_launching.py``): launch arguments are launch configurations of one global
+scope, so a command-line ``name:=value`` also sets arguments declared in included files, and an
 ``<include>``'s ``<arg>`` values stay set after it; only a scoped ``<group>`` (the default)
 restores the configurations and the ROS namespace at its end, so ``push_ros_namespace`` in an
 unscoped group or at the top of an included file applies to later siblings; values are text,
@@ -34,7 +34,7 @@ cycle, nesting (``<group>``/``<include>``) deeper than :data:`MAX_DEPTH`, more t
 :data:`MAX_FILES` files read through includes, or a substitution whose
 result grows beyond :data:`MAX_TEXT` characters (a launch file cannot exhaust memory or the
 stack). Parsing starts no process; ``ValueError`` is the only exception it raises for any file
-content (``test/test_fuzz_launch.py``).
+content (``test/fuzz/test_fuzz_launch.py``).
 """
 
 from __future__ import annotations

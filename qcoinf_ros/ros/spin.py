@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Callable
 
 import rclpy
@@ -29,7 +31,8 @@ def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
     Create the node with ``factory``, spin it until shutdown (or ``done(node)``), clean up.
 
     A ``ValueError`` while constructing (invalid parameters) is logged once and gives exit code
-    2 instead of a traceback. Returns the process exit code.
+    2 instead of a traceback. SIGINT ends the spin and is ignored from then on, during the
+    teardown. Returns the process exit code.
     """
     rclpy.init(args=args)
     node = None
@@ -46,6 +49,10 @@ def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # a stop request (SIGINT) that lands while the node is already tearing down, e.g.
+        # after done(node), must not cut the teardown short with a KeyboardInterrupt
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -1,0 +1,207 @@
+"""
+The real pipeline under hostile traffic, and each node's memory (``qcoinf bench hostile``).
+
+Starts the graph as separate processes over DDS (loopback profile): ``camera_node`` (scenes at
+``--camera-rate``, ``frame_id`` camera), ``agent_encoder_node``, ``edge_decoder_node`` (the
+``--model`` captioner), ``planner_node`` and ``monitor_node``. Three phases of ``--phase``
+seconds each:
+
+* **before**: the camera alone;
+* **hostile**: the camera goes on while this process floods ``camera/image_raw`` with valid
+  frames at ``--flood-rate`` (``frame_id`` flood) and sends, on every topic the nodes take,
+  what issue 14 lists: frames of extreme size and aspect, invalid and absurd stamps, embeddings
+  with distinct megabyte-long model ids, JSON that Python numbers cannot hold or nested 100,000
+  deep, subnormal / NaN / infinite deadlines and queueing delays, one-word 20,000-character
+  captions, thousands of distinct ``/diagnostics`` names;
+* **after**: the camera alone again (a valid deadline re-latched).
+
+Printed: per node, the resident memory (VmRSS, with its children) at the end of each phase and
+its peak during the hostile phase, and the growth after vs before; the camera's frames
+captioned per phase (the flood must not starve them); whether every node is still running.
+Exit 1 when a node stopped, when fewer than ``--min-share`` of the camera's captions of the
+before phase came through during the flood, or when a node's memory after exceeds before by
+more than ``--max-growth-mb``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from qcoinf_ros.ros.context import BoundedSpin
+
+
+NODES = ('agent_encoder_node', 'edge_decoder_node', 'planner_node', 'monitor_node')
+
+
+def _hostile_messages(i: int, now_ns: int):
+    """Return the i-th batch of hostile messages: (topic, message) pairs, one of each kind."""
+    import numpy as np
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+    from sensor_msgs.msg import BatteryState, CompressedImage, Image
+    from std_msgs.msg import Float64, String
+
+    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    k = i % 8
+    out = []
+    image = Image(encoding='mono8')
+    image.height, image.width = [(1, 32768), (8192, 1), (5000, 5000), (2, 2)][i % 4]
+    image.step = image.width
+    if image.height * image.width <= 1 << 20:
+        image.data = bytes(image.height * image.width)
+    image.header.frame_id = 'hostile'
+    image.header.stamp.sec = [-1, 0, 2 ** 31 - 1, 1][i % 4]
+    out.append(('camera/image_raw', image))
+    junk = CompressedImage(format=FORMAT, data=encode_embedding(
+        np.zeros(4, np.float32), EmbeddingMeta(f'{i}' + 'x' * 1_000_000, 8)))
+    stamps = [(-1, 0), (0, 1), (2 ** 31 - 1, 0), (1, 0)]
+    junk.header.stamp.sec, junk.header.stamp.nanosec = stamps[i % 4]
+    out.append(('qcoinf/embedding', junk))
+    out.append(('qcoinf/embedding', CompressedImage(format=FORMAT, data=bytes(
+        [i % 256]) * 64 + (100_000_000).to_bytes(8, 'little'))))
+    json_texts = ['1' + '0' * 400, '{"lam": ' + '9' * 400 + ', "b_max": 8}', '[1e999]',
+                  '[' * 100_000, '{"f": NaN}', '"' + 'y' * 1_000_000 + str(i) + '"',
+                  '{"lam": 1e-310}', '{}']
+    for topic in ('qcoinf/agent_model', 'qcoinf/frequency_profile', 'qcoinf/agent_cost'):
+        out.append((topic, String(data=json_texts[k])))
+    values = [1e-310, float('nan'), float('inf'), -1.0, 5e-324, 1e300, -0.0, 0.0]
+    out.append(('qcoinf/deadline', Float64(data=values[k])))
+    out.append(('qcoinf/server_queue_delay', Float64(data=values[(k + 3) % 8])))
+    out.append(('battery_state', BatteryState(percentage=[float('nan'), 2.0, -1.0][i % 3])))
+    out.append(('qcoinf/caption', String(data='w' * 20000)))
+    status = DiagnosticStatus(name=f'hostile {i} ' + 'n' * 10000, message='m' * 10000)
+    status.values = [KeyValue(key=f'k{j}', value='v' * 1000) for j in range(100)]
+    out.append(('/diagnostics', DiagnosticArray(status=[status])))
+    return out
+
+
+class _Bench(BoundedSpin):
+    """This process's node: publishers of every topic, the latency of captioned frames."""
+
+    def __init__(self):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import Vector3Stamped
+        from sensor_msgs.msg import BatteryState, CompressedImage, Image
+        from std_msgs.msg import Float64, String
+
+        from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+
+        super().__init__('qcoinf_bench_hostile')
+        self.captioned: dict[str, int] = {}
+        self.node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
+                                      reliable(100))
+        types = {'camera/image_raw': (Image, SENSOR),
+                 'qcoinf/embedding': (CompressedImage, reliable(2)),
+                 'qcoinf/agent_model': (String, LATCHED),
+                 'qcoinf/frequency_profile': (String, LATCHED),
+                 'qcoinf/agent_cost': (String, LATCHED), 'qcoinf/deadline': (Float64, LATCHED),
+                 'qcoinf/server_queue_delay': (Float64, LATCHED),
+                 'battery_state': (BatteryState, SENSOR), 'qcoinf/caption': (String, reliable(10)),
+                 '/diagnostics': (DiagnosticArray, 10)}
+        self.pubs = {t: self.node.create_publisher(cls, t, qos) for t, (cls, qos) in
+                     types.items()}
+
+    def _on_latency(self, msg) -> None:
+        frame = msg.header.frame_id
+        self.captioned[frame] = self.captioned.get(frame, 0) + 1
+
+
+def run(args, console) -> dict:
+    """Start the graph, run the three phases, return what was measured."""
+    import numpy as np
+    from std_msgs.msg import Float64
+
+    from qcoinf_ros.bench.soak import process_memory
+    from qcoinf_ros.ros.image import array_to_image_msg
+    from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
+
+    env = loopback_dds_env(domain_id=int(os.environ.get('ROS_DOMAIN_ID') or
+                                         random.randint(1, 100)))
+    os.environ.update(env)
+    model = ['-p', f'model:={args.model}', '-p', 'threads:=1']
+    procs = {
+        'edge_decoder_node': NodeProcess('edge_decoder_node', model + [
+            '-p', 'max_new_tokens:=5', '-p', 'calibrate:=never'], env=env),
+        'agent_encoder_node': NodeProcess('agent_encoder_node', model + [
+            '-p', 'calibrate:=never'], env=env),
+        'planner_node': NodeProcess('planner_node', [], env=env),
+        'monitor_node': NodeProcess('monitor_node', [], env=env),
+    }
+    bench = _Bench()
+    camera = None
+    try:
+        ready = bench.spin_until(
+            lambda: bench.node.count_subscribers('camera/image_raw') >= 2 and
+            bench.node.count_subscribers('qcoinf/embedding') >= 1 and
+            bench.node.count_publishers('qcoinf/caption') >= 1, args.startup_timeout)
+        if not ready:
+            raise RuntimeError('the nodes did not start:\n' + '\n'.join(
+                f'--- {n}\n{p.output}' for n, p in procs.items()))
+        camera = NodeProcess('camera_node', [
+            '-p', 'source:=scenes', '-p', f'rate_hz:={args.camera_rate}', '-p',
+            'frame_id:=camera'], env=env)
+        if not bench.spin_until(lambda: bench.captioned.get('camera', 0) >= 2,
+                                args.startup_timeout):
+            raise RuntimeError('no camera frame was captioned:\n' + '\n'.join(
+                f'--- {n}\n{p.output}' for n, p in procs.items()) + camera.output)
+
+        def memory():
+            return {n: (process_memory(p.pid) or (0, 0))[0] for n, p in procs.items()}
+
+        result = {'phases': {}, 'memory_mb': {n: {} for n in procs}, 'args': vars(args)}
+        flood = array_to_image_msg(np.full((96, 96, 3), 128, np.uint8), 'rgb8')
+        flood.header.frame_id = 'flood'
+        for phase in ('before', 'hostile', 'after'):
+            if phase == 'after':
+                bench.pubs['qcoinf/deadline'].publish(Float64(data=1.0))
+            start = dict(bench.captioned)
+            peak = memory()
+            end = time.monotonic() + args.phase
+            sent, i, next_sample = 0, 0, time.monotonic()
+            console.print(f'phase {phase}: {args.phase:g} s')
+            while time.monotonic() < end:
+                if phase == 'hostile':
+                    due = int((time.monotonic() - (end - args.phase)) * args.flood_rate)
+                    while sent < due:
+                        flood.header.stamp = bench.node.get_clock().now().to_msg()
+                        bench.pubs['camera/image_raw'].publish(flood)
+                        sent += 1
+                    if i < due // 25:  # one batch of hostile messages per 25 flood frames
+                        for topic, msg in _hostile_messages(i, 0):
+                            bench.pubs[topic].publish(msg)
+                        i += 1
+                bench.spin(0.002, step=0.01)
+                if time.monotonic() >= next_sample:
+                    peak = {n: max(v, peak[n]) for n, v in memory().items()}
+                    next_sample = time.monotonic() + 0.5
+            bench.spin(1.0)
+            now = memory()
+            for n in procs:
+                result['memory_mb'][n][phase] = now[n] / 2 ** 20
+                if phase == 'hostile':
+                    result['memory_mb'][n]['hostile_peak'] = peak[n] / 2 ** 20
+            result['phases'][phase] = {
+                'camera_captions': bench.captioned.get('camera', 0) - start.get('camera', 0),
+                'flood_captions': bench.captioned.get('flood', 0) - start.get('flood', 0),
+                'flood_frames_sent': sent, 'hostile_batches': i}
+        result['alive'] = {n: p.returncode is None for n, p in procs.items()}
+        result['outputs'] = {n: p.output[-200_000:] for n, p in procs.items()}
+        return result
+    finally:
+        bench.close()
+        for proc in ([camera] if camera else []) + list(procs.values()):
+            proc.stop()
+
+
+def verdict(result: dict, args) -> list[str]:
+    """Return the reasons the run failed (empty: it passed)."""
+    bad = [f'{n} stopped' for n, alive in result['alive'].items() if not alive]
+    before = result['phases']['before']['camera_captions']
+    during = result['phases']['hostile']['camera_captions']
+    if during < args.min_share * before:
+        bad.append(f'the flood starved the camera: {during} captions vs {before} before')
+    for n, mb in result['memory_mb'].items():
+        if mb['after'] - mb['before'] > args.max_growth_mb:
+            bad.append(f'{n}: memory after {mb["after"]:.0f} MB vs {mb["before"]:.0f} MB before')
+    return bad

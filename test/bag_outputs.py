@@ -1,0 +1,65 @@
+"""
+A bag of the graph's outputs (plans, embeddings, captions, latencies, diagnostics), for tests.
+
+Used by ``test/bags/test_bag_report.py`` and ``test/graph/test_monitor_cli.py`` (the test
+folder is on ``sys.path`` through its ``conftest.py``).
+"""
+
+import numpy as np
+
+from qcoinf_ros.bags import qos, TopicSpec, write_bag
+from qcoinf_ros.bags.cdr import build, header, serialize
+from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+
+T0 = 3_000_000_000_000
+S = 1_000_000_000
+LAT, STR, U8 = 'geometry_msgs/msg/Vector3Stamped', 'std_msgs/msg/String', 'std_msgs/msg/UInt8'
+EMB, DIAG = 'sensor_msgs/msg/CompressedImage', 'diagnostic_msgs/msg/DiagnosticArray'
+
+
+def _plan(bits, joules):
+    return encode_profile(ProfileMessage('continuous', 1e9, 5e9, bits, True,
+                                         predicted_delay_s=0.5, predicted_energy_j=joules))
+
+
+def _status(name, **values):
+    return build('diagnostic_msgs/msg/DiagnosticStatus', name=name, message='ok',
+                 values=[build('diagnostic_msgs/msg/KeyValue', key=k, value=str(v))
+                         for k, v in values.items()])
+
+
+def output_bag(path, namespace=''):
+    """10 frames at 1 Hz: plan b=8 (0.4 J) until 5 s, then b=6 (0.3 J); E0 0.35 J from 5 s."""
+    ns = f'/{namespace}' if namespace else ''
+    rng = np.random.default_rng(1)
+    e2e = rng.uniform(0.1, 0.3, 10)
+    msgs = [(f'{ns}/qcoinf/bit_width', T0, serialize(build(U8, data=8), U8)),
+            (f'{ns}/qcoinf/frequency_profile', T0,
+             serialize(build(STR, data=_plan(8, 0.4)), STR)),
+            (f'{ns}/qcoinf/bit_width', T0 + 5 * S, serialize(build(U8, data=6), U8)),
+            (f'{ns}/qcoinf/frequency_profile', T0 + 5 * S,
+             serialize(build(STR, data=_plan(6, 0.3)), STR)),
+            ('/diagnostics', T0 + 1, serialize(build(DIAG, status=[
+                _status('qcoinf: planner', E0_J=1.0)]), DIAG)),
+            ('/diagnostics', T0 + 5 * S + 1, serialize(build(DIAG, status=[
+                _status('qcoinf: planner', E0_J=0.35),
+                _status('qcoinf: frequency actuator', energy_per_inference_J=0.31,
+                        energy_source='measured (rapl)')]), DIAG))]
+    for k in range(10):
+        t = T0 + k * S + S // 2
+        bits = 8 if k < 5 else 6
+        payload = encode_embedding(np.ones((4, 8), np.float32), EmbeddingMeta('m', bits))
+        msgs.append((f'{ns}/qcoinf/embedding', t, serialize(
+            build(EMB, header=header(t), format=FORMAT, data=np.frombuffer(payload, np.uint8)),
+            EMB)))
+        msgs.append((f'{ns}/qcoinf/caption', t + 10, serialize(build(STR, data=f'c{k}'), STR)))
+        vector = build('geometry_msgs/msg/Vector3', x=float(e2e[k]), y=0.01, z=0.05)
+        msgs.append((f'{ns}/qcoinf/latency', t + 11, serialize(
+            build(LAT, header=header(t), vector=vector), LAT)))
+    types = {'bit_width': U8, 'frequency_profile': STR, 'embedding': EMB, 'caption': STR,
+             'latency': LAT}
+    topics = [TopicSpec(f'{ns}/qcoinf/{k}', v, (qos.LATCHED,)) for k, v in types.items()]
+    topics.append(TopicSpec('/diagnostics', DIAG, (qos.DEFAULT,)))
+    write_bag(path, topics, sorted(msgs, key=lambda m: m[1]))
+    return e2e

@@ -1,0 +1,64 @@
+"""README's architecture table and command table match the package tree and ``qcoinf``."""
+
+from pathlib import Path
+import re
+
+from qcoinf_ros.cli.main import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / 'README.md').read_text()
+WORD = re.compile(r'^[a-z][a-z0-9-]*(\\\|[a-z][a-z0-9-]*)*$')
+
+
+def _section(title: str) -> str:
+    start = README.index(f'\n## {title}\n')
+    end = README.find('\n## ', start + 1)
+    return README[start:end if end > 0 else len(README)]
+
+
+def test_the_architecture_table_names_every_package_folder_and_no_other():
+    named = set()
+    for row in re.findall(r'^\| (.+?) \|', _section('Architecture'), re.MULTILINE):
+        named |= set(re.findall(r'`qcoinf_ros/([a-z_]+)/`', row))
+    folders = {p.name for p in (ROOT / 'qcoinf_ros').iterdir()
+               if p.is_dir() and not p.name.startswith(('_', '.'))}
+    assert named == folders
+
+
+def _readme_commands() -> list[tuple[str, ...]]:
+    commands = []
+    for text in re.findall(r'^\| `qcoinf ([^`]+)` \|', README, re.MULTILINE):
+        words = []
+        for token in text.split():
+            if not WORD.match(token):
+                break
+            words.append(token.split('\\|'))
+        paths = [()]
+        for alternatives in words:
+            paths = [path + (a,) for path in paths for a in alternatives]
+        commands += paths
+    return commands
+
+
+def test_the_command_table_documents_every_qcoinf_command_and_no_other():
+    rows = _readme_commands()
+    assert ('train', 'fcdnn') in rows and ('bag', 'record') in rows  # the parser itself
+    for command in COMMANDS:
+        assert any(row[:len(command)] == command for row in rows), f'undocumented: {command}'
+    for row in rows:
+        assert any(row[:len(c)] == c for c in COMMANDS), f'no such command: qcoinf {row}'
+
+
+def test_the_pre_commit_hooks_run_commands_this_repository_has():
+    import yaml
+    config = yaml.safe_load((ROOT / '.pre-commit-config.yaml').read_text())
+    hooks = [h for repo in config['repos'] for h in repo['hooks']]
+    assert {h['id'] for h in hooks} >= {'flake8', 'mypy', 'make-check'}
+    makefile = (ROOT / 'Makefile').read_text()
+    for hook in hooks:
+        program, *rest = hook['entry'].split()
+        if program == 'make':
+            assert re.search(rf'^{rest[0]}:', makefile, re.MULTILINE), hook
+        else:
+            assert (ROOT / program).is_file(), hook
+        assert hook['language'] == 'system'  # the project's pinned environment, no other
