@@ -34,7 +34,7 @@ TINY = AGENT + ['-p', 'model:=tiny']
 
 
 def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
-        ros_env, rclpy_node, spin_until, costs):
+        ros_env, rclpy_node, spin_until, costs, tmp_path):
     from std_msgs.msg import UInt8
 
     from qcoinf_ros.models.embedded import DEFAULT_MODEL_ID
@@ -45,7 +45,9 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
     lib = load_library()
     assert lib is not None, 'the kernel library is not built'
     bits = rclpy_node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
-    with NodeProcess('agent_encoder_node', AGENT, env=ros_env) as agent:
+    # a cache of its own: the session's is shared with the benchmarks' agents of this model
+    args = AGENT + ['-p', f'cost_cache_dir:={tmp_path / "cost"}']
+    with NodeProcess('agent_encoder_node', args, env=ros_env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         cost = costs['agent'][-1]
         assert cost.kernel == 'lut' and cost.isa == lib.variant_name
@@ -61,7 +63,7 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
         assert switch_us < 1000.0  # one assignment; the benchmark prints the real figure
     # a restart reads the cache: same numbers, instantly
     costs['agent'].clear()
-    with NodeProcess('agent_encoder_node', AGENT, env=ros_env) as agent:
+    with NodeProcess('agent_encoder_node', args, env=ros_env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].cached and costs['agent'][-1].seconds == cost.seconds
         assert 'encode cost (cached' in agent.output
