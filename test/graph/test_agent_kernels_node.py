@@ -105,7 +105,7 @@ def test_without_the_library_auto_runs_the_reference_path_and_says_why(
 
 
 def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
-        ros_env, rclpy_node, spin_until, costs):
+        ros_env, rclpy_node, spin_until, costs, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -116,7 +116,9 @@ def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
 
     with NodeProcess('agent_encoder_node', TINY + ['-p', 'calibrate:=never'], env=ros_env) as a, \
             NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',
-                                              '-p', 'model:=tiny'], env=ros_env) as decoder:
+                                              '-p', 'model:=tiny', '-p',
+                                              f'cost_cache_dir:={tmp_path}'],  # measured here
+                        env=ros_env) as decoder:
         assert spin_until(lambda: costs['server'], timeout=90), decoder.output
         server = costs['server'][-1]
         assert server.part == 'server' and server.max_new_tokens == 8 and server.seconds[0] > 0
