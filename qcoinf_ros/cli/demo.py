@@ -244,11 +244,11 @@ def _agent_params():
 
 
 def _apply(node, derived) -> None:
-    """Set the derived budgets on the planner and the scenario node (before it starts)."""
+    """Set the derived budgets and floor on the planner and the scenario node (before start)."""
     from qcoinf_ros.ros.param_client import set_remote_parameters
     set_remote_parameters(node, 'planner_node', {
         'e0_full': float(derived.e0_full), 'e0_min': float(derived.e0_min),
-        'replan_tolerance': float(derived.replan_tolerance)})
+        'replan_tolerance': float(derived.replan_tolerance), 'min_bit_width': int(derived.floor)})
     set_remote_parameters(node, 'scenario_node', {
         'deadline_times': [float(t) for t in derived.deadline_times],
         'deadline_values': [float(v) for v in derived.deadline_values]})

@@ -10,7 +10,7 @@ latency and the caption); :func:`write_report` turns it into ``report.png`` and 
   frames met the deadline T0 in force when they were captured;
 * per bit-width: frames, median encode time, CIDEr-D and exact match of their captions;
 * the quality floor (below it captions collapse) and every plan that went below it, with the
-  budgets that forced it.
+  budgets that forced it, and the plans held at the floor that broke a budget.
 """
 
 from __future__ import annotations
@@ -93,12 +93,12 @@ def plan_checks(profiles, frames: Sequence[Frame], end: float) -> list[PlanCheck
     Each plan against the frames encoded at its bit-width until the next plan.
 
     ``profiles``: ``(t, ProfileMessage)`` in time order. Consecutive plans with the same
-    bit-width and predicted agent delay are one. Frames still encoded at the previous
+    bit-width, predicted agent delay and feasibility are one. Frames still encoded at the previous
     bit-width after a switch (in flight) count for no plan.
     """
     merged = []
     for t, plan in profiles:
-        key = (plan.bit_width, round(plan.predicted_agent_delay_s, 9))
+        key = (plan.bit_width, round(plan.predicted_agent_delay_s, 9), plan.feasible)
         if merged and merged[-1][2] == key:
             continue
         merged.append((t, plan, key))
@@ -280,6 +280,11 @@ def write_report(record: DemoRecord, out: str | Path, *, floor: int | None = Non
                          f'budgets{"" if c.feasible else ", the plan is infeasible"})')
         if not below:
             lines.append(f'no plan went below the quality floor b = {floor}')
+        held = [c for c in checks if c.bit_width == floor and not c.feasible]
+        if held:
+            lines.append(f'{len(held)} plan(s) at the floor b = {floor} broke a budget (published '
+                         'infeasible: no bit-width >= the floor fitted, and the planner does not '
+                         'go below it)')
     plan_table = [
         '| from [s] | to [s] | b | predicted agent delay [ms] | measured encode, median [ms] | '
         'frames | predicted / measured | within 25 % | deadline met |',

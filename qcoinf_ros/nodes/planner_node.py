@@ -7,7 +7,10 @@ JSON from the agent encoder) -> lambda fitted to the agent model's weights, used
 ``lam`` parameter is set; with ``use_server_queue_delay``, ``qcoinf/server_queue_delay``
 (std_msgs/Float64, the edge decoder's measured queueing delay t_q [s]) -> the delay budget of
 (30a) becomes T0 - t_q (:func:`qcoinf_ros.serving.effective_deadline`); ``delay_margin`` m
-plans with T (1 + m) <= T0, headroom for the jitter of measured times.
+plans with T (1 + m) <= T0, headroom for the jitter of measured times. ``min_bit_width`` is a
+quality floor: the plan keeps ``b >= min_bit_width`` (below it a model's captions collapse), and
+when no such ``b`` meets the budgets it publishes ``b = min_bit_width`` as infeasible rather than
+going lower.
 ``link_rate_bps`` and ``payload_bytes`` set the communication term t_comm = 8 payload / rate
 added to the delay of eq. (8) (:mod:`qcoinf_ros.system.model`; 0 keeps the preset's values).
 
@@ -68,6 +71,10 @@ PARAMS = [
     ParamSpec('b_max', 0, "B_max: largest bit-width; 0 adopts the agent encoder's (from "
               "qcoinf/agent_model, the preset's until it arrives).", low=0, high=16,
               read_only=True),
+    ParamSpec('min_bit_width', 1, 'Quality floor b_min: plans never use fewer bits (1: the '
+              "paper's {1..B_max}); with no b >= b_min within the budgets the plan is b_min at "
+              'the clocks that break them least, published as infeasible. Capped at B_max.',
+              low=1, high=16),
     ParamSpec('solver', 'exact', 'Solver of (P1).', choices=SOLVERS),
     ParamSpec('lam', 0.0, 'Exponential weight-magnitude parameter lambda, eq. (3); 0 uses the '
               "agent model's fitted value (qcoinf/agent_model), else the preset's.",
@@ -308,12 +315,14 @@ class PlannerNode(Node):
         except ValueError as exc:  # measured numbers the model cannot take: plan nominally
             self._drops.drop('cost', f'cannot plan with the measured costs: {exc}')
             params, agent_cost, self._cost_text = self._params, None, 'nominal (fallback)'
-        problem = PlanningProblem(params, self.lam, self.deadline, self._e0, agent_cost)
+        problem = PlanningProblem(params, self.lam, self.deadline, self._e0, agent_cost,
+                                  min(self._p['min_bit_width'], params.b_max))
         try:
             plan = self._solver.solve(problem)
         except ValueError as exc:  # e.g. preset profiles outside the measured clock range
             self._drops.drop('plan', f'{exc}; planning with the preset instead')
-            problem = PlanningProblem(self._params, self.lam, self.deadline, self._e0)
+            problem = PlanningProblem(self._params, self.lam, self.deadline, self._e0,
+                                      b_min=min(self._p['min_bit_width'], self._params.b_max))
             self._cost_text = f'nominal (fallback: {exc})'
             plan = self._solver.solve(problem)
         elapsed_us = 1e6 * (time.perf_counter() - start)
@@ -348,6 +357,7 @@ class PlannerNode(Node):
         values = {
             'solver': self._p['solver'], 'trigger': self._why, 'feasible': plan.feasible,
             'bit_width': point.bit_width, 'f_hz': point.f, 'f_server_hz': point.f_server,
+            'b_min': min(self._p['min_bit_width'], self._params.b_max),
             'profile': plan.profile or 'continuous', 'T0_s': self._t0, 'E0_J': self._e0,
             'predicted_T_s': point.delay, 'predicted_E_J': point.energy,
             'predicted_agent_delay_s': self._agent_delay, 'cost_model': self._cost_text,

@@ -17,6 +17,12 @@ Feasibility of an operating point is judged with a relative tolerance :data:`FEA
 that meets a budget exactly up to float rounding counts as feasible. Nothing beyond that
 tolerance is ever reported as feasible: every :class:`Plan` is built by :func:`make_plan`,
 which re-evaluates delay and energy from the model and decides ``feasible`` itself.
+
+A quality floor ``b_min`` (:attr:`PlanningProblem.b_min`, default 1 as in the paper) narrows the
+bit-widths to ``{b_min..B_max}``: below it a model's outputs collapse, and a robot would rather
+miss a budget at ``b_min`` than send them. The search, the feasibility check and the fallback
+all keep to it, so an instance with no feasible ``b >= b_min`` is infeasible and its fallback is
+the safest point at or above the floor.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Callable, NamedTuple, Protocol
 
 from qcoinf_ros.system.model import AgentCostModel, NominalAgentCost, SystemParams
 from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
-from qcoinf_ros.validation import require_nonnegative, require_positive
+from qcoinf_ros.validation import require_int_in_range, require_nonnegative, require_positive
 
 __all__ = [
     'FEAS_RTOL',
@@ -64,7 +70,8 @@ class PlanningProblem:
     ``lam`` is the rate parameter of the exponential weight-magnitude model, eq. (3);
     ``t0`` (s) and ``e0`` (J) are the delay and energy budgets of (30a)-(30b). ``e0`` may be
     ``inf`` (no energy constraint); ``t0`` must be finite. ``agent_cost`` defaults to the
-    paper's workload model, eq. (4).
+    paper's workload model, eq. (4). ``b_min`` is the quality floor, the lowest bit-width a
+    plan may use (1..B_max; 1: the paper's ``{1..B_max}``).
     """
 
     params: SystemParams
@@ -72,6 +79,7 @@ class PlanningProblem:
     t0: float
     e0: float
     agent_cost: AgentCostModel | None = None
+    b_min: int = 1
     #: ``(W_a(1), ..., W_a(B_max))`` agent cycles, derived from ``agent_cost``.
     agent_cycles: tuple[float, ...] = field(init=False, repr=False, compare=False)
     #: Whether ``agent_cycles`` is non-decreasing in ``b`` (then feasibility is monotone in b).
@@ -86,6 +94,8 @@ class PlanningProblem:
         cost = self.agent_cost
         if cost is not None and not isinstance(cost, AgentCostModel):
             raise ValueError(f'agent_cost must be an AgentCostModel, got {cost!r}')
+        object.__setattr__(self, 'b_min', require_int_in_range('b_min', self.b_min, 1,
+                                                               self.params.b_max))
         table, monotone = _table(self.params, cost)
         object.__setattr__(self, 'agent_cycles', table)
         object.__setattr__(self, 'monotone', monotone)
@@ -288,27 +298,27 @@ def _meets(problem: PlanningProblem, point: OperatingPoint) -> bool:
 def largest_feasible_bit_width(problem: PlanningProblem,
                                check: Callable[[int], OperatingPoint | None]):
     """
-    Largest ``b`` in 1..B_max with ``check(b)`` not ``None``; ``(point, checks)``.
+    Largest ``b`` in b_min..B_max with ``check(b)`` not ``None``; ``(point, checks)``.
 
     ``check`` must be monotone (feasible at ``b`` implies feasible below) whenever the cycle
     table is non-decreasing; then a bisection needs ~log2(B_max) checks (after a first check of
     B_max, the common loose case). Otherwise the bit-widths are scanned from B_max down.
     """
-    b_max = problem.params.b_max
+    b_min, b_max = problem.b_min, problem.params.b_max
     top = check(b_max)
-    if top is not None:
+    if top is not None or b_min == b_max:
         return top, 1
     if not problem.monotone:
-        for count, b in enumerate(range(b_max - 1, 0, -1), start=2):
+        for count, b in enumerate(range(b_max - 1, b_min - 1, -1), start=2):
             point = check(b)
             if point is not None:
                 return point, count
-        return None, b_max
-    best = check(1)
+        return None, b_max - b_min + 1
+    best = check(b_min)
     checks = 2
     if best is None:
         return None, checks
-    lo, hi = 1, b_max  # feasible at lo, infeasible at hi
+    lo, hi = b_min, b_max  # feasible at lo, infeasible at hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
         point = check(mid)
@@ -348,8 +358,8 @@ def make_plan(problem: PlanningProblem, point: OperatingPoint | None, solver: st
 
 def _violation(problem: PlanningProblem, point: OperatingPoint) -> str | None:
     p = problem.params
-    if not 1 <= point.bit_width <= p.b_max:
-        return f'bit-width {point.bit_width} outside 1..{p.b_max}'
+    if not problem.b_min <= point.bit_width <= p.b_max:
+        return f'bit-width {point.bit_width} outside {problem.b_min}..{p.b_max}'
     if not (max(p.f_min * (1.0 - FEAS_RTOL), 0.0) < point.f <= p.f_max * (1.0 + FEAS_RTOL)
             and max(p.f_min_server * (1.0 - FEAS_RTOL), 0.0) < point.f_server
             <= p.f_max_server * (1.0 + FEAS_RTOL)):
@@ -375,23 +385,24 @@ def infeasible_plan(problem: PlanningProblem, solver: str, reason: str = '',
 
 
 def cheapest_bit_width(problem: PlanningProblem) -> int:
-    """Return the bit-width with the fewest agent cycles (lowest on ties; 1 for eq. (4))."""
+    """Return the bit-width >= ``b_min`` with the fewest agent cycles (the lowest on ties)."""
     table = problem.agent_cycles
-    return min(range(len(table)), key=table.__getitem__) + 1
+    return min(range(problem.b_min - 1, len(table)), key=table.__getitem__) + 1
 
 
 def diagnose(problem: PlanningProblem) -> str:
     """Why no bit-width is feasible (or, if one is, say so)."""
     p = problem.params
     b = cheapest_bit_width(problem)
+    floor = f', the quality floor b_min = {problem.b_min}' if problem.b_min > 1 else ''
     least = least_energy_at(problem, b)
     if least is None:
         fastest = evaluate_point(problem, b, p.f_max, p.f_max_server)
         return (f'deadline: T0 = {problem.t0:.6g} s is below the least possible delay '
-                f'{fastest.delay:.6g} s (b = {b} at the maximum clocks)')
+                f'{fastest.delay:.6g} s (b = {b} at the maximum clocks{floor})')
     if least.energy > problem.e0:
         return (f'energy: E0 = {problem.e0:.6g} J is below the least energy '
-                f'{least.energy:.6g} J that meets T0 = {problem.t0:.6g} s (b = {b})')
+                f'{least.energy:.6g} J that meets T0 = {problem.t0:.6g} s (b = {b}{floor})')
     return f'b = {b} with least-energy clocks would be feasible'
 
 
@@ -441,7 +452,8 @@ def safest_point(problem: PlanningProblem) -> OperatingPoint:
     At each bit-width the clocks that minimise ``s = max(T/T0, E/E0)``: for a scale ``s`` the
     least-energy clocks meeting ``s T0`` cost ``E_min(s T0)``, decreasing in ``s``, so the
     smallest ``s`` with ``E_min(s T0) <= s E0`` is found by bisection (to 1e-9 relative). The
-    least ``s`` is at the bit-width with the fewest agent cycles (b = 1 for the paper's model);
+    least ``s`` is at the bit-width with the fewest agent cycles (b = ``b_min``, 1 unless a quality
+    floor is set, for the paper's model);
     among the bit-widths within :data:`SAFE_RTOL` of it the highest is taken (with a cycle
     table that grows in ``b``, ``s`` grows too, and :func:`largest_feasible_bit_width`'s
     bisection finds it). With

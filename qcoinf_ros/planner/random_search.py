@@ -23,7 +23,7 @@ __all__ = ['RandomSolver']
 
 
 class RandomSolver:
-    """Sample ``trials`` bit-widths uniformly from 1..B_max; keep a feasible one."""
+    """Sample ``trials`` bit-widths uniformly from b_min..B_max; keep a feasible one."""
 
     name = 'random'
 
@@ -41,7 +41,7 @@ class RandomSolver:
         cache: dict[int, OperatingPoint | None] = {}
         feasible: list[OperatingPoint] = []
         for _ in range(self.trials):
-            b = self._rng.randint(1, b_max)
+            b = self._rng.randint(problem.b_min, b_max)
             if b not in cache:  # a repeated bit-width has the same answer: check it once
                 cache[b] = least_energy_point(problem, b)
             point = cache[b]

@@ -33,14 +33,14 @@ non-increasing over the iterations, as the paper's convergence argument needs):
 
 **Initial point.** ``b~^(0) = 1 + eps``, ``b~'^(0) = 1/b~^(0)``; (P4.1) is feasible iff some
 clocks meet both budgets at ``b~^(0)`` (checked with the closed form of the exact solver).
-If not, the relaxed problem has no feasible point; the integer b = 1 is then checked on its
-own (it is in B but not in the relaxation's ``(1, B_max]``).
+If not, the relaxed problem has no feasible point; the integer b = 1 (``b_min`` under a quality
+floor) is then checked on its own (it is in B but not in the relaxation's ``(1, B_max]``).
 
 **Rounding.** ``b~*`` is rounded to the nearest integer and the result re-checked against
 (P1): first with the SCA's clocks, then with the clocks re-optimised for the rounded ``b``
 (least energy meeting T0); if neither meets the budgets, ``b`` is lowered by one and checked
-again. The plan's ``relaxed_bit_width`` keeps ``b~*`` and ``reason`` says which clocks were
-used, so the rounding is reported honestly.
+again, down to the quality floor ``b_min``. The plan's ``relaxed_bit_width`` keeps ``b~*`` and
+``reason`` says which clocks were used, so the rounding is reported honestly.
 
 **Calibrated costs.** The SCA needs the workload affine in ``b~`` (eq. (4) is linear). For a
 calibrated cost it plans with the tightest affine majorant of the measured cycles that has
@@ -159,12 +159,13 @@ class ScaSolver:
         b0 = 1.0 + self.eps
         start = least_energy_frequencies(alpha + beta * b0, p.server_cycles, k_a, k_s, p.f_max,
                                          p.f_max_server, t_budget, p.f_min, p.f_min_server)
+        low = problem.b_min
         if start is None or start[2] > e_budget:
-            point = least_energy_point(problem, 1)
+            point = least_energy_point(problem, low)
             return make_plan(problem, point, self.name, 0,
-                             '' if point is None else 'relaxation infeasible; b = 1 checked')
-        if p.b_max == 1:
-            return make_plan(problem, least_energy_point(problem, 1), self.name, 0)
+                             '' if point is None else f'relaxation infeasible; b = {low} checked')
+        if p.b_max == low:
+            return make_plan(problem, least_energy_point(problem, low), self.name, 0)
         par = self._par
         par['b_hi'].value = float(p.b_max)
         par['x_lo'].value = p.f_min / p.f_max
@@ -206,8 +207,8 @@ class ScaSolver:
         return self._round(problem, b_k, clocks, iterations)
 
     def _round(self, problem: PlanningProblem, b_relaxed: float, clocks, iterations) -> Plan:
-        b = min(max(int(round(b_relaxed)), 1), problem.params.b_max)
-        while b >= 1:
+        b = min(max(int(round(b_relaxed)), problem.b_min), problem.params.b_max)
+        while b >= problem.b_min:
             point: OperatingPoint | None = point_at_clocks(problem, b, *clocks)
             how = 'SCA clocks'
             if point is None:
@@ -217,5 +218,6 @@ class ScaSolver:
                 return make_plan(problem, point, self.name, iterations, reason,
                                  relaxed_bit_width=b_relaxed)
             b -= 1
-        return infeasible_plan(problem, self.name, f'no bit-width <= round({b_relaxed:.4f}) '
-                               'is feasible', iterations, relaxed_bit_width=b_relaxed)
+        return infeasible_plan(problem, self.name, f'no bit-width in {problem.b_min}..'
+                               f'max(round({b_relaxed:.4f}), {problem.b_min}) is feasible',
+                               iterations, relaxed_bit_width=b_relaxed)

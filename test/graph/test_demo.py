@@ -117,3 +117,18 @@ def test_report_states_the_floor_and_the_plans_forced_below_it(tmp_path):
     assert '| 1 | 1 | 5.00 |' in text
     empty = write_report(DemoRecord(), tmp_path / 'empty')
     assert 'deadline met: no frame encoded under a plan' in empty
+
+
+def test_report_counts_the_plans_held_at_the_floor_that_broke_a_budget(tmp_path):
+    record = DemoRecord(battery=[(0.0, 0.9)], deadline=[(0.0, 0.1)], e0=[(0.0, 1.0)], end=6.0,
+                        profiles=[(0.0, _plan(8, 0.02)), (2.0, _plan(3, 0.01)),
+                                  (4.0, _plan(3, 0.01, False))],
+                        frames=[_frame(1.0, 8, 0.02), _frame(3.0, 3, 0.01),
+                                _frame(5.0, 3, 0.01)])
+    lines = write_report(record, tmp_path, floor=3, floor_source='test')
+    assert 'no plan went below the quality floor b = 3' in lines
+    held = [line for line in lines if line.startswith('1 plan(s) at the floor b = 3 broke')]
+    assert held and 'infeasible' in held[0]
+    feasible = write_report(DemoRecord(profiles=record.profiles[:2], frames=record.frames[:2],
+                                       end=4.0), tmp_path / 'ok', floor=3)
+    assert not any('broke a budget' in line for line in feasible)

@@ -227,3 +227,55 @@ def test_the_fallback_keeps_quality_when_fewer_bits_save_nothing():
     assert least < worst_relative_violation(problem, point) <= 1.01 * least
     above = evaluate_point(problem, point.bit_width + 1, 2e9, 4e9)
     assert worst_relative_violation(problem, above) > 1.01 * least
+
+
+@pytest.mark.parametrize('b_min', [0, 17, 2.5, 'x'])
+def test_a_quality_floor_outside_1_to_b_max_is_refused_naming_it(b_min):
+    with pytest.raises(ValueError, match='b_min'):
+        PlanningProblem(PAPER, 10.0, 1.0, 1.0, b_min=b_min)  # PAPER: B_max = 16
+
+
+def _between(problem, b):
+    """Return a deadline that ``b`` meets at the maximum clocks and ``b + 1`` does not."""
+    p = problem.params
+    low, high = (evaluate_point(problem, k, p.f_max, p.f_max_server).delay for k in (b, b + 1))
+    return 0.5 * (low + high)
+
+
+@pytest.mark.parametrize('name', [n for n in SOLVER_NAMES if n != 'ppo'])
+def test_the_quality_floor_holds_the_plan_at_b_min_and_calls_it_infeasible(name):
+    """Budgets only b <= 2 meets: b = 2 with b_min <= 2; b_min = 4 is held, infeasible."""
+    from qcoinf_ros.planner import FrequencyProfile
+    kwargs = ({'profiles': (FrequencyProfile('max', PAPER.f_max, PAPER.f_max_server),)}
+              if name == 'profiles' else {'trials': 200, 'seed': 0} if name == 'random' else {})
+    solver = make_solver(name, **kwargs)
+    problem = PlanningProblem(PAPER, 10.0, 1.0, math.inf)
+    t0 = _between(problem, 2)
+    for b_min in (1, 2):
+        plan = solver.solve(PlanningProblem(PAPER, 10.0, t0, math.inf, b_min=b_min))
+        assert plan.feasible and plan.bit_width == 2, (b_min, plan.reason)
+    plan = solver.solve(PlanningProblem(PAPER, 10.0, t0, math.inf, b_min=4))
+    assert not plan.feasible and plan.bit_width is None, plan.reason
+    assert plan.fallback.bit_width == 4  # the least violation at or above the floor
+    assert 'the quality floor b_min = 4' in plan.reason, plan.reason
+
+
+def test_the_exact_solver_with_a_floor_is_the_brute_force_optimum_over_the_floor():
+    from qcoinf_ros.planner.core import least_energy_point
+    base = PlanningProblem(PAPER, 10.0, 1.0, math.inf)
+    for b in range(1, 15):
+        t0 = _between(base, b)
+        for b_min in (1, 3, 8, 16):
+            problem = PlanningProblem(PAPER, 10.0, t0, math.inf, b_min=b_min)
+            feasible = [k for k in range(b_min, 17) if least_energy_point(problem, k)]
+            plan = make_solver('exact').solve(problem)
+            assert plan.bit_width == (max(feasible) if feasible else None), (b, b_min)
+            if not feasible:
+                assert plan.fallback.bit_width == b_min
+
+
+def test_a_plan_below_the_floor_is_never_feasible():
+    problem = PlanningProblem(PAPER, 10.0, 100.0, math.inf, b_min=3)
+    low = make_plan(problem, evaluate_point(problem, 2, PAPER.f_max, PAPER.f_max_server), 'test')
+    assert not low.feasible and 'outside 3..16' in low.reason
+    assert low.fallback.bit_width >= 3
