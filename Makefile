@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 PYTEST_BASE := -ra --timeout=600 --durations=15
 
 .PHONY: help env build check test test-all demo lint bench-planner bench-quant bench-kernels \
-	clean distclean
+	bench-gpu clean distclean
 
 help: ## this list (from the Makefile's own comments)
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -33,7 +33,8 @@ CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/t
 	test/quant/test_quant_packing.py test/lut/test_lut_planes.py test/imaging/test_imaging.py \
 	test/bags/test_bag_storage.py test/launching/test_launch_semantics.py \
 	test/launching/test_params_file.py test/lint/test_pytest_plugins.py \
-	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py
+	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py \
+	test/models/test_device.py
 
 check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the venv (no build)
 	@scripts/setup_env.sh
@@ -79,6 +80,9 @@ bench-quant: build ## qcoinf bench quant
 
 bench-kernels: build ## qcoinf bench kernels
 	@$(ENV) qcoinf bench kernels
+
+bench-gpu: build ## the GPU check: gpu tests, CUDA fp16 vs CPU decode, N agents (scripts/bench_gpu.sh)
+	@scripts/bench_gpu.sh
 
 clean: ## remove build/ install/ log/
 	rm -rf build install log

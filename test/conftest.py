@@ -90,8 +90,9 @@ def _netns_unavailable() -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get('QCOINF_RUN_SLOW') == '1'
-    netns_reason = (_netns_unavailable() if any('netns' in item.keywords for item in items)
-                    else None)
+    # markers, not keywords: a parameter id such as [gpu] is a keyword but marks nothing
+    netns_reason = (_netns_unavailable()
+                    if any(item.get_closest_marker('netns') for item in items) else None)
     skips = {
         'slow': None if run_slow else pytest.mark.skip(
             reason='slow: set QCOINF_RUN_SLOW=1 (or run `make test-all`)'),
@@ -103,7 +104,7 @@ def pytest_collection_modifyitems(config, items):
     }
     for item in items:
         for name, skip in skips.items():
-            if skip is not None and name in item.keywords:
+            if skip is not None and item.get_closest_marker(name) is not None:
                 item.add_marker(skip)
 
 

@@ -255,23 +255,52 @@ class JtopBackend:
         self._jetson.close()
 
 
+class NvmlEnergyMeter:
+    """
+    The board energy counter of one NVIDIA GPU through NVML (reading it needs no root).
+
+    The GPU is ``uuid`` (``GPU-...``, as ``torch.cuda.get_device_properties(i).uuid`` names it:
+    CUDA's and NVML's device numbers can differ) or else NVML's ``index``. ``nvml``: the NVML
+    binding (default: ``pynvml`` from nvidia-ml-py). Raises ``RuntimeError`` saying what is
+    missing when there is no binding, driver or such GPU.
+    """
+
+    def __init__(self, index: int = 0, nvml=None, what: str = 'nvml', uuid: str = ''):
+        if nvml is None:
+            try:
+                import pynvml as nvml
+            except ImportError:
+                raise RuntimeError(f'{what}: nvidia-ml-py is not installed') from None
+        try:
+            nvml.nvmlInit()
+            self.handle = (nvml.nvmlDeviceGetHandleByUUID(uuid) if uuid
+                           else nvml.nvmlDeviceGetHandleByIndex(int(index)))
+        except nvml.NVMLError as exc:
+            raise RuntimeError(f'{what}: {exc} — no NVIDIA driver or GPU {uuid or index} '
+                               'on this machine') from None
+        self.nvml = nvml
+
+    def read(self) -> EnergyReading | None:
+        """Return the energy counter [J] now, ``None`` where this GPU does not count it."""
+        try:
+            mj = self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+        except self.nvml.NVMLError:
+            return None
+        return EnergyReading(mj * 1e-3, time.monotonic(), 'nvml')
+
+    def close(self) -> None:
+        """Release NVML (each meter holds one reference of its initialisation)."""
+        self.nvml.nvmlShutdown()
+
+
 class NvmlBackend:
     """A server GPU via NVML: locked graphics clocks and the board energy counter."""
 
     name = 'nvml'
 
     def __init__(self, index: int = 0):
-        try:
-            import pynvml
-        except ImportError:
-            raise RuntimeError('nvml backend: nvidia-ml-py is not installed') from None
-        try:
-            pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(index))
-        except pynvml.NVMLError as exc:
-            raise RuntimeError(f'nvml backend: {exc} — no NVIDIA driver or GPU {index} '
-                               'on this machine') from None
-        self._nvml = pynvml
+        self._meter = NvmlEnergyMeter(index, what='nvml backend')
+        self._nvml, self._handle = self._meter.nvml, self._meter.handle
 
     def graphics_range_mhz(self) -> tuple[int, int]:
         """Return the GPU's (lowest supported, highest) graphics clock [MHz]."""
@@ -304,17 +333,13 @@ class NvmlBackend:
                               f'locked GPU clocks {mhz} MHz{note}', mhz != want)
 
     def read_energy(self) -> EnergyReading | None:
-        try:
-            mj = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
-        except self._nvml.NVMLError:
-            return None
-        return EnergyReading(mj * 1e-3, time.monotonic(), 'nvml')
+        return self._meter.read()
 
     def close(self) -> None:
         try:
             self._nvml.nvmlDeviceResetGpuLockedClocks(self._handle)
         finally:
-            self._nvml.nvmlShutdown()
+            self._meter.close()
 
 
 BACKENDS = ('dry_run', 'cpufreq', 'jtop', 'nvml')

@@ -44,12 +44,12 @@ class AgentsResult:
         return lat[min(int(q * (len(lat) - 1) + 0.5), len(lat) - 1)] if lat else float('nan')
 
 
-def _embeddings(count: int = 8):
+def _embeddings(count: int = 8, model: str = 'default'):
     from qcoinf_ros.codec import EmbeddingMeta, encode_embedding
     from qcoinf_ros.models.registry import load_split
     from qcoinf_ros.scenes.generator import make_scene
 
-    split = load_split('default', parts=('agent',))
+    split = load_split(model, parts=('agent',))
     images = [make_scene('test', i).as_tuple()[0] for i in range(count)]
     embeddings = split.encode(split.preprocess(images)).numpy()
     return [encode_embedding(e, EmbeddingMeta(split.model_id, 32)) for e in embeddings]
@@ -106,8 +106,14 @@ class _Fleet:
 
 def run_agents(counts=(1, 2, 4, 8), duration: float = 5.0, warmup: float = 2.0,
                batching=(False, True), max_new_tokens: int = 20, env=None,
-               timeout: float = 60.0, progress=None) -> list[AgentsResult]:
-    """Measure each N in ``counts`` with ``max_batch`` 1 and/or N against one decoder."""
+               timeout: float = 60.0, progress=None, model: str = 'default',
+               device: str = 'cpu', dtype: str = 'float32') -> list[AgentsResult]:
+    """
+    Measure each N in ``counts`` with ``max_batch`` 1 and/or N against one decoder.
+
+    ``model``, ``device`` and ``dtype``: the decoder's parameters of those names (the agents'
+    embeddings come from the same model's agent part, encoded on the CPU).
+    """
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -116,7 +122,7 @@ def run_agents(counts=(1, 2, 4, 8), duration: float = 5.0, warmup: float = 2.0,
 
     n_max = max(counts)
     env = env or loopback_dds_env(domain_id=random.SystemRandom().randint(1, 100))
-    payloads = _embeddings()
+    payloads = _embeddings(model=model)
     results = []
     context = Context()
     rclpy.init(context=context, domain_id=int(env['ROS_DOMAIN_ID']))
@@ -135,7 +141,8 @@ def run_agents(counts=(1, 2, 4, 8), duration: float = 5.0, warmup: float = 2.0,
 
             agents = '[' + ', '.join(f'robot{i + 1}' for i in range(n_max)) + ']'
             decoder = NodeProcess('edge_decoder_node', [
-                '-p', 'model:=default', '-p', 'threads:=1', '-p', f'agents:={agents}',
+                '-p', f'model:={model}', '-p', 'threads:=1', '-p', f'agents:={agents}',
+                '-p', f'device:={device}', '-p', f'dtype:={dtype}',
                 '-p', f'max_batch:={n_max if batched else 1}', '-p', 'queue_depth:=2',
                 '-p', f'max_new_tokens:={max_new_tokens}'], env=env)
             try:

@@ -6,7 +6,9 @@ the nodes do, in one Python process. Through ROS: the agent encoder and edge dec
 processes over DDS (the loopback profile); this process publishes a frame, waits for its caption
 (closed loop, so no queueing) and takes the latency the decoder reports from the camera stamp.
 Prints the medians, their ratio (target <= 1.10) and the embedding bytes per frame for each
-codec against the raw image. Both sides use one torch thread per process.
+codec against the raw image. Both sides use one torch thread per process; ``device`` and
+``dtype`` place the server part (and ``device`` the agent part) in both, as the nodes' parameters
+of the same names do.
 """
 
 from __future__ import annotations
@@ -20,28 +22,34 @@ import numpy as np
 from qcoinf_ros.codec import COMPRESSIONS, decode_embedding, EmbeddingMeta, encode_embedding
 
 
-def in_process(model: str, frames, warmup: int, max_new_tokens: int) -> list[float]:
+def in_process(model: str, frames, warmup: int, max_new_tokens: int, device: str = 'cpu',
+               dtype: str = 'float32') -> list[float]:
     """Per-frame seconds of the whole split inference in this process."""
     import torch
 
+    from qcoinf_ros.models.device import place, resolve_device, upload
     from qcoinf_ros.models.registry import load_split
     split = load_split(model)
+    server = resolve_device(device, dtype)
+    place(split.agent_module, server, what='the agent part', dtype=False)
+    place(split.server_module, server, what='the server part')
     times = []
     for i, frame in enumerate(frames):
         start = time.perf_counter()
         with torch.no_grad():
-            emb = split.encode(split.preprocess(frame))[0]
+            emb = split.encode(split.preprocess(frame))[0].cpu()
             payload = encode_embedding(emb, EmbeddingMeta(split.model_id, 8))
             back, _ = decode_embedding(payload)
-            ids = split.decode(torch.from_numpy(back).unsqueeze(0),
-                               max_new_tokens=max_new_tokens)
+            ids = split.decode(upload(torch.from_numpy(back).unsqueeze(0), server),
+                               max_new_tokens=max_new_tokens).cpu()
             split.captions(ids)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return times
 
 
-def through_ros(model: str, frames, warmup: int, max_new_tokens: int, timeout: float):
+def through_ros(model: str, frames, warmup: int, max_new_tokens: int, timeout: float,
+                device: str = 'cpu', dtype: str = 'float32'):
     """Per frame through the two nodes: (end-to-end, agent encode, server decode) seconds."""
     import rclpy
     from geometry_msgs.msg import Vector3Stamped
@@ -54,9 +62,9 @@ def through_ros(model: str, frames, warmup: int, max_new_tokens: int, timeout: f
     env = loopback_dds_env(domain_id=int(os.environ.get('ROS_DOMAIN_ID') or
                                          random.randint(1, 100)))
     os.environ.update(env)
-    params = ['-p', f'model:={model}', '-p', 'threads:=1']
-    procs = [NodeProcess('edge_decoder_node', params + ['-p', f'max_new_tokens:={max_new_tokens}'],
-                         env=env),
+    params = ['-p', f'model:={model}', '-p', 'threads:=1', '-p', f'device:={device}']
+    procs = [NodeProcess('edge_decoder_node', params + ['-p', f'max_new_tokens:={max_new_tokens}',
+                                                        '-p', f'dtype:={dtype}'], env=env),
              NodeProcess('agent_encoder_node', params, env=env)]
     rclpy.init()
     node = rclpy.create_node('qcoinf_bench_pipeline')

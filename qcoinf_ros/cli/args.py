@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ['parse_bit_widths']
+__all__ = ['add_device_arguments', 'parse_bit_widths']
 
 
 def parse_bit_widths(text: str) -> list[int]:
@@ -17,3 +17,11 @@ def parse_bit_widths(text: str) -> list[int]:
         except ValueError:
             raise argparse.ArgumentTypeError(f'invalid bit-width list: "{text}"') from None
     return out
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device`` and ``--dtype``, as the nodes' parameters (checked at placing)."""
+    from qcoinf_ros.models.device import DEVICES_HELP, DTYPES
+    parser.add_argument('--device', default='cpu', help=f'{DEVICES_HELP} (default cpu)')
+    parser.add_argument('--dtype', default='float32', choices=DTYPES,
+                        help='precision of the server part (default float32)')

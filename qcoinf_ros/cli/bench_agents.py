@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from qcoinf_ros.bench.agents import run_agents
+from qcoinf_ros.cli.args import add_device_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--duration', type=float, default=5.0, help='seconds measured per N')
     parser.add_argument('--warmup', type=float, default=2.0, help='seconds before measuring')
     parser.add_argument('--max-new-tokens', type=int, default=20)
+    parser.add_argument('--model', default='default',
+                        help='default, tiny, git:DIR or blip2:DIR (default: default)')
+    add_device_arguments(parser)
     args = parser.parse_args(argv)
     try:
         counts = sorted({int(x) for x in args.agents.split(',') if x.strip()})
@@ -32,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     results = run_agents(counts, args.duration, args.warmup, max_new_tokens=args.max_new_tokens,
                          progress=lambda r: console.print(
-                             f'N={r.agents} max_batch={r.max_batch}: {r.captions} captions'))
-    table = Table(title='N agents, one edge decoder (default captioner, closed loop)')
+                             f'N={r.agents} max_batch={r.max_batch}: {r.captions} captions'),
+                         model=args.model, device=args.device, dtype=args.dtype)
+    table = Table(title=f'N agents, one edge decoder ({args.model} on {args.device}, '
+                        f'{args.dtype}; closed loop)')
     for col in ('N', 'max_batch', 'captions/s', 'latency p50 [ms]', 'p95 [ms]',
                 'queue delay [ms]', 'throughput batched / unbatched'):
         table.add_column(col, justify='right')

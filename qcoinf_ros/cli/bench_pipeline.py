@@ -12,6 +12,7 @@ import sys
 
 from qcoinf_ros.bench.encode import frames as bench_frames
 from qcoinf_ros.bench.pipeline import embedding_sizes, in_process, through_ros
+from qcoinf_ros.cli.args import add_device_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-new-tokens', type=int, default=20)
     parser.add_argument('--timeout', type=float, default=60.0,
                         help='longest wait for one caption [s]')
+    add_device_arguments(parser)
     return parser
 
 
@@ -34,15 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     torch.set_num_threads(1)
     frames = bench_frames(args.frames + args.warmup, args.size)
-    local = in_process(args.model, frames, args.warmup, args.max_new_tokens)
-    parts = through_ros(args.model, frames, args.warmup, args.max_new_tokens, args.timeout)
+    local = in_process(args.model, frames, args.warmup, args.max_new_tokens, args.device,
+                       args.dtype)
+    parts = through_ros(args.model, frames, args.warmup, args.max_new_tokens, args.timeout,
+                        args.device, args.dtype)
     ros = [e2e for e2e, _, _ in parts]
     # what the nodes spent computing, and the rest: DDS hops, executors, message conversion
     compute = [agent + server for _, agent, server in parts]
     overhead = [e2e - c for e2e, c in zip(ros, compute)]
     med_local, med_ros = statistics.median(local), statistics.median(ros)
     ratio = med_ros / med_local
-    print(f'model {args.model}, {len(local)} timed frames per side, frames '
+    print(f'model {args.model} on {args.device} ({args.dtype} server part), {len(local)} timed '
+          'frames per side, frames '
           f'{frames[0].shape[1]}x{frames[0].shape[0]}')
     print(f'in-process median {1e3 * med_local:.1f} ms (p90 '
           f'{1e3 * sorted(local)[int(0.9 * (len(local) - 1))]:.1f} ms)')

@@ -7,14 +7,17 @@ caption time; each publishes the result latched, as compact JSON (``ros2 topic e
     {"part": "agent", "model_id": "qcoinf/git-scenes-96", "kernel": "lut", "isa": "avx2",
      "threads": 1, "scheme": "uniform", "b_max": 8, "seconds": [0.0031, ..., 0.0040],
      "t_fixed": 0.0030, "t_plane": 0.00012, "r2": 0.97, "f_ref_hz": 2.45e9,
-     "cpu": "AMD EPYC", "cached": false, "max_new_tokens": 0}
+     "cpu": "AMD EPYC", "cached": false, "max_new_tokens": 0, "device": "cpu",
+     "dtype": "float32"}
 
 ``seconds``: the agent's median latency at b = 1..b_max (the server's: one value, a caption of
 ``max_new_tokens`` tokens at batch 1); ``t_fixed + b t_plane`` is its affine fit with R^2
 (:func:`qcoinf_ros.system.calibration.fit_affine`; the server's is flat); ``f_ref_hz`` the clock
 it was measured at (``null`` where unreadable); ``cached``: read from the cost cache, not
-measured in this process. The planner builds its :class:`~qcoinf_ros.system.model.
-AffineAgentCost` and the server's cycles from these.
+measured in this process; ``device`` (``cpu`` or ``cuda:N``) and ``dtype``: where and in what
+precision the part ran (older messages without them: ``cpu``, ``float32``). The planner
+builds its :class:`~qcoinf_ros.system.model.AffineAgentCost` and the server's cycles from
+these.
 """
 
 from __future__ import annotations
@@ -71,12 +74,14 @@ class CostMessage:
     scheme: str = ''
     b_max: int = 0
     max_new_tokens: int = 0
+    device: str = 'cpu'
+    dtype: str = 'float32'
 
     def __post_init__(self):
         if self.part not in PARTS:
             raise ValueError(f'part must be one of {PARTS}, got {self.part!r}')
         _text('model_id', self.model_id, allow_empty=False)
-        for key in ('kernel', 'isa', 'cpu', 'scheme'):
+        for key in ('kernel', 'isa', 'cpu', 'scheme', 'device', 'dtype'):
             _text(key, getattr(self, key))
         require_int_in_range('threads', self.threads, 1, 4096)
         seconds = self.seconds

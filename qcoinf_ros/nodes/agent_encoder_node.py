@@ -44,6 +44,7 @@ from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORM
 from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.imaging import to_rgb8
+from qcoinf_ros.models.device import DeviceError, DEVICES_HELP
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
@@ -70,6 +71,9 @@ PARAMS = [
               choices=COMPRESSIONS),
     ParamSpec('threads', 0, 'Threads of the kernels and of torch; 0 keeps the torch default.',
               low=0, high=256, read_only=True),
+    ParamSpec('device', 'cpu', f'Where the agent part runs: {DEVICES_HELP}. On a GPU the '
+              'dequantized reference runs there (the nested codes move with it; a switch '
+              'dequantizes on the device) and the cost is measured there.', read_only=True),
     ParamSpec('kernel', 'auto', 'How the quantized layers run: lut (bit-plane lookup tables, '
               'cost grows with b; uniform scheme), int8 (torch dynamic int8, flat in b), '
               'reference (dequantized fp32); auto = lut where it can run, else reference.',
@@ -127,6 +131,7 @@ class AgentEncoderNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()  # the runtime: bit-width switch vs encode
         self._error = ''
+        self._error_may_pass = False
         if self._p['autostart']:
             autostart(self)
 
@@ -145,6 +150,7 @@ class AgentEncoderNode(LifecycleNode):
         import torch
         from transformers.utils import logging as hf_logging
 
+        from qcoinf_ros.models.device import resolve_device
         from qcoinf_ros.models.registry import load_split
         from qcoinf_ros.quant.runtime import build_runtime
         from qcoinf_ros.theory.weight_stats import fit_model
@@ -158,13 +164,15 @@ class AgentEncoderNode(LifecycleNode):
             if reason is not None:
                 raise ValueError(reason)
             start = time.perf_counter()
+            placement = resolve_device(self._p['device'])
             self._split = load_split(self._p['model'], parts=('agent',))
             self._fit = fit_model(self._split.agent_module, per_layer=False).overall
             bits = self._p['initial_bit_width'] or self._p['b_max']
             self._runtime = build_runtime(
                 self._split.agent_module, self._p['kernel'], self._p['scheme'],
                 self._p['b_max'], self._p['granularity'], bit_width=bits, threads=threads,
-                stored=self._split.stored_codes)
+                stored=self._split.stored_codes, device=placement.device)
+            self.get_logger().info(placement.note)
             self._log_stored()
             (self.get_logger().info if self._runtime.kernel == 'lut' or self._p['kernel'] != 'auto'
              else self.get_logger().warning)(
@@ -172,6 +180,7 @@ class AgentEncoderNode(LifecycleNode):
             self._cost = self._calibrate(threads)
         except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
+            self._error_may_pass = isinstance(exc, DeviceError)
             self.get_logger().error(f'configure failed: {exc}')
             self._split = self._runtime = self._cost = None
             return TransitionCallbackReturn.FAILURE
@@ -228,8 +237,8 @@ class AgentEncoderNode(LifecycleNode):
         frame = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
 
         def run():
-            with torch.no_grad():
-                self._split.encode(self._split.preprocess(frame))
+            with torch.no_grad():  # .cpu(): on a GPU, wait for the result as a frame does
+                self._split.encode(self._split.preprocess(frame)).cpu()
 
         cost = calibrate_agent(
             self._split.model_id, self._runtime, run, threads=threads,
@@ -331,8 +340,8 @@ class AgentEncoderNode(LifecycleNode):
         import torch
         with self._lock:
             start = time.perf_counter()
-            with torch.no_grad():
-                embedding = self._split.encode(self._split.preprocess(rgb))
+            with torch.no_grad():  # .cpu(): the result is on the host when the time is read
+                embedding = self._split.encode(self._split.preprocess(rgb)).cpu()
             latency = time.perf_counter() - start
             bit_width = self._runtime.bit_width
         meta = EmbeddingMeta(self._split.model_id, bit_width, self._p['compression'], latency)

@@ -40,6 +40,7 @@ from std_msgs.msg import Float64, String
 
 from qcoinf_ros.codec import decode_embedding, FORMAT
 from qcoinf_ros.codec.cost import encode_cost
+from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, DTYPES
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
@@ -52,6 +53,13 @@ PARAMS = [
     ParamSpec('model', 'default', 'Model: default or tiny (the embedded captioners), git:<dir> or '
               'blip2:<dir>. Must be the same as the agent encoder.', read_only=True),
     ParamSpec('max_new_tokens', 20, 'Longest caption in tokens.', low=1, high=512),
+    ParamSpec('device', 'cpu', f'Where the server part runs: {DEVICES_HELP}. Weights, '
+              'embeddings (uploaded through pinned memory) and generation stay on it; a device '
+              'that cannot take the model refuses the configure transition with the reason.',
+              read_only=True),
+    ParamSpec('dtype', 'float32', 'Precision of the server part (float16 and bfloat16 halve '
+              'its memory; on a GPU they are also faster).', choices=DTYPES,
+              read_only=True),
     ParamSpec('threads', 0, 'torch intra-op threads; 0 keeps the torch default.', low=0,
               high=256, read_only=True),
     ParamSpec('agents', [''], "Namespaces of the agents served, relative to this node's ('' = "
@@ -111,14 +119,17 @@ class EdgeDecoderNode(LifecycleNode):
         self._drops = DropLog(self.get_logger())
         self._stamps = StampGuard(self._p['max_stamp_age'], self._p['max_stamp_future'])
         install_validator(self, PARAMS, on_change=self._on_change)
-        self._split = self._cost = None
+        self._split = self._cost = self._placement = None
         self._diag = self._timer = None
         self._queue: BatchQueue | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._e2e: list[float] = []
         self._captions = self._batches = 0
+        self._meter = None  # the GPU's energy counter (NVML), on a GPU
+        self._energy: list[float] = []  # joules per caption of the last batches
         self._error = ''
+        self._error_may_pass = False
         if self._p['autostart']:
             autostart(self)
 
@@ -126,6 +137,7 @@ class EdgeDecoderNode(LifecycleNode):
         import torch
         from transformers.utils import logging as hf_logging
 
+        from qcoinf_ros.models.device import place, resolve_device
         from qcoinf_ros.models.registry import load_split
 
         hf_logging.disable_progress_bar()
@@ -133,10 +145,15 @@ class EdgeDecoderNode(LifecycleNode):
             torch.set_num_threads(self._p['threads'])
         try:
             start = time.perf_counter()
+            self._placement = resolve_device(self._p['device'], self._p['dtype'])
             self._split = load_split(self._p['model'], parts=('server',))
+            place(self._split.server_module, self._placement, what='the server part')
+            self.get_logger().info(self._placement.note)
+            self._meter = self._energy_meter()
             self._cost = self._calibrate(self._p['threads'] or torch.get_num_threads())
         except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
+            self._error_may_pass = isinstance(exc, DeviceError)
             self.get_logger().error(f'configure failed: {exc}')
             self._split = self._cost = None
             return TransitionCallbackReturn.FAILURE
@@ -189,29 +206,51 @@ class EdgeDecoderNode(LifecycleNode):
             self.get_logger().info(f'max_new_tokens {old_tokens} -> {tokens}: caption cost '
                                    f'scaled to {1e3 * self._cost.seconds[0]:.2f} ms')
 
+    def _energy_meter(self):
+        """Return the GPU's NVML energy counter when the server part runs on one, else None."""
+        if not self._placement.is_cuda:
+            return None
+        import torch
+
+        from qcoinf_ros.actuation.backends import NvmlEnergyMeter
+        try:
+            uuid = str(torch.cuda.get_device_properties(self._placement.torch_device).uuid)
+            uuid = uuid if uuid.startswith('GPU-') else f'GPU-{uuid}'
+            meter = NvmlEnergyMeter(what='GPU energy', uuid=uuid)
+        except (RuntimeError, AttributeError) as exc:
+            self.get_logger().info(f'energy per caption: not measured ({exc})')
+            return None
+        self.get_logger().info(f'energy per caption: the NVML energy counter of '
+                               f'{self._placement.name}')
+        return meter
+
     def _calibrate(self, threads: int):
         """Measure (or read from the cache) the worst-case caption time."""
         if self._p['calibrate'] == 'never':
             return None
         import torch
 
+        from qcoinf_ros.models.device import upload
         from qcoinf_ros.system.calibration import calibrate_server, CostCache
         tokens = self._p['max_new_tokens']
         embedding = torch.randn((1, *self._split.embedding_shape),
                                 generator=torch.Generator().manual_seed(0))
 
-        def decode():
+        def decode():  # upload, generate and the ids back on the host, as a frame's decode
             with torch.no_grad():
-                self._split.decode(embedding, max_new_tokens=tokens, min_new_tokens=tokens)
+                self._split.decode(upload(embedding, self._placement), max_new_tokens=tokens,
+                                   min_new_tokens=tokens).cpu()
 
         cost = calibrate_server(
             self._split.model_id, decode, threads=threads, max_new_tokens=tokens,
             repeats=self._p['calibration_repeats'], budget_s=self._p['calibration_budget'],
             cache=CostCache(self._p['cost_cache_dir'] or None),
-            refresh=self._p['calibrate'] == 'always')
+            refresh=self._p['calibrate'] == 'always', device=self._placement.device,
+            dtype=self._placement.dtype)
         self.get_logger().info(
-            f'caption cost ({"cached" if cost.cached else "measured"}): '
-            f'{1e3 * cost.seconds[0]:.2f} ms for {tokens} tokens at batch 1')
+            f'caption cost ({"cached" if cost.cached else "measured"}, {self._placement.device} '
+            f'{self._placement.dtype}): {1e3 * cost.seconds[0]:.2f} ms for {tokens} tokens at '
+            'batch 1')
         return cost
 
     def _stop_worker(self) -> None:
@@ -234,7 +273,10 @@ class EdgeDecoderNode(LifecycleNode):
             agent.sub = None
         self.destroy_timer(self._timer)
         self.destroy_publisher(self._diag)
-        self._split = self._queue = self._cost = None
+        if self._meter is not None:
+            self._meter.close()
+        self._split = self._queue = self._cost = self._meter = None
+        self._energy = []
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -295,11 +337,18 @@ class EdgeDecoderNode(LifecycleNode):
 
         start_mono = time.monotonic()
         start = time.perf_counter()
-        stacked = torch.from_numpy(np.stack([p.item[1] for p in batch]))
+        from qcoinf_ros.models.device import upload
+        meter = self._meter
+        before = meter.read() if meter is not None else None
+        stacked = upload(torch.from_numpy(np.stack([p.item[1] for p in batch])),
+                         self._placement)
         with torch.no_grad():
-            ids = self._split.decode(stacked, max_new_tokens=self._p['max_new_tokens'])
+            ids = self._split.decode(stacked, max_new_tokens=self._p['max_new_tokens']).cpu()
         captions = [c.strip() for c in self._split.captions(ids)]
         decode_s = time.perf_counter() - start
+        after = meter.read() if before is not None else None
+        if before is not None and after is not None:  # the board's energy while it decoded
+            self._energy = (self._energy + [(after.joules - before.joules) / len(batch)])[-200:]
         now = self.get_clock().now()
         for pending, caption in zip(batch, captions):
             agent = self._agents[pending.agent]
@@ -327,12 +376,18 @@ class EdgeDecoderNode(LifecycleNode):
         lat = sorted(t for t in self._e2e if t == t)  # without the unstamped (NaN)
         values = {
             'model': self._split.model_id if self._split else 'n/a', 'captions': self._captions,
+            'device': self._placement.device if self._placement else 'n/a',
+            'dtype': self._placement.dtype if self._placement else 'n/a',
             'dropped_inputs': self._drops.total,
             'e2e_ms_p50': f'{1e3 * statistics.median(lat):.1f}' if lat else 'n/a',
             'e2e_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.1f}' if lat else 'n/a',
             'agents': len(self._agents), 'batches': self._batches,
             'mean_batch': f'{self._captions / self._batches:.2f}' if self._batches else 'n/a',
             'cost_caption_ms': f'{1e3 * self._cost.seconds[0]:.2f}' if self._cost else 'n/a',
+            'energy_per_caption_J': f'{statistics.mean(self._energy):.4g}' if self._energy
+            else 'n/a',
+            'energy_source': 'nvml: the GPU board while its batch decoded' if self._meter
+            else 'n/a',
         }
         for agent in self._agents:
             key = agent.namespace.strip('/') or 'own'

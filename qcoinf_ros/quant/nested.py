@@ -102,6 +102,25 @@ class NestedQuantizedModel:
             return stored.codes
         return reduce_codes(stored.codes, self.b_max, bits, self.scheme)
 
+    def to(self, device: str | torch.device) -> 'NestedQuantizedModel':
+        """
+        Move the module and the stored codes and scales to ``device`` (e.g. ``'cuda:0'``).
+
+        The codes stay the source of truth: a switch then reduces and dequantizes them on that
+        device, and only the weights the module runs with are rewritten.
+        """
+        device = torch.device(device)
+        self.model.to(device)
+        with torch.no_grad():
+            for stored in self._stored:
+                owner = self.model.get_submodule(stored.name.rpartition('.')[0])
+                weight = owner.weight  # the module's weight, wherever it now lives
+                assert isinstance(weight, torch.Tensor)
+                stored.weight = weight
+                stored.codes = stored.codes.to(device)
+                stored.scale = stored.scale.to(device)
+        return self
+
     def set_bit_width(self, bit_width: int) -> float:
         """Write the ``bit_width``-bit weights into the module in place; return seconds taken."""
         bits = check_bit_width(bit_width, self.b_max, 'bit_width')

@@ -19,6 +19,10 @@ Three kernels, one interface (:class:`AgentRuntime`: ``module``, ``set_bit_width
 
 ``auto`` picks ``lut`` for the uniform scheme when the kernel library is loaded, else
 ``reference``, and says why (:attr:`AgentRuntime.reason`).
+
+On a GPU (``device`` ``cuda:N``) only ``reference`` runs: the module and the nested codes move
+to the device, so a switch dequantizes there; ``lut`` and ``int8`` are CPU kernels (an explicit
+request for them on a GPU is refused, ``auto`` takes ``reference`` and says why).
 """
 
 from __future__ import annotations
@@ -42,16 +46,22 @@ __all__ = ['KERNELS', 'AgentRuntime', 'resolve_kernel', 'build_runtime']
 KERNELS = ('auto', 'lut', 'int8', 'reference')
 
 
-def resolve_kernel(kernel: str, scheme: str) -> tuple[str, str]:
+def resolve_kernel(kernel: str, scheme: str, device: str = 'cpu') -> tuple[str, str]:
     """
-    Return the kernel to run for ``kernel`` and ``scheme``, and why: ``(name, reason)``.
+    Return the kernel to run for ``kernel``, ``scheme`` and ``device``, and why.
 
-    An explicit ``lut`` that cannot run (PoT-log, or no library) raises ``ValueError``; ``auto``
-    falls back to ``reference`` and the reason says so.
+    An explicit ``lut`` that cannot run (PoT-log, or no library), or ``lut``/``int8`` on a GPU,
+    raises ``ValueError``; ``auto`` falls back to ``reference`` and the reason says so.
     """
     if kernel not in KERNELS:
         raise ValueError(f'Invalid kernel: "{kernel}" (expected one of {KERNELS})')
     check_scheme(scheme)
+    if str(device) != 'cpu':
+        if kernel in ('lut', 'int8'):
+            raise ValueError(f'kernel "{kernel}" runs on the CPU only, not on {device}: use '
+                             'kernel reference (or auto) on a GPU')
+        return 'reference', (f'on {device}: the dequantized reference runs on the GPU (the lut '
+                             'and int8 kernels are CPU kernels)')
     if kernel in ('int8', 'reference'):
         return kernel, f'{kernel} kernels requested'
     from qcoinf_ros.lut.library import library_status, load_library
@@ -85,6 +95,8 @@ class AgentRuntime:
         self._bits = config.b_max
         #: Weights that run on codes given as ``stored`` (not quantized again here).
         self.stored_weights = 0
+        #: Where the module runs (``'cpu'`` or ``'cuda:N'``).
+        self.device = 'cpu'
 
     @property
     def bit_width(self) -> int:
@@ -98,8 +110,15 @@ class AgentRuntime:
 
     @property
     def isa(self) -> str:
-        """Instruction set of the kernels (``avx2``, ``neon``...), or ``torch``."""
-        return 'torch'
+        """Instruction set of the kernels (``avx2``, ``neon``...), ``torch``, or ``cuda``."""
+        return 'cuda' if self.device.startswith('cuda') else 'torch'
+
+    def to(self, device: str) -> 'AgentRuntime':
+        """Run on ``device``; only the reference kernel leaves the CPU (``ValueError``)."""
+        if str(device) != 'cpu':
+            raise ValueError(f'the {self.kernel} kernels run on the CPU only, not on {device}: '
+                             'use kernel reference (or auto) on a GPU')
+        return self
 
     def set_bit_width(self, bit_width: int) -> float:
         """Run at ``bit_width`` from now on; return the seconds the switch took."""
@@ -124,6 +143,11 @@ class _ReferenceRuntime(AgentRuntime):
 
     def _switch(self, bits):
         self._nested.set_bit_width(bits)
+
+    def to(self, device: str) -> 'AgentRuntime':
+        self._nested.to(device)
+        self.device = str(device)
+        return self
 
 
 class _Int8Runtime(AgentRuntime):
@@ -215,7 +239,8 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
                   b_max: int = 8, granularity: str = 'per_tensor',
                   bit_width: int | None = None, threads: int = 1,
                   filter_fn: FilterFn | None = None,
-                  stored: Mapping[str, QuantizedTensor] | None = None) -> AgentRuntime:
+                  stored: Mapping[str, QuantizedTensor] | None = None,
+                  device: str = 'cpu') -> AgentRuntime:
     """
     Quantize ``module`` in place at ``b_max`` bits and run it on ``kernel`` (see the module).
 
@@ -226,12 +251,14 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
     ``stored``: codes already kept at ``b_max`` per weight name (e.g.
     :attr:`SplitModel.stored_codes <qcoinf_ros.models.base.SplitModel.stored_codes>`), run as
     they are where scheme and granularity match instead of quantizing the weights again.
+    ``device``: where the module runs (``'cpu'``, or ``'cuda:N'`` with the reference kernel);
+    it is quantized on the host, then moved with its codes.
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f'module must be a torch.nn.Module, got {type(module).__name__}')
     config = QuantConfig(check_scheme(scheme), b_max, b_max, check_granularity(granularity))
     threads = require_int_in_range('threads', threads, 1, 256)
-    name, reason = resolve_kernel(kernel, scheme)
+    name, reason = resolve_kernel(kernel, scheme, device)
     stored = dict(stored or {})
     runtime: AgentRuntime
     if name == 'lut':
@@ -245,6 +272,8 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
     wanted = (config.scheme, config.bits, config.granularity)
     runtime.stored_weights = sum(1 for qt in stored.values()
                                  if (qt.scheme, qt.bits, qt.granularity) == wanted)
+    if str(device) != 'cpu':
+        runtime.to(device)
     if bit_width is not None:
         runtime.set_bit_width(bit_width)
     return runtime

@@ -16,11 +16,19 @@ def autostart(node) -> None:
     Configure and activate a lifecycle node, as a lifecycle manager would.
 
     Raises ``ValueError`` with the node's ``_error`` text when configuring fails (so
-    :func:`run_node` exits with code 2 and the reason).
+    :func:`run_node` exits with code 2 and the reason), except when the node says the failure
+    may pass (``_error_may_pass``: a device out of memory or absent now): then the node logs
+    it and keeps running unconfigured, for its lifecycle ``configure`` to be asked again.
     """
     from rclpy.lifecycle import TransitionCallbackReturn
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-        raise ValueError(f'cannot configure: {getattr(node, "_error", "") or "see the log"}')
+        error = getattr(node, '_error', '') or 'see the log'
+        if getattr(node, '_error_may_pass', False):
+            node.get_logger().error(
+                f'cannot configure: {error}; staying unconfigured (configure it again with '
+                f'`ros2 lifecycle set {node.get_fully_qualified_name()} configure`)')
+            return
+        raise ValueError(f'cannot configure: {error}')
     if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
         raise ValueError('cannot activate: see the log')
 

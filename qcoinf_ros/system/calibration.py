@@ -29,7 +29,8 @@ from qcoinf_ros.validation import require_int_in_range, require_positive
 
 __all__ = ['AffineFit', 'fit_affine', 'measure_latency_per_bit', 'measure_latency',
            'calibrate_agent', 'calibrate_server',
-           'cpu_clock_hz', 'cpu_clock_range_hz', 'cpu_model', 'machine_key', 'CostCache',
+           'cpu_clock_hz', 'cpu_clock_range_hz', 'cpu_model', 'device_key', 'machine_key',
+           'CostCache',
            'default_cache_dir']
 
 
@@ -182,6 +183,14 @@ def cpu_model(cpuinfo: str | os.PathLike = '/proc/cpuinfo') -> str:
     return platform.processor() or platform.machine() or 'unknown'
 
 
+def device_key(device: str) -> str:
+    """``cpu``, or a CUDA device with its name (a cost measured on one GPU is not another's)."""
+    if not str(device).startswith('cuda'):
+        return 'cpu'
+    import torch
+    return f'{device} {torch.cuda.get_device_name(torch.device(device))}'
+
+
 def machine_key() -> dict[str, str | int]:
     """Return what makes a measurement valid here only: CPU, core count, versions."""
     import torch
@@ -271,10 +280,11 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
     stored in the cache. The runtime is left at the bit-width it had.
     """
     from qcoinf_ros.codec.cost import CostMessage
+    device = getattr(runtime, 'device', 'cpu')
     key = {'part': 'agent', 'model_id': model_id, 'kernel': runtime.kernel, 'isa': runtime.isa,
            'scheme': runtime.config.scheme, 'granularity': runtime.config.granularity,
            'b_max': runtime.b_max, 'threads': threads, 'pause_s': pause_s,
-           'machine': machine_key()}
+           'machine': machine_key(), 'device': device_key(device)}
     hit = _from_cache(cache, key, refresh)
     if hit is not None:
         return hit
@@ -292,7 +302,7 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
         fit = AffineFit(times[0], 0.0, 1.0)
     msg = CostMessage('agent', model_id, runtime.kernel, runtime.isa, threads, tuple(times),
                       fit.t_fixed, fit.t_plane, fit.r2, cpu_clock_hz(), cpu_model(), False,
-                      runtime.config.scheme, runtime.b_max, 0)
+                      runtime.config.scheme, runtime.b_max, 0, device, 'float32')
     if cache is not None:
         from dataclasses import asdict
         cache.store(key, {**asdict(msg), 'seconds': list(msg.seconds)})
@@ -301,15 +311,18 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
 
 def calibrate_server(model_id: str, decode: Callable[[], object], *, threads: int,
                      max_new_tokens: int, repeats: int = 3, budget_s: float = 10.0,
-                     cache: CostCache | None = None, refresh: bool = False):
+                     cache: CostCache | None = None, refresh: bool = False,
+                     device: str = 'cpu', dtype: str = 'float32'):
     """
     Return the server's measured caption time (one embedding, ``max_new_tokens``) as a cost.
 
-    ``decode()``: one decode of a real-shaped embedding. Cached like :func:`calibrate_agent`.
+    ``decode()``: one decode of a real-shaped embedding, returning when its result is on the
+    host; ``device`` and ``dtype``: where it ran. Cached like :func:`calibrate_agent`.
     """
     from qcoinf_ros.codec.cost import CostMessage
     key = {'part': 'server', 'model_id': model_id, 'threads': threads,
-           'max_new_tokens': max_new_tokens, 'machine': machine_key()}
+           'max_new_tokens': max_new_tokens, 'machine': machine_key(),
+           'device': device_key(device), 'dtype': dtype}
     hit = _from_cache(cache, key, refresh)
     if hit is not None:
         return hit
@@ -324,7 +337,7 @@ def calibrate_server(model_id: str, decode: Callable[[], object], *, threads: in
             break
     t = statistics.median(times)
     msg = CostMessage('server', model_id, 'torch', 'torch', threads, (t,), t, 0.0, 1.0,
-                      cpu_clock_hz(), cpu_model(), False, '', 0, max_new_tokens)
+                      cpu_clock_hz(), cpu_model(), False, '', 0, max_new_tokens, device, dtype)
     if cache is not None:
         from dataclasses import asdict
         cache.store(key, {**asdict(msg), 'seconds': list(msg.seconds)})

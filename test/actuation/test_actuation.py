@@ -116,3 +116,54 @@ def test_jtop_backend_reads_power_on_a_jetson():
         assert backend.read_energy() is not None
     finally:
         backend.close()
+
+
+class MimicNvml:
+    """Answers like pynvml on a machine with one GPU whose energy counter reads ``mj``."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, mj=(1500, 4000), driver=True):
+        self.readings, self.driver, self.calls = list(mj), driver, []
+
+    def nvmlInit(self):
+        if not self.driver:
+            raise self.NVMLError('Driver Not Loaded')
+        self.calls.append('init')
+
+    def nvmlShutdown(self):
+        self.calls.append('shutdown')
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        if index != 0:
+            raise self.NVMLError('Invalid Argument')
+        return 'gpu0'
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        if uuid != 'GPU-1234':
+            raise self.NVMLError('Not Found')
+        return 'gpu0'
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        assert handle == 'gpu0'
+        if not self.readings:
+            raise self.NVMLError('Not Supported')
+        return self.readings.pop(0)
+
+
+def test_the_nvml_energy_meter_reads_joules_and_names_what_is_missing():
+    from qcoinf_ros.actuation.backends import NvmlEnergyMeter
+    nvml = MimicNvml()
+    meter = NvmlEnergyMeter(nvml=nvml, uuid='GPU-1234')
+    first, second = meter.read(), meter.read()
+    assert (first.joules, second.joules, first.source) == (1.5, 4.0, 'nvml')
+    assert second.t >= first.t
+    assert meter.read() is None  # a GPU that does not count energy: None, not an exception
+    meter.close()
+    assert nvml.calls == ['init', 'shutdown']
+    assert NvmlEnergyMeter(nvml=MimicNvml()).read().joules == 1.5  # by index
+    with pytest.raises(RuntimeError, match='GPU energy: Not Found .* GPU GPU-9 on this machine'):
+        NvmlEnergyMeter(nvml=MimicNvml(), uuid='GPU-9', what='GPU energy')
+    with pytest.raises(RuntimeError, match='nvml: Driver Not Loaded .* GPU 0'):
+        NvmlEnergyMeter(nvml=MimicNvml(driver=False))

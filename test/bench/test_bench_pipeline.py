@@ -22,8 +22,9 @@ def test_bench_pipeline_prints_the_ratio_and_codec_sizes(ros_env, tmp_path, caps
     with pytest.raises(SystemExit):  # never overwrites
         make_random_git([str(tmp_path / 'git')])
     assert main(['--model', f'git:{tmp_path / "git"}', '--frames', '3', '--warmup', '1',
-                 '--max-new-tokens', '3']) == 0
+                 '--max-new-tokens', '3', '--dtype', 'bfloat16']) == 0
     out = capsys.readouterr().out
+    assert 'on cpu (bfloat16 server part)' in out, out
     assert re.search(r'ratio ROS / in-process: \d+\.\d{3}', out), out
     split = re.search(r'computing: median ([\d.]+) ms; the rest .*: median (-?[\d.]+) ms', out)
     assert split and float(split.group(1)) > 0 and float(split.group(2)) >= 0, out

@@ -131,8 +131,9 @@ def test_bench_agents_prints_throughput_latency_and_the_batching_ratio(capsys):
     from qcoinf_ros.cli.bench_agents import main
 
     assert main(['--agents', '1,2', '--duration', '2', '--warmup', '1',
-                 '--max-new-tokens', '5']) == 0
+                 '--max-new-tokens', '5', '--model', 'tiny', '--dtype', 'bfloat16']) == 0
     out = capsys.readouterr().out
+    assert 'tiny on cpu, bfloat16' in out, out
     assert 'captions/s' in out and 'batched / unbatched' in out.replace('\n', ' ') or \
         'batched' in out
     rows = [ln for ln in out.splitlines() if ln.startswith('│')]
