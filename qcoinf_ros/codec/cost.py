@@ -10,9 +10,11 @@ caption time; each publishes the result latched, as compact JSON (``ros2 topic e
      "cpu": "AMD EPYC", "cached": false, "max_new_tokens": 0, "device": "cpu",
      "dtype": "float32"}
 
-``seconds``: the agent's median latency at b = 1..b_max (the server's: one value, a caption of
-``max_new_tokens`` tokens at batch 1); ``t_fixed + b t_plane`` is its affine fit with R^2
-(:func:`qcoinf_ros.system.calibration.fit_affine`; the server's is flat); ``f_ref_hz`` the clock
+``seconds``: the agent's median latency at b = 1..b_max (the server's: the time of a batch of
+1..``max_batch`` captions of ``max_new_tokens`` tokens, one value with ``max_batch`` 1);
+``t_fixed + b t_plane`` is its affine fit with R^2 (:func:`qcoinf_ros.system.calibration.
+fit_affine`; the server's in the batch size, flat with one value); the planner plans a caption
+with ``seconds[0]``, one embedding decoded alone; ``f_ref_hz`` the clock
 it was measured at (``null`` where unreadable); ``cached``: read from the cost cache, not
 measured in this process; ``device`` (``cpu`` or ``cuda:N``) and ``dtype``: where and in what
 precision the part ran (older messages without them: ``cpu``, ``float32``). The planner

@@ -233,24 +233,26 @@ class EdgeDecoderNode(LifecycleNode):
         from qcoinf_ros.models.device import upload
         from qcoinf_ros.system.calibration import calibrate_server, CostCache
         tokens = self._p['max_new_tokens']
-        embedding = torch.randn((1, *self._split.embedding_shape),
-                                generator=torch.Generator().manual_seed(0))
+        batches = self._p['max_batch']
+        embeddings = torch.randn((batches, *self._split.embedding_shape),
+                                 generator=torch.Generator().manual_seed(0))
 
-        def decode():  # upload, generate and the ids back on the host, as a frame's decode
+        def decode(size):  # upload, generate and the ids back on the host, as a batch's decode
             with torch.no_grad():
-                self._split.decode(upload(embedding, self._placement), max_new_tokens=tokens,
-                                   min_new_tokens=tokens).cpu()
+                self._split.decode(upload(embeddings[:size], self._placement),
+                                   max_new_tokens=tokens, min_new_tokens=tokens).cpu()
 
         cost = calibrate_server(
             self._split.model_id, decode, threads=threads, max_new_tokens=tokens,
             repeats=self._p['calibration_repeats'], budget_s=self._p['calibration_budget'],
             cache=CostCache(self._p['cost_cache_dir'] or None),
             refresh=self._p['calibrate'] == 'always', device=self._placement.device,
-            dtype=self._placement.dtype)
+            dtype=self._placement.dtype, batches=batches)
+        per_batch = ', '.join(f'{n}: {1e3 * t:.1f}' for n, t in enumerate(cost.seconds, 1))
         self.get_logger().info(
             f'caption cost ({"cached" if cost.cached else "measured"}, {self._placement.device} '
             f'{self._placement.dtype}): {1e3 * cost.seconds[0]:.2f} ms for {tokens} tokens at '
-            'batch 1')
+            f'batch 1' + (f' (ms per batch of n: {per_batch})' if len(cost.seconds) > 1 else ''))
         return cost
 
     def _stop_worker(self) -> None:

@@ -309,35 +309,50 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
     return msg
 
 
-def calibrate_server(model_id: str, decode: Callable[[], object], *, threads: int,
+def calibrate_server(model_id: str, decode: Callable[[int], object], *, threads: int,
                      max_new_tokens: int, repeats: int = 3, budget_s: float = 10.0,
                      cache: CostCache | None = None, refresh: bool = False,
-                     device: str = 'cpu', dtype: str = 'float32'):
+                     device: str = 'cpu', dtype: str = 'float32', batches: int = 1):
     """
-    Return the server's measured caption time (one embedding, ``max_new_tokens``) as a cost.
+    Return the server's measured caption time per batch size (``max_new_tokens``) as a cost.
 
-    ``decode()``: one decode of a real-shaped embedding, returning when its result is on the
-    host; ``device`` and ``dtype``: where it ran. Cached like :func:`calibrate_agent`.
+    ``decode(n)``: one decode of ``n`` real-shaped embeddings together, returning when its
+    result is on the host; ``device`` and ``dtype``: where it ran. Batch sizes 1..``batches``
+    are timed (``repeats`` each, the median kept; the larger ones only while ``budget_s``
+    lasts, so ``seconds`` may stop short of ``batches``). ``seconds[n - 1]`` is the time of a
+    batch of ``n``; with more than one size ``t_fixed + n t_plane`` is its affine fit, else the
+    cost is flat (``t_fixed = seconds[0]``). Cached like :func:`calibrate_agent`.
     """
     from qcoinf_ros.codec.cost import CostMessage
+    batches = require_int_in_range('batches', batches, 1, 64)
+    repeats = require_int_in_range('repeats', repeats, 1)
     key = {'part': 'server', 'model_id': model_id, 'threads': threads,
            'max_new_tokens': max_new_tokens, 'machine': machine_key(),
-           'device': device_key(device), 'dtype': dtype}
+           'device': device_key(device), 'dtype': dtype, 'batches': batches}
     hit = _from_cache(cache, key, refresh)
     if hit is not None:
         return hit
     start = time.perf_counter()
-    decode()  # warm-up
-    times = []
-    for _ in range(require_int_in_range('repeats', repeats, 1)):
-        t = time.perf_counter()
-        decode()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget_s:
+    decode(1)  # warm-up
+    seconds: list[float] = []
+    for size in range(1, batches + 1):
+        if size > 1 and time.perf_counter() - start > budget_s:
             break
-    t = statistics.median(times)
-    msg = CostMessage('server', model_id, 'torch', 'torch', threads, (t,), t, 0.0, 1.0,
-                      cpu_clock_hz(), cpu_model(), False, '', 0, max_new_tokens, device, dtype)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            decode(size)
+            times.append(time.perf_counter() - t)
+            if time.perf_counter() - start > budget_s:
+                break
+        seconds.append(statistics.median(times))
+    if len(seconds) > 1:
+        fit = fit_affine(list(range(1, len(seconds) + 1)), seconds, nonnegative=True)
+    else:
+        fit = AffineFit(seconds[0], 0.0, 1.0)
+    msg = CostMessage('server', model_id, 'torch', 'torch', threads, tuple(seconds), fit.t_fixed,
+                      fit.t_plane, fit.r2, cpu_clock_hz(), cpu_model(), False, '', 0,
+                      max_new_tokens, device, dtype)
     if cache is not None:
         from dataclasses import asdict
         cache.store(key, {**asdict(msg), 'seconds': list(msg.seconds)})

@@ -71,7 +71,7 @@ def _captions_through_the_node(context, tmp_path, **params):
 
     agent = load_split('tiny', parts=('agent',))
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
-        max_new_tokens=8, calibrate='always', calibration_repeats=1,
+        max_new_tokens=8, calibrate='always', calibration_repeats=1, calibration_budget=60.0,
         cost_cache_dir=str(tmp_path / 'cost'), max_stamp_age=0.0, **params))
     listener = rclpy.create_node('listener', context=context)
     captions, costs = [], []
@@ -112,12 +112,13 @@ def test_the_server_part_in_bfloat16_on_the_cpu_captions_and_says_so(context, tm
     import torch
     reference, _, _ = _captions_through_the_node(context, tmp_path / 'fp32')
     captions, costs, module = _captions_through_the_node(context, tmp_path / 'bf16',
-                                                         dtype='bfloat16')
+                                                         dtype='bfloat16', max_batch=2)
     assert all(p.dtype is torch.bfloat16 for p in module.parameters())
     assert len(captions) == len(reference) == 3, captions
     assert all(_names_an_object(reference)) and all(_names_an_object(captions)), \
         (captions, reference)
     assert costs and (costs[-1].device, costs[-1].dtype) == ('cpu', 'bfloat16')
+    assert len(costs[-1].seconds) == 2  # the caption time per batch size 1..max_batch
     assert not costs[-1].cached
 
 

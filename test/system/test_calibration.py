@@ -133,7 +133,8 @@ def test_server_calibration_times_a_full_length_caption(tmp_path):
     emb = torch.randn(1, *split.embedding_shape)
     lengths = []
 
-    def decode():
+    def decode(size):
+        assert size == 1
         ids = split.decode(emb, max_new_tokens=6, min_new_tokens=6)
         lengths.append(ids.shape[-1])
 
@@ -144,3 +145,28 @@ def test_server_calibration_times_a_full_length_caption(tmp_path):
     assert len(set(lengths)) == 1  # EOS suppressed: every timed caption has the full length
     assert cal.calibrate_server('tiny-git', decode, threads=1, max_new_tokens=6,
                                 cache=cal.CostCache(tmp_path)).cached
+
+
+def test_server_calibration_times_each_batch_size_within_the_budget(tmp_path):
+    split = _tiny()
+    emb = torch.randn(4, *split.embedding_shape)
+    sizes = []
+
+    def decode(size):
+        sizes.append(size)
+        split.decode(emb[:size], max_new_tokens=4, min_new_tokens=4)
+
+    cost = cal.calibrate_server('tiny-git', decode, threads=1, max_new_tokens=4, repeats=2,
+                                batches=4, cache=cal.CostCache(tmp_path))
+    assert len(cost.seconds) == 4 and sizes == [1, 1, 1, 2, 2, 3, 3, 4, 4]  # warm-up first
+    assert cost.latency(1) == pytest.approx(cost.t_fixed + cost.t_plane)
+    assert cost.seconds[3] < 4 * cost.seconds[0]  # a batch of four costs less than four alone
+    again = cal.calibrate_server('tiny-git', decode, threads=1, max_new_tokens=4, batches=4,
+                                 cache=cal.CostCache(tmp_path))
+    assert again.cached and again.seconds == cost.seconds
+    assert not cal.calibrate_server('tiny-git', decode, threads=1, max_new_tokens=4, batches=2,
+                                    cache=cal.CostCache(tmp_path)).cached  # another key
+    sizes.clear()
+    short = cal.calibrate_server('tiny-git', decode, threads=1, max_new_tokens=4, batches=4,
+                                 budget_s=1e-6, cache=None)
+    assert short.seconds and len(short.seconds) == 1 and sizes == [1, 1]  # batch 1 always
