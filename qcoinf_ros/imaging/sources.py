@@ -18,6 +18,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from qcoinf_ros.imaging.convert import check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 SOURCE_KINDS = ('device', 'video', 'folder', 'scenes')
 
@@ -123,13 +125,25 @@ class SceneSource:
         pass
 
 
-def resize_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize to ``width`` x ``height`` (0 keeps that side); area interpolation."""
-    if (width <= 0 and height <= 0) or frame.shape[1::-1] == (width, height):
-        return frame
+def resize_rgb(frame: np.ndarray, width: int, height: int,
+               max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_aspect: float = DEFAULT_MAX_ASPECT) -> np.ndarray:
+    """
+    Resize to ``width`` x ``height`` (0 keeps that side, or its aspect); area interpolation.
+
+    The size it would have is checked first (:func:`~qcoinf_ros.imaging.convert.
+    check_image_size`): ``ValueError`` rather than a frame of more than ``max_pixels`` (8192 x
+    8192 from a 96-pixel scene was 200 MB a frame) or beyond ``max_aspect``.
+    """
     h, w = frame.shape[:2]
-    width = width if width > 0 else round(w * height / h)
-    height = height if height > 0 else round(h * width / w)
+    if width > 0 or height > 0:
+        width = width if width > 0 else max(round(w * height / h), 1)
+        height = height if height > 0 else max(round(h * width / w), 1)
+    else:
+        width, height = w, h
+    check_image_size(width, height, max_pixels, max_aspect)
+    if frame.shape[1::-1] == (width, height):
+        return frame
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
 
 

@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from qcoinf_ros.imaging.sources import make_source, resize_rgb, SOURCE_KINDS
 from qcoinf_ros.ros.drops import DropLog
-from qcoinf_ros.ros.image import array_to_image_msg, converter_name
+from qcoinf_ros.ros.image import array_to_image_msg, converter_name, IMAGE_LIMIT_PARAMS
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import SENSOR
 from qcoinf_ros.ros.spin import run_node
@@ -53,6 +53,7 @@ PARAMS = [
               'matched are lost); 0 does not wait.', low=0, high=1000, read_only=True),
     ParamSpec('wait_timeout', 10.0, 'Longest such wait [s]; then the frames start anyway.',
               low=0.0, high=3600.0, read_only=True),
+    *IMAGE_LIMIT_PARAMS,  # on the published frame: a resize or a source beyond them is dropped
 ]
 
 
@@ -92,12 +93,13 @@ class CameraNode(Node):
             return
         try:
             frame = self._source.read()
+            if frame is None:
+                return  # the source ran dry (no loop)
+            frame = resize_rgb(frame, self._p['width'], self._p['height'],
+                               self._p['max_image_pixels'], self._p['max_image_aspect'])
         except ValueError as exc:
             self._drops.drop('frame', str(exc))
             return
-        if frame is None:
-            return  # the source ran dry (no loop)
-        frame = resize_rgb(frame, self._p['width'], self._p['height'])
         if self._p['encoding'] == 'bgr8':
             frame = frame[:, :, ::-1]
         msg = array_to_image_msg(frame, self._p['encoding'])

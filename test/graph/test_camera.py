@@ -71,6 +71,18 @@ def test_resize_keeps_aspect_when_one_side_is_zero():
     assert resize_rgb(frame, 0, 0) is frame
 
 
+def test_resize_refuses_a_frame_beyond_the_limits_before_it_is_made():
+    frame = np.zeros((96, 96, 3), np.uint8)
+    with pytest.raises(ValueError, match='image 8192x8192 has 67108864 pixels, more than '
+                                         '8294400 .max_image_pixels.'):
+        resize_rgb(frame, 8192, 8192)
+    with pytest.raises(ValueError, match='aspect ratio of 64:1'):
+        resize_rgb(frame, 3200, 50)
+    with pytest.raises(ValueError, match='more than 100 .max_image_pixels.'):
+        resize_rgb(frame, 0, 0, max_pixels=100)  # the source's own size is checked too
+    assert resize_rgb(frame, 0, 2000).shape == (2000, 2000, 3)  # 4 Mpx: within 4K
+
+
 def test_image_message_round_trip():
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
     from qcoinf_ros.ros.image import array_to_image_msg, image_msg_to_array

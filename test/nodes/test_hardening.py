@@ -238,3 +238,26 @@ def test_declared_parameters_read_as_typed_attributes(planner):
         values.b_max = 3
     assert planner.set_parameters([Parameter('replan_tolerance', value=0.125)])[0].successful
     assert values.replan_tolerance == 0.125  # accepted run-time changes show through
+
+
+def test_a_camera_resize_beyond_the_image_limits_is_dropped_not_made(context):
+    """width := 3181 with a large height made 200 MB frames: the fuzzer's watchdog fired."""
+    from rclpy.parameter import Parameter
+
+    from qcoinf_ros.nodes.camera_node import CameraNode
+    camera = CameraNode(context=context, parameter_overrides=[
+        Parameter('source', value='scenes'), Parameter('scene_count', value=2)])
+    try:
+        camera._drops._logger = Lines()
+        assert camera.set_parameters([Parameter('height', value=8192),
+                                      Parameter('width', value=3181)])[1].successful
+        camera._tick()
+        assert camera.frames == 0
+        assert any('3181x8192 has 26058752 pixels' in line
+                   for line in camera._drops._logger.lines), camera._drops._logger.lines
+        assert camera.set_parameters([Parameter('width', value=0),
+                                      Parameter('height', value=0)])[0].successful
+        camera._tick()
+        assert camera.frames == 1  # the next frame within the limits is published
+    finally:
+        camera.destroy_node()
