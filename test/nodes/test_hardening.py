@@ -241,7 +241,7 @@ def test_declared_parameters_read_as_typed_attributes(planner):
 
 
 def test_a_camera_resize_beyond_the_image_limits_is_dropped_not_made(context):
-    """width := 3181 with a large height made 200 MB frames: the fuzzer's watchdog fired."""
+    """A width of 3181 with a large height made 200 MB frames: the fuzzer's watchdog fired."""
     from rclpy.parameter import Parameter
 
     from qcoinf_ros.nodes.camera_node import CameraNode
