@@ -15,7 +15,8 @@ bounds every measured output distortion. Beside them: the per-weight rate-distor
 ``D^L(b-1)`` (eq. (24)) and ``D^U(b-1)`` (eq. (26)) at the lambda fitted to the weights.
 
 Weight-magnitude histograms with the fitted exponential (Fig. 2) come from
-:func:`weight_histogram`; :func:`plot_weight_histograms` and :func:`plot_distortion` write PNGs.
+:func:`weight_histogram`, drawn by :func:`plot_weight_histograms`. The models, the calibration
+and hold-out halves and Fig. 3's plot are :mod:`qcoinf_ros.experiments.fig3`'s.
 """
 
 from __future__ import annotations
@@ -40,12 +41,9 @@ __all__ = [
     'DistortionPoint',
     'DistortionReport',
     'measure_distortion',
-    'fcdnn_distortion',
-    'minilm_distortion',
     'WeightHistogram',
     'weight_histogram',
     'plot_weight_histograms',
-    'plot_distortion',
 ]
 
 
@@ -181,44 +179,6 @@ def _restore(weights: dict[str, torch.Tensor], originals: dict[str, torch.Tensor
             w.copy_(originals[k])
 
 
-def fcdnn_distortion(output: str = 'agent', weights_path: str | Path | None = None,
-                     **kwargs) -> DistortionReport:
-    """
-    Fig. 3 for FCDNN-16 on the digits test split (shipped weights by default).
-
-    ``output='agent'`` measures the embedding (encoder quantized, eq. (1)); ``'reconstruction'``
-    the decoder output with the encoder quantized and the decoder in full precision.
-    """
-    from qcoinf_ros.models.fcdnn import digits_split, FcdnnSplit
-    if output not in ('agent', 'reconstruction'):
-        raise ValueError(f'Invalid output: "{output}" (expected "agent" or "reconstruction")')
-    split = FcdnnSplit.from_pretrained(weights_path)
-    _, test = digits_split()
-    if output == 'agent':
-        forward = split.encode
-    else:
-        def forward(x):
-            return split.decode(split.encode(x))
-    return measure_distortion(split.agent_module, forward, test,
-                              name=f'fcdnn16-digits ({output})', **kwargs)
-
-
-def minilm_distortion(sentences: Sequence[str] | None = None, path: str | Path | None = None,
-                      **kwargs) -> DistortionReport:
-    """
-    Fig. 3 for all-MiniLM-L6-v2 (real weights): sentence embeddings of real sentences.
-
-    The quantized weights are the encoder's ``nn.Linear`` weights (the pooler is left out: the
-    mean-pooled embedding does not use it); embeddings and norms stay in full precision.
-    """
-    from qcoinf_ros.models.minilm import MiniLM, SENTENCES
-    minilm = MiniLM.load(path)
-    batch = minilm.tokenize(SENTENCES if sentences is None else sentences)
-    kwargs.setdefault('filter_fn', _minilm_filter)
-    return measure_distortion(minilm.model, minilm.forward, batch,
-                              name='all-MiniLM-L6-v2', **kwargs)
-
-
 def _minilm_filter(module: nn.Module, fqn: str) -> bool:
     """Linear layers of the encoder; BERT's pooler is not on the sentence-embedding path."""
     return default_filter(module, fqn) and not fqn.startswith('pooler')
@@ -307,31 +267,6 @@ def plot_weight_histograms(histograms: Sequence[WeightHistogram], path: str | Pa
         ax.set_xlabel('|w|')
         ax.set_ylabel('density')
         ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def plot_distortion(report: DistortionReport, path: str | Path) -> Path:
-    """Write Fig. 3 for one model: output distortion and ``H * ||W - W_hat||_1`` vs ``b``."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    schemes = sorted({p.scheme for p in report.points})
-    fig, axes = plt.subplots(1, len(schemes), figsize=(4.5 * len(schemes), 3.4), squeeze=False)
-    for ax, scheme in zip(axes[0], schemes):
-        points = report.for_scheme(scheme)
-        h = report.empirical_h(scheme)
-        b = [p.bit_width for p in points]
-        ax.semilogy(b, [h * p.param_distortion for p in points], 'o-',
-                    label=f'H ||W - W_hat||_1 (H={h:.3g})')
-        ax.semilogy(b, [p.output_distortion_max for p in points], 's-', label='output (max)')
-        ax.semilogy(b, [p.output_distortion for p in points], '^--', label='output (mean)')
-        ax.set_title(f'{report.model}, {scheme}')
-        ax.set_xlabel('bit-width b')
-        ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
