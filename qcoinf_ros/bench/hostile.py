@@ -25,6 +25,7 @@ more than ``--max-growth-mb``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
 import random
 import time
@@ -107,7 +108,36 @@ class _Bench(BoundedSpin):
         self.captioned[frame] = self.captioned.get(frame, 0) + 1
 
 
-def run(args, console) -> dict:
+@dataclass(frozen=True)
+class HostileConfig:
+    """
+    What :func:`run` runs, and the bounds of its verdict.
+
+    Seconds per phase, the camera's and the flood's rates, the model; the camera's share of its
+    captions kept during the flood and the memory growth allowed per node. Raises
+    ``ValueError`` naming the first value out of range.
+    """
+
+    phase: float = 15.0
+    camera_rate: float = 4.0
+    flood_rate: float = 500.0
+    model: str = 'tiny'
+    min_share: float = 0.5
+    max_growth_mb: float = 64.0
+    startup_timeout: float = 120.0
+
+    def __post_init__(self):
+        checks = [('phase', self.phase > 0), ('camera_rate', 0 < self.camera_rate <= 240),
+                  ('flood_rate', 0 <= self.flood_rate <= 100000),
+                  ('min_share', 0 <= self.min_share <= 1),
+                  ('max_growth_mb', self.max_growth_mb >= 0),
+                  ('startup_timeout', self.startup_timeout > 0)]
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f'{name} out of range: {getattr(self, name)!r}')
+
+
+def run(args: HostileConfig, console) -> dict:
     """Start the graph, run the three phases, return what was measured."""
     import numpy as np
     from std_msgs.msg import Float64
@@ -194,7 +224,7 @@ def run(args, console) -> dict:
             proc.stop()
 
 
-def verdict(result: dict, args) -> list[str]:
+def verdict(result: dict, args: HostileConfig) -> list[str]:
     """Return the reasons the run failed (empty: it passed)."""
     bad = [f'{n} stopped' for n, alive in result['alive'].items() if not alive]
     before = result['phases']['before']['camera_captions']

@@ -36,6 +36,44 @@ from qcoinf_ros.ros.context import BoundedSpin
 DEFAULT_MAX_GROWTH = 1.05
 
 
+@dataclass(frozen=True)
+class SoakConfig:
+    """
+    What :func:`soak` runs, and the bounds of its memory verdict.
+
+    Frames, rate (0: calibrate and run at ``rate_fraction`` of the measured throughput), the
+    calibration flood, model. Raises ``ValueError`` naming the first value out of its range.
+    """
+
+    frames: int = 10000
+    rate: float = 0.0
+    rate_fraction: float = 0.6
+    calibrate: float = 20.0
+    calibrate_rate: float = 100.0
+    model: str = 'default'
+    max_new_tokens: int = 20
+    scenes: int = 100
+    max_rss_growth: float = DEFAULT_MAX_GROWTH
+    baseline_fraction: float = 0.1
+    rss_period: float = 1.0
+    drain: float = 10.0
+    startup_timeout: float = 120.0
+
+    def __post_init__(self):
+        checks = [('frames', self.frames >= 1), ('rate', 0 <= self.rate <= 240),
+                  ('rate_fraction', 0 < self.rate_fraction <= 1),
+                  ('calibrate', self.calibrate >= 3),
+                  ('calibrate_rate', 0 < self.calibrate_rate <= 240),
+                  ('max_new_tokens', self.max_new_tokens >= 1), ('scenes', self.scenes >= 1),
+                  ('max_rss_growth', self.max_rss_growth >= 1),
+                  ('baseline_fraction', 0 <= self.baseline_fraction < 1),
+                  ('rss_period', self.rss_period > 0), ('drain', self.drain > 0),
+                  ('startup_timeout', self.startup_timeout > 0)]
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f'{name} out of range: {getattr(self, name)!r}')
+
+
 def process_memory(pid: int, proc_root: str | Path = '/proc') -> tuple[int, int] | None:
     """
     ``(VmRSS, RssAnon)`` of process ``pid`` and its descendants [bytes], from ``/proc``.
@@ -254,7 +292,7 @@ def _drain(graph: _Graph, quiet: float, timeout: float) -> None:
             return
 
 
-def calibrate(graph: _Graph, env, args, console) -> float:
+def calibrate(graph: _Graph, env, args: SoakConfig, console) -> float:
     """Flood the graph and return the captions per second over the last two thirds."""
     camera = _camera(env, args.calibrate_rate, 0, args.scenes, 'calibration camera')
     try:
@@ -272,7 +310,7 @@ def calibrate(graph: _Graph, env, args, console) -> float:
     return capacity
 
 
-def soak(args, console) -> SoakResult:
+def soak(args: SoakConfig, console) -> SoakResult:
     """Start the graph, calibrate if asked, run the soak and return what was measured."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)

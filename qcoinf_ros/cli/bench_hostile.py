@@ -11,27 +11,31 @@ import json
 from pathlib import Path
 import sys
 
-from qcoinf_ros.bench.hostile import run, verdict
+from qcoinf_ros.bench.hostile import HostileConfig, run, verdict
+from qcoinf_ros.cli.args import config_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='qcoinf bench hostile', description=__doc__.split(
         '\n\n')[0])
-    parser.add_argument('--phase', type=float, default=15.0, help='seconds per phase (15)')
-    parser.add_argument('--camera-rate', type=float, default=4.0, help='camera frames/s (4)')
-    parser.add_argument('--flood-rate', type=float, default=500.0,
+    parser.add_argument('--phase', type=float, default=HostileConfig.phase,
+                        help='seconds per phase (15)')
+    parser.add_argument('--camera-rate', type=float, default=HostileConfig.camera_rate,
+                        help='camera frames/s (4)')
+    parser.add_argument('--flood-rate', type=float, default=HostileConfig.flood_rate,
                         help='foreign valid frames/s during the hostile phase (500)')
-    parser.add_argument('--model', default='tiny', help='tiny, default, git:DIR or blip2:DIR')
-    parser.add_argument('--min-share', type=float, default=0.5,
+    parser.add_argument('--model', default=HostileConfig.model,
+                        help='tiny, default, git:DIR or blip2:DIR')
+    parser.add_argument('--min-share', type=float, default=HostileConfig.min_share,
                         help='camera captions during the flood, as a share of before (0.5)')
-    parser.add_argument('--max-growth-mb', type=float, default=64.0,
+    parser.add_argument('--max-growth-mb', type=float, default=HostileConfig.max_growth_mb,
                         help='largest RSS growth after vs before per node [MB] (64)')
-    parser.add_argument('--startup-timeout', type=float, default=120.0)
+    parser.add_argument('--startup-timeout', type=float, default=HostileConfig.startup_timeout)
     parser.add_argument('--json', default=None, help='also write the results to this file')
     return parser
 
 
-def report(result: dict, args, console) -> None:
+def report(result: dict, args: HostileConfig, console) -> None:
     from rich.table import Table
     memory = Table(title='resident memory [MB] (VmRSS with children) at the end of each phase')
     for column in ('node', 'before', 'hostile (peak)', 'hostile (end)', 'after',
@@ -60,19 +64,20 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     console = Console()
-    if not (args.phase > 0 and args.camera_rate > 0 and args.flood_rate >= 0):
-        console.print('qcoinf bench hostile: --phase and --camera-rate must be > 0, '
-                      '--flood-rate >= 0', style='red', markup=False)
+    try:
+        config = config_from_args(HostileConfig, args)
+    except ValueError as exc:
+        console.print(f'qcoinf bench hostile: {exc}', style='red', markup=False)
         return 2
     try:
-        result = run(args, console)
+        result = run(config, console)
     except RuntimeError as exc:
         console.print(f'qcoinf bench hostile: {exc}', style='red', markup=False)
         return 1
-    report(result, args, console)
+    report(result, config, console)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True))
-    return 1 if verdict(result, args) else 0
+    return 1 if verdict(result, config) else 0
 
 
 if __name__ == '__main__':

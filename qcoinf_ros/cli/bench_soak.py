@@ -11,58 +11,41 @@ import json
 from pathlib import Path
 import sys
 
-from qcoinf_ros.bench.soak import DEFAULT_MAX_GROWTH, soak, SoakResult
+from qcoinf_ros.bench.soak import DEFAULT_MAX_GROWTH, soak, SoakConfig, SoakResult
+from qcoinf_ros.cli.args import config_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='qcoinf bench soak',
                                      description=__doc__.splitlines()[1])
-    parser.add_argument('--frames', type=int, default=10000, help='frames to send (10000)')
-    parser.add_argument('--rate', type=float, default=0.0,
+    parser.add_argument('--frames', type=int, default=SoakConfig.frames,
+                        help='frames to send (10000)')
+    parser.add_argument('--rate', type=float, default=SoakConfig.rate,
                         help='camera rate [Hz]; 0 (default) calibrates and runs at '
                         '--rate-fraction of the measured throughput')
-    parser.add_argument('--rate-fraction', type=float, default=0.6,
+    parser.add_argument('--rate-fraction', type=float, default=SoakConfig.rate_fraction,
                         help='share of the calibrated throughput to run at (0.6)')
-    parser.add_argument('--calibrate', type=float, default=20.0,
+    parser.add_argument('--calibrate', type=float, default=SoakConfig.calibrate,
                         help='length of the calibration flood [s] (20)')
-    parser.add_argument('--calibrate-rate', type=float, default=100.0,
+    parser.add_argument('--calibrate-rate', type=float, default=SoakConfig.calibrate_rate,
                         help='camera rate of the calibration flood [Hz] (100)')
-    parser.add_argument('--model', default='default', help='default, git:DIR or blip2:DIR')
-    parser.add_argument('--max-new-tokens', type=int, default=20)
-    parser.add_argument('--scenes', type=int, default=100,
+    parser.add_argument('--model', default=SoakConfig.model, help='default, git:DIR or blip2:DIR')
+    parser.add_argument('--max-new-tokens', type=int, default=SoakConfig.max_new_tokens)
+    parser.add_argument('--scenes', type=int, default=SoakConfig.scenes,
                         help='distinct scene frames the camera cycles through (100)')
-    parser.add_argument('--max-rss-growth', type=float, default=DEFAULT_MAX_GROWTH,
+    parser.add_argument('--max-rss-growth', type=float, default=SoakConfig.max_rss_growth,
                         help='largest end/baseline RssAnon ratio per process '
                         f'({DEFAULT_MAX_GROWTH})')
-    parser.add_argument('--baseline-fraction', type=float, default=0.1,
+    parser.add_argument('--baseline-fraction', type=float, default=SoakConfig.baseline_fraction,
                         help='share of the frames captioned before the RSS baseline (0.1)')
-    parser.add_argument('--rss-period', type=float, default=1.0,
+    parser.add_argument('--rss-period', type=float, default=SoakConfig.rss_period,
                         help='RSS sampling period [s] (1.0)')
-    parser.add_argument('--drain', type=float, default=10.0,
+    parser.add_argument('--drain', type=float, default=SoakConfig.drain,
                         help='longest wait for the last captions after the camera ends [s]')
-    parser.add_argument('--startup-timeout', type=float, default=120.0,
+    parser.add_argument('--startup-timeout', type=float, default=SoakConfig.startup_timeout,
                         help='longest wait for the nodes to start [s]')
     parser.add_argument('--json', default=None, help='also write the results to this file')
     return parser
-
-
-def _check(args) -> None:
-    """Raise ValueError naming the first invalid option."""
-    checks = [('--frames', args.frames, args.frames >= 1),
-              ('--rate', args.rate, 0 <= args.rate <= 240),
-              ('--rate-fraction', args.rate_fraction, 0 < args.rate_fraction <= 1),
-              ('--calibrate', args.calibrate, args.calibrate >= 3),
-              ('--calibrate-rate', args.calibrate_rate, 0 < args.calibrate_rate <= 240),
-              ('--max-new-tokens', args.max_new_tokens, args.max_new_tokens >= 1),
-              ('--scenes', args.scenes, args.scenes >= 1),
-              ('--max-rss-growth', args.max_rss_growth, args.max_rss_growth >= 1),
-              ('--baseline-fraction', args.baseline_fraction, 0 <= args.baseline_fraction < 1),
-              ('--rss-period', args.rss_period, args.rss_period > 0),
-              ('--drain', args.drain, args.drain > 0),
-              ('--startup-timeout', args.startup_timeout, args.startup_timeout > 0)]
-    for name, value, ok in checks:
-        if not ok:
-            raise ValueError(f'invalid {name}: {value!r}')
 
 
 def report(result: SoakResult, console) -> None:
@@ -117,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     try:
-        _check(args)
+        config = config_from_args(SoakConfig, args)
     except ValueError as exc:
         console.print(f'qcoinf bench soak: {exc}', style='red', markup=False)
         return 2
     try:
-        result = soak(args, console)
+        result = soak(config, console)
     except RuntimeError as exc:
         console.print(f'qcoinf bench soak: {exc}', style='red', markup=False)
         return 1

@@ -15,8 +15,7 @@ import sys
 
 import pytest
 
-from qcoinf_ros.bench.hostile import verdict
-from qcoinf_ros.cli.bench_hostile import build_parser
+from qcoinf_ros.bench.hostile import HostileConfig, verdict
 
 
 @pytest.mark.ros
@@ -41,15 +40,26 @@ def test_a_short_hostile_run_keeps_the_nodes_alive_and_the_camera_captioned(ros_
     outputs = result['outputs']
     for needle in ('beyond the 64-bit range', 'subnormal', 'aspect ratio'):
         assert any(needle in text for text in outputs.values()), needle
-    assert verdict(result, build_parser().parse_args(args)) == []
+    assert verdict(result, HostileConfig(phase=5, flood_rate=300, min_share=0.2)) == []
     assert proc.returncode == 0 and 'PASS' in proc.stdout, proc.stdout
 
 
 def test_the_verdict_names_each_failure():
-    args = build_parser().parse_args([])
+    args = HostileConfig()
     result = {'alive': {'planner_node': False},
               'phases': {'before': {'camera_captions': 20}, 'hostile': {'camera_captions': 0}},
               'memory_mb': {'monitor_node': {'before': 100.0, 'after': 400.0}}}
     assert verdict(result, args) == [
         'planner_node stopped', 'the flood starved the camera: 0 captions vs 20 before',
         'monitor_node: memory after 400 MB vs 100 MB before']
+
+
+@pytest.mark.parametrize('option', [['--phase', '0'], ['--camera-rate', '-1'],
+                                    ['--flood-rate', '-5'], ['--min-share', '1.5'],
+                                    ['--max-growth-mb', '-1']])
+def test_bad_options_are_refused_with_their_name(option, capsys):
+    from qcoinf_ros.cli.bench_hostile import main
+    assert main(option) == 2
+    assert f'qcoinf bench hostile: {option[0]} out of range' in capsys.readouterr().out
+    with pytest.raises(ValueError, match=f"{option[0][2:].replace('-', '_')} out of range"):
+        HostileConfig(**{option[0][2:].replace('-', '_'): float(option[1])})
