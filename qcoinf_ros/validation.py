@@ -116,3 +116,14 @@ def require_array_finite(name: str, values) -> np.ndarray:
         bad = arr[~np.isfinite(arr)].ravel()[0]
         raise ValueError(f'{name} must be finite, got {bad!r} in {name}')
     return arr
+
+
+def require_fields(owner, checks) -> None:
+    """
+    Raise ``ValueError`` naming the first attribute of ``owner`` whose check failed.
+
+    ``checks``: ``(attribute name, passed)`` pairs, in the order the fields are reported.
+    """
+    for name, passed in checks:
+        if not passed:
+            raise ValueError(f'{name} out of range: {getattr(owner, name)!r}')

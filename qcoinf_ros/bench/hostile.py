@@ -31,6 +31,7 @@ import random
 import time
 
 from qcoinf_ros.ros.context import BoundedSpin
+from qcoinf_ros.validation import require_fields
 
 
 NODES = ('agent_encoder_node', 'edge_decoder_node', 'planner_node', 'monitor_node')
@@ -132,9 +133,7 @@ class HostileConfig:
                   ('min_share', 0 <= self.min_share <= 1),
                   ('max_growth_mb', self.max_growth_mb >= 0),
                   ('startup_timeout', self.startup_timeout > 0)]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f'{name} out of range: {getattr(self, name)!r}')
+        require_fields(self, checks)
 
 
 def run(args: HostileConfig, console) -> dict:

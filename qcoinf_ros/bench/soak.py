@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from qcoinf_ros.ros.context import BoundedSpin
+from qcoinf_ros.validation import require_fields
 
 #: Default bound on RssAnon end / baseline per process. A node holds ~300 MB of anonymous memory
 #: (torch, the model, DDS); 5 % of that over 10,000 frames is ~1.5 KB kept per frame, well above
@@ -69,9 +70,7 @@ class SoakConfig:
                   ('baseline_fraction', 0 <= self.baseline_fraction < 1),
                   ('rss_period', self.rss_period > 0), ('drain', self.drain > 0),
                   ('startup_timeout', self.startup_timeout > 0)]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f'{name} out of range: {getattr(self, name)!r}')
+        require_fields(self, checks)
 
 
 def process_memory(pid: int, proc_root: str | Path = '/proc') -> tuple[int, int] | None:
