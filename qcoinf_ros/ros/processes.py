@@ -144,7 +144,9 @@ class LaunchedNodes:
 
     ``description``: a :class:`~qcoinf_ros.launching.xml_launch.LaunchDescription`. The nodes
     start in file order, are respawned as the file says and are stopped together; ``qcoinf
-    launch`` and ``qcoinf demo`` run the graph through it.
+    launch`` and ``qcoinf demo`` run the graph through it. A node is named by its namespace and
+    name (``robot1/agent_encoder_node``; the name alone without a namespace), in ``codes`` and
+    for ``graph[name]``: two agents of one name in two namespaces are two entries.
     """
 
     def __init__(self, description, env: dict[str, str] | None = None, echo: bool = False):
@@ -161,13 +163,18 @@ class LaunchedNodes:
             self.stop()
             raise
 
+    @staticmethod
+    def key(spec) -> str:
+        """``namespace/name`` of a node spec (the name alone without a namespace)."""
+        return '/'.join(p for p in (spec.namespace.strip('/'), spec.name or spec.executable) if p)
+
     def _start(self, spec) -> NodeProcess:
         return NodeProcess(spec.executable, spec.ros_args(self._params_dir), env=self._env,
-                           echo=self._echo, name=spec.name or spec.executable,
-                           package=spec.package, args=spec.args)
+                           echo=self._echo, name=self.key(spec), package=spec.package,
+                           args=spec.args)
 
     def __getitem__(self, name: str) -> NodeProcess:
-        """Return the process of the node called ``name`` (``KeyError`` if there is none)."""
+        """Return the process of the node ``name`` (``[ns/]node``; ``KeyError`` if none)."""
         for _, proc in self.running:
             if proc.name == name:
                 return proc
