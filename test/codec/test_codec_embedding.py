@@ -118,3 +118,18 @@ def test_foreign_codec_and_wrong_type_are_rejected():
         decode_embedding(foreign)
     with pytest.raises(ValueError, match='bytes'):
         decode_embedding('not bytes')
+
+
+def test_a_huge_header_is_refused_before_it_is_parsed(monkeypatch):
+    """A 100 MB JSON header was parsed whole before being rejected (1.6 GB peak)."""
+    import json as json_module
+
+    from qcoinf_ros.codec import embedding as codec
+    body = json_module.dumps({'__metadata__': {'pad': 'x' * (4 << 20)}}).encode()
+    payload = len(body).to_bytes(8, 'little') + body + b'\0' * 16
+
+    def parse(*_a, **_k):
+        raise AssertionError('the header was parsed')
+    monkeypatch.setattr(codec, 'loads_bounded', parse)
+    with pytest.raises(ValueError, match=f'embedding header of {len(body)} bytes exceeds 65536'):
+        decode_embedding(payload)
