@@ -24,9 +24,9 @@ def autostart(node) -> None:
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
         error = getattr(node, '_error', '') or 'see the log'
         if getattr(node, '_error_may_pass', False):
-            node.get_logger().error(
-                f'cannot configure: {error}; staying unconfigured (configure it again with '
-                f'`ros2 lifecycle set {node.get_fully_qualified_name()} configure`)')
+            node.get_logger().warning(  # the reason itself: in the node's own log line
+                f'staying unconfigured (configure it again with `ros2 lifecycle set '
+                f'{node.get_fully_qualified_name()} configure`)')
             return
         raise ValueError(f'cannot configure: {error}')
     if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
