@@ -170,13 +170,13 @@ class LaunchedNodes:
 
     def _start(self, spec) -> NodeProcess:
         return NodeProcess(spec.executable, spec.ros_args(self._params_dir), env=self._env,
-                           echo=self._echo, name=self.key(spec), package=spec.package,
-                           args=spec.args)
+                           echo=self._echo, name=spec.name or spec.executable,
+                           package=spec.package, args=spec.args)
 
     def __getitem__(self, name: str) -> NodeProcess:
         """Return the process of the node ``name`` (``[ns/]node``; ``KeyError`` if none)."""
-        for _, proc in self.running:
-            if proc.name == name:
+        for spec, proc in self.running:
+            if self.key(spec) == name:
                 return proc
         raise KeyError(name)
 
@@ -196,20 +196,20 @@ class LaunchedNodes:
                 due = self._respawn_at.setdefault(i, time.monotonic() + spec.respawn_delay)
                 if time.monotonic() >= due:
                     if log is not None:
-                        log(f'respawning {proc.name} (exit code {code})')
+                        log(f'respawning {self.key(spec)} (exit code {code})')
                     self.running[i] = (spec, self._start(spec))
                     self._respawn_at.pop(i)
-            elif proc.name not in self.codes:
-                self.codes[proc.name] = code
+            elif self.key(spec) not in self.codes:
+                self.codes[self.key(spec)] = code
                 if log is not None:
-                    log(f'{proc.name} exited with code {code}')
+                    log(f'{self.key(spec)} exited with code {code}')
         return alive
 
     def stop(self) -> dict[str, int]:
         """Stop every node (SIGINT first); return every node's exit code by name."""
         import shutil
-        for _, proc in self.running:
-            self.codes.setdefault(proc.name, proc.stop())
+        for spec, proc in self.running:
+            self.codes.setdefault(self.key(spec), proc.stop())
         shutil.rmtree(self._params_dir, ignore_errors=True)
         return dict(self.codes)
 

@@ -34,7 +34,8 @@ def test_nodes_of_one_name_in_two_namespaces_are_two_entries(tmp_path, ros_env):
     path.write_text(LAUNCH)
     with LaunchedNodes(parse_launch_file(path), env=ros_env) as graph:
         names = ['robot1/camera_node', 'robot2/camera_node', 'camera_node']
-        assert [proc.name for _, proc in graph.running] == names
+        assert [graph.key(spec) for spec, _ in graph.running] == names
+        assert {proc.name for _, proc in graph.running} == {'camera_node'}  # the log prefix
         assert graph['robot2/camera_node'] is graph.running[1][1]
         with pytest.raises(KeyError):
             graph['robot3/camera_node']
