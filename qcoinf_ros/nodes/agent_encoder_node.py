@@ -44,7 +44,7 @@ from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORM
 from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.imaging import to_rgb8
-from qcoinf_ros.models.device import DeviceError, DEVICES_HELP
+from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
@@ -150,7 +150,6 @@ class AgentEncoderNode(LifecycleNode):
         import torch
         from transformers.utils import logging as hf_logging
 
-        from qcoinf_ros.models.device import resolve_device
         from qcoinf_ros.models.registry import load_split
         from qcoinf_ros.quant.runtime import build_runtime
         from qcoinf_ros.theory.weight_stats import fit_model

@@ -40,7 +40,8 @@ from std_msgs.msg import Float64, String
 
 from qcoinf_ros.codec import decode_embedding, FORMAT
 from qcoinf_ros.codec.cost import encode_cost
-from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, DTYPES
+from qcoinf_ros.models.device import (
+    DeviceError, DEVICES_HELP, DTYPES, place, resolve_device, upload)
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
@@ -137,7 +138,6 @@ class EdgeDecoderNode(LifecycleNode):
         import torch
         from transformers.utils import logging as hf_logging
 
-        from qcoinf_ros.models.device import place, resolve_device
         from qcoinf_ros.models.registry import load_split
 
         hf_logging.disable_progress_bar()
@@ -155,7 +155,9 @@ class EdgeDecoderNode(LifecycleNode):
             self._error = str(exc)
             self._error_may_pass = isinstance(exc, DeviceError)
             self.get_logger().error(f'configure failed: {exc}')
-            self._split = self._cost = None
+            if self._meter is not None:  # opened before a later step failed
+                self._meter.close()
+            self._split = self._cost = self._meter = None
             return TransitionCallbackReturn.FAILURE
         for i, agent in enumerate(self._agents):
             ns = agent.namespace
@@ -230,7 +232,6 @@ class EdgeDecoderNode(LifecycleNode):
             return None
         import torch
 
-        from qcoinf_ros.models.device import upload
         from qcoinf_ros.system.calibration import calibrate_server, CostCache
         tokens = self._p['max_new_tokens']
         batches = self._p['max_batch']
@@ -339,7 +340,6 @@ class EdgeDecoderNode(LifecycleNode):
 
         start_mono = time.monotonic()
         start = time.perf_counter()
-        from qcoinf_ros.models.device import upload
         meter = self._meter
         before = meter.read() if meter is not None else None
         stacked = upload(torch.from_numpy(np.stack([p.item[1] for p in batch])),
