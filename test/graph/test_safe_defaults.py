@@ -118,22 +118,30 @@ def test_unsafe_runtime_parameters_are_rejected_and_nodes_keep_running(ros_env, 
             client = AsyncParameterClient(rclpy_node, exe)
             assert spin_until(lambda: client.services_are_ready(), timeout=120.0), proc.output
 
-            def call(future, proc=proc):
-                assert spin_until(future.done, timeout=30.0), proc.output
-                return future.result()
+            def call(request, proc=proc):
+                # asked again when no reply comes: a service can fail to send its response
+                # before it has matched the client's reply reader ("failed to send response
+                # (timeout)"), as set_remote_parameters does; every request here is idempotent
+                for _ in range(5):
+                    future = request()
+                    if spin_until(future.done, timeout=10.0):
+                        return future.result()
+                raise AssertionError(f'{exe}: no reply to 5 requests\n{proc.output}')
 
             names = sorted({name for name, _, _ in requests})
             before = [parameter_value_to_python(v)
-                      for v in call(client.get_parameters(names)).values]
+                      for v in call(lambda: client.get_parameters(names)).values]
             for name, value, reason in requests:
-                result, = call(client.set_parameters([Parameter(name, value=value)])).results
+                result, = call(lambda: client.set_parameters(
+                    [Parameter(name, value=value)])).results
                 assert not result.successful, f'{exe}: {name}={value!r} was accepted'
                 assert reason in result.reason, f'{exe}: {name}={value!r}: {result.reason}'
             after = [parameter_value_to_python(v)
-                     for v in call(client.get_parameters(names)).values]
+                     for v in call(lambda: client.get_parameters(names)).values]
             assert after == before, f'{exe}: a rejected value was applied'
             if good is not None:  # still running and still accepting a sound change
-                result, = call(client.set_parameters([Parameter(good[0], value=good[1])])).results
+                result, = call(lambda: client.set_parameters(
+                    [Parameter(good[0], value=good[1])])).results
                 assert result.successful, f'{exe}: {good} rejected: {result.reason}'
             assert proc.returncode is None, proc.output
     finally:
