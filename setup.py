@@ -47,16 +47,11 @@ def _files(pattern):
     return sorted(path for path in glob(pattern) if os.path.isfile(path))
 
 
-# One entry per node (each file holds one Node subclass and a main()) plus the `qcoinf` CLI.
-NODES = {
-    'agent_encoder_node': 'qcoinf_ros.nodes.agent_encoder_node:main',
-    'camera_node': 'qcoinf_ros.nodes.camera_node:main',
-    'edge_decoder_node': 'qcoinf_ros.nodes.edge_decoder_node:main',
-    'frequency_actuator_node': 'qcoinf_ros.nodes.frequency_actuator_node:main',
-    'monitor_node': 'qcoinf_ros.nodes.monitor_node:main',
-    'planner_node': 'qcoinf_ros.nodes.planner_node:main',
-    'scenario_node': 'qcoinf_ros.nodes.scenario_node:main',
-}
+# One entry per node (each file holds one Node subclass and a main()) plus the `qcoinf` CLI. The
+# entry points install the stop request before importing the node (qcoinf_ros/ros/entry.py).
+NODES = {name: f'qcoinf_ros.ros.entry:{name}' for name in (
+    'agent_encoder_node', 'camera_node', 'edge_decoder_node', 'frequency_actuator_node',
+    'monitor_node', 'planner_node', 'scenario_node')}
 
 setup(
     name=package_name,

@@ -146,11 +146,36 @@ def _make_cpu_tree(root: Path, cpus=2, governors='performance powersave userspac
             (d / 'scaling_available_frequencies').write_text(table + ' \n')
         (d / 'scaling_available_governors').write_text(governors + '\n')
         (d / 'scaling_governor').write_text('performance\n')
-        for name in ('scaling_setspeed', 'scaling_min_freq', 'scaling_max_freq'):
-            (d / name).write_text('<unsupported>\n')
+        (d / 'scaling_setspeed').write_text('<unsupported>\n')  # as outside userspace
+        (d / 'scaling_min_freq').write_text('1000000\n')
+        (d / 'scaling_max_freq').write_text('2000000\n')
         (d / 'scaling_cur_freq').write_text(f'{cur}\n')
     (root / 'cpuidle').mkdir()  # not a CPU: must be ignored
     return root
+
+
+def _cpu_tree_state(root: Path) -> dict:
+    """
+    Every cpufreq file the backend may write, per CPU, as the kernel would show it.
+
+    ``scaling_setspeed`` counts only under the userspace governor: elsewhere the kernel reads it
+    as ``<unsupported>`` whatever was written last (the mimicked tree keeps the last write).
+    """
+    state = {}
+    for d in sorted(root.glob('cpu*/cpufreq')):
+        governor = (d / 'scaling_governor').read_text()
+        for name in ('scaling_governor', 'scaling_min_freq', 'scaling_max_freq',
+                     'scaling_setspeed'):
+            if (d / name).is_file() and (name != 'scaling_setspeed'
+                                         or governor == 'userspace\n'):
+                state[str((d / name).relative_to(root))] = (d / name).read_text()
+    return state
+
+
+@pytest.fixture
+def cpu_state():
+    """Return ``state(root)``: a mimicked cpufreq tree's files as the kernel shows them."""
+    return _cpu_tree_state
 
 
 @pytest.fixture

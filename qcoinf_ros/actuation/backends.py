@@ -60,6 +60,14 @@ class FrequencyBackend(Protocol):
     def read_energy(self) -> EnergyReading | None:
         ...
 
+    def snapshot(self) -> dict | None:
+        """Return what :meth:`apply` may change, as found (JSON-able); None: nothing."""
+        ...
+
+    def restore(self, state: dict) -> str:
+        """Write ``state`` (from :meth:`snapshot`) back; return what was restored."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -80,8 +88,18 @@ class DryRunBackend:
     def read_energy(self) -> EnergyReading | None:
         return None
 
+    def snapshot(self) -> dict | None:
+        return None
+
+    def restore(self, state: dict) -> str:
+        return 'nothing to restore (dry run)'
+
     def close(self) -> None:
         pass
+
+
+#: The cpufreq files :meth:`CpufreqSysfsBackend.apply` may write, as a snapshot records them.
+CPUFREQ_FILES = ('scaling_governor', 'scaling_min_freq', 'scaling_max_freq', 'scaling_setspeed')
 
 
 class CpufreqSysfsBackend:
@@ -182,6 +200,56 @@ class CpufreqSysfsBackend:
     def read_energy(self) -> EnergyReading | None:
         return None if self.energy_meter is None else self.energy_meter.read()
 
+    def snapshot(self) -> dict | None:
+        """
+        Return the governor, min/max and (userspace governor) set frequency of each CPU.
+
+        ``scaling_setspeed`` is recorded only under the userspace governor (elsewhere it reads
+        ``<unsupported>``). Raises ``RuntimeError`` when a file cannot be read.
+        """
+        cpus = {}
+        for cpu in self.cpus:
+            d = self._dir(cpu)
+            found = {}
+            try:
+                for name in CPUFREQ_FILES:
+                    if (d / name).is_file():
+                        found[name] = (d / name).read_text().strip()
+            except OSError as exc:
+                raise RuntimeError(f'cpufreq backend: cannot read {exc.filename}: '
+                                   f'{exc.strerror}') from None
+            if found.get('scaling_governor') != 'userspace':
+                found.pop('scaling_setspeed', None)
+            cpus[str(cpu)] = found
+        return {'root': str(self.root), 'cpus': cpus}
+
+    def restore(self, state: dict) -> str:
+        """
+        Write a :meth:`snapshot` back: governor, then max before min, then the set speed.
+
+        The maximum first so that a minimum above the current maximum is never refused; every
+        CPU is tried even when one fails (``RuntimeError`` naming them afterwards).
+        """
+        done, failed = [], []
+        for cpu, found in sorted(state.get('cpus', {}).items(), key=lambda kv: int(kv[0])):
+            d = self.root / f'cpu{int(cpu)}' / 'cpufreq'
+            try:
+                for name in ('scaling_governor', 'scaling_max_freq', 'scaling_min_freq',
+                             'scaling_setspeed'):
+                    if name in found:
+                        (d / name).write_text(f'{found[name]}\n')
+            except OSError as exc:
+                failed.append(f'cpu{cpu} ({exc.filename}: {exc.strerror})')
+                continue
+            done.append(f'cpu{cpu} {found.get("scaling_governor", "?")} '
+                        f'{found.get("scaling_min_freq", "?")}..'
+                        f'{found.get("scaling_max_freq", "?")} kHz'
+                        + (f' set {found["scaling_setspeed"]}' if 'scaling_setspeed' in found
+                           else ''))
+        if failed:
+            raise RuntimeError(f'cpufreq backend: could not restore {", ".join(failed)}')
+        return 'restored ' + '; '.join(done)
+
     def close(self) -> None:
         pass
 
@@ -240,6 +308,18 @@ class JtopBackend:
         self._jetson.nvpmodel = int(profile.nvpmodel_mode)
         return AppliedProfile(profile.name, profile.f, None, self.name,
                               f'nvpmodel mode {profile.nvpmodel_mode}')
+
+    def snapshot(self) -> dict | None:
+        """Return the nvpmodel mode in force (its id), as found."""
+        mode = self._jetson.nvpmodel
+        if mode is None:
+            return None
+        return {'nvpmodel': int(getattr(mode, 'id', mode))}
+
+    def restore(self, state: dict) -> str:
+        mode = int(state['nvpmodel'])
+        self._jetson.nvpmodel = mode
+        return f'restored nvpmodel mode {mode}'
 
     def read_energy(self) -> EnergyReading | None:
         # Integrate total board power [mW] between reads (jtop reports power, not energy).
@@ -334,6 +414,17 @@ class NvmlBackend:
 
     def read_energy(self) -> EnergyReading | None:
         return self._meter.read()
+
+    def snapshot(self) -> dict | None:
+        """Return the GPU (NVML cannot read locked clocks back: restoring resets them)."""
+        return {'gpu': 'locked clocks reset to the default'}
+
+    def restore(self, state: dict) -> str:
+        try:
+            self._nvml.nvmlDeviceResetGpuLockedClocks(self._handle)
+        except self._nvml.NVMLError as exc:
+            raise RuntimeError(f'nvml backend: cannot reset the locked clocks: {exc}') from None
+        return 'reset the GPU locked clocks to the default'
 
     def close(self) -> None:
         try:

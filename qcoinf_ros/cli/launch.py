@@ -137,5 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.1)
     finally:
         codes = nodes.stop()
-    failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT)}
+    failed = {name: code for name, code in codes.items() if code != 0}
+    for name, code in failed.items():  # as ros2 launch reports a process that did not exit 0
+        print(f'qcoinf launch: {name} has died [exit code {code}]', file=sys.stderr, flush=True)
     return 1 if failed else 0

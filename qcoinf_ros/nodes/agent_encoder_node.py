@@ -51,7 +51,7 @@ from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import IMAGE_LIMIT_PARAMS, image_msg_to_array, source_of
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-from qcoinf_ros.ros.spin import autostart, run_node
+from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.serving.fair import FairQueue
 
 CALIBRATE = ('auto', 'always', 'never')
@@ -258,7 +258,7 @@ class AgentEncoderNode(LifecycleNode):
         if getattr(self, '_worker', None) is None:
             return
         self._queue.close()
-        self._worker.join(timeout=30.0)
+        join_worker(self._worker, self.get_logger(), 'the encode worker')
         self._worker = None
 
     def destroy_node(self):
@@ -317,9 +317,9 @@ class AgentEncoderNode(LifecycleNode):
         queue = self._queue
         while True:
             taken = queue.take(timeout=0.5)
+            if queue.closed:  # stopping: what is still queued is not encoded
+                return
             if taken is None:
-                if queue.closed:
-                    return
                 continue
             try:
                 self._on_image(taken[1])
@@ -348,6 +348,8 @@ class AgentEncoderNode(LifecycleNode):
             payload = encode_embedding(embedding[0], meta)
         except ValueError as exc:  # non-finite embedding, or out of the fp16 range
             self._drops.drop('embedding', str(exc))
+            return
+        if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
         out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
         self._pub.publish(out)

@@ -46,7 +46,7 @@ from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
-from qcoinf_ros.ros.spin import autostart, run_node
+from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
 from qcoinf_ros.serving.stamps import StampGuard
 
@@ -64,7 +64,8 @@ PARAMS = [
     ParamSpec('threads', 0, 'torch intra-op threads; 0 keeps the torch default.', low=0,
               high=256, read_only=True),
     ParamSpec('agents', [''], "Namespaces of the agents served, relative to this node's ('' = "
-              "this node's own namespace).", type='str[]', read_only=True),
+              "this node's own namespace).", type='str[]', read_only=True,
+              min_items=1),
     ParamSpec('max_batch', 1, 'Most embeddings decoded together as one batch (1: one at a '
               'time).', low=1, high=64, read_only=True),
     ParamSpec('batch_wait', 0.0, 'Longest wait [s] after the oldest waiting embedding for more '
@@ -262,7 +263,7 @@ class EdgeDecoderNode(LifecycleNode):
             return
         self._stop.set()
         self._queue.close()
-        self._worker.join(timeout=30.0)
+        join_worker(self._worker, self.get_logger(), 'the decode worker')
         self._worker = None
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -284,6 +285,9 @@ class EdgeDecoderNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
+        if self._meter is not None:
+            self._meter.close()
+            self._meter = None
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self):
@@ -351,6 +355,8 @@ class EdgeDecoderNode(LifecycleNode):
         after = meter.read() if before is not None else None
         if before is not None and after is not None:  # the board's energy while it decoded
             self._energy = (self._energy + [(after.joules - before.joules) / len(batch)])[-200:]
+        if self._stop.is_set():  # stopping: the publishers are being torn down
+            return
         now = self.get_clock().now()
         for pending, caption in zip(batch, captions):
             agent = self._agents[pending.agent]

@@ -8,6 +8,14 @@ Topics out: ``qcoinf/applied_profile`` (std_msgs/String JSON, latched,
 requested vs applied clocks, energy per inference labelled ``measured`` with its source, or
 ``predicted`` by the system model).
 
+Lifecycle (autostart by default, like the agent and the decoder): ``configure`` opens the
+backend and records the clocks as found (governor, min/max and set frequency, nvpmodel mode) in
+a restore record on disk before anything is written (:mod:`qcoinf_ros.actuation.restore`);
+``activate`` starts applying profiles; ``deactivate`` writes the recorded clocks back;
+``cleanup`` and ``shutdown`` (SIGINT, SIGTERM: :mod:`qcoinf_ros.ros.spin`) write them back and
+remove the record. After a SIGKILL the record stays, and the next start restores from it first.
+Each restore is logged with what it wrote.
+
 Safety: a profile whose clocks exceed ``max_agent_hz`` / ``max_server_hz`` is refused (logged
 once, the last applied profile stays in force); the limits themselves are bounded parameters.
 Below those limits the backend never writes a clock outside the hardware's own range
@@ -20,10 +28,11 @@ from __future__ import annotations
 import sys
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
 from qcoinf_ros.actuation import BACKENDS, make_backend, RaplEnergyMeter
+from qcoinf_ros.actuation.restore import default_record_path, RestoreRecord
 from qcoinf_ros.codec.applied import AppliedMessage, encode_applied
 from qcoinf_ros.codec.plan import decode_profile
 from qcoinf_ros.planner.profiles import FrequencyProfile
@@ -31,7 +40,7 @@ from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
-from qcoinf_ros.ros.spin import run_node
+from qcoinf_ros.ros.spin import autostart, run_node
 
 PARAMS = [
     ParamSpec('backend', 'dry_run', 'How clocks are set.', choices=BACKENDS, read_only=True),
@@ -47,38 +56,122 @@ PARAMS = [
               low=1.0, high=1e12, read_only=True),
     ParamSpec('diagnostics_period', 1.0, 'Period of the /diagnostics status [s].',
               low=0.05, high=60.0, read_only=True),
+    ParamSpec('restore_record', '', 'File that keeps the clocks as found until they are '
+              'written back (survives a SIGKILL; the next start restores from it); "" = '
+              '$ROS_HOME/qcoinf/actuator_<backend>_<hash>.json.', read_only=True),
+    ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
 ]
 
 
-class FrequencyActuatorNode(Node):
-    """Applies frequency profiles through a backend and reports energy."""
+class FrequencyActuatorNode(LifecycleNode):
+    """Applies frequency profiles through a backend, reports energy, restores the clocks."""
 
     def __init__(self, **kwargs):
         super().__init__('frequency_actuator_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        self._backend = self._record = None
+        self._drops = DropLog(self.get_logger())
+        self._requested = None
+        self._applied = None
+        self._inferences = 0
+        self._energy_start = None
+        self._applied_pub = self._diag_pub = self._timer = None
+        self._subs = []
+        self._error = ''
+        self._active = False
+        self._pending: String | None = None  # the last profile heard while inactive
+        if self._p['autostart']:
+            autostart(self)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         backend = self._p['backend']
         try:
             if backend == 'cpufreq':
                 meter = RaplEnergyMeter(self._p['rapl_root']) if self._p['rapl_root'] else None
                 self._backend = make_backend('cpufreq', root=self._p['sysfs_root'],
                                              energy_meter=meter)
+                target = str(self._backend.root.resolve())
             elif backend == 'nvml':
                 self._backend = make_backend('nvml', index=self._p['gpu_index'])
+                target = f'gpu{self._p["gpu_index"]}'
             else:
                 self._backend = make_backend(backend)
-        except RuntimeError as exc:  # absent hardware: a clear reason, exit code 2
-            raise ValueError(str(exc)) from None
-        self._drops = DropLog(self.get_logger())
-        self._requested = None
-        self._applied = None
-        self._inferences = 0
+                target = ''
+            path = self._p['restore_record'] or default_record_path(backend, target)
+            self._record = RestoreRecord(self._backend, path)
+            leftover = self._record.begin()
+        except (RuntimeError, ValueError, OSError) as exc:  # absent hardware, a bad record
+            self._error = str(exc)
+            self.get_logger().error(f'configure failed: {exc}')
+            self._close_backend()
+            return TransitionCallbackReturn.FAILURE
+        if leftover is not None:
+            self.get_logger().warning(leftover)
         self._energy_start = self._backend.read_energy()
         self._applied_pub = self.create_publisher(String, 'qcoinf/applied_profile', LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(String, 'qcoinf/frequency_profile', self._on_profile, LATCHED)
-        self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
-        self.create_timer(self._p['diagnostics_period'], self._publish_diagnostics)
-        self.get_logger().info(f'frequency actuator: backend {backend}')
+        self._subs = [
+            self.create_subscription(String, 'qcoinf/frequency_profile', self._on_profile,
+                                     LATCHED),
+            self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10)),
+        ]
+        self._timer = self.create_timer(self._p['diagnostics_period'], self._publish_diagnostics)
+        self.get_logger().info(
+            f'frequency actuator: backend {backend}' + (
+                f', clocks as found recorded in {self._record.path}'
+                if self._record.state is not None else ''))
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = True
+        pending, self._pending = self._pending, None
+        if pending is not None:  # the profile in force (latched) when it was deactivated
+            self._on_profile(pending)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._restore(keep=True)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._restore(keep=False)
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self.destroy_timer(self._timer)
+        self.destroy_publisher(self._applied_pub)
+        self.destroy_publisher(self._diag_pub)
+        self._applied_pub = self._diag_pub = self._timer = None
+        self._requested = self._applied = None
+        self._close_backend()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._restore(keep=False)
+        self._close_backend()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _restore(self, keep: bool) -> None:
+        """Write the clocks as found back (logged with what was written)."""
+        if self._record is None:
+            return
+        try:
+            said = self._record.restore(keep=keep)
+        except (RuntimeError, OSError) as exc:
+            self.get_logger().error(f'could not restore the clocks: {exc}')
+            return
+        if said is not None:
+            self.get_logger().info(f'{self._backend.name}: {said}')
+        if not keep:
+            self._record = None
+
+    def _close_backend(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        self._backend = None
 
     @property
     def applied(self):
@@ -88,6 +181,9 @@ class FrequencyActuatorNode(Node):
         self._inferences += 1
 
     def _on_profile(self, msg: String) -> None:
+        if not self._active:  # applied on activation
+            self._pending = msg
+            return
         try:
             request = decode_profile(msg.data)
         except ValueError as exc:
@@ -101,6 +197,7 @@ class FrequencyActuatorNode(Node):
         profile = FrequencyProfile(request.name, request.f, request.f_server,
                                    request.nvpmodel_mode)
         try:
+            self._record.mark_changed()
             applied = self._backend.apply(profile)
         except (RuntimeError, ValueError) as exc:
             self._drops.drop('frequency_profile', f'backend {self._backend.name}: {exc}')
@@ -123,6 +220,8 @@ class FrequencyActuatorNode(Node):
         return None, 'none'
 
     def _publish_diagnostics(self) -> None:
+        if self._backend is None:
+            return
         energy, label = self._energy_per_inference()
         ok = self._applied is not None
         values = {
@@ -141,9 +240,11 @@ class FrequencyActuatorNode(Node):
                        hardware_id=self._backend.name)
 
     def destroy_node(self):
-        backend = getattr(self, '_backend', None)  # absent when the constructor refused
-        if backend is not None:
-            backend.close()
+        # a node destroyed without its shutdown transition still leaves the clocks as found
+        if getattr(self, '_record', None) is not None:
+            self._restore(keep=False)
+        if getattr(self, '_backend', None) is not None:  # absent when the constructor refused
+            self._close_backend()
         return super().destroy_node()
 
 

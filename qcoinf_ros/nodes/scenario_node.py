@@ -32,9 +32,10 @@ PARAMS = [
     ParamSpec('capacity_ah', 2.0, 'Battery capacity [Ah].', low=1e-3, high=1e4),
     ParamSpec('voltage', 14.8, 'Battery voltage [V].', low=0.1, high=1000.0),
     ParamSpec('deadline_times', [0.0], 'Times [s from start] at which the deadline changes; '
-              'starts at 0, strictly increasing.', type='float[]', low=0.0, high=1e6),
+              'starts at 0, strictly increasing.', type='float[]', low=0.0, high=1e6,
+              min_items=1),
     ParamSpec('deadline_values', [1.0], 'Deadline T0 [s per inference] from each time on.',
-              type='float[]', low=1e-6, high=1e6),
+              type='float[]', low=1e-6, high=1e6, min_items=1),
     ParamSpec('duration', 0.0, 'Exit after this many seconds; 0 runs until stopped.',
               low=0.0, high=1e6),
     ParamSpec('frame_id', 'base_link', 'frame_id of the published battery_state header.'),

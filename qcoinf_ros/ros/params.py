@@ -46,6 +46,8 @@ class ParamSpec:
     read_only: bool = False
     #: Most items of an array parameter.
     max_items: int = 4096
+    #: Fewest items of an array parameter (0: an empty list, ``[]``, is a valid value).
+    min_items: int = 0
 
     @property
     def param_type(self):
@@ -73,6 +75,9 @@ class ParamSpec:
         values = list(value) if isinstance(value, (list, tuple, array.array)) else [value]
         if len(values) > self.max_items:
             return f'{self.name} must have at most {self.max_items} items, got {len(values)}'
+        if self.param_type in _ARRAY_TYPES and len(values) < self.min_items:
+            return (f'{self.name} must have at least {self.min_items} item(s), got '
+                    f'{len(values)}')
         for v in values:
             if isinstance(v, float) and math.isnan(v):
                 return f'{self.name} must not be NaN'
@@ -115,16 +120,54 @@ def declare_all(node: Node, specs: list[ParamSpec]) -> ParamValues:
     out of its range, of the wrong type or not one of the choices, so that
     :func:`qcoinf_ros.ros.spin.run_node` refuses to start with that reason (exit code 2).
     """
+    empty = _take_empty_lists(node, specs)
     try:
         node.declare_parameters('', [(s.name, s.default, s.descriptor()) for s in specs])
+        for name, kind in empty.items():  # the start value [], typed (no callback is set yet)
+            node._parameters[name] = Parameter(name, kind, [])
+        values = ParamValues((s.name, node.get_parameter(s.name).value) for s in specs)
     except ParameterException as exc:  # out of range, wrong type (rclpy's own checks)
         raise ValueError(f'invalid parameter: {exc}') from None
-    values = ParamValues((s.name, node.get_parameter(s.name).value) for s in specs)
     for spec in specs:
         reason = spec.check(values[spec.name])
         if reason is not None:
             raise ValueError(f'invalid parameter: {reason}')
     return values
+
+
+_ARRAY_TYPES = {
+    ParameterType.PARAMETER_DOUBLE_ARRAY: Parameter.Type.DOUBLE_ARRAY,
+    ParameterType.PARAMETER_STRING_ARRAY: Parameter.Type.STRING_ARRAY,
+}
+
+
+def _take_empty_lists(node: Node, specs: list[ParamSpec]) -> dict:
+    """
+    Take out the start values ``[]`` (``-p 'name:=[]'``, a file); return them with their type.
+
+    rcl cannot type an empty YAML sequence: the override arrives as ``NOT_SET`` and rclpy then
+    leaves a statically typed parameter uninitialized (``ParameterUninitializedException`` on
+    the first read), and rclpy's declare types a plain ``[]`` as a byte array. An empty list is
+    a value of an array parameter's declared type, so :func:`declare_all` sets it with that
+    type after declaring (and checks it like any value: :meth:`ParamSpec.check`); for a scalar
+    parameter it is refused with ``ValueError`` naming the parameter.
+    """
+    empty: dict = {}
+    overrides = getattr(node, '_parameter_overrides', None)
+    if not isinstance(overrides, dict):
+        return empty
+    for spec in specs:
+        given = overrides.get(spec.name)
+        if given is None or given.type_ != Parameter.Type.NOT_SET:
+            continue
+        kind = _ARRAY_TYPES.get(spec.param_type)
+        if kind is None:
+            expected = getattr(spec.type or type(spec.default), '__name__', spec.type)
+            raise ValueError(f'invalid parameter: {spec.name} must be a {expected}, got an '
+                             'empty list (or no value)')
+        del overrides[spec.name]
+        empty[spec.name] = kind
+    return empty
 
 
 def install_validator(

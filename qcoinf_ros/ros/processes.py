@@ -17,6 +17,12 @@ import time
 from qcoinf_ros.resources import PACKAGE, share_file
 
 
+#: ``ros2 launch``'s defaults (launch.actions.ExecuteLocal): SIGTERM this long after SIGINT...
+SIGTERM_TIMEOUT = 5.0
+#: ... and SIGKILL this long after SIGTERM.
+SIGKILL_TIMEOUT = 5.0
+
+
 def loopback_dds_env(base: dict[str, str] | None = None, domain_id: int | None = None
                      ) -> dict[str, str]:
     """
@@ -57,15 +63,15 @@ def node_command(executable: str, package: str = PACKAGE) -> list[str]:
     if package != PACKAGE:
         raise ValueError(f'executable {executable!r} of package {package!r} not found '
                          '(is its workspace sourced?)')
-    return [sys.executable, '-m', f'{PACKAGE}.nodes.{executable}']
+    return [sys.executable, '-m', f'{PACKAGE}.ros.entry', executable]
 
 
 class NodeProcess:
     """
     A node in a child process; its output is kept (``output``) and echoed if asked.
 
-    Stopped with SIGINT (the node's KeyboardInterrupt path), then SIGTERM, then SIGKILL, each
-    with a bounded wait.
+    Stopped as ``ros2 launch`` stops a process (:func:`stop_all`): SIGINT, then SIGTERM after
+    ``sigterm_timeout``, then SIGKILL after ``sigkill_timeout`` more.
     """
 
     def __init__(self, executable: str, ros_args: list[str] | None = None,
@@ -117,17 +123,13 @@ class NodeProcess:
         if self._proc.poll() is None:
             os.killpg(self._proc.pid, sig)
 
-    def stop(self, timeout: float = 5.0) -> int:
+    def stop(self, timeout: float = SIGTERM_TIMEOUT) -> int:
         """Stop the node (SIGINT, then SIGTERM, then SIGKILL) and return its exit code."""
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if self._proc.poll() is not None:
-                break
-            try:
-                self.send(sig)
-            except ProcessLookupError:
-                break
-            self.wait(timeout)
-        code = self._proc.wait(timeout=timeout)
+        return stop_all([self], timeout, timeout)[0]
+
+    def finish(self) -> int:
+        """Wait for the (ended or killed) process and its output; return its exit code."""
+        code = self._proc.wait()
         self._reader.join(timeout=1.0)
         return code
 
@@ -136,6 +138,31 @@ class NodeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def stop_all(procs: list[NodeProcess], sigterm_timeout: float = SIGTERM_TIMEOUT,
+             sigkill_timeout: float = SIGKILL_TIMEOUT) -> list[int]:
+    """
+    Stop processes together as ``ros2 launch`` does; return their exit codes, in order.
+
+    SIGINT to every one still running, SIGTERM to those still running ``sigterm_timeout`` s
+    later, SIGKILL to those still running ``sigkill_timeout`` s after that (launch's timers
+    run per process, all started at the shutdown, so the whole stop takes at most the sum).
+    """
+    for sig, wait in ((signal.SIGINT, sigterm_timeout), (signal.SIGTERM, sigkill_timeout),
+                      (signal.SIGKILL, None)):
+        running = [p for p in procs if p.returncode is None]
+        for proc in running:
+            try:
+                proc.send(sig)
+            except ProcessLookupError:
+                pass
+        if wait is None or not running:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(p.returncode is None for p in running):
+            time.sleep(0.02)
+    return [p.finish() for p in procs]
 
 
 class LaunchedNodes:
@@ -206,10 +233,11 @@ class LaunchedNodes:
         return alive
 
     def stop(self) -> dict[str, int]:
-        """Stop every node (SIGINT first); return every node's exit code by name."""
+        """Stop every node together (:func:`stop_all`); return every node's exit code by name."""
         import shutil
-        for spec, proc in self.running:
-            self.codes.setdefault(self.key(spec), proc.stop())
+        codes = stop_all([proc for _, proc in self.running])
+        for (spec, _), code in zip(self.running, codes):
+            self.codes.setdefault(self.key(spec), code)
         shutil.rmtree(self._params_dir, ignore_errors=True)
         return dict(self.codes)
 

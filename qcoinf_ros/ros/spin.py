@@ -1,14 +1,45 @@
-"""The ``main()`` body shared by the package's nodes (the Jazzy and Kilted shutdown idiom)."""
+"""
+The ``main()`` body shared by the package's nodes: one start-up path and one shutdown path.
+
+Exit codes: :data:`EXIT_OK` (0) for a requested stop (SIGINT, SIGTERM, or the node's own
+``done``), :data:`EXIT_INVALID` (2) for invalid parameters (one FATAL line), :data:`EXIT_CRASH`
+(1) only for a real crash (an exception out of a callback) or a teardown cut after
+:data:`TEARDOWN_TIMEOUT`.
+
+The shutdown path, in this order, while the rclpy context is still valid:
+
+1. SIGINT/SIGTERM set a flag (:mod:`qcoinf_ros.ros.stop`; rclpy's own handlers are not
+   installed, so no signal shuts the context down under a running callback or a lifecycle
+   publisher); the spin loop sees it within 0.1 s;
+2. a lifecycle node is taken through its ``shutdown`` transition from whatever primary state it
+   is in (its ``on_shutdown`` joins its worker and restores what it changed);
+3. the node is destroyed, then the context is shut down.
+
+Later signals are recorded and ignored (``ros2 launch`` sends SIGTERM 5 s after SIGINT); a
+teardown that has not finished after :data:`TEARDOWN_TIMEOUT` seconds is cut with one log line
+and exit code 1, before launch's SIGKILL (10 s) would cut it silently.
+"""
 
 from __future__ import annotations
 
-import signal
+import os
+import sys
 import threading
+import traceback
 from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from qcoinf_ros.ros.stop import STOP, StopRequest
+
+EXIT_OK, EXIT_CRASH, EXIT_INVALID = 0, 1, 2
+#: Seconds the teardown may take before it is cut (ros2 launch: SIGTERM at 5 s, SIGKILL at 10 s).
+TEARDOWN_TIMEOUT = 8.0
+#: Seconds a node's worker thread is given to finish its current item when it is stopped.
+WORKER_JOIN_TIMEOUT = 4.0
 
 
 def autostart(node) -> None:
@@ -18,7 +49,8 @@ def autostart(node) -> None:
     Raises ``ValueError`` with the node's ``_error`` text when configuring fails (so
     :func:`run_node` exits with code 2 and the reason), except when the node says the failure
     may pass (``_error_may_pass``: a device out of memory or absent now): then the node logs
-    it and keeps running unconfigured, for its lifecycle ``configure`` to be asked again.
+    it and keeps running unconfigured, for its lifecycle ``configure`` to be asked again. A stop
+    requested during configure (SIGINT/SIGTERM) skips the activation: the shutdown follows.
     """
     from rclpy.lifecycle import TransitionCallbackReturn
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
@@ -29,39 +61,117 @@ def autostart(node) -> None:
                 f'{node.get_fully_qualified_name()} configure`)')
             return
         raise ValueError(f'cannot configure: {error}')
+    if STOP.requested:
+        return
     if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
         raise ValueError('cannot activate: see the log')
 
 
-def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
-             done: Callable[[Node], bool] | None = None) -> int:
-    """
-    Create the node with ``factory``, spin it until shutdown (or ``done(node)``), clean up.
+def join_worker(thread: threading.Thread | None, logger, what: str,
+                timeout: float = WORKER_JOIN_TIMEOUT) -> bool:
+    """Join ``thread`` for at most ``timeout`` s; log once when it is still running. True: done."""
+    if thread is None or thread is threading.current_thread():
+        return True
+    thread.join(timeout=timeout)
+    if thread.is_alive():
+        logger.warning(f'{what} still busy {timeout:g} s after the stop request: left to '
+                       'finish as a daemon thread (its results are discarded)')
+        return False
+    return True
 
-    A ``ValueError`` while constructing (invalid parameters) is logged once and gives exit code
-    2 instead of a traceback. SIGINT ends the spin and is ignored from then on, during the
-    teardown. Returns the process exit code.
+
+def lifecycle_shutdown(node, logger) -> str | None:
     """
-    rclpy.init(args=args)
+    Take a lifecycle node through ``shutdown`` from its primary state; return that state.
+
+    ``None`` for a plain node, or one already finalized. The transition runs the node's
+    ``on_shutdown`` (and publishes the transition event) while the context is valid.
+    """
+    machine = getattr(node, '_state_machine', None)
+    if machine is None:
+        return None
+    state = machine.current_state[1]
+    if state not in ('unconfigured', 'inactive', 'active'):
+        return None
+    from rclpy.lifecycle import TransitionCallbackReturn
+    result = node.trigger_shutdown()
+    if result != TransitionCallbackReturn.SUCCESS:
+        logger.warning(f'shutdown transition from {state}: {result.to_label()}')
+    return state
+
+
+def _cut(logger, name: str, bound: float) -> None:
+    """Cut a stuck teardown: one line, then exit 1 (the process may be stuck in C code)."""
+    line = (f'[{name}] shutdown did not finish within {bound:g} s (a worker or a driver is '
+            'stuck): exiting with code 1\n')
+    try:
+        logger.error(line.strip())
+    finally:
+        os.write(2, line.encode())
+        os._exit(EXIT_CRASH)
+
+
+def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
+             bound: float = TEARDOWN_TIMEOUT) -> None:
+    """
+    Shut a node down (lifecycle ``shutdown``, destroy) and then the rclpy context.
+
+    Runs under a watchdog: past ``bound`` seconds the process exits with code 1 and one line.
+    """
+    logger = rclpy.logging.get_logger(name)
+    watchdog = threading.Timer(bound, _cut, args=(logger, name, bound))
+    watchdog.daemon = True
+    watchdog.start()
+    seen = len(stop.signals)
+    try:
+        if node is not None:
+            if stop.requested:
+                logger.info(f'{stop.names()[0]} received: shutting down')
+            state = lifecycle_shutdown(node, logger)
+            if state is not None:
+                logger.info(f'lifecycle: {state} -> finalized')
+            node.destroy_node()
+        later = stop.names(1 if seen else 0)
+        if len(later):
+            logger.info(f'{", ".join(later)} during the shutdown: ignored (already stopping)')
+    finally:
+        rclpy.try_shutdown()
+        watchdog.cancel()
+
+
+def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
+             done: Callable[[Node], bool] | None = None, stop: StopRequest = STOP,
+             teardown_timeout: float = TEARDOWN_TIMEOUT) -> int:
+    """
+    Create the node with ``factory``, spin it until a stop request (or ``done(node)``), tear down.
+
+    A ``ValueError`` while constructing (invalid parameters) is logged once (FATAL) and gives
+    exit code 2 instead of a traceback. A stop requested before or while the node is created
+    ends it as soon as the constructor returns. Returns the process exit code.
+    """
+    stop.install()
+    if stop.requested:  # stopped while the entry point imported the node's module
+        return EXIT_OK
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
+    code = EXIT_OK
     try:
         try:
             node = factory()
         except ValueError as exc:
             rclpy.logging.get_logger(name).fatal(f'cannot start: {exc}')
-            return 2
+            return EXIT_INVALID
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not (done is not None and done(node)):
+        while not stop.requested and not (done is not None and done(node)):
             executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        executor.remove_node(node)
+        executor.shutdown(timeout_sec=1.0)
+    except ExternalShutdownException:
+        pass  # the context was shut down by its owner: nothing left to spin
+    except Exception:  # noqa: BLE001 - a crash: the traceback, exit code 1, still a teardown
+        traceback.print_exc(file=sys.stderr)
+        code = EXIT_CRASH
     finally:
-        # a stop request (SIGINT) that lands while the node is already tearing down, e.g.
-        # after done(node), must not cut the teardown short with a KeyboardInterrupt
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        teardown(node, name, stop, teardown_timeout)
+    return code

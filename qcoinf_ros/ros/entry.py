@@ -1,0 +1,61 @@
+"""
+The nodes' console entry points (``ros2 run qcoinf_ros <node>``).
+
+Each one installs the stop request (:mod:`qcoinf_ros.ros.stop`) first, then imports its node's
+module and runs its ``main()``: a SIGINT or SIGTERM that lands while rclpy, torch or the model
+are still being imported ends the process with exit code 0 at the first safe point, never with
+a ``KeyboardInterrupt`` traceback. Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from qcoinf_ros.ros.stop import STOP
+
+#: The package's node executables (each ``qcoinf_ros.nodes.<name>`` has a ``main()``).
+NODE_EXECUTABLES = ('agent_encoder_node', 'camera_node', 'edge_decoder_node',
+                    'frequency_actuator_node', 'monitor_node', 'planner_node', 'scenario_node')
+
+
+def run(executable: str) -> int:
+    """Install the stop request, import ``qcoinf_ros.nodes.<executable>``, run its ``main()``."""
+    if executable not in NODE_EXECUTABLES:
+        raise ValueError(f'unknown node executable {executable!r} (one of '
+                         f'{", ".join(NODE_EXECUTABLES)})')
+    STOP.install()
+    return importlib.import_module(f'qcoinf_ros.nodes.{executable}').main()
+
+
+def agent_encoder_node() -> int:
+    return run('agent_encoder_node')
+
+
+def camera_node() -> int:
+    return run('camera_node')
+
+
+def edge_decoder_node() -> int:
+    return run('edge_decoder_node')
+
+
+def frequency_actuator_node() -> int:
+    return run('frequency_actuator_node')
+
+
+def monitor_node() -> int:
+    return run('monitor_node')
+
+
+def planner_node() -> int:
+    return run('planner_node')
+
+
+def scenario_node() -> int:
+    return run('scenario_node')
+
+
+if __name__ == '__main__':  # python -m qcoinf_ros.ros.entry <executable> [--ros-args ...]
+    name = sys.argv.pop(1) if len(sys.argv) > 1 else ''
+    sys.exit(run(name))
