@@ -52,6 +52,7 @@ from qcoinf_ros.ros.image import IMAGE_LIMIT_PARAMS, image_msg_to_array, source_
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
+from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
 
 CALIBRATE = ('auto', 'always', 'never')
@@ -165,6 +166,7 @@ class AgentEncoderNode(LifecycleNode):
             start = time.perf_counter()
             placement = resolve_device(self._p['device'])
             self._split = load_split(self._p['model'], parts=('agent',))
+            STOP.check()  # a stop while the model loaded: no calibration
             self._fit = fit_model(self._split.agent_module, per_layer=False).overall
             bits = self._p['initial_bit_width'] or self._p['b_max']
             self._runtime = build_runtime(
@@ -177,6 +179,10 @@ class AgentEncoderNode(LifecycleNode):
              else self.get_logger().warning)(
                 f'kernels: {self._runtime.kernel} ({self._runtime.reason})')
             self._cost = self._calibrate(threads)
+        except StopRequested as exc:
+            self.get_logger().info(f'configure abandoned: {exc}')
+            self._split = self._runtime = self._cost = None
+            return TransitionCallbackReturn.FAILURE
         except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
             self._error_may_pass = isinstance(exc, DeviceError)
@@ -236,6 +242,7 @@ class AgentEncoderNode(LifecycleNode):
         frame = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
 
         def run():
+            STOP.check()  # a stop during configure abandons the calibration
             with torch.no_grad():  # .cpu(): on a GPU, wait for the result as a frame does
                 self._split.encode(self._split.preprocess(frame)).cpu()
 

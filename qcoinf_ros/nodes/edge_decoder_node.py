@@ -47,6 +47,7 @@ from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
+from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
 from qcoinf_ros.serving.stamps import StampGuard
 
@@ -148,10 +149,17 @@ class EdgeDecoderNode(LifecycleNode):
             start = time.perf_counter()
             self._placement = resolve_device(self._p['device'], self._p['dtype'])
             self._split = load_split(self._p['model'], parts=('server',))
+            STOP.check()  # a stop while the model loaded: no calibration
             place(self._split.server_module, self._placement, what='the server part')
             self.get_logger().info(self._placement.note)
             self._meter = self._energy_meter()
             self._cost = self._calibrate(self._p['threads'] or torch.get_num_threads())
+        except StopRequested as exc:
+            self.get_logger().info(f'configure abandoned: {exc}')
+            if self._meter is not None:
+                self._meter.close()
+            self._split = self._cost = self._meter = None
+            return TransitionCallbackReturn.FAILURE
         except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
             self._error_may_pass = isinstance(exc, DeviceError)
@@ -240,6 +248,7 @@ class EdgeDecoderNode(LifecycleNode):
                                  generator=torch.Generator().manual_seed(0))
 
         def decode(size):  # upload, generate and the ids back on the host, as a batch's decode
+            STOP.check()  # a stop during configure abandons the calibration
             with torch.no_grad():
                 self._split.decode(upload(embeddings[:size], self._placement),
                                    max_new_tokens=tokens, min_new_tokens=tokens).cpu()

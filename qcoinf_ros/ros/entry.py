@@ -10,6 +10,7 @@ a ``KeyboardInterrupt`` traceback. Only the standard library is imported at modu
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from qcoinf_ros.ros.stop import STOP
@@ -20,12 +21,25 @@ NODE_EXECUTABLES = ('agent_encoder_node', 'camera_node', 'edge_decoder_node',
 
 
 def run(executable: str) -> int:
-    """Install the stop request, import ``qcoinf_ros.nodes.<executable>``, run its ``main()``."""
+    """
+    Install the stop request, import ``qcoinf_ros.nodes.<executable>``, run its ``main()``.
+
+    The process then ends with ``main()``'s exit code at once (``os._exit`` after flushing the
+    output): the node, its context and its workers are already torn down, and the interpreter's
+    own finalization — garbage-collecting torch and rclpy objects after the context is gone —
+    was seen to hang for seconds (until launch's SIGKILL) after a configure cut short by a stop.
+    """
     if executable not in NODE_EXECUTABLES:
         raise ValueError(f'unknown node executable {executable!r} (one of '
                          f'{", ".join(NODE_EXECUTABLES)})')
     STOP.install()
-    return importlib.import_module(f'qcoinf_ros.nodes.{executable}').main()
+    code = importlib.import_module(f'qcoinf_ros.nodes.{executable}').main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say
+            pass
+    os._exit(code)
 
 
 def agent_encoder_node() -> int:

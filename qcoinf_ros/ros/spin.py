@@ -54,6 +54,8 @@ def autostart(node) -> None:
     """
     from rclpy.lifecycle import TransitionCallbackReturn
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        if STOP.requested:  # configure abandoned for the stop: the shutdown follows
+            return
         error = getattr(node, '_error', '') or 'see the log'
         if getattr(node, '_error_may_pass', False):
             node.get_logger().warning(  # the reason itself: in the node's own log line

@@ -22,6 +22,10 @@ import threading
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class StopRequested(Exception):
+    """Raised by :meth:`StopRequest.check` to abandon long work (a calibration) on a stop."""
+
+
 class StopRequest:
     """
     The stop requests this process has received, in order (signal numbers).
@@ -53,6 +57,11 @@ class StopRequest:
     def names(self, start: int = 0) -> list[str]:
         """Return the names of the signals received (from the ``start``-th on)."""
         return [signal.Signals(s).name for s in self.signals[start:]]
+
+    def check(self) -> None:
+        """Raise :class:`StopRequested` when a stop was requested (call it between steps)."""
+        if self.signals:
+            raise StopRequested(f'{self.names()[0]} received')
 
     def request(self, signum: int = signal.SIGTERM) -> None:
         """Request a stop as if ``signum`` had arrived (for code that ends a node itself)."""

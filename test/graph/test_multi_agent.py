@@ -66,6 +66,7 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(ros_env, rclpy_no
         # the queueing delay is published per agent, and waiting for the batch costs < 0.5 s
         assert all(0.0 <= q[-1] < 5.0 for q in queue.values()), queue
         assert decoder.returncode is None
+        assert decoder.stop() == 0, decoder.output  # a stop is behaviour: exit 0
     finally:
         decoder.stop()
 
@@ -107,6 +108,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
         queue.publish(Float64(data=float('nan')))
         assert spin_until(lambda: 'dropped server_queue_delay' in planner.output, timeout=30)
         assert planner.returncode is None
+        assert planner.stop() == 0, planner.output
     finally:
         planner.stop()
     # without use_server_queue_delay the same delay changes nothing
@@ -123,6 +125,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
         # the planner has the 1.9 s (a replan would have come first, in that callback)
         assert spin_until(lambda: '1.9' in heard, timeout=30), (heard, planner.output)
         assert bits[-1] == 8 and 'server queueing delay' not in planner.output
+        assert planner.stop() == 0, planner.output
     finally:
         planner.stop()
 
