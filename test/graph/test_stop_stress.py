@@ -174,6 +174,7 @@ def _round(moment, rng, ros_env, rclpy_node, spin_until, tree, found, cpu_state,
                    f'exit {codes[name]} in {took.get(name, float("nan")):.2f} s')
         assert codes[name] == 0, (moment, name, sigs[name], out[-3000:])
         assert 'Traceback' not in out and 'context is invalid' not in out, (moment, name, out)
+        assert 'still busy' not in out, (moment, name, out)  # workers joined within bound
         if name in LIFECYCLE and 'configured' in out:
             assert '-> finalized' in out, (moment, name, out[-3000:])
     assert cpu_state(tree) == found, (moment, procs['frequency_actuator_node'].output)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 
 import pytest
@@ -43,3 +45,33 @@ def test_nodes_of_one_name_in_two_namespaces_are_two_entries(tmp_path, ros_env):
         while graph.poll() and time.monotonic() < deadline:  # each stops after its frame
             time.sleep(0.1)
         assert graph.codes == dict.fromkeys(names, 0), [p.output for _, p in graph.running]
+
+
+IGNORES = {  # a process that ignores the signals named, printing 'ready' once they are set
+    'nothing': [],
+    'sigint': ['SIGINT'],
+    'sigint_and_sigterm': ['SIGINT', 'SIGTERM'],
+}
+
+
+def _ignoring(names):
+    sets = ''.join(f'signal.signal(signal.{n}, signal.SIG_IGN); ' for n in names)
+    return [sys.executable, '-c', f'import signal, time; {sets}print("ready", flush=True); '
+            'time.sleep(60)']
+
+
+def test_stop_all_escalates_like_ros2_launch_all_processes_at_once():
+    # launch.actions.ExecuteLocal: SIGINT; SIGTERM sigterm_timeout later; SIGKILL sigkill_timeout
+    # after that, timers per process started together (not one process after the other)
+    from qcoinf_ros.ros.processes import NodeProcess, stop_all
+
+    procs = {k: NodeProcess('x', command=_ignoring(v)) for k, v in IGNORES.items()}
+    deadline = time.monotonic() + 30
+    while not all('ready' in p.output for p in procs.values()):
+        assert time.monotonic() < deadline, {k: p.output for k, p in procs.items()}
+        time.sleep(0.01)
+    began = time.monotonic()
+    codes = stop_all(list(procs.values()), sigterm_timeout=1.0, sigkill_timeout=1.0)
+    took = time.monotonic() - began
+    assert codes == [-signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL]
+    assert 2.0 <= took < 4.0, took  # the sum of the timeouts, once, for all three
