@@ -42,32 +42,17 @@ def run(executable: str) -> int:
     os._exit(code)
 
 
-def agent_encoder_node() -> int:
-    return run('agent_encoder_node')
+def _entry_point(executable: str):
+    def main() -> int:
+        return run(executable)
+    main.__name__ = main.__qualname__ = executable
+    main.__doc__ = f'``ros2 run qcoinf_ros {executable}``.'
+    return main
 
 
-def camera_node() -> int:
-    return run('camera_node')
-
-
-def edge_decoder_node() -> int:
-    return run('edge_decoder_node')
-
-
-def frequency_actuator_node() -> int:
-    return run('frequency_actuator_node')
-
-
-def monitor_node() -> int:
-    return run('monitor_node')
-
-
-def planner_node() -> int:
-    return run('planner_node')
-
-
-def scenario_node() -> int:
-    return run('scenario_node')
+# agent_encoder_node(), camera_node(), ...: the console_scripts of setup.py
+for _executable in NODE_EXECUTABLES:
+    globals()[_executable] = _entry_point(_executable)
 
 
 if __name__ == '__main__':  # python -m qcoinf_ros.ros.entry <executable> [--ros-args ...]
