@@ -82,7 +82,8 @@ class CameraNode(Node):
         self._waiting_since = time.monotonic() if self._p['wait_for_subscribers'] else None
         self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
         install_validator(self, PARAMS, on_change=self._on_change)
-        self.get_logger().info(f'camera: {kind} {self._p["path"] or ""} at '
+        where = f'{kind} {self._p["path"]}' if self._p['path'] else kind
+        self.get_logger().info(f'camera: {where} at '
                                f'{self._p["rate_hz"]:g} Hz (image converter: '
                                f'{converter_name()}, numpy {np.__version__})')
 
