@@ -153,7 +153,7 @@ def resize_rgb(frame: np.ndarray, width: int, height: int,
 
 def resolve_source(kind: str, path: str = '') -> tuple[str, str]:
     """
-    The concrete source kind for ``kind`` and ``path``, and a note for the log ('' if none).
+    Return the concrete source kind for ``kind`` and ``path``, and a note for the log ('' if none).
 
     Only ``auto`` is resolved: a directory is a ``folder``, any other path a ``video``, and no
     path at all the bundled ``scenes`` (with a note saying so and how to point it at a camera).
