@@ -49,7 +49,6 @@ say() { echo "robot_path [$(( $(date +%s) - began )) s]: $*"; }
 DOC_STEPS=(
   "source_ros|source /opt/ros/jazzy/setup.bash"
   "venv|python3 -m venv --system-site-packages .venv"
-  "colcon_ignore|touch .venv/COLCON_IGNORE"
   "activate|source .venv/bin/activate"
   "torch|pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
   "deps|pip install -c src/qcoinf_ros/requirements/robot/constraints.txt -r src/qcoinf_ros/requirements/robot/requirements.txt"
