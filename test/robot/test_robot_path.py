@@ -52,6 +52,10 @@ def _unavailable() -> str | None:
     for tool in ('python3.11', 'git', 'tar'):
         if shutil.which(tool) is None:
             return f'no {tool}'
+    inside = subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--is-inside-work-tree'],
+                            capture_output=True, text=True)
+    if inside.stdout.strip() != 'true':
+        return 'not a git checkout (the walk copies the tree as a clone would have it)'
     try:
         socket.create_connection(('pypi.org', 443), timeout=5).close()
     except OSError as exc:
