@@ -22,6 +22,7 @@ build: env ## colcon build --symlink-install
 	@$(ENV) colcon build --symlink-install --event-handlers console_cohesion- summary+
 
 # The fast inner loop: flake8 and pep257 on the tree, mypy on the pure core (setup.cfg [mypy]),
+# the Python 3.10 check (Humble: test/lint/test_python310.py),
 # then the unit tests of the pure core, from the venv and the source tree (no colcon build, no
 # ROS graph).
 CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/test_drops.py \
@@ -34,7 +35,7 @@ CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/t
 	test/bags/test_bag_storage.py test/launching/test_launch_semantics.py \
 	test/launching/test_params_file.py test/lint/test_pytest_plugins.py \
 	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py \
-	test/models/test_device.py
+	test/models/test_device.py test/lint/test_python310.py
 
 check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the venv (no build)
 	@scripts/setup_env.sh

@@ -2,7 +2,8 @@
 Frame sources for the camera node.
 
 A V4L2 device, a video file, a folder of images, or the package's scene generator (the
-embedded captioning task).
+embedded captioning task). ``auto`` (the default) picks from the path: a folder of images, a
+video file, or, with no path, the bundled scenes (:func:`resolve_source` says which, and why).
 
 Each source yields RGB ``uint8`` arrays of shape (H, W, 3). OpenCV does the capture and
 decoding. Bad configuration (missing file, unreadable device, empty folder) raises
@@ -21,7 +22,10 @@ import numpy as np
 from qcoinf_ros.imaging.convert import check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
-SOURCE_KINDS = ('device', 'video', 'folder', 'scenes')
+SOURCE_KINDS = ('auto', 'device', 'video', 'folder', 'scenes')
+# What to tell a user whose camera source fell back to the bundled scenes.
+POINT_AT_A_CAMERA = ('point it at a camera with camera_source:=device device_index:=N, or at '
+                     'recordings with camera_source:=video|folder camera_path:=PATH')
 
 
 class FrameSource(Protocol):
@@ -147,10 +151,26 @@ def resize_rgb(frame: np.ndarray, width: int, height: int,
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
 
 
+def resolve_source(kind: str, path: str = '') -> tuple[str, str]:
+    """
+    Return the concrete source kind for ``kind`` and ``path``, and a note for the log ('' if none).
+
+    Only ``auto`` is resolved: a directory is a ``folder``, any other path a ``video``, and no
+    path at all the bundled ``scenes`` (with a note saying so and how to point it at a camera).
+    """
+    if kind != 'auto':
+        return kind, ''
+    if not path:
+        return 'scenes', ('camera: no camera configured (source auto, no path): publishing the '
+                          'bundled scenes; ' + POINT_AT_A_CAMERA)
+    return ('folder' if Path(path).expanduser().is_dir() else 'video'), ''
+
+
 def make_source(kind: str, *, device_index: int = 0, path: str = '', loop: bool = True,
                 scene_split: str = 'test', scene_count: int = 100, scene_size: int = 96
                 ) -> FrameSource:
     """Create a frame source of ``kind`` (one of :data:`SOURCE_KINDS`)."""
+    kind, _ = resolve_source(kind, path)
     if kind == 'device':
         return CaptureSource(int(device_index))
     if kind == 'video':

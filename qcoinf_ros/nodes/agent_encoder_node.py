@@ -213,7 +213,8 @@ class AgentEncoderNode(LifecycleNode):
             f'configured {self._split.model_id} ({self._p["scheme"]}, b_max={self._p["b_max"]}, '
             f'{self._runtime.num_quantized} weights on {self._runtime.kernel}/'
             f'{self._runtime.isa}, {threads} thread(s), lambda {self._fit.lam:.4g}, KS '
-            f'{self._fit.ks_statistic:.3f}) in {time.perf_counter() - start:.2f} s')
+            f'{self._fit.ks_statistic:.3f}) in {time.perf_counter() - start:.2f} s '
+            f'({_library_versions()})')
         return TransitionCallbackReturn.SUCCESS
 
     def _log_stored(self) -> None:
@@ -410,6 +411,13 @@ class AgentEncoderNode(LifecycleNode):
                 if self.bit_width else 'n/a'
         publish_status(self, self._diag, 'qcoinf: agent encoder', OK, f'b = {self.bit_width}',
                        values, hardware_id='agent')
+
+
+def _library_versions() -> str:
+    """Return the torch and numpy versions of this process (a node says what it runs on)."""
+    import numpy
+    import torch
+    return f'torch {torch.__version__}, numpy {numpy.__version__}'
 
 
 def main(args=None) -> int:

@@ -1,6 +1,9 @@
 """
 Camera node: frames from a V4L2 device, a video file or an image folder, at a set rate.
 
+With no configuration (``source`` auto and no ``path``) it publishes the bundled scenes and says
+so once in the log, with how to point it at a camera.
+
 Topics out: ``camera/image_raw`` (sensor_msgs/Image, sensor-data QoS) and
 ``camera/camera_info`` (sensor_msgs/CameraInfo, pinhole model from ``fov_deg``), stamped with
 the capture time and ``frame_id``.
@@ -12,10 +15,11 @@ import math
 import sys
 import time
 
+import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from qcoinf_ros.imaging.sources import make_source, resize_rgb, SOURCE_KINDS
+from qcoinf_ros.imaging.sources import make_source, resize_rgb, resolve_source, SOURCE_KINDS
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import array_to_image_msg, converter_name, IMAGE_LIMIT_PARAMS
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
@@ -23,7 +27,8 @@ from qcoinf_ros.ros.qos import SENSOR
 from qcoinf_ros.ros.spin import run_node
 
 PARAMS = [
-    ParamSpec('source', 'folder', 'Where frames come from.', choices=SOURCE_KINDS,
+    ParamSpec('source', 'auto', 'Where frames come from; auto: the folder or video at path, '
+              'or with no path the bundled scenes.', choices=SOURCE_KINDS,
               read_only=True),
     ParamSpec('device_index', 0, 'V4L2 device index (source=device).', low=0, high=255,
               read_only=True),
@@ -63,8 +68,11 @@ class CameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__('camera_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        kind, note = resolve_source(self._p['source'], self._p['path'])
+        if note:
+            self.get_logger().info(note)
         self._source = make_source(
-            self._p['source'], device_index=self._p['device_index'], path=self._p['path'],
+            kind, device_index=self._p['device_index'], path=self._p['path'],
             loop=self._p['loop'], scene_split=self._p['scene_split'],
             scene_count=self._p['scene_count'], scene_size=self._p['scene_size'])
         self._image_pub = self.create_publisher(Image, 'camera/image_raw', SENSOR)
@@ -74,9 +82,10 @@ class CameraNode(Node):
         self._waiting_since = time.monotonic() if self._p['wait_for_subscribers'] else None
         self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
         install_validator(self, PARAMS, on_change=self._on_change)
-        self.get_logger().info(f'camera: {self._p["source"]} {self._p["path"] or ""} at '
+        where = f'{kind} {self._p["path"]}' if self._p['path'] else kind
+        self.get_logger().info(f'camera: {where} at '
                                f'{self._p["rate_hz"]:g} Hz (image converter: '
-                               f'{converter_name()})')
+                               f'{converter_name()}, numpy {np.__version__})')
 
     @property
     def finished(self) -> bool:

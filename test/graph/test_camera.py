@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qcoinf_ros.imaging.sources import (
-    CaptureSource, FolderSource, make_source, resize_rgb)
+    CaptureSource, FolderSource, make_source, resize_rgb, resolve_source)
 
 
 def _frames(n=3, h=24, w=32):
@@ -130,6 +130,43 @@ def test_camera_node_publishes_stamped_frames_and_skips_bad_files(ros_env, rclpy
     assert {image_msg_to_array(m).tobytes() for m in images} == expected
     assert infos[0].k[0] > 0 and (infos[0].width, infos[0].height) == (16, 12)
     assert proc.output.count('dropped frame') == 1, proc.output
+
+
+def test_auto_source_picks_from_the_path_or_falls_back_to_the_scenes(tmp_path):
+    kind, note = resolve_source('auto', '')
+    assert kind == 'scenes'
+    assert 'no camera configured' in note and 'camera_source:=device' in note
+    assert resolve_source('auto', str(tmp_path)) == ('folder', '')
+    assert resolve_source('auto', str(tmp_path / 'clip.mp4')) == ('video', '')
+    assert resolve_source('folder', '') == ('folder', '')  # explicit: no fallback
+    assert make_source('auto', scene_count=1).read().shape == (96, 96, 3)
+    frames = _frames(1)
+    np.testing.assert_array_equal(make_source('auto', path=str(_folder(tmp_path, frames)))
+                                  .read(), frames[0])
+
+
+@pytest.mark.ros
+def test_camera_with_no_configuration_publishes_the_scenes_and_says_so(ros_env, rclpy_node):
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import SENSOR
+
+    images = []
+    rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, SENSOR)
+    executor = SingleThreadedExecutor(context=rclpy_node.context)
+    executor.add_node(rclpy_node)
+    with NodeProcess('camera_node', ['-p', 'rate_hz:=20.0'], env=ros_env) as proc:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and len(images) < 2:
+            executor.spin_once(timeout_sec=0.05)
+        assert len(images) >= 2, proc.output
+    executor.shutdown()
+    assert (images[0].width, images[0].height) == (96, 96)
+    assert proc.output.count('no camera configured') == 1, proc.output
+    assert 'camera_source:=device' in proc.output
+    assert 'camera: scenes at 20 Hz' in proc.output
 
 
 def test_scene_source_is_deterministic_and_loops():

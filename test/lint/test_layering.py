@@ -129,12 +129,12 @@ def test_models_never_import_the_packages_above_them():
 
 
 def test_the_test_tree_mirrors_the_package():
-    """test/<package folder>/ for unit tests; graph/ (processes over DDS), fuzz/, lint/."""
+    """test/<package folder>/ for unit tests; graph/ (processes over DDS), fuzz/, lint/, robot/."""
     tests = PACKAGE.parent / 'test'
     folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name not in ('data',)
                and not p.name.startswith(('_', '.'))}
     package = {p.name for p in PACKAGE.iterdir() if (p / '__init__.py').is_file()}
-    assert folders - package == {'graph', 'fuzz', 'lint'}
+    assert folders - package == {'graph', 'fuzz', 'lint', 'robot'}
     assert not list(tests.glob('test_*.py'))  # none left at the top
     names = [p.name for p in tests.rglob('test_*.py')]
     assert len(names) == len(set(names))  # unique basenames (pytest's default import mode)
