@@ -16,8 +16,8 @@ from pathlib import Path
 import random
 import re
 import shutil
-import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -56,10 +56,14 @@ def _unavailable() -> str | None:
                             capture_output=True, text=True)
     if inside.stdout.strip() != 'true':
         return 'not a git checkout (the walk copies the tree as a clone would have it)'
-    try:
-        socket.create_connection(('pypi.org', 443), timeout=5).close()
-    except OSError as exc:
-        return f'PyPI not reachable ({exc})'
+    try:  # the package index pip is configured with answers (as the walk's pip will need)
+        probe = subprocess.run(
+            [sys.executable, '-m', 'pip', 'index', 'versions', 'numpy',
+             '--disable-pip-version-check'], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return 'the package index did not answer within 60 s'
+    if probe.returncode != 0:
+        return f'the package index cannot be reached ({probe.stderr.strip()[-200:]})'
     return None
 
 
