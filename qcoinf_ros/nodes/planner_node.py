@@ -1,7 +1,9 @@
 """
 Planner node: re-solves (P1) whenever the battery, the deadline or a parameter changes.
 
-Topics in: ``battery_state`` (sensor_msgs/BatteryState) -> E0 through the energy policy;
+Topics in: ``battery_state`` (sensor_msgs/BatteryState: ``percentage`` 0..1 or 0..100 by
+``battery_percentage_scale``, or ``charge / capacity`` when it is NaN; a message that says
+neither holds the plan, :mod:`qcoinf_ros.planner.battery`) -> E0 through the energy policy;
 ``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0; ``qcoinf/agent_model`` (std_msgs/String
 JSON from the agent encoder) -> lambda fitted to the agent model's weights, used unless the
 ``lam`` parameter is set; with ``use_server_queue_delay``, ``qcoinf/server_queue_delay``
@@ -46,6 +48,7 @@ from qcoinf_ros.codec.agent_model import decode_agent_model
 from qcoinf_ros.codec.cost import CostMessage, decode_cost
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
+from qcoinf_ros.planner.battery import ChargeReader, SCALES
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
 from qcoinf_ros.planner.measured import measured_model
 from qcoinf_ros.planner.presets import load_preset
@@ -87,6 +90,10 @@ PARAMS = [
               low=0.0, high=1e9),
     ParamSpec('e0_min', 0.0, 'E0 [J] at or below the reserve; 0 means e0_full / 4.',
               low=0.0, high=1e9),
+    ParamSpec('battery_percentage_scale', 'auto', 'How battery_state.percentage is read: '
+              'unit (0..1, the message definition), percent (0..100 drivers), auto (0..1 until '
+              'a value above 1 is seen). A NaN percentage is read as charge / capacity.',
+              choices=SCALES, read_only=True),
     ParamSpec('battery_reserve', 0.1, 'State of charge kept in reserve [0..1).',
               low=0.0, high=0.99),
     ParamSpec('battery_high', 0.6, "Upper threshold of the 'step' policy [0..1).",
@@ -135,6 +142,8 @@ class PlannerNode(Node):
         self._policy = self._make_policy(self._p)
         self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))
         self._battery_pct: float | None = None
+        self._charge = ChargeReader(self._p['battery_percentage_scale'])
+        self._battery_unknown = False  # the last battery message did not say its charge
         self._model_lam: float | None = None
         self._e0 = self._policy.budget(1.0)
         self._plan = None
@@ -211,14 +220,25 @@ class PlannerNode(Node):
     # -- inputs --------------------------------------------------------------------------
     def _on_battery(self, msg: BatteryState) -> None:
         try:
-            e0 = self._policy.budget(msg.percentage)
+            soc = self._charge.state_of_charge(msg.percentage, msg.charge, msg.capacity)
+            e0 = None if soc is None else self._policy.budget(soc)
         except ValueError as exc:
             self._drops.drop('battery_state', str(exc))
             return
-        self._battery_pct = float(msg.percentage)
+        if soc is None:  # NaN percentage without a usable charge/capacity: hold the plan
+            if not self._battery_unknown:
+                self.get_logger().warning(
+                    'battery state unknown (percentage NaN, no valid charge/capacity): holding '
+                    'the plan of the last known charge')
+            self._battery_unknown = True
+            return
+        if self._battery_unknown:
+            self.get_logger().info(f'battery state known again: {soc:.1%}')
+        self._battery_unknown = False
+        self._battery_pct = soc
         if self._plan is None or abs(e0 - self._e0) > self._p['replan_tolerance'] * self._e0:
             self._e0 = e0
-            self.replan(f'battery {msg.percentage:.1%}')
+            self.replan(f'battery {soc:.1%}')
 
     def _on_agent_model(self, msg: String) -> None:
         try:

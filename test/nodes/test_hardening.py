@@ -261,3 +261,33 @@ def test_a_camera_resize_beyond_the_image_limits_is_dropped_not_made(context):
         assert camera.frames == 1  # the next frame within the limits is published
     finally:
         camera.destroy_node()
+
+
+def _battery(percentage, charge=math.nan, capacity=math.nan):
+    from sensor_msgs.msg import BatteryState
+    return BatteryState(percentage=percentage, charge=charge, capacity=capacity)
+
+
+def test_battery_states_as_drivers_publish_them_drive_the_plan(planner):
+    """A NaN percentage with charge/capacity, and a 0..100 driver, both set E0."""
+    full, reserve = planner._policy.budget(1.0), planner._policy.budget(0.1)
+    planner._on_battery(_battery(math.nan, charge=0.1, capacity=1.0))
+    assert planner._battery_pct == pytest.approx(0.1) and planner._e0 == pytest.approx(reserve)
+    planner._on_battery(_battery(100.0))  # a 0..100 driver, auto scale
+    assert planner._battery_pct == pytest.approx(1.0) and planner._e0 == pytest.approx(full)
+    planner._on_battery(_battery(10.0))
+    assert planner._battery_pct == pytest.approx(0.1) and planner._e0 == pytest.approx(reserve)
+    assert planner._drops.total == 0
+
+
+def test_a_battery_state_that_says_nothing_holds_the_plan(planner):
+    planner._on_battery(_battery(0.5))
+    plan, e0 = planner._plan, planner._e0
+    for _ in range(3):
+        planner._on_battery(_battery(math.nan))  # no percentage, no charge: unknown
+    assert planner._plan is plan and planner._e0 == e0 and planner._battery_pct == 0.5
+    assert planner._battery_unknown and planner._drops.total == 0
+    planner._on_battery(_battery(-5.0))  # impossible: dropped with the reason
+    assert any('finite and >= 0' in line for line in planner._drops._logger.lines)
+    planner._on_battery(_battery(0.2))
+    assert not planner._battery_unknown and planner._battery_pct == 0.2
