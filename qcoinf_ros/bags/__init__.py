@@ -6,11 +6,11 @@ in use. The ROS side (subscribing and publishing the raw CDR bytes) is ``qcoinf 
 (:mod:`qcoinf_ros.cli.bag`).
 """
 
-from qcoinf_ros.bags.playback import play, PlayOptions, PlayStats
+from qcoinf_ros.bags.playback import BagClock, play, PlayOptions, PlayStats
 from qcoinf_ros.bags.storage import (
     BagInfo, BagMessage, BagReader, BagWriter, METADATA_VERSION, Problem, qualify, STORAGES,
     TopicInfo, TopicSpec, write_bag)
 
-__all__ = ['BagInfo', 'BagMessage', 'BagReader', 'BagWriter', 'METADATA_VERSION', 'play',
-           'PlayOptions', 'PlayStats', 'Problem', 'qualify', 'STORAGES', 'TopicInfo',
+__all__ = ['BagClock', 'BagInfo', 'BagMessage', 'BagReader', 'BagWriter', 'METADATA_VERSION',
+           'play', 'PlayOptions', 'PlayStats', 'Problem', 'qualify', 'STORAGES', 'TopicInfo',
            'TopicSpec', 'write_bag']

@@ -6,6 +6,12 @@ to a ``publish`` callable at its time: bag time since the start (or since ``star
 divided by ``rate``; as fast as possible with ``fast``; over and over with ``loop``. The clock,
 the sleep and the stop request are injected, so the timing is tested without ROS and without
 waiting; ``qcoinf bag play`` passes rclpy publishers.
+
+:class:`BagClock` is the time the player is at in the bag, what ``ros2 bag play --clock``
+publishes on ``/clock``: the bag's start (plus ``start_offset``) until the first message is
+due, then bag time advancing at ``rate`` from each loop's start (so it jumps back when a loop
+starts again), and with ``fast`` the time of the message just published. Nodes with
+``use_sim_time`` then see a bag recorded long ago as "now".
 """
 
 from __future__ import annotations
@@ -60,13 +66,33 @@ class PlayStats:
         return sum(self.published.values())
 
 
+class BagClock:
+    """The bag time [ns] the player is at (``now_ns()``), anchored by :func:`play`."""
+
+    def __init__(self, start_ns: int, rate: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.rate, self._clock = rate, clock
+        self._bag_ns, self._wall, self._running = int(start_ns), clock(), False
+
+    def anchor(self, bag_ns: int, wall: float, running: bool = True) -> None:
+        """From ``wall`` (the injected clock's seconds) on, the bag time is ``bag_ns``..."""
+        self._bag_ns, self._wall, self._running = int(bag_ns), wall, running
+
+    def now_ns(self) -> int:
+        """... advancing at ``rate`` while running, held otherwise."""
+        if not self._running:
+            return self._bag_ns
+        return self._bag_ns + int((self._clock() - self._wall) * self.rate * 1e9)
+
+
 def play(reader: BagReader, publish: Callable[[BagMessage], None],
          options: PlayOptions = PlayOptions(), *,
          clock: Callable[[], float] = time.monotonic,
          sleep: Callable[[float], None] = time.sleep,
          now_ns: Callable[[], int] = time.time_ns,
          should_stop: Callable[[], bool] = lambda: False,
-         on_loop: Callable[[int], None] | None = None) -> PlayStats:
+         on_loop: Callable[[int], None] | None = None,
+         bag_clock: BagClock | None = None) -> PlayStats:
     """
     Publish the bag's intact messages in time order at their (scaled) times; return the stats.
 
@@ -74,7 +100,8 @@ def play(reader: BagReader, publish: Callable[[BagMessage], None],
     where ``origin`` is the bag's first message time plus ``start_offset``. A message the
     publisher is late for goes out at once (the schedule is not shifted). Damaged parts are
     never published: the reader yields intact messages only and lists the rest in its
-    ``problems``. ``on_loop(n)`` is called before loop ``n`` (0, 1, ...).
+    ``problems``. ``on_loop(n)`` is called before loop ``n`` (0, 1, ...). ``bag_clock`` is kept
+    at the player's bag time (for ``/clock``).
     """
     stats = PlayStats()
     origin = reader.info.start_ns + int(round(options.start_offset * 1e9))
@@ -83,6 +110,8 @@ def play(reader: BagReader, publish: Callable[[BagMessage], None],
         if on_loop is not None:
             on_loop(stats.loops)
         loop_start = clock()
+        if bag_clock is not None:
+            bag_clock.anchor(origin, loop_start, running=not options.fast)
         sent = 0
         # from the first message on, the reader can compare what it read with the index
         start = origin if options.start_offset else None
@@ -94,6 +123,8 @@ def play(reader: BagReader, publish: Callable[[BagMessage], None],
             if should_stop():
                 stats.stopped = True
                 break
+            if bag_clock is not None and options.fast:
+                bag_clock.anchor(message.timestamp, clock(), running=False)
             if options.restamp:
                 message = replace(message, data=restamp(message.data, message.msgtype,
                                                         now_ns()))

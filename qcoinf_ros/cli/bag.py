@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 import json
+import math
 from pathlib import Path
 import sys
+import threading
 import time
 
 from rich.console import Console
@@ -26,7 +28,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from qcoinf_ros.bags import BagReader, BagWriter, play, PlayOptions, qualify, STORAGES, TopicSpec
+from qcoinf_ros.bags import (
+    BagClock, BagReader, BagWriter, play, PlayOptions, qualify, STORAGES, TopicSpec)
 from qcoinf_ros.bags.cdr import import_message_class, is_known
 from qcoinf_ros.bags.qos import describe, playback_qos, subscription_qos
 from qcoinf_ros.ros.bag_qos import qos_from_rclpy, qos_to_rclpy
@@ -69,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help='wait up to this long until every topic has a subscriber (default 0)')
     ply.add_argument('--delay', type=float, default=0.0,
                      help='sleep this long before playing (discovery) [s]')
+    ply.add_argument('--clock', type=float, nargs='?', const=40.0, default=0.0, metavar='HZ',
+                     help='publish /clock (rosgraph_msgs/Clock, the bag time being played) at '
+                          'HZ, as ros2 bag play --clock does (without a value: 40 Hz); nodes '
+                          "with use_sim_time then run on the bag's time")
 
     info = sub.add_parser('info', help='topics, counts, QoS and damage of a bag')
     info.add_argument('bag')
@@ -208,10 +215,48 @@ def record(args, console: Console) -> int:
 
 
 # -- play ---------------------------------------------------------------------------------------
+class ClockTicker:
+    """
+    Publish ``bag_clock`` on ``/clock`` at ``hz`` from a thread, as ``ros2 bag play --clock``.
+
+    rosbag2's player publishes ``rosgraph_msgs/Clock`` with ``rclcpp::ClockQoS`` (keep last 1,
+    best effort, volatile); rclpy's time source subscribes with best effort too.
+    """
+
+    def __init__(self, node, bag_clock: BagClock, hz: float):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        self._msg_type, self._clock, self._period = Clock, bag_clock, 1.0 / hz
+        self.publisher = node.create_publisher(
+            Clock, '/clock', QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._stop = threading.Event()
+        self._tick()
+        self._thread = threading.Thread(target=self._run, name='clock', daemon=True)
+        self._thread.start()
+
+    def _tick(self) -> None:
+        msg = self._msg_type()
+        msg.clock.sec, msg.clock.nanosec = divmod(self._clock.now_ns(), 1_000_000_000)
+        self.publisher.publish(msg)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            self._tick()
+
+    def stop(self) -> None:
+        """Stop publishing (joins the thread)."""
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
 def play_bag(args, console: Console) -> int:
     if min(args.duration, args.delay, args.wait_for_subscribers) < 0:
         _say(console, 'red', 'qcoinf bag play: --duration, --delay and --wait-for-subscribers '
              'must be >= 0')
+        return 2
+    if not (math.isfinite(args.clock) and 0.0 <= args.clock <= 10000.0):
+        _say(console, 'red', f'qcoinf bag play: --clock must be a rate in (0, 10000] Hz, got '
+             f'{args.clock!r}')
         return 2
     try:
         options = PlayOptions(rate=args.rate, fast=args.fast, loop=args.loop,
@@ -243,8 +288,13 @@ def play_bag(args, console: Console) -> int:
     context, node = rclpy_node('qcoinf_bag_player')
     stats = None
     publishers: dict = {}
+    bag_clock = ticker = None
     with StopOnSignals() as stop:
         try:
+            if args.clock:
+                bag_clock = BagClock(reader.info.start_ns + int(round(
+                    options.start_offset * 1e9)), options.rate)
+                ticker = ClockTicker(node, bag_clock, args.clock)
             publishers = _publishers(node, topics, console)
             _wait_for_subscribers(publishers, args.wait_for_subscribers, context, console,
                                   stop)
@@ -271,12 +321,14 @@ def play_bag(args, console: Console) -> int:
 
                 if publishers:
                     stats = play(reader, publish, replace(options, topics=tuple(publishers)),
-                                 should_stop=should_stop, on_loop=on_loop)
+                                 should_stop=should_stop, on_loop=on_loop, bag_clock=bag_clock)
             for pub in publishers.values():  # reliable data reaches its readers (bounded)
                 pub.wait_for_all_acked(Duration(seconds=2.0))
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
+            if ticker is not None:
+                ticker.stop()
             reader.close()
             node.destroy_node()
             rclpy.try_shutdown(context=context)

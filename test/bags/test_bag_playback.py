@@ -2,7 +2,7 @@
 
 import pytest
 
-from qcoinf_ros.bags import BagReader, play, PlayOptions, TopicSpec, write_bag
+from qcoinf_ros.bags import BagClock, BagReader, play, PlayOptions, TopicSpec, write_bag
 from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import build, header, header_stamp_ns, serialize
 from qcoinf_ros.bags.storage import write_chunk_crcs
@@ -137,3 +137,36 @@ def test_options_are_validated():
         PlayOptions(start_offset=-0.1)
     with pytest.raises(ValueError, match='topic name'):
         PlayOptions(topics=('bad topic',))
+
+
+@pytest.mark.parametrize('rate', [1.0, 2.0])
+def test_the_bag_clock_is_the_bag_time_being_played(bag, rate):
+    # what ros2 bag play --clock publishes: the bag's start until playing, then bag time
+    # advancing at the rate; each message goes out when the clock reaches its time
+    clock = FakeClock()
+    bag_clock = BagClock(T0, rate, clock=clock)
+    seen = []
+    assert bag_clock.now_ns() == T0  # held before the play starts
+    clock.now += 5.0
+    assert bag_clock.now_ns() == T0
+    play(BagReader(bag), lambda m: seen.append((bag_clock.now_ns(), m.timestamp)),
+         PlayOptions(rate=rate), clock=clock, sleep=clock.sleep, bag_clock=bag_clock)
+    assert [t for t, _ in seen] == pytest.approx([ts for _, ts in seen], abs=1e3)
+    clock.now += 1.0
+    assert bag_clock.now_ns() == pytest.approx(T0 + 3_000_000_000 + rate * 1e9, abs=1e3)
+
+
+def test_the_bag_clock_jumps_back_when_a_loop_starts_and_follows_fast_playback(bag):
+    clock = FakeClock()
+    bag_clock = BagClock(T0, clock=clock)
+    seen = []
+
+    def publish(message):
+        seen.append(bag_clock.now_ns())
+    play(BagReader(bag), publish, PlayOptions(loop=True), clock=clock, sleep=clock.sleep,
+         should_stop=lambda: len(seen) >= 8, bag_clock=bag_clock)
+    assert seen[6] == pytest.approx(T0, abs=1e3) and seen[5] > seen[6]  # loop 2 starts over
+    seen.clear()
+    play(BagReader(bag), publish, PlayOptions(fast=True), clock=clock, sleep=clock.sleep,
+         bag_clock=bag_clock)
+    assert seen == sorted(seen) and seen[-1] == T0 + 3_000_000_000  # the message's own time

@@ -103,6 +103,19 @@ def test_every_shipped_launch_file_parses_with_its_defaults():
             assert (ROOT / 'qcoinf_ros' / 'nodes' / f'{n.executable}.py').is_file(), n
 
 
+@pytest.mark.parametrize('value', ['true', 'false'])
+def test_use_sim_time_reaches_every_node_of_every_launch_file(value):
+    # ros2 bag play --clock replays need every node on /clock: one argument per file, passed
+    # on through the includes to each node (the default: the system clock)
+    for path in sorted((ROOT / 'launch').glob('*.launch.xml')):
+        args = parse_launch_file(path).args
+        assert any(a.name == 'use_sim_time' and a.default == 'false' for a in args), path
+        desc = parse_launch_file(path, {'use_sim_time': value})
+        assert desc.nodes, path
+        for node in desc.nodes:
+            assert node.params.get('use_sim_time') == value, (path, node.name)
+
+
 @pytest.mark.ros
 def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, tmp_path):
     from rclpy.executors import SingleThreadedExecutor
