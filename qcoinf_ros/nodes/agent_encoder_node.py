@@ -50,7 +50,7 @@ from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import IMAGE_LIMIT_PARAMS, image_msg_to_array, source_of
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
-from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
@@ -160,7 +160,10 @@ class AgentEncoderNode(LifecycleNode):
             torch.set_num_threads(self._p['threads'])
         threads = self._p['threads'] or torch.get_num_threads()
         reason = self._check(self._p)
+        state_subs = []
         try:
+            # first: a bad qos_overrides start value refuses the configure before the model loads
+            state_subs = subscribe_state(self, UInt8, 'qcoinf/bit_width', self._on_bit_width)
             if reason is not None:
                 raise ValueError(reason)
             start = time.perf_counter()
@@ -182,12 +185,16 @@ class AgentEncoderNode(LifecycleNode):
         except StopRequested as exc:
             self.get_logger().info(f'configure abandoned: {exc}')
             self._split = self._runtime = self._cost = None
+            for sub in state_subs:
+                self.destroy_subscription(sub)
             return TransitionCallbackReturn.FAILURE
         except (ValueError, OSError, RuntimeError) as exc:
             self._error = str(exc)
             self._error_may_pass = isinstance(exc, DeviceError)
             self.get_logger().error(f'configure failed: {exc}')
             self._split = self._runtime = self._cost = None
+            for sub in state_subs:
+                self.destroy_subscription(sub)
             return TransitionCallbackReturn.FAILURE
         self._pub = self.create_lifecycle_publisher(CompressedImage, 'qcoinf/embedding',
                                                     reliable(2))
@@ -201,7 +208,7 @@ class AgentEncoderNode(LifecycleNode):
             self._cost_pub.publish(String(data=encode_cost(self._cost)))
         self._subs = [
             self.create_subscription(Image, 'camera/image_raw', self._on_image_info, SENSOR),
-            self.create_subscription(UInt8, 'qcoinf/bit_width', self._on_bit_width, LATCHED),
+            *state_subs,
         ]
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self._queue = FairQueue(self._p['frame_queue'], self._p['max_sources'],
@@ -294,6 +301,8 @@ class AgentEncoderNode(LifecycleNode):
 
     # -- callbacks -----------------------------------------------------------------------
     def _on_bit_width(self, msg: UInt8) -> None:
+        if self._runtime is None:  # not configured: nothing to switch
+            return
         b = int(msg.data)
         if not 1 <= b <= self._p['b_max']:
             self._drops.drop('bit_width', f'{b} is outside 1..b_max={self._p["b_max"]}')

@@ -39,7 +39,7 @@ from qcoinf_ros.planner.profiles import FrequencyProfile
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
-from qcoinf_ros.ros.qos import LATCHED, reliable
+from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, run_node
 
 PARAMS = [
@@ -86,7 +86,11 @@ class FrequencyActuatorNode(LifecycleNode):
     # -- lifecycle -----------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         backend = self._p['backend']
+        state_subs = []
         try:
+            # first: a bad qos_overrides start value refuses the configure before any write
+            state_subs = subscribe_state(self, String, 'qcoinf/frequency_profile',
+                                         self._on_profile)
             if backend == 'cpufreq':
                 meter = RaplEnergyMeter(self._p['rapl_root']) if self._p['rapl_root'] else None
                 self._backend = make_backend('cpufreq', root=self._p['sysfs_root'],
@@ -105,6 +109,8 @@ class FrequencyActuatorNode(LifecycleNode):
             self._error = str(exc)
             self.get_logger().error(f'configure failed: {exc}')
             self._close_backend()
+            for sub in state_subs:
+                self.destroy_subscription(sub)
             return TransitionCallbackReturn.FAILURE
         if leftover is not None:
             self.get_logger().warning(leftover)
@@ -112,8 +118,7 @@ class FrequencyActuatorNode(LifecycleNode):
         self._applied_pub = self.create_publisher(String, 'qcoinf/applied_profile', LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._subs = [
-            self.create_subscription(String, 'qcoinf/frequency_profile', self._on_profile,
-                                     LATCHED),
+            *state_subs,
             self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10)),
         ]
         self._timer = self.create_timer(self._p['diagnostics_period'], self._publish_diagnostics)

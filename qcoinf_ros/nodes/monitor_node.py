@@ -33,7 +33,7 @@ from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import array_to_image_msg, IMAGE_LIMIT_PARAMS, image_msg_to_array
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
-from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+from qcoinf_ros.ros.qos import reliable, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
 
 PARAMS = [
@@ -88,9 +88,9 @@ class MonitorNode(Node):
         self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
         self.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
                                  reliable(10))
-        self.create_subscription(UInt8, 'qcoinf/bit_width', self._on_bit_width, LATCHED)
-        self.create_subscription(String, 'qcoinf/frequency_profile', self._on_profile, LATCHED)
-        self.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
+        subscribe_state(self, UInt8, 'qcoinf/bit_width', self._on_bit_width)
+        subscribe_state(self, String, 'qcoinf/frequency_profile', self._on_profile)
+        subscribe_state(self, Float64, 'qcoinf/deadline', self._on_deadline)
         self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.create_timer(1.0 / self._p['marker_rate_hz'], self._publish_markers)

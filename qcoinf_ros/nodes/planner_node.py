@@ -55,7 +55,7 @@ from qcoinf_ros.planner.presets import load_preset
 from qcoinf_ros.ros.diagnostics import ERROR, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
-from qcoinf_ros.ros.qos import LATCHED, SENSOR
+from qcoinf_ros.ros.qos import LATCHED, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
 from qcoinf_ros.serving import effective_deadline
 from qcoinf_ros.validation import physical_quantity_reason
@@ -152,14 +152,13 @@ class PlannerNode(Node):
         self._profile_pub = self.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
-        self.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
-        self.create_subscription(String, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
-        self.create_subscription(Float64, 'qcoinf/server_queue_delay', self._on_queue_delay,
-                                 LATCHED)
-        self.create_subscription(String, 'qcoinf/agent_cost',
-                                 lambda msg: self._on_cost('agent', msg), LATCHED)
-        self.create_subscription(String, 'qcoinf/server_cost',
-                                 lambda msg: self._on_cost('server', msg), LATCHED)
+        # state topics: latching and default-QoS publishers both match (subscribe_state)
+        subscribe_state(self, Float64, 'qcoinf/deadline', self._on_deadline)
+        subscribe_state(self, String, 'qcoinf/agent_model', self._on_agent_model)
+        subscribe_state(self, Float64, 'qcoinf/server_queue_delay', self._on_queue_delay)
+        subscribe_state(self, String, 'qcoinf/agent_cost', lambda msg: self._on_cost('agent', msg))
+        subscribe_state(self, String, 'qcoinf/server_cost',
+                        lambda msg: self._on_cost('server', msg))
         self.create_timer(1.0, self._publish_diagnostics)
         install_validator(self, PARAMS, extra=self._check, on_change=self._on_change)
         self.replan('start')

@@ -65,8 +65,10 @@ def test_battery_drop_lowers_bit_width_and_infeasible_deadline_is_flagged(graph)
     assert values['feasible'] == 'False' and float(values['T0_s']) == 0.001
     # bad inputs are dropped, logged once, and the node keeps planning
     deadline.publish(Float64(data=-1.0))
-    assert send_battery(float('nan'), lambda: 'dropped battery_state' in proc.output), \
+    # a NaN percentage with no charge/capacity says nothing: the plan is held (one WARN line)
+    assert send_battery(float('nan'), lambda: 'battery state unknown' in proc.output), \
         proc.output
+    assert send_battery(-5.0, lambda: 'dropped battery_state' in proc.output), proc.output
     deadline.publish(Float64(data=3.5))
     assert spin_until(lambda: got['profiles'][-1].feasible and got['bits'][-1] == 11), \
         proc.output

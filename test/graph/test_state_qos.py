@@ -1,0 +1,89 @@
+"""
+State topics match publishers of either durability; qos_overrides apply (planner process).
+
+A late joiner gets the value in force from a latching publisher, and the standard
+``qos_overrides`` start parameters apply (a bad one is refused like any bad parameter).
+
+A transient-local reader never matches a volatile writer: a ``qcoinf/deadline`` publisher
+created with the default QoS, as every tutorial writes one, used to be ignored silently.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+PLANNER = ['-p', 'preset:=paper', '-p', 'b_max:=8', '-p', 'model:=git', '-p', 'default_t0:=2.0',
+           '-p', 'e0_full:=100.0', '-p', 'cost_model:=nominal']
+
+
+def _bits(node):
+    from std_msgs.msg import UInt8
+
+    from qcoinf_ros.ros.qos import LATCHED
+    bits = []
+    node.create_subscription(UInt8, 'qcoinf/bit_width', lambda m: bits.append(m.data), LATCHED)
+    return bits
+
+
+def test_a_default_qos_deadline_publisher_changes_the_plan(ros_env, rclpy_node, spin_until):
+    from std_msgs.msg import Float64
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    bits = _bits(rclpy_node)
+    tutorial = rclpy_node.create_publisher(Float64, 'qcoinf/deadline', 10)  # reliable, volatile
+    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+        assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
+        assert spin_until(lambda: tutorial.get_subscription_count() >= 1, timeout=30)
+        tutorial.publish(Float64(data=1e-6))  # below any delay: the fallback, b = 1
+        assert spin_until(lambda: bits[-1] == 1, timeout=30), planner.output
+        assert spin_until(lambda: 'deadline 1e-06 s' in planner.output, timeout=10)
+        assert planner.stop() == 0, planner.output
+        # the transient-local reader's mismatch with this writer is expected: not warned about
+        assert 'incompatible QoS' not in planner.output, planner.output
+
+
+def test_a_planner_started_after_a_latched_deadline_still_gets_it(ros_env, rclpy_node,
+                                                                  spin_until):
+    from std_msgs.msg import Float64
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED
+    bits = _bits(rclpy_node)
+    latched = rclpy_node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
+    latched.publish(Float64(data=1e-6))  # before the planner exists
+    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+        assert spin_until(lambda: 'deadline 1e-06 s' in planner.output, timeout=60), \
+            planner.output
+        assert spin_until(lambda: bits and bits[-1] == 1, timeout=30), (bits, planner.output)
+        # the latched writer matched both readers: its one message was taken once
+        assert planner.output.count('deadline 1e-06 s') == 1, planner.output
+        assert planner.stop() == 0, planner.output
+
+
+def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(ros_env, rclpy_node, spin_until):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Float64
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    key = 'qos_overrides./qcoinf/deadline.subscription_volatile.reliability'
+    bits = _bits(rclpy_node)
+    # a best-effort writer matches no reliable reader; overridden to best effort, it does
+    best_effort = rclpy_node.create_publisher(
+        Float64, 'qcoinf/deadline', QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    with NodeProcess('planner_node', PLANNER + ['-p', f'{key}:=best_effort'],
+                     env=ros_env) as planner:
+        assert spin_until(lambda: best_effort.get_subscription_count() >= 1, timeout=60), \
+            planner.output
+        assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
+        best_effort.publish(Float64(data=1e-6))
+        assert spin_until(lambda: bits[-1] == 1, timeout=30), planner.output
+        assert planner.stop() == 0, planner.output
+    bad = NodeProcess('planner_node', PLANNER + ['-p', f'{key}:=sometimes'], env=ros_env)
+    try:
+        assert bad.wait(60) == 2, bad.output
+    finally:
+        bad.stop()
+    fatal = [line for line in bad.output.splitlines() if '[FATAL]' in line]
+    assert len(fatal) == 1 and 'qos_overrides of /qcoinf/deadline' in fatal[0], bad.output
+    assert 'Traceback' not in bad.output, bad.output
