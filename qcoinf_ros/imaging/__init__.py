@@ -1,8 +1,10 @@
 """Image buffers: sensor_msgs/Image fields <-> numpy arrays, without cv_bridge."""
 
 from qcoinf_ros.imaging.convert import (
-    array_to_image_fields, check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, ENCODINGS,
+    array_to_image_fields, check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS,
+    DRIVER_ENCODINGS, ENCODINGS,
     image_fields_to_array, ImageFields, to_rgb8)
 
 __all__ = ['array_to_image_fields', 'check_image_size', 'DEFAULT_MAX_ASPECT',
-           'DEFAULT_MAX_PIXELS', 'ENCODINGS', 'image_fields_to_array', 'ImageFields', 'to_rgb8']
+           'DEFAULT_MAX_PIXELS', 'DRIVER_ENCODINGS', 'ENCODINGS', 'image_fields_to_array',
+           'ImageFields', 'to_rgb8']

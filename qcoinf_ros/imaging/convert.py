@@ -3,7 +3,12 @@ The package's own ``sensor_msgs/Image`` converter, used where cv_bridge is not i
 
 It works on the message's fields (:class:`ImageFields`), not on the message class, so it is pure
 and testable without ROS. Supported encodings (:data:`ENCODINGS`) are the common camera ones:
-``mono8, mono16, rgb8, bgr8, rgba8, bgra8, 8UC1, 8UC3, 8UC4, 16UC1, 32FC1``. Rows may be padded
+``mono8, mono16, rgb8, bgr8, rgba8, bgra8, 8UC1, 8UC3, 8UC4, 16UC1, 32FC1``, and what camera
+drivers (usb_cam, v4l2_camera, gscam, Isaac ROS) publish without converting: packed YUV 4:2:2
+``yuv422_yuy2`` (YUYV) and ``uyvy`` / ``yuv422`` (UYVY, ROS's name), semi-planar YUV 4:2:0
+``nv12`` / ``nv21`` (``step`` = the luma row; ``height`` x 3/2 rows in all), and the Bayer
+mosaics ``bayer_rggb8, bayer_bggr8, bayer_gbrg8, bayer_grbg8``. YUV is BT.601 limited range, as
+V4L2 cameras send it, decoded by OpenCV's own conversions (:func:`to_rgb8`). Rows may be padded
 (``step`` > width x pixel size) and 16/32-bit data may be big-endian, as the message allows.
 Malformed buffers raise ``ValueError`` with the reason.
 """
@@ -23,6 +28,28 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     'rgba8': (np.dtype(np.uint8), 4), 'bgra8': (np.dtype(np.uint8), 4),
     '8UC4': (np.dtype(np.uint8), 4),
     '32FC1': (np.dtype(np.float32), 1),
+    # packed YUV 4:2:2: two bytes a pixel (as an (H, W, 2) array)
+    'yuv422_yuy2': (np.dtype(np.uint8), 2), 'uyvy': (np.dtype(np.uint8), 2),
+    'yuv422': (np.dtype(np.uint8), 2),
+    # semi-planar YUV 4:2:0: a luma plane then interleaved chroma (an (H * 3 / 2, W) array)
+    'nv12': (np.dtype(np.uint8), 1), 'nv21': (np.dtype(np.uint8), 1),
+    # Bayer mosaics: one byte a pixel, the colour by position
+    'bayer_rggb8': (np.dtype(np.uint8), 1), 'bayer_bggr8': (np.dtype(np.uint8), 1),
+    'bayer_gbrg8': (np.dtype(np.uint8), 1), 'bayer_grbg8': (np.dtype(np.uint8), 1),
+}
+#: The camera-driver encodings: read and decoded to RGB (:func:`to_rgb8`), never written.
+DRIVER_ENCODINGS = ('yuv422_yuy2', 'uyvy', 'yuv422', 'nv12', 'nv21', 'bayer_rggb8',
+                    'bayer_bggr8', 'bayer_gbrg8', 'bayer_grbg8')
+#: Encodings whose array is not one value per pixel and channel: decoded by :func:`to_rgb8`.
+PLANAR_420 = ('nv12', 'nv21')
+#: OpenCV's conversion to RGB for the camera-driver encodings. OpenCV names a Bayer pattern by
+#: the second row's second and third pixels, so ROS's ``bayer_rggb8`` is OpenCV's ``BayerBG``
+#: (cv_bridge maps them the same way).
+_TO_RGB = {
+    'yuv422_yuy2': 'COLOR_YUV2RGB_YUYV', 'uyvy': 'COLOR_YUV2RGB_UYVY',
+    'yuv422': 'COLOR_YUV2RGB_UYVY', 'nv12': 'COLOR_YUV2RGB_NV12', 'nv21': 'COLOR_YUV2RGB_NV21',
+    'bayer_rggb8': 'COLOR_BayerBG2RGB', 'bayer_bggr8': 'COLOR_BayerRG2RGB',
+    'bayer_gbrg8': 'COLOR_BayerGR2RGB', 'bayer_grbg8': 'COLOR_BayerGB2RGB',
 }
 _MAX_SIDE = 1 << 15
 
@@ -86,9 +113,17 @@ def image_fields_to_array(img: ImageFields) -> np.ndarray:
     if step < row:
         raise ValueError(f'step {step} is smaller than a row of {w} {img.encoding} pixels '
                          f'({row} bytes)')
+    if img.encoding in ('yuv422_yuy2', 'uyvy', 'yuv422') and w % 2:
+        raise ValueError(f'{img.encoding} needs an even width (two pixels share their chroma), '
+                         f'got {w}')
+    if img.encoding in PLANAR_420:
+        if w % 2 or h % 2:
+            raise ValueError(f'{img.encoding} needs an even width and height, got {w}x{h}')
+        h = h * 3 // 2  # the luma rows, then half as many rows of interleaved chroma
     data = bytes(img.data)
     if len(data) != step * h:
-        raise ValueError(f'data length {len(data)} does not match step x height = {step * h}')
+        raise ValueError(f'data length {len(data)} does not match step x height = {step * h}'
+                         + (' (x 3/2 rows for 4:2:0)' if img.encoding in PLANAR_420 else ''))
     typed = dtype if dtype.itemsize == 1 else \
         dtype.newbyteorder('>') if img.is_bigendian else dtype.newbyteorder('<')
     rows = np.frombuffer(data, dtype=np.uint8).reshape(h, step)[:, :row]
@@ -99,6 +134,8 @@ def image_fields_to_array(img: ImageFields) -> np.ndarray:
 
 def array_to_image_fields(array: np.ndarray, encoding: str) -> ImageFields:
     """Inverse of :func:`image_fields_to_array` (little-endian, unpadded rows)."""
+    if encoding in DRIVER_ENCODINGS:
+        raise ValueError(f'{encoding!r} frames are read (from camera drivers), not written')
     dtype, channels = _layout(encoding)
     arr = np.asarray(array)
     expected_ndim = 2 if channels == 1 else 3
@@ -122,6 +159,13 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     """Convert an image array of ``encoding`` to an (H, W, 3) uint8 RGB array for a model."""
     dtype, channels = _layout(encoding)
     arr = np.asarray(array)
+    if encoding in _TO_RGB:
+        import cv2
+        try:
+            return cv2.cvtColor(np.ascontiguousarray(arr), getattr(cv2, _TO_RGB[encoding]))
+        except cv2.error as exc:  # e.g. a mosaic too small to demosaic
+            reason = str(exc).strip().splitlines()[-1][:200]
+            raise ValueError(f'cannot decode a {arr.shape} {encoding} frame: {reason}') from None
     if encoding in ('rgb8', '8UC3'):
         return arr
     if encoding == 'bgr8':

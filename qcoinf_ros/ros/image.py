@@ -14,7 +14,7 @@ from sensor_msgs.msg import Image
 
 from qcoinf_ros.imaging import (
     array_to_image_fields, check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS,
-    image_fields_to_array, ImageFields)
+    DRIVER_ENCODINGS, image_fields_to_array, ImageFields)
 from qcoinf_ros.ros.params import ParamSpec
 
 #: The parameters of every node that takes camera frames (:func:`image_msg_to_array`).
@@ -25,6 +25,11 @@ IMAGE_LIMIT_PARAMS = [
               'shorter one this many times are dropped before they are decoded (resizing them '
               'multiplies their pixels).', low=1.0, high=1e6),
 ]
+
+
+#: Camera-driver encodings decoded by the package's converter also where cv_bridge exists
+#: (cv_bridge's passthrough differs between versions for them; one decoder, pinned by tests).
+OWN_ENCODINGS = DRIVER_ENCODINGS
 
 
 def _load_bridge():
@@ -67,7 +72,7 @@ def image_msg_to_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS,
     before the data is touched.
     """
     check_image_size(msg.width, msg.height, max_pixels, max_aspect)
-    if _BRIDGE is not None:
+    if _BRIDGE is not None and msg.encoding not in OWN_ENCODINGS:
         try:
             return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding='passthrough')
         except Exception as exc:  # noqa: BLE001 - CvBridgeError and friends

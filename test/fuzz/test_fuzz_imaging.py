@@ -17,13 +17,15 @@ from hypothesis.extra import numpy as hnp
 import numpy as np
 
 from qcoinf_ros.imaging import array_to_image_fields, image_fields_to_array, to_rgb8
-from qcoinf_ros.imaging.convert import ENCODINGS
+from qcoinf_ros.imaging.convert import DRIVER_ENCODINGS, ENCODINGS
 
 U32 = 2**32 - 1
 
 
 def _valid_fields(data):
-    encoding = data.draw(st.sampled_from(sorted(ENCODINGS)), label='encoding')
+    # built from arrays: the encodings the converter writes (the mutations reach the others)
+    encoding = data.draw(st.sampled_from(sorted(set(ENCODINGS) - set(DRIVER_ENCODINGS))),
+                         label='encoding')
     dtype, channels = ENCODINGS[encoding]
     shape = (data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))) + \
         ((channels,) if channels > 1 else ())

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from qcoinf_ros.imaging import (
-    array_to_image_fields, ENCODINGS, image_fields_to_array, ImageFields, to_rgb8)
+    array_to_image_fields, DRIVER_ENCODINGS, ENCODINGS, image_fields_to_array, ImageFields,
+    to_rgb8)
 
 
 def _array_for(encoding):
@@ -18,7 +19,7 @@ def _array_for(encoding):
     return hnp.arrays(dtype, shape, elements=elements)
 
 
-@pytest.mark.parametrize('encoding', sorted(ENCODINGS))
+@pytest.mark.parametrize('encoding', sorted(set(ENCODINGS) - set(DRIVER_ENCODINGS)))
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_round_trip_every_encoding(encoding, data):
@@ -39,7 +40,7 @@ def test_padded_rows_and_big_endian(arr, pad):
 
 
 @pytest.mark.parametrize('fields, needle', [
-    (ImageFields(2, 2, 'yuv422', 4, bytes(8)), 'unsupported image encoding'),
+    (ImageFields(2, 2, 'yuv444', 4, bytes(8)), 'unsupported image encoding'),
     (ImageFields(0, 2, 'mono8', 2, b''), 'zero size'),
     (ImageFields(2, 0, 'mono8', 0, b''), 'zero size'),
     (ImageFields(2, 2, 'rgb8', 5, bytes(10)), 'step 5'),
