@@ -79,6 +79,9 @@ def test_to_rgb8_channel_orders():
 def test_fuzzed_fields_convert_or_raise_value_error(h, w, step, encoding, data, big):
     try:
         arr = image_fields_to_array(ImageFields(h, w, encoding, step, data, big))
+        rgb = to_rgb8(arr, encoding)
     except ValueError:
         return
-    assert arr.shape[:2] == (h, w)
+    # a 4:2:0 frame is its luma rows and half as many chroma rows; every frame decodes to h x w
+    assert arr.shape[:2] == ((h * 3 // 2) if encoding in ('nv12', 'nv21') else h, w)
+    assert rgb.shape == (h, w, 3) and rgb.dtype == np.uint8
