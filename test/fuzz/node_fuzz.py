@@ -31,7 +31,8 @@ INT_RANGES = {
     'int64': (-2 ** 63, 2 ** 63 - 1), 'uint64': (0, 2 ** 64 - 1),
 }
 ENCODINGS = ['mono8', 'rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono16', '16UC1', '32FC1', '8UC3',
-             'yuv422', '', 'rgb8\x00', 'x' * 300]
+             'yuv422', 'yuv422_yuy2', 'nv12', 'bayer_rggb8', 'yuv444', '', 'rgb8\x00',
+             'x' * 300]
 
 # JSON texts that json.loads accepts and Python cannot use, or that cost to parse
 HOSTILE_JSON = [

@@ -175,6 +175,8 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
                  'data length'),
                 (Image(height=0, width=0, encoding='rgb8', step=0, data=b''), 'zero size'),
                 (Image(height=1, width=1, encoding='yuv422', step=2, data=bytes(2)),
+                 'needs an even width'),
+                (Image(height=1, width=1, encoding='yuv444', step=3, data=bytes(3)),
                  'unsupported image encoding')):
             images.publish(image)
             assert graph.spin_until(lambda: needle in agent.output, timeout=20), agent.output
