@@ -13,7 +13,9 @@ Stamps are compared with the receiving node's clock (ROS time: with ``use_sim_ti
   under ``--clock``) the newest stamp lies in the future, and the source starts afresh.
 
 A zero stamp (``sec = nanosec = 0``) is the ROS idiom for "not stamped": it passes (there is
-nothing to compare), and the edge decoder reports no end-to-end latency for it (NaN).
+nothing to compare), and the edge decoder reports no end-to-end latency for it (NaN). A zero
+clock is a node on ``use_sim_time`` that has not heard ``/clock`` yet: there is no time to judge
+by, so every valid stamp passes (a replay's first frames are not lost to that race).
 
 No rclpy here: stamps are ``(sec, nanosec)`` pairs, the clock is nanoseconds.
 """
@@ -55,6 +57,8 @@ class StampGuard:
             return str(exc)
         if t == 0:
             return None  # not stamped
+        if now_ns <= 0:  # use_sim_time before the first /clock message: no time to judge by
+            return None
         age = (now_ns - t) / _NS
         if self.max_age and age > self.max_age:
             return (f'stamp {age:.4g} s in the past (max_stamp_age {self.max_age:g} s): a '

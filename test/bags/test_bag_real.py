@@ -265,7 +265,9 @@ def test_play_delivers_every_message_of_importable_types(name, ros_env, rclpy_no
             import_message_class(msgtype), full,
             lambda data, full=full, msgtype=msgtype: received.update(
                 [(full, _canonical(data, msgtype))]),
-            QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+            # deeper than any bag here: a reader history that fills while this test's thread
+            # is busy drops the oldest samples (3082 of 3177 once on a loaded machine)
+            QoSProfile(depth=10000, reliability=ReliabilityPolicy.RELIABLE), raw=True)
     player = _player(path, ros_env, '--wait-for-subscribers', '20', '--rate', '4')
     try:
         # other nodes' /rosout and /parameter_events traffic is not the bag's: only the bag's

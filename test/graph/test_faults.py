@@ -143,6 +143,11 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
                                 rclpy_node.count_subscribers('/qcoinf/latency') >= 2 and
                                 bench.images.get_subscription_count() >= 1), \
             _log(*procs) + recording()
+        # and the decoder's caption/latency writers exist and have had time to match the
+        # recorder's readers (it once missed the first latency to that discovery)
+        assert bench.spin_until(lambda: 'configured' in decoder.output, timeout=60), \
+            _log(*procs)
+        bench.spin_until(lambda: False, timeout=1.5)
         bench.start_frames()
         assert bench.spin_until(lambda: len(bench.latency) >= 3), _log(*procs)
 

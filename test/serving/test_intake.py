@@ -106,3 +106,12 @@ def test_physical_quantities_refuse_what_passes_a_naive_check(value, needle):
         require_physical('deadline', value)
     assert physical_quantity_reason(0.0, positive=False) is None
     assert physical_quantity_reason(2.5, high=2.0) == 'must be <= 2, got 2.5'
+
+
+def test_a_sim_time_clock_that_has_not_started_judges_no_window():
+    # a node on use_sim_time before its first /clock message reads time 0: a replayed bag's
+    # first frame (stamped long ago by the system clock) passes instead of being "in the future"
+    guard = StampGuard(max_age=30.0, max_future=2.0)
+    assert guard.check('a', 1_700_000_000, 0, now_ns=0) is None
+    assert 'invalid stamp' in guard.check('a', -1, 0, now_ns=0)  # still a valid stamp only
+    assert 'in the future' in guard.check('a', 1_700_000_000, 0, now_ns=1)  # once it runs
