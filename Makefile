@@ -32,6 +32,7 @@ CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/t
 	test/planner/test_planner_presets.py test/theory/test_rate_distortion.py \
 	test/scenario/test_scenario.py test/planner/test_energy_policy.py \
 	test/quant/test_quant_packing.py test/lut/test_lut_planes.py test/imaging/test_imaging.py \
+	test/imaging/test_compressed.py test/imaging/test_driver_encodings.py \
 	test/bags/test_bag_storage.py test/launching/test_launch_semantics.py \
 	test/launching/test_params_file.py test/lint/test_pytest_plugins.py \
 	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py \

@@ -15,7 +15,9 @@ machine. The bit-width then switches at run time from ``qcoinf/bit_width``. ``on
 frees the model. With ``autostart`` the node configures and activates itself; otherwise drive
 it with the standard lifecycle services.
 
-Topics in: ``camera/image_raw`` (sensor_msgs/Image), ``qcoinf/bit_width`` (std_msgs/UInt8).
+Topics in: ``camera/image_raw`` (sensor_msgs/Image; with ``image_transport`` = ``compressed``,
+sensor_msgs/CompressedImage jpeg/png on ``<camera/image_raw as remapped>/compressed``: remap
+``camera/image_raw`` to a camera driver's topic), ``qcoinf/bit_width`` (std_msgs/UInt8).
 Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
 the codec name, ``data`` = the self-describing payload of :mod:`qcoinf_ros.codec.embedding`
 with the bit-width used and the measured encode time); ``qcoinf/agent_model`` (std_msgs/String
@@ -37,20 +39,20 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String, UInt8
 
 from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
 from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
-from qcoinf_ros.imaging import to_rgb8
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
-from qcoinf_ros.ros.image import IMAGE_LIMIT_PARAMS, image_msg_to_array, source_of
+from qcoinf_ros.ros.image import (
+    frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM, source_of, subscribe_frames)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
-from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR, subscribe_state
+from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
@@ -107,6 +109,7 @@ PARAMS = [
               '1 / this are dropped on arrival, before any work (0: no limit).', low=0.0,
               high=10000.0, read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
+    IMAGE_TRANSPORT_PARAM,
     *IMAGE_LIMIT_PARAMS,
 ]
 
@@ -207,7 +210,8 @@ class AgentEncoderNode(LifecycleNode):
         if self._cost is not None:
             self._cost_pub.publish(String(data=encode_cost(self._cost)))
         self._subs = [
-            self.create_subscription(Image, 'camera/image_raw', self._on_image_info, SENSOR),
+            subscribe_frames(self, 'camera/image_raw', self._p['image_transport'],
+                             self._on_image_info),
             *state_subs,
         ]
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
@@ -312,7 +316,7 @@ class AgentEncoderNode(LifecycleNode):
                 seconds = self._runtime.set_bit_width(b)
             self.get_logger().info(f'bit-width -> {b} (switched in {1e6 * seconds:.1f} us)')
 
-    def _on_image_info(self, msg: Image, info) -> None:
+    def _on_image_info(self, msg, info) -> None:
         """Queue the frame under its publisher (executor thread: O(1), drains the reader)."""
         if not self._pub.is_activated:
             return
@@ -343,13 +347,12 @@ class AgentEncoderNode(LifecycleNode):
             except (RuntimeError, ValueError) as exc:  # keep serving the other frames
                 self._drops.drop('image', f'encoding failed: {exc}')
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg) -> None:
         """Encode one frame and publish its embedding (worker thread; tests call it too)."""
         if self._pub is None or not self._pub.is_activated:
             return
         try:
-            rgb = to_rgb8(image_msg_to_array(msg, self._p['max_image_pixels'],
-                                             self._p['max_image_aspect']), msg.encoding)
+            rgb = frame_to_rgb(msg, self._p['max_image_pixels'], self._p['max_image_aspect'])
         except ValueError as exc:
             self._drops.drop('image', str(exc))
             return

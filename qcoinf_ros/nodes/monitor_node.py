@@ -1,7 +1,8 @@
 """
 Monitor node: what the graph is doing, for RViz (text markers and an annotated camera image).
 
-Topics in: ``camera/image_raw``, ``qcoinf/caption``, ``qcoinf/latency`` (pairs each caption
+Topics in: ``camera/image_raw`` (or its ``/compressed`` with ``image_transport`` =
+``compressed``), ``qcoinf/caption``, ``qcoinf/latency`` (pairs each caption
 with its frame), ``qcoinf/bit_width``, ``qcoinf/frequency_profile``, ``qcoinf/deadline``,
 ``battery_state``, ``/diagnostics`` (the planner's E0, the actuator's energy per inference).
 
@@ -27,11 +28,13 @@ from sensor_msgs.msg import BatteryState, Image
 from std_msgs.msg import Float64, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
-from qcoinf_ros.imaging import check_image_size, to_rgb8
+from qcoinf_ros.imaging import check_image_size
 from qcoinf_ros.monitor import annotate, CaptionPairer, marker_texts, MonitorState
 from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
-from qcoinf_ros.ros.image import array_to_image_msg, IMAGE_LIMIT_PARAMS, image_msg_to_array
+from qcoinf_ros.ros.image import (
+    array_to_image_msg, frame_size, frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM,
+    subscribe_frames)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import reliable, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
@@ -59,6 +62,7 @@ PARAMS = [
               high=60.0, read_only=True),
     ParamSpec('max_statuses', 64, 'Distinct /diagnostics status names kept (the least recently '
               'updated is forgotten beyond).', low=1, high=10000, read_only=True),
+    IMAGE_TRANSPORT_PARAM,
     *IMAGE_LIMIT_PARAMS,
 ]
 
@@ -84,7 +88,7 @@ class MonitorNode(Node):
         self._markers = self.create_publisher(MarkerArray, 'qcoinf/markers', reliable(10))
         self._image_pub = self.create_publisher(Image, 'qcoinf/annotated_image', SENSOR)
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR)
+        subscribe_frames(self, 'camera/image_raw', self._p['image_transport'], self._on_image)
         self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
         self.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
                                  reliable(10))
@@ -101,10 +105,10 @@ class MonitorNode(Node):
         return time.monotonic()
 
     # -- inputs --------------------------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg) -> None:
         self._state.tick('camera/image_raw', self._now())
         try:  # before the frame is kept: frame_buffer frames of any size would add up
-            check_image_size(msg.width, msg.height, self._p['max_image_pixels'],
+            check_image_size(*frame_size(msg), self._p['max_image_pixels'],
                              self._p['max_image_aspect'])
         except ValueError as exc:
             self._drops.drop('image', str(exc))
@@ -170,10 +174,9 @@ class MonitorNode(Node):
                 continue
             self._publish_annotated(frame, caption)
 
-    def _publish_annotated(self, frame: Image, caption: str) -> None:
+    def _publish_annotated(self, frame, caption: str) -> None:
         try:
-            rgb = to_rgb8(image_msg_to_array(frame, self._p['max_image_pixels'],
-                                             self._p['max_image_aspect']), frame.encoding)
+            rgb = frame_to_rgb(frame, self._p['max_image_pixels'], self._p['max_image_aspect'])
             image = annotate(rgb, [caption, self._state.operating_point()],
                              min_width=self._p['min_image_width'])
         except ValueError as exc:

@@ -1,6 +1,12 @@
 """
 sensor_msgs/Image <-> numpy, through cv_bridge when importable, else the package's converter.
 
+Nodes that take camera frames take them raw (``sensor_msgs/Image`` on the base topic) or, with
+``image_transport`` = ``compressed``, as image_transport's compressed plugin publishes them:
+``sensor_msgs/CompressedImage`` on ``<base topic>/compressed``, the base topic resolved with the
+node's remappings first, as image_transport does (:func:`subscribe_frames`,
+:func:`frame_to_rgb`).
+
 cv_bridge is not published as a wheel (and PyPI's ``cv-bridge`` is the ROS 1 one), so on the
 venv set-up the package's own converter (:mod:`qcoinf_ros.imaging.convert`) is used; on a robot
 with ROS 2's cv_bridge installed, that is used instead. Both raise ``ValueError`` for a
@@ -10,12 +16,21 @@ malformed message.
 from __future__ import annotations
 
 import numpy as np
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from qcoinf_ros.imaging import (
-    array_to_image_fields, check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS,
-    DRIVER_ENCODINGS, image_fields_to_array, ImageFields)
+    array_to_image_fields, check_image_size, compressed_size, decode_compressed,
+    DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, DRIVER_ENCODINGS, image_fields_to_array, ImageFields,
+    parse_format, to_rgb8)
 from qcoinf_ros.ros.params import ParamSpec
+from qcoinf_ros.ros.qos import SENSOR
+
+#: How a node takes camera frames: raw Image messages, or image_transport's compressed plugin.
+IMAGE_TRANSPORTS = ('raw', 'compressed')
+IMAGE_TRANSPORT_PARAM = ParamSpec(
+    'image_transport', 'raw', 'raw: sensor_msgs/Image on camera/image_raw; compressed: '
+    'sensor_msgs/CompressedImage (jpeg/png, as the image_transport compressed plugin writes '
+    'it) on <camera/image_raw as remapped>/compressed.', choices=IMAGE_TRANSPORTS, read_only=True)
 
 #: The parameters of every node that takes camera frames (:func:`image_msg_to_array`).
 IMAGE_LIMIT_PARAMS = [
@@ -91,3 +106,44 @@ def array_to_image_msg(array: np.ndarray, encoding: str) -> Image:
     msg.height, msg.width, msg.encoding = fields.height, fields.width, fields.encoding
     msg.step, msg.is_bigendian, msg.data = fields.step, int(fields.is_bigendian), fields.data
     return msg
+
+
+def frames_topic(node, base: str, transport: str) -> str:
+    """
+    Return the topic ``node`` takes frames from over ``transport``.
+
+    ``base`` itself for ``raw``; for ``compressed`` the resolved (expanded and remapped)
+    ``base`` plus ``/compressed``, as image_transport names its transport topics.
+    """
+    if transport == 'raw':
+        return base
+    if transport == 'compressed':
+        return node.resolve_topic_name(base) + '/compressed'
+    raise ValueError(f'unsupported image_transport {transport!r} (expected one of '
+                     f'{", ".join(IMAGE_TRANSPORTS)})')
+
+
+def subscribe_frames(node, base: str, transport: str, callback, qos=SENSOR):
+    """Subscribe ``callback`` to the frames of ``base`` over ``transport``; return it."""
+    kind = Image if transport == 'raw' else CompressedImage
+    return node.create_subscription(kind, frames_topic(node, base, transport), callback, qos)
+
+
+def frame_size(msg) -> tuple[int, int]:
+    """(width, height) of a frame: declared by an Image, read from a CompressedImage's header."""
+    if isinstance(msg, CompressedImage):
+        return compressed_size(bytes(msg.data), parse_format(msg.format).codec)
+    return int(msg.width), int(msg.height)
+
+
+def frame_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_aspect: float = DEFAULT_MAX_ASPECT):
+    """
+    Decode an Image or a CompressedImage to an (H, W, 3) uint8 RGB array.
+
+    Sizes beyond ``max_pixels`` / ``max_aspect`` are refused before decoding; everything
+    malformed is a ``ValueError`` with the reason.
+    """
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.format, bytes(msg.data), max_pixels, max_aspect)
+    return to_rgb8(image_msg_to_array(msg, max_pixels, max_aspect), msg.encoding)
