@@ -13,6 +13,7 @@ it loops.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -24,8 +25,9 @@ from qcoinf_ros.imaging.convert import check_image_size, DEFAULT_MAX_ASPECT, DEF
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 SOURCE_KINDS = ('auto', 'device', 'video', 'folder', 'scenes')
 # What to tell a user whose camera source fell back to the bundled scenes.
-POINT_AT_A_CAMERA = ('point it at a camera with camera_source:=device device_index:=N, or at '
-                     'recordings with camera_source:=video|folder camera_path:=PATH')
+POINT_AT_A_CAMERA = ('point it at a camera with camera_source:=device camera_device:=/dev/videoN '
+                     '(or device_index:=N), or at recordings with camera_source:=video|folder '
+                     'camera_path:=PATH')
 
 
 class FrameSource(Protocol):
@@ -46,18 +48,107 @@ def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-class CaptureSource:
-    """``cv2.VideoCapture`` on a device index (V4L2) or a video file."""
+@dataclass(frozen=True)
+class CaptureSettings:
+    """
+    What to ask a V4L2 device for: frame size, rate and pixel format (0 / '' = its default).
 
-    def __init__(self, target: int | str, loop: bool = False):
-        if isinstance(target, str) and not Path(target).is_file():
+    ``pixel_format`` is a V4L2 FourCC such as ``MJPG`` (most USB cameras' only format at full
+    size and rate), ``YUYV``, ``UYVY``, ``NV12`` or ``GREY``. A driver may give something
+    else; :meth:`CaptureSource.negotiated` says what it gave.
+    """
+
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    pixel_format: str = ''
+
+    def __post_init__(self):
+        if self.width < 0 or self.height < 0 or self.fps < 0:
+            raise ValueError(f'capture width, height and fps must be >= 0, got '
+                             f'{self.width}x{self.height} at {self.fps}')
+        if self.pixel_format and (len(self.pixel_format) != 4
+                                  or not self.pixel_format.isascii()
+                                  or not self.pixel_format.isprintable()):
+            raise ValueError(f'pixel_format {self.pixel_format!r} is not a FourCC (four '
+                             'printable ASCII characters, e.g. MJPG or YUYV)')
+
+
+def _fourcc_code(text: str) -> int:
+    """V4L2's (and OpenCV's) FourCC: the four characters, little-endian."""
+    return sum(ord(c) << (8 * i) for i, c in enumerate(text))
+
+
+def _fourcc_text(code: float) -> str:
+    value = int(code)
+    return ''.join(chr((value >> (8 * i)) & 0xFF) for i in range(4)).strip('\0 ')
+
+
+def device_target(index: int, path: str = '') -> int | str:
+    """
+    Return the V4L2 device to open: ``path`` when given, else the index.
+
+    ``path`` is ``/dev/videoN`` or a udev link such as ``/dev/v4l/by-id/...``; ``ValueError``
+    for one that is not there.
+    """
+    if not path:
+        if not 0 <= int(index) <= 255:
+            raise ValueError(f'device_index {index!r} is outside 0..255')
+        return int(index)
+    if not Path(path).exists():
+        raise ValueError(f'camera device {path!r} does not exist (ls /dev/video* lists the '
+                         'devices; v4l2-ctl --list-devices names them)')
+    return str(path)
+
+
+class CaptureSource:
+    """``cv2.VideoCapture`` on a V4L2 device (index or path) or a video file."""
+
+    def __init__(self, target: int | str, loop: bool = False, device: bool = False,
+                 settings: CaptureSettings | None = None):
+        if not device and isinstance(target, str) and not Path(target).is_file():
             raise ValueError(f'video file {target!r} does not exist')
         self._target = target
-        self._loop = loop and isinstance(target, str)
-        self._cap = cv2.VideoCapture(target)
+        self._loop = loop and not device and isinstance(target, str)
+        if device:  # V4L2 by name: a path is otherwise read as a file or a GStreamer pipeline
+            self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
+        else:
+            self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
-            what = f'camera device {target}' if isinstance(target, int) else f'video {target!r}'
+            what = (f'camera device {target}' if device or isinstance(target, int)
+                    else f'video {target!r}')
             raise ValueError(f'cannot open {what} with OpenCV')
+        self.requested = settings or CaptureSettings()
+        self._apply(self.requested)
+
+    def _apply(self, want: CaptureSettings) -> None:
+        # the FourCC first: a driver's sizes and rates depend on the pixel format
+        if want.pixel_format:
+            self._cap.set(cv2.CAP_PROP_FOURCC, _fourcc_code(want.pixel_format))
+        if want.width:
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, want.width)
+        if want.height:
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, want.height)
+        if want.fps:
+            self._cap.set(cv2.CAP_PROP_FPS, want.fps)
+
+    def negotiated(self) -> CaptureSettings:
+        """Return what the device (or file) delivers: size, rate and pixel format, as reported."""
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS))
+        return CaptureSettings(
+            width=max(int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), 0),
+            height=max(int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), 0),
+            fps=fps if fps > 0 and fps == fps else 0.0,
+            pixel_format=_fourcc_text(self._cap.get(cv2.CAP_PROP_FOURCC)))
+
+    def mismatches(self) -> list[str]:
+        """Return the requested settings the device did not take ('width 640 (got 320)')."""
+        got, want, out = self.negotiated(), self.requested, []
+        for name in ('width', 'height', 'fps', 'pixel_format'):
+            asked, have = getattr(want, name), getattr(got, name)
+            if asked and (abs(asked - have) > 0.5 if name == 'fps' else asked != have):
+                out.append(f'{name} {asked} (got {have or "unknown"})')
+        return out
 
     def read(self) -> np.ndarray | None:
         ok, frame = self._cap.read()
@@ -167,12 +258,14 @@ def resolve_source(kind: str, path: str = '') -> tuple[str, str]:
 
 
 def make_source(kind: str, *, device_index: int = 0, path: str = '', loop: bool = True,
-                scene_split: str = 'test', scene_count: int = 100, scene_size: int = 96
+                scene_split: str = 'test', scene_count: int = 100, scene_size: int = 96,
+                device_path: str = '', capture: CaptureSettings | None = None
                 ) -> FrameSource:
     """Create a frame source of ``kind`` (one of :data:`SOURCE_KINDS`)."""
     kind, _ = resolve_source(kind, path)
     if kind == 'device':
-        return CaptureSource(int(device_index))
+        return CaptureSource(device_target(device_index, device_path), device=True,
+                             settings=capture)
     if kind == 'video':
         return CaptureSource(path, loop=loop)
     if kind == 'folder':

@@ -211,3 +211,77 @@ def test_camera_holds_its_first_frame_until_a_subscriber_matched(ros_env, rclpy_
         assert len(images) == 3, proc.output  # every bounded frame reached the late subscriber
         assert 'camera starts: 1 subscriber(s)' in proc.output
     executor.shutdown()
+
+
+def _clip(tmp_path, size=(32, 24), fps=10.0):
+    path = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), fps, size)
+    for v in (40, 200):
+        writer.write(np.full((size[1], size[0], 3), v, np.uint8))
+    writer.release()
+    return path
+
+
+def test_capture_reports_what_it_gives_and_what_it_did_not_take(tmp_path):
+    from qcoinf_ros.imaging.sources import CaptureSettings
+    # a file cannot be resized or re-rated: the negotiation reports the settings it refused,
+    # as a V4L2 driver's nearest-match would
+    source = CaptureSource(str(_clip(tmp_path)),
+                           settings=CaptureSettings(640, 24, 30.0, 'YUYV'))
+    got = source.negotiated()
+    assert (got.width, got.height, got.fps, got.pixel_format) == (32, 24, 10.0, 'MJPG')
+    assert source.mismatches() == ['width 640 (got 32)', 'fps 30.0 (got 10.0)',
+                                   'pixel_format YUYV (got MJPG)']
+    assert CaptureSource(str(_clip(tmp_path))).mismatches() == []  # nothing asked
+    source.close()
+
+
+@pytest.mark.parametrize('kwargs, reason', [
+    ({'width': -1}, 'must be >= 0'), ({'fps': -5.0}, 'must be >= 0'),
+    ({'pixel_format': 'MJPEG'}, 'not a FourCC'), ({'pixel_format': 'YU\n2'}, 'not a FourCC')])
+def test_capture_settings_refuse_bad_values(kwargs, reason):
+    from qcoinf_ros.imaging.sources import CaptureSettings
+    with pytest.raises(ValueError, match=reason):
+        CaptureSettings(**kwargs)
+
+
+def test_devices_open_by_path_or_index(tmp_path):
+    from qcoinf_ros.imaging.sources import device_target
+    assert device_target(3) == 3
+    assert device_target(3, '/dev/null') == '/dev/null'  # a path wins over the index
+    with pytest.raises(ValueError, match="camera device '/dev/video99' does not exist"):
+        make_source('device', device_path='/dev/video99')
+    with pytest.raises(ValueError, match='cannot open camera device /dev/null'):
+        make_source('device', device_path='/dev/null')  # there, but not a V4L2 device
+    with pytest.raises(ValueError, match='outside 0..255'):
+        device_target(256)
+
+
+@pytest.mark.ros
+def test_camera_publishes_compressed_frames_while_subscribed(ros_env, rclpy_node, tmp_path):
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import CompressedImage
+
+    from qcoinf_ros.imaging import decode_compressed
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import SENSOR
+
+    frames = _frames(2, 32, 48)
+    _folder(tmp_path, frames)
+    got = []
+    # remapped as a driver's topic: the compressed topic follows the base topic
+    rclpy_node.create_subscription(CompressedImage, '/robot/front/image_raw/compressed',
+                                   got.append, SENSOR)
+    executor = SingleThreadedExecutor(context=rclpy_node.context)
+    executor.add_node(rclpy_node)
+    params = ['-p', 'source:=folder', '-p', f'path:={tmp_path}', '-p', 'rate_hz:=20.0',
+              '-p', 'compressed_format:=png', '-r', 'camera/image_raw:=/robot/front/image_raw']
+    with NodeProcess('camera_node', params, env=ros_env) as proc:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and len(got) < 4:
+            executor.spin_once(timeout_sec=0.05)
+        assert len(got) >= 4, proc.output
+    executor.shutdown()
+    assert {m.format for m in got} == {'rgb8; png compressed bgr8'}
+    decoded = {decode_compressed(m.format, bytes(m.data)).tobytes() for m in got}
+    assert decoded == {f.tobytes() for f in frames}  # png: lossless, RGB order kept
