@@ -116,6 +116,33 @@ def test_use_sim_time_reaches_every_node_of_every_launch_file(value):
             assert node.params.get('use_sim_time') == value, (path, node.name)
 
 
+@pytest.mark.parametrize('name', ['agent.launch.xml', 'coinference.launch.xml'])
+def test_a_camera_drivers_topic_replaces_the_built_in_camera(name):
+    # the default: the built-in camera on camera/image_raw, the agent on raw frames
+    desc = parse_launch_file(ROOT / 'launch' / name)
+    camera, = [n for n in desc.nodes if n.executable == 'camera_node']
+    agent, = [n for n in desc.nodes if n.executable == 'agent_encoder_node']
+    assert camera.remaps == agent.remaps == [('camera/image_raw', 'camera/image_raw')]
+    assert agent.params['image_transport'] == 'raw'
+    # a driver's compressed topic: no built-in camera, the agent remapped and on compressed
+    desc = parse_launch_file(ROOT / 'launch' / name, {
+        'use_camera': 'false', 'image_topic': '/usb_cam/image_raw',
+        'image_transport': 'compressed'})
+    assert not [n for n in desc.nodes if n.executable == 'camera_node']
+    agent, = [n for n in desc.nodes if n.executable == 'agent_encoder_node']
+    assert agent.remaps == [('camera/image_raw', '/usb_cam/image_raw')]
+    assert agent.params['image_transport'] == 'compressed'
+    assert '-r' in agent.ros_args() and 'camera/image_raw:=/usb_cam/image_raw' in \
+        agent.ros_args()
+    # the built-in camera can publish on the chosen topic and open a device by path
+    desc = parse_launch_file(ROOT / 'launch' / name, {
+        'image_topic': '/front/image_raw', 'camera_source': 'device',
+        'camera_device': '/dev/video2'})
+    camera, = [n for n in desc.nodes if n.executable == 'camera_node']
+    assert camera.remaps == [('camera/image_raw', '/front/image_raw')]
+    assert (camera.params['source'], camera.params['device_path']) == ('device', '/dev/video2')
+
+
 @pytest.mark.ros
 def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, tmp_path):
     from rclpy.executors import SingleThreadedExecutor
