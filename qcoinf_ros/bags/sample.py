@@ -8,6 +8,12 @@ stamped from a fixed start time. Writing it twice gives the same messages; repla
 the agent encoder, edge decoder and planner gives the same captions and plans
 (``test/graph/test_bag_replay.py``).
 
+``camera_format`` makes the frames as a robot's camera driver and recorder leave them: ``rgb8``
+(the default), a driver's raw encoding (``yuv422_yuy2``, ``uyvy``, ``nv12``, ``bayer_rggb8``...,
+:mod:`qcoinf_ros.imaging.driver_frames`) on ``/camera/image_raw``, or ``jpeg`` / ``png``
+CompressedImage frames on ``/camera/image_raw/compressed``, as image_transport's compressed
+plugin writes them (``ros2 bag record /camera/image_raw/compressed``).
+
 Timing (default scenario): battery messages at ``0.8 k`` s, deadline changes at ``0.2 + 0.8 k``
 s, frames at ``0.5 + 0.8 k`` s, so every frame is at least 0.3 s after the plan inputs that
 precede it and the plan in force for each frame does not depend on scheduling jitter.
@@ -23,12 +29,15 @@ import numpy as np
 
 from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import build, header, serialize, typestore
-from qcoinf_ros.bags.storage import BagInfo, BagReader, TopicSpec, write_bag
-from qcoinf_ros.imaging import array_to_image_fields
+from qcoinf_ros.bags.storage import BagInfo, BagReader, check_name, TopicSpec, write_bag
+from qcoinf_ros.imaging import array_to_image_fields, CODECS, DRIVER_ENCODINGS, encode_compressed
+from qcoinf_ros.imaging.driver_frames import driver_frame
 from qcoinf_ros.scenario.schedule import BatteryDrain
 from qcoinf_ros.validation import require_int_in_range, require_positive
 
 CAMERA, BATTERY, DEADLINE = '/camera/image_raw', '/battery_state', '/qcoinf/deadline'
+#: What ``SampleScenario.camera_format`` takes.
+CAMERA_FORMATS = ('rgb8', *DRIVER_ENCODINGS, *CODECS)
 #: 2026-01-01T00:00:00Z: the sample's first message time.
 START_NS = 1_767_225_600 * 1_000_000_000
 
@@ -49,8 +58,14 @@ class SampleScenario:
     start_ns: int = START_NS
     camera_frame_id: str = 'camera'
     battery_frame_id: str = 'base_link'
+    camera_format: str = 'rgb8'
+    camera_base: str = CAMERA  # a driver's image topic, e.g. /usb_cam/image_raw
 
     def __post_init__(self):
+        check_name(self.camera_base)
+        if self.camera_format not in CAMERA_FORMATS:
+            raise ValueError(f'camera_format {self.camera_format!r} is not one of '
+                             f'{", ".join(CAMERA_FORMATS)}')
         require_int_in_range('frames', self.frames, 1, 10_000)
         require_positive('period_s', self.period_s)
         require_int_in_range('image_size', self.image_size, 32, 1024)
@@ -71,10 +86,20 @@ class SampleScenario:
     def frame_times(self) -> list[float]:
         return [self.frame_offset_s + k * self.period_s for k in range(self.frames)]
 
+    @property
+    def camera_topic(self) -> str:
+        base = self.camera_base
+        return base + '/compressed' if self.camera_format in CODECS else base
 
-def topics() -> list[TopicSpec]:
+    @property
+    def camera_type(self) -> str:
+        return ('sensor_msgs/msg/CompressedImage' if self.camera_format in CODECS
+                else 'sensor_msgs/msg/Image')
+
+
+def topics(scenario: SampleScenario = SampleScenario()) -> list[TopicSpec]:
     """Topics of the sample bag with the QoS the package's nodes offer on them."""
-    return [TopicSpec(CAMERA, 'sensor_msgs/msg/Image', (qos.SENSOR,)),
+    return [TopicSpec(scenario.camera_topic, scenario.camera_type, (qos.SENSOR,)),
             TopicSpec(BATTERY, 'sensor_msgs/msg/BatteryState', (qos.SENSOR,)),
             TopicSpec(DEADLINE, 'std_msgs/msg/Float64', (qos.LATCHED,))]
 
@@ -86,6 +111,23 @@ def _frames(scenario: SampleScenario):
         yield make_scene(scenario.split, index, config)
 
 
+def _camera_message(rgb: np.ndarray, scenario: SampleScenario, head) -> bytes:
+    """One frame as ``scenario.camera_format`` says, serialized."""
+    fmt = scenario.camera_format
+    if fmt in CODECS:
+        text, data = encode_compressed(rgb, fmt)
+        msg = build('sensor_msgs/msg/CompressedImage', header=head, format=text,
+                    data=np.frombuffer(data, np.uint8))
+        return serialize(msg, 'sensor_msgs/msg/CompressedImage')
+    fields = driver_frame(rgb, fmt) if fmt in DRIVER_ENCODINGS else \
+        array_to_image_fields(rgb, fmt)
+    msg = build('sensor_msgs/msg/Image', header=head, height=fields.height,
+                width=fields.width, encoding=fields.encoding,
+                is_bigendian=int(fields.is_bigendian), step=fields.step,
+                data=np.frombuffer(fields.data, np.uint8))
+    return serialize(msg, 'sensor_msgs/msg/Image')
+
+
 def sample_messages(scenario: SampleScenario = SampleScenario()) -> list[tuple[str, int, bytes]]:
     """Return the sample's serialized messages ``(topic, time ns, CDR bytes)`` in time order."""
     def stamp(t: float) -> int:
@@ -93,12 +135,8 @@ def sample_messages(scenario: SampleScenario = SampleScenario()) -> list[tuple[s
 
     out = []
     for t, scene in zip(scenario.frame_times(), _frames(scenario)):
-        fields = array_to_image_fields(scene.image, 'rgb8')
-        msg = build('sensor_msgs/msg/Image', header=header(stamp(t), scenario.camera_frame_id),
-                    height=fields.height, width=fields.width, encoding=fields.encoding,
-                    is_bigendian=int(fields.is_bigendian), step=fields.step,
-                    data=np.frombuffer(fields.data, np.uint8))
-        out.append((CAMERA, stamp(t), serialize(msg, 'sensor_msgs/msg/Image')))
+        out.append((scenario.camera_topic, stamp(t), _camera_message(
+            scene.image, scenario, header(stamp(t), scenario.camera_frame_id))))
     n_battery = int(scenario.duration_s / scenario.period_s) + 1
     battery_type = typestore().types['sensor_msgs/msg/BatteryState']
     for k in range(n_battery):
@@ -125,7 +163,7 @@ def sample_messages(scenario: SampleScenario = SampleScenario()) -> list[tuple[s
 def write_sample_bag(path: str | Path, storage: str = 'mcap',
                      scenario: SampleScenario = SampleScenario(), progress=None) -> BagInfo:
     """Write the sample bag to ``path`` (a new directory) and return its summary."""
-    write_bag(path, topics(), sample_messages(scenario), storage,
+    write_bag(path, topics(scenario), sample_messages(scenario), storage,
               custom_data={'qcoinf_ros.sample': 'camera frames, battery drain, deadlines'},
               progress=progress)
     with BagReader(path) as reader:

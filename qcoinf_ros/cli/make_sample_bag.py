@@ -10,7 +10,8 @@ import sys
 from rich.console import Console
 from rich.progress import Progress
 
-from qcoinf_ros.bags.sample import sample_messages, write_sample_bag
+from qcoinf_ros.bags.sample import (
+    CAMERA, CAMERA_FORMATS, sample_messages, SampleScenario, write_sample_bag)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,17 +23,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
     parser.add_argument('--force', action='store_true',
                         help='replace the output if it is a bag already')
+    parser.add_argument('--camera-format', choices=CAMERA_FORMATS, default='rgb8',
+                        help='frames as a camera driver sends them: rgb8 (default), a raw '
+                        'driver encoding (yuv422_yuy2, bayer_rggb8, ...) or jpeg/png '
+                        'CompressedImage on <camera topic>/compressed')
+    parser.add_argument('--camera-topic', default=CAMERA,
+                        help=f'image topic of the camera (default {CAMERA}), e.g. '
+                        '/usb_cam/image_raw')
     args = parser.parse_args(argv)
+    try:
+        scenario = SampleScenario(camera_format=args.camera_format,
+                                  camera_base=args.camera_topic)
+    except ValueError as exc:
+        parser.error(str(exc))
     out = Path(args.output)
     if out.exists():
         if not (args.force and (out / 'metadata.yaml').is_file()):
             parser.error(f'{out} exists (use --force to replace a bag)')
         shutil.rmtree(out)
     console = Console(highlight=False, soft_wrap=True)
-    messages = sample_messages()
+    messages = sample_messages(scenario)
     with Progress(console=console) as progress:
         task = progress.add_task(f'writing {out}', total=len(messages))
-        info = write_sample_bag(out, args.storage,
+        info = write_sample_bag(out, args.storage, scenario,
                                 progress=lambda size: progress.advance(task))
     size = sum(p.stat().st_size for p in out.iterdir())
     console.print(f'{out}: {info.message_count} messages over {info.duration_s:.2f} s, '

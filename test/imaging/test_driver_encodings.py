@@ -105,3 +105,40 @@ def test_malformed_driver_frames_are_refused_with_the_reason(encoding, width, he
                                                              size, reason):
     with pytest.raises(ValueError, match=reason):
         image_fields_to_array(ImageFields(height, width, encoding, step, bytes(size)))
+
+
+@pytest.mark.parametrize('encoding, make', [
+    ('yuv422_yuy2', lambda: _packed_422(BLOCKS, 'yuyv')),
+    ('uyvy', lambda: _packed_422(BLOCKS, 'uyvy')),
+    ('yuv422', lambda: _packed_422(BLOCKS, 'uyvy')),
+    ('nv12', lambda: _semi_planar_420(BLOCKS, 'nv12')),
+    ('nv21', lambda: _semi_planar_420(BLOCKS, 'nv21')),
+])
+def test_the_packages_driver_frames_are_the_cameras_bytes(encoding, make):
+    # the writer used for the robot bags makes exactly the bytes made above, independently
+    from qcoinf_ros.imaging.driver_frames import driver_frame
+    fields = driver_frame(BLOCKS, encoding)
+    assert fields.data == make()
+    assert (fields.height, fields.width) == BLOCKS.shape[:2]
+
+
+@pytest.mark.parametrize('encoding', sorted(PATTERNS))
+def test_the_packages_bayer_frames_keep_the_patterns_colour(encoding):
+    from qcoinf_ros.imaging.driver_frames import driver_frame
+    h, w = BLOCKS.shape[:2]
+    mosaic = np.frombuffer(driver_frame(BLOCKS, encoding).data, np.uint8).reshape(h, w)
+    channel = {'R': 0, 'G': 1, 'B': 2}
+    for dy in (0, 1):
+        for dx in (0, 1):
+            want = BLOCKS[dy::2, dx::2, channel[PATTERNS[encoding][2 * dy + dx]]]
+            assert (mosaic[dy::2, dx::2] == want).all()
+
+
+def test_driver_frames_refuse_what_a_camera_cannot_send():
+    from qcoinf_ros.imaging.driver_frames import driver_frame
+    with pytest.raises(ValueError, match='not a camera-driver encoding'):
+        driver_frame(BLOCKS, 'rgb8')
+    with pytest.raises(ValueError, match='even width'):
+        driver_frame(BLOCKS[:, :5], 'uyvy')
+    with pytest.raises(ValueError, match='uint8 RGB'):
+        driver_frame(BLOCKS[..., 0], 'nv12')
