@@ -26,8 +26,6 @@ TASKS = (AGENT_ENCODER, EDGE_DECODER, PLANNER, FREQUENCY_ACTUATOR, MONITOR)
 
 #: Between the node's name and the task (as diagnostic_updater puts it).
 SEPARATOR = ': '
-#: The node part of every status name before the fleet-readable names (``qcoinf: planner``).
-LEGACY_PREFIX = 'qcoinf'
 
 V = TypeVar('V')
 
