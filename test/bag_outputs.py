@@ -11,6 +11,7 @@ from qcoinf_ros.bags import qos, TopicSpec, write_bag
 from qcoinf_ros.bags.cdr import build, header, serialize
 from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.status_names import FREQUENCY_ACTUATOR, PLANNER, status_name
 
 T0 = 3_000_000_000_000
 S = 1_000_000_000
@@ -29,9 +30,22 @@ def _status(name, **values):
                          for k, v in values.items()])
 
 
-def output_bag(path, namespace=''):
-    """10 frames at 1 Hz: plan b=8 (0.4 J) until 5 s, then b=6 (0.3 J); E0 0.35 J from 5 s."""
+def output_bag(path, namespace='', legacy_names=True):
+    """
+    10 frames at 1 Hz: plan b=8 (0.4 J) until 5 s, then b=6 (0.3 J); E0 0.35 J from 5 s.
+
+    ``legacy_names``: the statuses are named as before the fleet-readable names (``qcoinf:
+    planner``, a bag recorded then). Otherwise they are ``<ns>/planner_node: planner`` and a
+    second robot (``/robot9``, outside the namespace) publishes other values at the same times.
+    """
     ns = f'/{namespace}' if namespace else ''
+    if legacy_names:
+        planner, actuator, other = 'qcoinf: planner', 'qcoinf: frequency actuator', None
+    else:
+        planner = status_name(f'{ns}/planner_node', PLANNER)
+        actuator = status_name(f'{ns}/frequency_actuator_node', FREQUENCY_ACTUATOR)
+        other = (status_name('/robot9/planner_node', PLANNER),
+                 status_name('/robot9/frequency_actuator_node', FREQUENCY_ACTUATOR))
     rng = np.random.default_rng(1)
     e2e = rng.uniform(0.1, 0.3, 10)
     msgs = [(f'{ns}/qcoinf/bit_width', T0, serialize(build(U8, data=8), U8)),
@@ -41,11 +55,16 @@ def output_bag(path, namespace=''):
             (f'{ns}/qcoinf/frequency_profile', T0 + 5 * S,
              serialize(build(STR, data=_plan(6, 0.3)), STR)),
             ('/diagnostics', T0 + 1, serialize(build(DIAG, status=[
-                _status('qcoinf: planner', E0_J=1.0)]), DIAG)),
+                _status(planner, E0_J=1.0)]), DIAG)),
             ('/diagnostics', T0 + 5 * S + 1, serialize(build(DIAG, status=[
-                _status('qcoinf: planner', E0_J=0.35),
-                _status('qcoinf: frequency actuator', energy_per_inference_J=0.31,
+                _status(planner, E0_J=0.35),
+                _status(actuator, energy_per_inference_J=0.31,
                         energy_source='measured (rapl)')]), DIAG))]
+    if other is not None:  # robot9's statuses, each after ours: were they read, they'd win
+        msgs += [('/diagnostics', T0 + k * S + 2, serialize(build(DIAG, status=[
+            _status(other[0], E0_J=0.01)]), DIAG)) for k in (0, 5)]
+        msgs.append(('/diagnostics', T0 + 5 * S + 3, serialize(build(DIAG, status=[
+            _status(other[1], energy_per_inference_J=9.9, energy_source='robot9')]), DIAG)))
     for k in range(10):
         t = T0 + k * S + S // 2
         bits = 8 if k < 5 else 6

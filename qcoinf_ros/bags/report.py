@@ -7,8 +7,11 @@ each frame was really encoded at): bit-width histograms, and how long each plann
 was in force. From ``qcoinf/frequency_profile``: the predicted energy per inference of the plan
 in force for each captioned frame (the system model's eq. (9) value) and its total; from the
 frequency actuator's ``/diagnostics``: its last energy per inference with its label (measured
-or predicted); from the planner's: the budget E0 in force. Plots go to PNG files (matplotlib,
-Agg backend). Nothing here needs ROS: messages are decoded with the ``rosbags`` typestore.
+or predicted); from the planner's: the budget E0 in force. Statuses are matched by task
+(:mod:`qcoinf_ros.status_names`), so bags with the legacy ``qcoinf: planner`` names read as
+well, and only those of the nodes in the namespace analysed count (a fleet's bag). Plots go
+to PNG files (matplotlib, Agg backend). Nothing here needs ROS: messages are decoded with the
+``rosbags`` typestore.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from qcoinf_ros.bags.cdr import check_message
 from qcoinf_ros.bags.storage import BagReader
 from qcoinf_ros.codec import decode_embedding
 from qcoinf_ros.codec.plan import decode_profile, ProfileMessage
+from qcoinf_ros.status_names import find_status, FREQUENCY_ACTUATOR, normalize_namespace, PLANNER
 
 LATENCY, BIT_WIDTH, PROFILE = 'qcoinf/latency', 'qcoinf/bit_width', 'qcoinf/frequency_profile'
 EMBEDDING, CAPTION, DIAGNOSTICS = 'qcoinf/embedding', 'qcoinf/caption', 'diagnostics'
-PLANNER_STATUS, ACTUATOR_STATUS = 'qcoinf: planner', 'qcoinf: frequency actuator'
 QUANTILES = (50, 90, 95, 99)
 
 
@@ -110,6 +113,7 @@ def _status_values(array) -> dict[str, dict[str, str]]:
 
 def analyse(reader: BagReader, namespace: str = '/') -> BagReport:
     """Read every intact message of the bag once and summarise it (see the module doc)."""
+    normalize_namespace(namespace)  # a ValueError naming it before any message is read
     info = reader.info
     start = info.start_ns
     report = BagReport(str(info.path), info.duration_s,
@@ -142,12 +146,13 @@ def analyse(reader: BagReader, namespace: str = '/') -> BagReport:
                 report.captions.append(msg.data)
             elif _matches(topic, DIAGNOSTICS, namespace):
                 values = _status_values(msg)
-                planner, actuator = values.get(PLANNER_STATUS), values.get(ACTUATOR_STATUS)
-                if planner and _is_number(planner.get('E0_J')):
-                    report.e0_series.append((t, float(planner['E0_J'])))
-                if actuator and _is_number(actuator.get('energy_per_inference_J')):
-                    report.energy_actuator = (float(actuator['energy_per_inference_J']),
-                                              actuator.get('energy_source', 'unknown'))
+                planner = find_status(values, PLANNER, namespace)
+                actuator = find_status(values, FREQUENCY_ACTUATOR, namespace)
+                if planner and _is_number(planner[1].get('E0_J')):
+                    report.e0_series.append((t, float(planner[1]['E0_J'])))
+                if actuator and _is_number(actuator[1].get('energy_per_inference_J')):
+                    report.energy_actuator = (float(actuator[1]['energy_per_inference_J']),
+                                              actuator[1].get('energy_source', 'unknown'))
         except (ValueError, AttributeError) as exc:
             report.problems.append(f'{topic} at {t:.3f} s: unreadable ({exc}); ignored')
     lat = report.latency_series

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from qcoinf_ros.ros.context import BoundedSpin
+from qcoinf_ros.status_names import AGENT_ENCODER, EDGE_DECODER, in_namespace, status_task
 from qcoinf_ros.validation import require_fields
 
 #: Default bound on RssAnon end / baseline per process. A node holds ~300 MB of anonymous memory
@@ -233,21 +234,23 @@ class _Graph(BoundedSpin):
                                       reliable(20))
 
     def _on_diagnostics(self, msg) -> None:
+        """Keep the counters of the bench's agent and decoder (root namespace), by task."""
         for status in msg.status:
-            if status.name in ('qcoinf: agent encoder', 'qcoinf: edge decoder'):
-                self.counters[status.name] = {kv.key: kv.value for kv in status.values}
-                self.updates[status.name] = self.updates.get(status.name, 0) + 1
+            task = status_task(status.name)
+            if task in (AGENT_ENCODER, EDGE_DECODER) and in_namespace(status.name, '/'):
+                self.counters[task] = {kv.key: kv.value for kv in status.values}
+                self.updates[task] = self.updates.get(task, 0) + 1
 
-    def counter(self, status: str, key: str) -> int:
-        return int(self.counters.get(status, {}).get(key, 0))
+    def counter(self, task: str, key: str) -> int:
+        return int(self.counters.get(task, {}).get(key, 0))
 
     @property
     def encoded(self) -> int:
-        return self.counter('qcoinf: agent encoder', 'frames')
+        return self.counter(AGENT_ENCODER, 'frames')
 
     @property
     def captioned(self) -> int:
-        return self.counter('qcoinf: edge decoder', 'captions')
+        return self.counter(EDGE_DECODER, 'captions')
 
     def fresh_counters(self, timeout: float = 5.0) -> None:
         """Wait for the next diagnostics of both nodes (published once a second)."""

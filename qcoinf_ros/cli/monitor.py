@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.duration < 0 or not args.refresh > 0 or not args.window > 0:
         build_parser().error('--duration must be >= 0, --refresh and --window > 0')
+    try:  # the plan and budget shown are those of this namespace's planner and actuator
+        state = MonitorState(window_s=args.window, namespace=args.namespace)
+    except ValueError as exc:
+        build_parser().error(str(exc))
     console = Console(highlight=False, soft_wrap=True)
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -99,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     context, node = rclpy_node('qcoinf_monitor')
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    state = MonitorState(window_s=args.window)
     _subscribe(node, state, args.namespace)
     start = time.monotonic()
     live = None

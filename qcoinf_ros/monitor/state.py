@@ -17,11 +17,11 @@ import math
 
 from qcoinf_ros.bags.report import Percentiles
 from qcoinf_ros.codec.plan import decode_profile, ProfileMessage
+from qcoinf_ros.status_names import find_status, FREQUENCY_ACTUATOR, normalize_namespace, PLANNER
 from qcoinf_ros.validation import physical_quantity_reason
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
-PLANNER_STATUS, ACTUATOR_STATUS = 'qcoinf: planner', 'qcoinf: frequency actuator'
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,15 @@ class MonitorState:
 
     Times are seconds of any monotonic clock (the caller's ``now``); rates are counted over the
     last ``window_s`` seconds, latency percentiles over the last ``latency_window`` frames.
+    Statuses are kept by name (every robot's); the budget and energy shown are those of the
+    planner and actuator in ``namespace`` (None: of any namespace), matched by task, also under
+    the legacy ``qcoinf: <task>`` names; two of them in scope (two robots' planners and no
+    namespace) show as unknown rather than one or a mix of both.
     """
 
     def __init__(self, window_s: float = 5.0, latency_window: int = 200,
-                 caption_history: int = 8, max_statuses: int = 64):
+                 caption_history: int = 8, max_statuses: int = 64,
+                 namespace: str | None = None):
         if not (isinstance(window_s, (int, float)) and math.isfinite(window_s) and
                 window_s > 0):
             raise ValueError(f'window_s must be a finite number > 0, got {window_s!r}')
@@ -72,6 +77,7 @@ class MonitorState:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
         self.window_s = float(window_s)
+        self.namespace = None if namespace is None else normalize_namespace(namespace)
         self._arrivals: dict[str, deque] = {}
         self.counts: dict[str, int] = {}
         self.last_seen: dict[str, float] = {}
@@ -178,21 +184,27 @@ class MonitorState:
     def caption(self) -> str | None:
         return self.captions[-1][1] if self.captions else None
 
-    def _status_value(self, status: str, key: str) -> float | None:
-        entry = self.statuses.get(status)
+    def task_status(self, task: str) -> Status | None:
+        """Return the status of ``task`` in this state's namespace; None if none or several."""
+        found = find_status(self.statuses, task, self.namespace)
+        return None if found is None else found[1]
+
+    def _status_value(self, task: str, key: str) -> float | None:
+        entry = self.task_status(task)
         return None if entry is None else _finite(entry.values.get(key))
 
     @property
     def energy_budget(self) -> float | None:
         """E0 [J] in force, from the planner's diagnostics."""
-        return self._status_value(PLANNER_STATUS, 'E0_J')
+        return self._status_value(PLANNER, 'E0_J')
 
     @property
     def energy_per_inference(self) -> tuple[float, str] | None:
         """(J, label): the actuator's measured/predicted value, else the plan's prediction."""
-        value = self._status_value(ACTUATOR_STATUS, 'energy_per_inference_J')
-        if value is not None:
-            return value, self.statuses[ACTUATOR_STATUS].values.get('energy_source', '?')
+        value = self._status_value(FREQUENCY_ACTUATOR, 'energy_per_inference_J')
+        actuator = self.task_status(FREQUENCY_ACTUATOR)
+        if value is not None and actuator is not None:
+            return value, actuator.values.get('energy_source', '?')
         if self.plan is not None and math.isfinite(self.plan.predicted_energy_j):
             return self.plan.predicted_energy_j, 'predicted (plan)'
         return None

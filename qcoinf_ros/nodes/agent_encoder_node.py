@@ -47,7 +47,7 @@ from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
-from qcoinf_ros.ros.diagnostics import OK, publish_status
+from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import (
     frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM, source_of, subscribe_frames)
@@ -56,6 +56,7 @@ from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
+from qcoinf_ros.status_names import AGENT_ENCODER, resolve_hardware_id
 
 CALIBRATE = ('auto', 'always', 'never')
 
@@ -111,6 +112,7 @@ PARAMS = [
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
     IMAGE_TRANSPORT_PARAM,
     *IMAGE_LIMIT_PARAMS,
+    HARDWARE_ID_PARAM,
 ]
 
 
@@ -120,6 +122,7 @@ class AgentEncoderNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('agent_encoder_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        self._hardware_id = resolve_hardware_id(self._p['hardware_id'])
         reason = self._check(self._p)  # the cross-check, at start as at run time
         if reason is not None:
             raise ValueError(f'invalid parameters: {reason}')
@@ -421,8 +424,8 @@ class AgentEncoderNode(LifecycleNode):
             values['cost_t_plane_ms'] = f'{1e3 * self._cost.t_plane:.3f}'
             values['cost_predicted_ms'] = f'{1e3 * self._cost.latency(self.bit_width):.3f}' \
                 if self.bit_width else 'n/a'
-        publish_status(self, self._diag, 'qcoinf: agent encoder', OK, f'b = {self.bit_width}',
-                       values, hardware_id='agent')
+        publish_status(self, self._diag, AGENT_ENCODER, OK, f'b = {self.bit_width}', values,
+                       self._hardware_id)
 
 
 def _library_versions() -> str:

@@ -42,7 +42,7 @@ from qcoinf_ros.codec import decode_embedding, FORMAT
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.models.device import (
     DeviceError, DEVICES_HELP, DTYPES, place, resolve_device, upload)
-from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
+from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
@@ -50,6 +50,7 @@ from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
 from qcoinf_ros.serving.stamps import StampGuard
+from qcoinf_ros.status_names import EDGE_DECODER, resolve_hardware_id
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default or tiny (the embedded captioners), git:<dir> or '
@@ -94,6 +95,7 @@ PARAMS = [
     ParamSpec('max_stamp_future', 2.0, 'Embeddings stamped more than this many seconds after '
               "this node's clock are dropped; 0 accepts any.", low=0.0, high=1e9),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
+    HARDWARE_ID_PARAM,
 ]
 
 
@@ -113,6 +115,7 @@ class EdgeDecoderNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('edge_decoder_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        self._hardware_id = resolve_hardware_id(self._p['hardware_id'])
         names = list(self._p['agents'])
         for ns in names:
             agent_topic(ns, 'qcoinf/embedding')  # raises ValueError on an invalid namespace
@@ -410,8 +413,8 @@ class EdgeDecoderNode(LifecycleNode):
             key = agent.namespace.strip('/') or 'own'
             values[f'queue_delay_ms[{key}]'] = f'{1e3 * agent.queue_delay.mean:.1f}'
             values[f'captions[{key}]'] = agent.captions
-        publish_status(self, self._diag, 'qcoinf: edge decoder', WARN if self._drops.total else OK,
-                       f'{self._captions} captions', values, hardware_id='server')
+        publish_status(self, self._diag, EDGE_DECODER, WARN if self._drops.total else OK,
+                       f'{self._captions} captions', values, self._hardware_id)
 
 
 def main(args=None) -> int:

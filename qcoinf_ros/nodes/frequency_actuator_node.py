@@ -36,11 +36,12 @@ from qcoinf_ros.actuation.restore import default_record_path, RestoreRecord
 from qcoinf_ros.codec.applied import AppliedMessage, encode_applied
 from qcoinf_ros.codec.plan import decode_profile
 from qcoinf_ros.planner.profiles import FrequencyProfile
-from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
+from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, run_node
+from qcoinf_ros.status_names import FREQUENCY_ACTUATOR, resolve_hardware_id
 
 PARAMS = [
     ParamSpec('backend', 'dry_run', 'How clocks are set.', choices=BACKENDS, read_only=True),
@@ -60,6 +61,7 @@ PARAMS = [
               'written back (survives a SIGKILL; the next start restores from it); "" = '
               '$ROS_HOME/qcoinf/actuator_<backend>_<hash>.json.', read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
+    HARDWARE_ID_PARAM,
 ]
 
 
@@ -69,6 +71,7 @@ class FrequencyActuatorNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('frequency_actuator_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        self._hardware_id = resolve_hardware_id(self._p['hardware_id'])
         self._backend = self._record = None
         self._drops = DropLog(self.get_logger())
         self._requested = None
@@ -239,10 +242,10 @@ class FrequencyActuatorNode(LifecycleNode):
             'energy_source': label, 'inferences': self._inferences,
             'dropped_inputs': self._drops.total,
         }
-        publish_status(self, self._diag_pub, 'qcoinf: frequency actuator', OK if ok else WARN,
+        publish_status(self, self._diag_pub, FREQUENCY_ACTUATOR, OK if ok else WARN,
                        f'profile {self._applied.profile!r} applied' if ok
                        else 'waiting for a frequency profile', values,
-                       hardware_id=self._backend.name)
+                       self._hardware_id)
 
     def destroy_node(self):
         # a node destroyed without its shutdown transition still leaves the clocks as found

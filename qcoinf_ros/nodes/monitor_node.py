@@ -30,7 +30,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from qcoinf_ros.imaging import check_image_size
 from qcoinf_ros.monitor import annotate, CaptionPairer, marker_texts, MonitorState
-from qcoinf_ros.ros.diagnostics import OK, publish_status, WARN
+from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import (
     array_to_image_msg, frame_size, frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM,
@@ -38,6 +38,7 @@ from qcoinf_ros.ros.image import (
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import reliable, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
+from qcoinf_ros.status_names import MONITOR, resolve_hardware_id, status_name
 
 PARAMS = [
     ParamSpec('frame_id', 'base_link', 'Frame of the text markers.'),
@@ -64,6 +65,7 @@ PARAMS = [
               'updated is forgotten beyond).', low=1, high=10000, read_only=True),
     IMAGE_TRANSPORT_PARAM,
     *IMAGE_LIMIT_PARAMS,
+    HARDWARE_ID_PARAM,
 ]
 
 
@@ -77,9 +79,13 @@ class MonitorNode(Node):
     def __init__(self, **kwargs):
         super().__init__('monitor_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        self._hardware_id = resolve_hardware_id(self._p['hardware_id'])
         install_validator(self, PARAMS, on_change=self._p.update)
+        # the budget and energy shown are those of this robot's planner and actuator
         self._state = MonitorState(latency_window=self._p['latency_window'],
-                                   max_statuses=self._p['max_statuses'])
+                                   max_statuses=self._p['max_statuses'],
+                                   namespace=self.get_namespace())
+        self._own_status = status_name(self.get_fully_qualified_name(), MONITOR)
         self._pairer = CaptionPairer(self._p['pair_window'])
         self._frames: OrderedDict = OrderedDict()
         self._drops = DropLog(self.get_logger())
@@ -157,7 +163,7 @@ class MonitorNode(Node):
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         now = self._now()
         for status in msg.status:
-            if status.name == 'qcoinf: monitor':
+            if status.name == self._own_status:  # its own, not another robot's monitor
                 continue
             level = status.level[0] if isinstance(status.level, bytes) else status.level
             self._state.on_status(status.name, level, status.message,
@@ -215,8 +221,8 @@ class MonitorNode(Node):
             'dropped_inputs': self._drops.total,
         }
         level = WARN if self._drops.total else OK
-        publish_status(self, self._diag, 'qcoinf: monitor', level,
-                       f'{self._annotated} annotated images', values, hardware_id='monitor')
+        publish_status(self, self._diag, MONITOR, level, f'{self._annotated} annotated images',
+                       values, self._hardware_id)
 
 
 def main(args=None) -> int:

@@ -52,12 +52,13 @@ from qcoinf_ros.planner.battery import ChargeReader, SCALES
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
 from qcoinf_ros.planner.measured import measured_model
 from qcoinf_ros.planner.presets import load_preset
-from qcoinf_ros.ros.diagnostics import ERROR, OK, publish_status
+from qcoinf_ros.ros.diagnostics import ERROR, HARDWARE_ID_PARAM, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
 from qcoinf_ros.serving import effective_deadline
+from qcoinf_ros.status_names import PLANNER, resolve_hardware_id
 from qcoinf_ros.validation import physical_quantity_reason
 
 #: Longest deadline or queueing delay taken from a topic [s] (a day).
@@ -120,6 +121,7 @@ PARAMS = [
               'server_f_max 0): fixed at the measured clock.', low=0.0, high=1e12),
     ParamSpec('server_f_max', 0.0, 'Highest server clock [Hz] with measured costs; 0: the '
               'measured clock.', low=0.0, high=1e12),
+    HARDWARE_ID_PARAM,
 ]
 
 
@@ -129,6 +131,7 @@ class PlannerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('planner_node', **kwargs)
         self._p = declare_all(self, PARAMS)
+        self._hardware_id = resolve_hardware_id(self._p['hardware_id'])
         preset = load_preset(self._p['preset'], self._p['model'] or None)
         self._params, self._profiles, self._defaults = preset
         if self._p['b_max']:
@@ -374,7 +377,8 @@ class PlannerNode(Node):
             return
         point = plan.point if plan.feasible else plan.fallback
         values = {
-            'solver': self._p['solver'], 'trigger': self._why, 'feasible': plan.feasible,
+            'preset': self._p['preset'], 'solver': self._p['solver'], 'trigger': self._why,
+            'feasible': plan.feasible,
             'bit_width': point.bit_width, 'f_hz': point.f, 'f_server_hz': point.f_server,
             'b_min': min(self._p['min_bit_width'], self._params.b_max),
             'profile': plan.profile or 'continuous', 'T0_s': self._t0, 'E0_J': self._e0,
@@ -388,9 +392,9 @@ class PlannerNode(Node):
             'battery_percentage': self._battery_pct if self._battery_pct is not None else 'n/a',
             'dropped_inputs': self._drops.total,
         }
-        publish_status(self, self._diag_pub, 'qcoinf: planner', OK if plan.feasible else ERROR,
+        publish_status(self, self._diag_pub, PLANNER, OK if plan.feasible else ERROR,
                        'plan feasible' if plan.feasible else f'infeasible: {plan.reason}',
-                       values, hardware_id=self._p['preset'])
+                       values, self._hardware_id)
 
 
 def main(args=None) -> int:

@@ -11,8 +11,10 @@ from qcoinf_ros.bags.report import analyse, Percentiles, write_plots
 from qcoinf_ros.cli import bag as bag_cli
 
 
-def test_report_numbers(tmp_path):
-    e2e = output_bag(tmp_path / 'out')
+@pytest.mark.parametrize('legacy_names', [True, False], ids=['qcoinf-names', 'fleet-names'])
+def test_report_numbers(tmp_path, legacy_names):
+    """Bags before (``qcoinf: planner``) and after the fleet-readable status names read alike."""
+    e2e = output_bag(tmp_path / 'out', legacy_names=legacy_names)
     report = analyse(BagReader(tmp_path / 'out'))
     lat = report.latency['end_to_end']
     assert lat.count == 10
@@ -32,11 +34,17 @@ def test_report_numbers(tmp_path):
     json.dumps(summary)
 
 
-def test_report_of_a_namespaced_graph(tmp_path):
-    output_bag(tmp_path / 'ns', namespace='robot1')
+@pytest.mark.parametrize('legacy_names', [True, False], ids=['qcoinf-names', 'fleet-names'])
+def test_report_of_a_namespaced_graph(tmp_path, legacy_names):
+    output_bag(tmp_path / 'ns', namespace='robot1', legacy_names=legacy_names)
     assert analyse(BagReader(tmp_path / 'ns')).latency['end_to_end'] is None
     report = analyse(BagReader(tmp_path / 'ns'), namespace='robot1')
     assert report.latency['end_to_end'].count == 10 and report.bit_width_frames == {6: 5, 8: 5}
+    # robot1's budget and actuator only (robot9's statuses, also on /diagnostics, are not)
+    assert [e0 for _, e0 in report.e0_series] == [1.0, 0.35]
+    assert report.energy_actuator == (0.31, 'measured (rapl)')
+    with pytest.raises(ValueError, match="'robot1: planner'"):
+        analyse(BagReader(tmp_path / 'ns'), namespace='robot1: planner')
 
 
 def test_plots_are_written(tmp_path):

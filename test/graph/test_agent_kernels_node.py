@@ -110,10 +110,11 @@ def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
     from diagnostic_msgs.msg import DiagnosticArray
 
     from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.status_names import AGENT_ENCODER, status_task
 
     status = []  # the agent's diagnostics: published after configuration, cost keys if any
     rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.extend(
-        s for s in m.status if s.name == 'qcoinf: agent encoder'), 10)
+        s for s in m.status if status_task(s.name) == AGENT_ENCODER), 10)
 
     with NodeProcess('agent_encoder_node', TINY + ['-p', 'calibrate:=never'], env=ros_env) as a, \
             NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',

@@ -7,6 +7,7 @@ latency) and asserts on ``qcoinf/markers`` (frame, stamps, ids, texts) and on
 :func:`qcoinf_ros.monitor.annotate` draws for that frame, caption and operating point).
 """
 
+import socket
 import time
 
 import numpy as np
@@ -29,6 +30,7 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
+    from qcoinf_ros.status_names import MONITOR, PLANNER, status_name, status_task
 
     node = rclpy_node
     markers, images, statuses = [], [], []
@@ -36,7 +38,7 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
     node.create_subscription(Image, 'qcoinf/annotated_image', images.append, SENSOR)
     node.create_subscription(DiagnosticArray, '/diagnostics',
                              lambda m: statuses.extend(s for s in m.status
-                                                       if s.name == 'qcoinf: monitor'), 10)
+                                                       if status_task(s.name) == MONITOR), 10)
     pubs = {
         'bits': node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED),
         'profile': node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED),
@@ -55,9 +57,13 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
         pubs['profile'].publish(String(data=encode_profile(ProfileMessage(
             'continuous', 1.2e9, 4e9, 6, True, predicted_delay_s=0.4, predicted_energy_j=0.3))))
         pubs['deadline'].publish(Float64(data=2.5))
-        status = DiagnosticStatus(name='qcoinf: planner', message='plan feasible',
-                                  values=[KeyValue(key='E0_J', value='0.5')])
-        pubs['diag'].publish(DiagnosticArray(status=[status]))
+        # another robot's planner on the same /diagnostics, then this (root) graph's own:
+        # the monitor shows its namespace's budget, not robot2's nor "unknown" for two
+        for name, e0 in ((status_name('/robot2/planner_node', PLANNER), '9.0'),
+                         (status_name('/planner_node', PLANNER), '0.5')):
+            status = DiagnosticStatus(name=name, message='plan feasible',
+                                      values=[KeyValue(key='E0_J', value=e0)])
+            pubs['diag'].publish(DiagnosticArray(status=[status]))
         assert spin_until(lambda: markers and 'E0 = 0.5 J' in markers[-1].markers[4].text and
                           'T0 = 2.5 s' in markers[-1].markers[2].text, timeout=15), proc.output
 
@@ -115,6 +121,9 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
         zs = [m.pose.position.z for m in array.markers]
         assert zs == sorted(zs, reverse=True) and zs[-1] == 0.0  # caption on top
         assert spin_until(lambda: _value(statuses[-1], 'annotated_images') == 1, timeout=5)
+        # its own status: named after the node, on this host (hardware_id left at '')
+        assert statuses[-1].name == '/monitor_node: monitor'
+        assert statuses[-1].hardware_id == socket.gethostname()
         assert proc.returncode is None
 
 

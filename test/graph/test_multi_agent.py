@@ -1,8 +1,9 @@
 """
 Many agents, one server: batching in the edge decoder, its queueing delay, and the planner.
 
-Real processes over DDS: an ``edge_decoder_node`` serving two agent namespaces, and a
-``planner_node`` that takes the decoder's measured queueing delay into account.
+Real processes over DDS: an ``edge_decoder_node`` serving two agent namespaces, a
+``planner_node`` that takes the decoder's measured queueing delay into account, and two
+agents whose ``/diagnostics`` statuses a fleet's monitor or aggregator tells apart.
 """
 
 import pytest
@@ -86,6 +87,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
 
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
+    from qcoinf_ros.status_names import PLANNER, status_task
 
     node = rclpy_node
     bits = []
@@ -116,7 +118,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
     heard = []  # the queueing delay the planner reports having (its 1 Hz diagnostics)
     node.create_subscription(
         DiagnosticArray, '/diagnostics', lambda m: heard.extend(
-            kv.value for s in m.status if s.name == 'qcoinf: planner' for kv in s.values
+            kv.value for s in m.status if status_task(s.name) == PLANNER for kv in s.values
             if kv.key == 'server_queue_delay_s'), 10)
     planner = NodeProcess('planner_node', base, env=ros_env)
     try:
@@ -141,3 +143,39 @@ def test_bench_agents_prints_throughput_latency_and_the_batching_ratio(capsys):
         'batched' in out
     rows = [ln for ln in out.splitlines() if ln.startswith('│')]
     assert len(rows) == 4, out  # N = 1, 2, batching off and on
+
+
+def test_two_robots_statuses_have_distinct_names_and_hardware_ids(
+        ros_env, rclpy_node, spin_until):
+    """Agents in robot1 and robot2 (hardware_id set) and robot1's planner (hardware_id '')."""
+    import socket
+
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.status_names import AGENT_ENCODER, PLANNER, status_task
+
+    seen = {}  # name -> hardware_id of every status heard
+    rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: seen.update(
+        (s.name, s.hardware_id) for s in m.status), 10)
+    agent = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never']
+    procs = [NodeProcess('agent_encoder_node', ['-r', f'__ns:=/robot{k}', *agent, '-p',
+                                                f'hardware_id:=jetson-{k}'], env=ros_env)
+             for k in (1, 2)]
+    procs.append(NodeProcess('planner_node', [
+        '-r', '__ns:=/robot1', '-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
+        '-p', 'default_t0:=2.0', '-p', 'e0_full:=100.0'], env=ros_env))
+    expected = {'/robot1/agent_encoder_node: agent encoder': 'jetson-1',
+                '/robot2/agent_encoder_node: agent encoder': 'jetson-2',
+                '/robot1/planner_node: planner': socket.gethostname()}
+    try:
+        assert spin_until(lambda: expected.keys() <= seen.keys(), timeout=120), \
+            (seen, [p.output for p in procs])
+        assert {k: seen[k] for k in expected} == expected
+        # no other status of these tasks (the legacy 'qcoinf: agent encoder' is gone)
+        assert sorted(n for n in seen if status_task(n) in (AGENT_ENCODER, PLANNER)) == \
+            sorted(expected)
+        assert all(p.returncode is None for p in procs)
+    finally:
+        for p in procs:
+            p.stop()

@@ -138,6 +138,33 @@ def test_annotate_wraps_long_text_and_validates_input():
         annotate(np.zeros((4, 4, 3), np.uint8), ['x'], min_width=0)
 
 
+def test_budget_and_energy_are_this_namespaces_never_another_robots():
+    """Two robots' planners on one /diagnostics: each monitor shows its own; none, neither."""
+    statuses = [('/robot1/planner_node: planner', {'E0_J': '0.5'}),
+                ('/robot2/planner_node: planner', {'E0_J': '9.0'}),
+                ('/robot1/frequency_actuator_node: frequency actuator',
+                 {'energy_per_inference_J': '0.25', 'energy_source': 'measured (rapl)'}),
+                ('/robot2/frequency_actuator_node: frequency actuator',
+                 {'energy_per_inference_J': '7.0', 'energy_source': 'robot2'})]
+    states = {ns: MonitorState(namespace=ns) for ns in ('/robot1', 'robot2', '/', None)}
+    for state in states.values():
+        for name, values in statuses:
+            state.on_status(name, 0, 'ok', values, 0.0)
+    assert states['/robot1'].energy_budget == 0.5
+    assert states['/robot1'].energy_per_inference == (0.25, 'measured (rapl)')
+    assert states['robot2'].energy_budget == 9.0
+    assert states['robot2'].energy_per_inference == (7.0, 'robot2')
+    for ns in ('/', None):  # the root graph has no planner; every namespace has two
+        assert states[ns].energy_budget is None and states[ns].energy_per_inference is None
+        assert len(states[ns].statuses) == 4  # all still listed, by their full names
+    # a bag recorded before the fleet-readable names: its planner counts in any namespace
+    old = MonitorState(namespace='/robot1')
+    old.on_status('qcoinf: planner', 0, 'plan feasible', {'E0_J': '0.7'}, 0.0)
+    assert old.energy_budget == 0.7
+    with pytest.raises(ValueError, match="'a: b'"):
+        MonitorState(namespace='a: b')
+
+
 def test_dashboard_renders_rates_latency_plan_captions_and_statuses():
     state = _state()
     state.tick('qcoinf/caption', 5.0)
