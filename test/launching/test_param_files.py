@@ -56,7 +56,8 @@ def _document(name: str) -> dict:
 
 def _sections(name: str) -> dict:
     """Return ``{node: its ros__parameters}`` of a root-graph file (keys ``/<node>``)."""
-    return {key[1:]: entry['ros__parameters'] for key, entry in _document(name).items()}
+    return {key.rsplit('/', 1)[-1]: entry['ros__parameters']
+            for key, entry in _document(name).items()}
 
 
 def _declared(node: str) -> dict:
