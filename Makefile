@@ -34,7 +34,8 @@ CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/t
 	test/quant/test_quant_packing.py test/lut/test_lut_planes.py test/imaging/test_imaging.py \
 	test/imaging/test_compressed.py test/imaging/test_driver_encodings.py \
 	test/bags/test_bag_storage.py test/launching/test_launch_semantics.py \
-	test/launching/test_params_file.py test/lint/test_pytest_plugins.py \
+	test/launching/test_params_file.py test/launching/test_param_files.py \
+	test/lint/test_pytest_plugins.py \
 	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py \
 	test/models/test_device.py test/lint/test_python310.py
 

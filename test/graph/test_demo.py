@@ -23,9 +23,9 @@ def test_demo_runs_the_graph_and_reports_predicted_against_measured(tmp_path, ro
     from qcoinf_ros.resources import share_file
 
     params = yaml.safe_load(share_file('config/demo.yaml').read_text())
-    scenario = params['/**/scenario_node']['ros__parameters']
+    scenario = params['/scenario_node']['ros__parameters']
     scenario.update(duration=16.0, drain_per_second=0.05)
-    params['/**/camera_node']['ros__parameters']['rate_hz'] = 4.0
+    params['/camera_node']['ros__parameters']['rate_hz'] = 4.0
     short = tmp_path / 'demo.yaml'
     short.write_text(yaml.safe_dump(params))
     out = tmp_path / 'report'
@@ -50,7 +50,7 @@ def test_the_demo_runs_the_coinference_launch_file_with_the_file_arguments(tmp_p
     from qcoinf_ros.resources import share_file
 
     params = yaml.safe_load(share_file('config/demo.yaml').read_text())
-    params['/**/camera_node']['ros__parameters'].update(source='folder', path=str(tmp_path))
+    params['/camera_node']['ros__parameters'].update(source='folder', path=str(tmp_path))
     edited = tmp_path / 'demo.yaml'
     edited.write_text(yaml.safe_dump(params))
     nodes = {spec.name: spec for spec in demo_launch(str(edited), 'tiny').nodes}

@@ -66,22 +66,53 @@ def test_numbers_read_as_rcl_reads_them(tmp_path):
                                           'e': [0.0, 15.0], 'f': 2.5}
 
 
-@pytest.mark.ros
-def test_ros2_param_load_reads_slash_star_star_and_exact_names_only(tmp_path):
+def test_the_shipped_keys_read_as_rcl_reads_them():
     """
-    What ``ros2 param load`` accepts, from the rclpy it uses (README, "Parameter files").
+    The shipped files' keys (README, "Parameter files"), read as rcl reads them.
 
-    ``rclpy.parameter.parameter_dict_from_yaml_file`` matches ``/**`` (with wildcards on, the
-    ``ros2 param load`` default) and a node's exact name; the ``/**/camera_node`` keys of the
-    shipped config (fine for ``--params-file`` and launch, which rcl reads) are not matched.
+    ``config/qcoinf.yaml`` and ``config/demo.yaml``: ``/<node>``, the root namespace only;
+    ``config/fleet.yaml``: ``/**/<node>``, any namespace, the root one too.
+    """
+    import yaml
+
+    assert matches('/scenario_node', 'scenario_node')
+    assert matches('/scenario_node', 'scenario_node', '/')
+    assert not matches('/scenario_node', 'scenario_node', '/robot1')
+    assert not matches('/scenario_node', 'planner_node')
+    for namespace in ('/', '/robot1', 'robot2', '/fleet/robot1'):
+        assert matches('/**/camera_node', 'camera_node', namespace)
+    for name in ('qcoinf.yaml', 'demo.yaml'):
+        path = ROOT / 'config' / name
+        for key, entry in yaml.safe_load(path.read_text()).items():
+            node, values = key[1:], entry['ros__parameters']
+            assert node_parameters(path, node) == values, (name, node)
+            assert node_parameters(path, node, '/robot1') == {}, (name, node)
+            if name == 'qcoinf.yaml':
+                for namespace in ('/', '/robot1', '/a/b'):
+                    assert node_parameters(ROOT / 'config' / 'fleet.yaml', node,
+                                           namespace) == values, (node, namespace)
+    assert node_parameters(ROOT / 'config' / 'qcoinf.yaml', 'scenario_node') == {}
+
+
+@pytest.mark.ros
+def test_rclpy_reads_exact_names_and_not_any_namespace_keys(tmp_path):
+    """
+    What the installed rclpy's ``parameter_dict_from_yaml_file`` takes for a target node.
+
+    The node's absolute name (the shipped root-graph files' keys) and, with wildcards on,
+    ``/**``; never ``/**/camera_node`` (fleet.yaml's keys, which rcl reads for
+    ``--params-file`` and launch files): Jazzy and Kilted both raise a ``RuntimeError``.
     """
     parameter = pytest.importorskip('rclpy.parameter', reason='rclpy missing')
     shipped = ROOT / 'config' / 'qcoinf.yaml'
+    got = parameter.parameter_dict_from_yaml_file(str(shipped), False, ['/camera_node'])
+    assert {name: parameter.parameter_value_to_python(p.value) for name, p in got.items()} \
+        == node_parameters(shipped, 'camera_node')
     with pytest.raises(RuntimeError):
-        parameter.parameter_dict_from_yaml_file(str(shipped), True, ['/camera_node'])
+        parameter.parameter_dict_from_yaml_file(str(ROOT / 'config' / 'fleet.yaml'), True,
+                                                ['/camera_node'])
     exact = tmp_path / 'exact.yaml'
     exact.write_text('/robot1/camera_node:\n  ros__parameters: {rate_hz: 4.0}\n'
                      '/**:\n  ros__parameters: {use_sim_time: false}\n')
     got = parameter.parameter_dict_from_yaml_file(str(exact), True, ['/robot1/camera_node'])
     assert set(got) == {'rate_hz', 'use_sim_time'}
-    assert node_parameters(shipped, 'camera_node', '/robot1')['rate_hz'] == 2.0
