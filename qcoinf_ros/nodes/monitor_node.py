@@ -2,9 +2,10 @@
 Monitor node: what the graph is doing, for RViz (text markers and an annotated camera image).
 
 Topics in: ``camera/image_raw`` (or its ``/compressed`` with ``image_transport`` =
-``compressed``), ``qcoinf/caption``, ``qcoinf/latency`` (pairs each caption
-with its frame), ``qcoinf/bit_width``, ``qcoinf/frequency_profile``, ``qcoinf/deadline``,
-``battery_state``, ``/diagnostics`` (the planner's E0, the actuator's energy per inference).
+``compressed``), ``qcoinf/caption``, ``qcoinf/latency`` (pairs each caption with its frame),
+``qcoinf/bit_width``, ``qcoinf/frequency_profile``, ``qcoinf/deadline``, ``battery_state``
+(read as the planner reads it), ``/diagnostics`` (the planner's E0, the actuator's energy per
+inference).
 
 Topics out: ``qcoinf/markers`` (visualization_msgs/MarkerArray, reliable depth 10): one
 ``TEXT_VIEW_FACING`` marker each for the current caption, the bit-width, the frequency profile,
@@ -30,6 +31,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from qcoinf_ros.imaging import check_image_size
 from qcoinf_ros.monitor import annotate, CaptionPairer, marker_texts, MonitorState
+from qcoinf_ros.planner.battery import ChargeReader
+from qcoinf_ros.ros.battery import BATTERY_SCALE_PARAM
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import (
@@ -64,6 +67,7 @@ PARAMS = [
     ParamSpec('max_statuses', 64, 'Distinct /diagnostics status names kept (the least recently '
               'updated is forgotten beyond).', low=1, high=10000, read_only=True),
     IMAGE_TRANSPORT_PARAM,
+    BATTERY_SCALE_PARAM,
     *IMAGE_LIMIT_PARAMS,
     HARDWARE_ID_PARAM,
 ]
@@ -89,6 +93,7 @@ class MonitorNode(Node):
         self._pairer = CaptionPairer(self._p['pair_window'])
         self._frames: OrderedDict = OrderedDict()
         self._drops = DropLog(self.get_logger())
+        self._charge = ChargeReader(self._p['battery_percentage_scale'])
         self._annotated = self._unmatched = 0
         self._last_live = 0.0
         self._markers = self.create_publisher(MarkerArray, 'qcoinf/markers', reliable(10))
@@ -151,7 +156,13 @@ class MonitorNode(Node):
         self._take('deadline', self._state.on_deadline, msg.data, self._now())
 
     def _on_battery(self, msg: BatteryState) -> None:
-        self._take('battery_state', self._state.on_battery, msg.percentage, self._now())
+        try:  # as the planner reads it: 0..1 or 0..100, or charge / capacity for a NaN
+            soc = self._charge.state_of_charge(msg.percentage, msg.charge, msg.capacity)
+        except ValueError as exc:
+            self._drops.drop('battery_state', str(exc))
+            return
+        if soc is not None:  # unknown: the last known charge stays on display
+            self._take('battery_state', self._state.on_battery, soc, self._now())
 
     def _take(self, what: str, method, *args) -> None:
         """Hand a value to the state; log (once per reason) what it rejected, and why."""

@@ -48,10 +48,11 @@ from qcoinf_ros.codec.agent_model import decode_agent_model
 from qcoinf_ros.codec.cost import CostMessage, decode_cost
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.battery import ChargeReader, SCALES
+from qcoinf_ros.planner.battery import ChargeReader
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
 from qcoinf_ros.planner.measured import measured_model
 from qcoinf_ros.planner.presets import load_preset
+from qcoinf_ros.ros.battery import BATTERY_SCALE_PARAM
 from qcoinf_ros.ros.diagnostics import ERROR, HARDWARE_ID_PARAM, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
@@ -91,10 +92,7 @@ PARAMS = [
               low=0.0, high=1e9),
     ParamSpec('e0_min', 0.0, 'E0 [J] at or below the reserve; 0 means e0_full / 4.',
               low=0.0, high=1e9),
-    ParamSpec('battery_percentage_scale', 'auto', 'How battery_state.percentage is read: '
-              'unit (0..1, the message definition), percent (0..100 drivers), auto (0..1 until '
-              'a value above 1 is seen). A NaN percentage is read as charge / capacity.',
-              choices=SCALES, read_only=True),
+    BATTERY_SCALE_PARAM,
     ParamSpec('battery_reserve', 0.1, 'State of charge kept in reserve [0..1).',
               low=0.0, high=0.99),
     ParamSpec('battery_high', 0.6, "Upper threshold of the 'step' policy [0..1).",

@@ -129,3 +129,32 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
 
 def _value(status, key):
     return int(next(kv.value for kv in status.values if kv.key == key))
+
+
+def test_the_monitor_reads_batteries_as_drivers_publish_them(ros_env, rclpy_node, spin_until):
+    # NaN percentage with charge/capacity, and a 0..100 driver: shown as the planner reads them
+    from sensor_msgs.msg import BatteryState
+    from visualization_msgs.msg import MarkerArray
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import reliable, SENSOR
+
+    markers = []
+    rclpy_node.create_subscription(MarkerArray, 'qcoinf/markers', markers.append, reliable(10))
+    battery = rclpy_node.create_publisher(BatteryState, 'battery_state', SENSOR)
+
+    def shown(text):
+        return bool(markers) and any(text in m.text for m in markers[-1].markers)
+
+    with NodeProcess('monitor_node', ['-p', 'marker_rate_hz:=10.0'], env=ros_env) as proc:
+        assert spin_until(lambda: battery.get_subscription_count() >= 1, timeout=30)
+        for msg, text in ((BatteryState(percentage=float('nan'), charge=1.5, capacity=2.0),
+                           'battery 75%'),
+                          (BatteryState(percentage=42.0), 'battery 42%'),
+                          (BatteryState(percentage=float('nan')), 'battery 42%')):
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not shown(text):
+                battery.publish(msg)
+                spin_until(lambda: shown(text), timeout=0.3)
+            assert shown(text), (text, [m.text for m in markers[-1].markers], proc.output)
+        assert 'dropped battery_state' not in proc.output, proc.output
