@@ -87,3 +87,21 @@ def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(ros_env, rclpy_node
     fatal = [line for line in bad.output.splitlines() if '[FATAL]' in line]
     assert len(fatal) == 1 and 'qos_overrides of /qcoinf/deadline' in fatal[0], bad.output
     assert 'Traceback' not in bad.output, bad.output
+
+
+def test_batteries_as_drivers_publish_them_drive_the_plan(ros_env, rclpy_node, spin_until):
+    # a NaN percentage with charge/capacity, then a 0..100 driver: each sets E0 and re-plans
+    from sensor_msgs.msg import BatteryState
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import SENSOR
+    battery = rclpy_node.create_publisher(BatteryState, 'battery_state', SENSOR)
+    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+        assert spin_until(lambda: battery.get_subscription_count() >= 1, timeout=60)
+        for msg, said in ((BatteryState(percentage=float('nan'), charge=0.5, capacity=2.0),
+                           'plan (battery 25.0%)'),
+                          (BatteryState(percentage=80.0), 'plan (battery 80.0%)')):
+            assert spin_until(lambda: battery.publish(msg) or said in planner.output,
+                              timeout=30), planner.output
+        assert 'dropped battery_state' not in planner.output, planner.output
+        assert planner.stop() == 0, planner.output
