@@ -37,7 +37,8 @@ CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/t
 	test/launching/test_params_file.py test/launching/test_param_files.py \
 	test/lint/test_pytest_plugins.py \
 	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py \
-	test/models/test_device.py test/lint/test_python310.py
+	test/models/test_device.py test/lint/test_python310.py test/failover/test_link_state.py \
+	test/codec/test_codec_link_state.py
 
 check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the venv (no build)
 	@scripts/setup_env.sh

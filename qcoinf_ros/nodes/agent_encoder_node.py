@@ -11,13 +11,21 @@ restart is instant) and publishes it. While it runs it keeps comparing: when the
 last ``cost_window`` encode times at the current bit-width differs from the published cost by
 more than ``cost_drift`` (other processes on the CPU, cold caches between frames), it
 republishes the cost scaled to what it measures, so the planner's prediction follows the
-machine. The bit-width then switches at run time from ``qcoinf/bit_width``. ``on_cleanup``
+machine. The bit-width then switches at run time from ``qcoinf/bit_width``. It also watches
+whether the edge server answers (:mod:`qcoinf_ros.failover.link_state`): each embedding sent is
+matched with the decoder's ``qcoinf/latency`` for its frame (same header), and the round trip is
+held against the deadline T0 (``qcoinf/deadline``; ``answer_timeout`` until one arrives); the
+link is ``LOST`` after ``loss_after_missed`` consecutive misses, at once when no decoder is
+matched (the embedding publisher's matched readers, the latency subscription's writers) or the
+decoder's liveliness is lost, and ``SPLIT`` again after ``recover_after_answers`` answers.
+``on_cleanup``
 frees the model. With ``autostart`` the node configures and activates itself; otherwise drive
 it with the standard lifecycle services.
 
 Topics in: ``camera/image_raw`` (sensor_msgs/Image; with ``image_transport`` = ``compressed``,
 sensor_msgs/CompressedImage jpeg/png on ``<camera/image_raw as remapped>/compressed``: remap
-``camera/image_raw`` to a camera driver's topic), ``qcoinf/bit_width`` (std_msgs/UInt8).
+``camera/image_raw`` to a camera driver's topic), ``qcoinf/bit_width`` (std_msgs/UInt8),
+``qcoinf/deadline`` (std_msgs/Float64, T0 [s]), ``qcoinf/latency`` (the decoder's answers).
 Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
 the codec name, ``data`` = the self-describing payload of :mod:`qcoinf_ros.codec.embedding`
 with the bit-width used and the measured encode time); ``qcoinf/agent_model`` (std_msgs/String
@@ -25,7 +33,9 @@ JSON, latched: model id, scheme, b_max, and lambda with its KS statistic fitted 
 part's full-precision weights, eq. (3), before quantization — the planner's lambda);
 ``qcoinf/agent_cost`` (std_msgs/String JSON, latched, :mod:`qcoinf_ros.codec.cost`: measured
 encode seconds per bit-width, their affine fit, kernel, threads and clock — the planner's cost
-model); and ``/diagnostics``.
+model); ``qcoinf/link_state`` (std_msgs/String JSON, latched,
+:mod:`qcoinf_ros.codec.link_state`: SPLIT, SUSPECT or LOST, why, since when, counters); and
+``/diagnostics`` (WARN while the link is LOST).
 """
 
 from __future__ import annotations
@@ -38,16 +48,19 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage
-from std_msgs.msg import String, UInt8
+from std_msgs.msg import Float64, String, UInt8
 
 from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
 from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
+from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
+from qcoinf_ros.failover import LinkMonitor, LOST, Transition
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
-from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status
+from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import (
     frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM, source_of, subscribe_frames)
@@ -57,8 +70,13 @@ from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
 from qcoinf_ros.status_names import AGENT_ENCODER, resolve_hardware_id
+from qcoinf_ros.validation import physical_quantity_reason
 
 CALIBRATE = ('auto', 'always', 'never')
+#: Frames awaiting their answer tracked at once by the link monitor (the oldest counts missed).
+LINK_IN_FLIGHT = 256
+#: Longest deadline taken from qcoinf/deadline [s] (a day), as the planner.
+MAX_DEADLINE_S = 86400.0
 
 PARAMS = [
     ParamSpec('model', 'default', 'Model: default or tiny (the embedded captioners), '
@@ -109,6 +127,17 @@ PARAMS = [
     ParamSpec('max_source_rate_hz', 60.0, 'Frames of one publisher closer together than '
               '1 / this are dropped on arrival, before any work (0: no limit).', low=0.0,
               high=10000.0, read_only=True),
+    ParamSpec('loss_after_missed', 3, 'Consecutive answers missed (not back within the '
+              'deadline T0, or answer_timeout) before the link to the edge server is LOST.',
+              low=1, high=100, read_only=True),
+    ParamSpec('recover_after_answers', 3, 'Consecutive answers within the deadline that bring '
+              'a LOST link back to SPLIT (one, after a decoder reappeared, with no other '
+              'frame in flight).', low=1, high=100, read_only=True),
+    ParamSpec('answer_timeout', 1.0, 'Longest round trip [s] (embedding sent -> its '
+              'qcoinf/latency back) of an answer while no qcoinf/deadline is known.',
+              low=0.001, high=86400.0, read_only=True),
+    ParamSpec('link_check_period', 0.1, 'Period [s] of the check for overdue answers and '
+              'matched decoders.', low=0.01, high=10.0, read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
     IMAGE_TRANSPORT_PARAM,
     *IMAGE_LIMIT_PARAMS,
@@ -139,6 +168,10 @@ class AgentEncoderNode(LifecycleNode):
         self._lock = threading.Lock()  # the runtime: bit-width switch vs encode
         self._error = ''
         self._error_may_pass = False
+        self._link: LinkMonitor | None = None
+        self._link_lock = threading.Lock()  # the link monitor: worker vs executor thread
+        self._link_pub = self._link_timer = self._answers = None
+        self._link_published = (None, 0.0)  # (snapshot, monotonic time) last published
         if self._p['autostart']:
             autostart(self)
 
@@ -170,6 +203,7 @@ class AgentEncoderNode(LifecycleNode):
         try:
             # first: a bad qos_overrides start value refuses the configure before the model loads
             state_subs = subscribe_state(self, UInt8, 'qcoinf/bit_width', self._on_bit_width)
+            state_subs += subscribe_state(self, Float64, 'qcoinf/deadline', self._on_deadline)
             if reason is not None:
                 raise ValueError(reason)
             start = time.perf_counter()
@@ -202,8 +236,10 @@ class AgentEncoderNode(LifecycleNode):
             for sub in state_subs:
                 self.destroy_subscription(sub)
             return TransitionCallbackReturn.FAILURE
-        self._pub = self.create_lifecycle_publisher(CompressedImage, 'qcoinf/embedding',
-                                                    reliable(2))
+        self._start_link_monitor()
+        self._pub = self.create_lifecycle_publisher(
+            CompressedImage, 'qcoinf/embedding', reliable(2),
+            event_callbacks=_publisher_events(lambda info: self._link_check()))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._info = self.create_publisher(String, 'qcoinf/agent_model', LATCHED)
         self._info.publish(String(data=encode_agent_model(AgentModelInfo(
@@ -217,7 +253,13 @@ class AgentEncoderNode(LifecycleNode):
                              self._on_image_info),
             *state_subs,
         ]
+        self._answers = self.create_subscription(
+            Vector3Stamped, 'qcoinf/latency', self._on_answer, reliable(10),
+            event_callbacks=_subscription_events(self._on_liveliness,
+                                                 lambda info: self._link_check()))
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
+        self._link_timer = self.create_timer(self._p['link_check_period'], self._link_check)
+        self._link_check()
         self._queue = FairQueue(self._p['frame_queue'], self._p['max_sources'],
                                 self._p['max_source_rate_hz'])
         self._worker = threading.Thread(target=self._encode_loop, name='agent_encoder',
@@ -293,6 +335,10 @@ class AgentEncoderNode(LifecycleNode):
             self.destroy_subscription(sub)
         self._subs = []
         self.destroy_timer(self._timer)
+        self.destroy_timer(self._link_timer)
+        self.destroy_subscription(self._answers)
+        self.destroy_publisher(self._link_pub)
+        self._link = self._link_pub = self._link_timer = self._answers = None
         self.destroy_lifecycle_publisher(self._pub)
         self.destroy_publisher(self._diag)
         self.destroy_publisher(self._info)
@@ -375,6 +421,7 @@ class AgentEncoderNode(LifecycleNode):
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
         out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
+        self._link_sent(msg.header)  # before: the answer may come back before publish returns
         self._pub.publish(out)
         self._frames += 1
         self._latencies = (self._latencies + [latency])[-200:]
@@ -406,6 +453,88 @@ class AgentEncoderNode(LifecycleNode):
             f'{self._p["cost_window"]} frames vs {1e3 * predicted:.3f} ms published; cost '
             f'scaled by {k:.2f} and republished')
 
+    # -- the link to the edge server (qcoinf_ros.failover.link_state) ------------------------
+    def _start_link_monitor(self) -> None:
+        self._link_published = (None, 0.0)
+        self._link = LinkMonitor(self._p['loss_after_missed'], self._p['recover_after_answers'],
+                                 self._p['answer_timeout'], LINK_IN_FLIGHT,
+                                 now=time.monotonic())
+        self._link_pub = self.create_publisher(String, 'qcoinf/link_state', LATCHED)
+        self._link_publish([], force=True)
+
+    def _link_sent(self, header) -> None:
+        """Record an embedding about to go out (worker thread); unstamped frames are not."""
+        if self._link is None or (header.stamp.sec == 0 and header.stamp.nanosec == 0):
+            return
+        with self._link_lock:
+            changes = self._link.sent(_frame_key(header), time.monotonic())
+        if changes:
+            self._link_publish(changes)
+
+    def _on_answer(self, msg: Vector3Stamped) -> None:
+        if self._link is None:
+            return
+        with self._link_lock:
+            changes = self._link.answered(_frame_key(msg.header), time.monotonic())
+        if changes:
+            self._link_publish(changes)
+
+    def _on_deadline(self, msg: Float64) -> None:
+        reason = physical_quantity_reason(msg.data, high=MAX_DEADLINE_S)
+        if reason is not None:
+            self._drops.drop('deadline', f'T0 [s] {reason}')
+            return
+        if self._link is not None:
+            with self._link_lock:
+                self._link.set_deadline(float(msg.data))
+
+    def _on_liveliness(self, info) -> None:
+        """Take the decoder's liveliness on qcoinf/latency (a QoS event of the subscription)."""
+        if self._link is None:
+            return
+        if info.alive_count == 0 and info.not_alive_count > 0:
+            alive = False
+        elif info.alive_count > 0:
+            alive = True
+        else:  # no writer left: the matched count says so
+            return
+        with self._link_lock:
+            changes = self._link.liveliness(alive, time.monotonic())
+        self._link_publish(changes)
+
+    def _link_check(self) -> None:
+        """Count overdue answers, take the matched decoders (timer, and on matched events)."""
+        if self._link is None or self._pub is None or self._answers is None:
+            return
+        # a decoder reads qcoinf/embedding and writes qcoinf/latency: the fewer of the two (a
+        # recorder or a monitor may read the embeddings; only decoders write latencies)
+        count = min(self._pub.get_subscription_count(), self._answers.get_publisher_count())
+        with self._link_lock:
+            now = time.monotonic()
+            changes = self._link.tick(now) + self._link.decoders(count, now)
+        self._link_publish(changes)
+
+    def _link_publish(self, changes: list[Transition], force: bool = False) -> None:
+        """Log each transition once; publish on a transition, else counters at most 1/s."""
+        for change in changes:  # two call sites: rclpy fixes a call site's severity
+            line = f'link to the edge server: {change.old} -> {change.new} ({change.reason})'
+            if change.new == LOST:
+                self.get_logger().warning(line)
+            else:
+                self.get_logger().info(line)
+        with self._link_lock:
+            if self._link is None or self._link_pub is None:
+                return
+            snap = self._link.snapshot()
+            now = time.monotonic()
+            last, at = self._link_published
+            if not (changes or force) and (snap == last or now - at < 1.0):
+                return
+            self._link_published = (snap, now)
+            since = self.get_clock().now().nanoseconds * 1e-9 - (now - snap.since)
+            self._link_pub.publish(String(data=encode_link_state(
+                LinkStateMessage.from_snapshot(snap, since))))
+
     def _publish_diagnostics(self) -> None:
         lat = sorted(self._latencies)
         values = {
@@ -424,8 +553,47 @@ class AgentEncoderNode(LifecycleNode):
             values['cost_t_plane_ms'] = f'{1e3 * self._cost.t_plane:.3f}'
             values['cost_predicted_ms'] = f'{1e3 * self._cost.latency(self.bit_width):.3f}' \
                 if self.bit_width else 'n/a'
-        publish_status(self, self._diag, AGENT_ENCODER, OK, f'b = {self.bit_width}', values,
+        level, message = OK, f'b = {self.bit_width}'
+        if self._link is not None:
+            with self._link_lock:
+                snap = self._link.snapshot()
+            values.update({
+                'link_state': snap.state, 'link_reason': snap.reason,
+                'link_for_s': f'{time.monotonic() - snap.since:.1f}',
+                'link_timeout_s': f'{snap.timeout_s:g}',
+                'link_rtt_ms': f'{1e3 * snap.rtt_s:.1f}' if snap.rtt_s is not None else 'n/a',
+                'link_missed': snap.missed_total, 'link_late': snap.late,
+                'link_decoders': snap.decoders if snap.decoders is not None else 'n/a'})
+            message += f', link {snap.state}'
+            level = WARN if snap.state == LOST else OK
+        publish_status(self, self._diag, AGENT_ENCODER, level, message, values,
                        self._hardware_id)
+
+
+def _frame_key(header) -> tuple[int, int, str]:
+    """Return a frame's key: stamp and frame_id (the decoder's answer carries the header)."""
+    return header.stamp.sec, header.stamp.nanosec, header.frame_id
+
+
+def _publisher_events(matched):
+    """Return publisher event callbacks with ``matched`` where rclpy has it (Iron and later)."""
+    try:
+        from rclpy.event_handler import PublisherEventCallbacks
+        return PublisherEventCallbacks(matched=matched)
+    except (ImportError, TypeError):  # Humble: no matched event; the timer polls the count
+        return None
+
+
+def _subscription_events(liveliness, matched):
+    """Return subscription event callbacks: liveliness, and matched where rclpy has it."""
+    try:
+        from rclpy.event_handler import SubscriptionEventCallbacks
+    except ImportError:  # Humble's rclpy
+        from rclpy.qos_event import SubscriptionEventCallbacks
+    try:
+        return SubscriptionEventCallbacks(liveliness=liveliness, matched=matched)
+    except TypeError:  # Humble: no matched event
+        return SubscriptionEventCallbacks(liveliness=liveliness)
 
 
 def _library_versions() -> str:

@@ -1,0 +1,116 @@
+"""
+The agent detects a lost edge server (issue 27, item 1) through the real graph.
+
+Agent encoder and edge decoder run as processes over DDS on the tiny captioner; this process
+sends frames and reads the agent's latched ``qcoinf/link_state``. The decoder is stopped cleanly
+with no frame in flight (its readers and writers leave the graph: the matched count tells at
+once), restarted (the link comes back after the answers), then killed with SIGKILL (no goodbye
+on the graph, which keeps its readers until the participant's lease ends: only the missed
+answers tell). The measured detection times are printed.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
+
+NODE = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never']
+DECODER = NODE + ['-p', 'max_new_tokens:=8']
+AGENT = NODE + ['-p', 'answer_timeout:=1.0', '-p', 'loss_after_missed:=3',
+                '-p', 'recover_after_answers:=3']
+RATE_HZ = 4.0
+WAIT = 90.0
+
+
+def _log(*procs) -> str:
+    return '\n'.join(f'--- {p.name}\n{p.output[-3000:]}' for p in procs)
+
+
+def test_a_killed_decoder_is_lost_within_a_bounded_time_and_found_again(
+        ros_env, rclpy_node, spin_until):
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+    from qcoinf_ros.codec.link_state import decode_link_state
+    from qcoinf_ros.ros.image import array_to_image_msg
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED, SENSOR
+    from qcoinf_ros.scenes.generator import make_scene
+
+    states = []  # (monotonic time received, message)
+    rclpy_node.create_subscription(
+        String, 'qcoinf/link_state',
+        lambda m: states.append((time.monotonic(), decode_link_state(m.data))), LATCHED)
+    images = rclpy_node.create_publisher(Image, 'camera/image_raw', SENSOR)
+    frame = make_scene('test', 0).as_tuple()[0]
+
+    def publish():
+        msg = array_to_image_msg(frame, 'rgb8')
+        msg.header.stamp = rclpy_node.get_clock().now().to_msg()
+        msg.header.frame_id = 'camera'
+        images.publish(msg)
+
+    def state():
+        return states[-1][1].state if states else None
+
+    def reached(name, after):
+        return next((t for t, m in states if t >= after and m.state == name), None)
+
+    decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder')
+    agent = NodeProcess('agent_encoder_node', AGENT, env=ros_env, name='agent')
+    procs = [decoder, agent]
+    try:
+        assert spin_until(lambda: states and images.get_subscription_count() >= 1, WAIT), \
+            _log(*procs)
+        assert state() == 'LOST'  # no decoder has answered yet
+        timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
+        assert spin_until(lambda: state() == 'SPLIT', WAIT), _log(*procs) + str(states[-3:])
+        spin_until(lambda: False, 2.0)  # steady: no false alarm while the server answers
+        assert state() == 'SPLIT', states[-3:]
+
+        # a clean stop with nothing in flight: the matched count says it, not a timeout
+        timer.cancel()
+        assert spin_until(lambda: states[-1][1].in_flight == 0, 10.0), states[-1]
+        stopped = time.monotonic()
+        assert decoder.stop() == 0, _log(decoder)
+        assert spin_until(lambda: reached('LOST', stopped), 10.0), _log(*procs)
+        message = next(m for t, m in states if t >= stopped and m.state == 'LOST')
+        print(f'\nclean stop -> LOST in {reached("LOST", stopped) - stopped:.2f} s '
+              f'({message.reason})')
+        assert 'no decoder matched' in message.reason, message
+
+        restarted = time.monotonic()
+        decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder again')
+        procs.append(decoder)
+        timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
+        assert spin_until(lambda: reached('SPLIT', restarted), WAIT), _log(*procs)
+        back = next(m for t, m in states if t >= restarted and m.state == 'SPLIT')
+        print(f'restart -> SPLIT in {reached("SPLIT", restarted) - restarted:.2f} s '
+              f'({back.reason})')
+        spin_until(lambda: False, 2.0)
+        assert state() == 'SPLIT', states[-3:]
+
+        # SIGKILL: the graph keeps the dead decoder's readers (lease); the misses tell
+        killed = time.monotonic()
+        decoder.send(signal.SIGKILL)
+        assert decoder.wait(timeout=10) == -signal.SIGKILL
+        assert spin_until(lambda: reached('LOST', killed), 30.0), _log(*procs)
+        lost = reached('LOST', killed) - killed
+        message = next(m for t, m in states if t >= killed and m.state == 'LOST')
+        print(f'SIGKILL -> LOST in {lost:.2f} s ({message.reason})')
+        assert 'answers missed in a row' in message.reason, message
+        # answer_timeout 1 s, 3 misses at 4 Hz: ~1.5 s; bounded with room for a shared machine
+        assert lost < 6.0, message
+        timer.cancel()
+        assert agent.returncode is None, _log(agent)
+        # each transition logged once, never per frame
+        assert agent.output.count('link to the edge server:') == \
+            len({(m.transitions, m.state) for _, m in states if m.transitions}), agent.output
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
