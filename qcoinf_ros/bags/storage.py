@@ -235,6 +235,83 @@ def write_chunk_crcs(path: str | Path, compute: bool = True) -> int:
     return done
 
 
+@dataclass(frozen=True)
+class McapCrcs:
+    """The CRCs an MCAP file stores and what its bytes give: chunks and the data section."""
+
+    chunks: tuple[tuple[int, int, int], ...]  # (offset, stored, computed) per chunk
+    data_section: tuple[int, int] | None      # (stored, computed); None without a DataEnd
+
+    @property
+    def problems(self) -> list[str]:
+        """Return each stored CRC (not 0, "not computed") that its bytes do not give."""
+        out = [f'chunk at offset {o}: CRC {s:#010x}, its records give {c:#010x}'
+               for o, s, c in self.chunks if s and s != c]
+        if self.data_section and self.data_section[0] and \
+                self.data_section[0] != self.data_section[1]:
+            out.append(f'data section: CRC {self.data_section[0]:#010x}, its bytes give '
+                       f'{self.data_section[1]:#010x}')
+        return out
+
+
+def _mcap_records(data: bytes):
+    """Yield (offset, opcode, body start, body end) of the data section's top-level records."""
+    if data[:8] != b'\x89MCAP0\r\n':
+        raise ValueError('not an MCAP file (its magic bytes differ)')
+    pos = 8
+    while pos + 9 <= len(data):
+        op, length = data[pos], int.from_bytes(data[pos + 1:pos + 9], 'little')
+        if pos + 9 + length > len(data):
+            raise ValueError(f'MCAP record at offset {pos} runs past the end of the file')
+        yield pos, op, pos + 9, pos + 9 + length
+        if op in (0x0F, 0x02):  # DataEnd, Footer: the data section is over
+            return
+        pos += 9 + length
+
+
+def mcap_crcs(path: str | Path) -> McapCrcs:
+    """
+    Read every chunk CRC and the DataEnd's data-section CRC of an MCAP file, and recompute them.
+
+    The chunk CRC is of the chunk's uncompressed records; the data section CRC of every byte
+    before the DataEnd record, the leading magic included (as the mcap library's writers compute
+    it). ``ValueError`` for a file that is not MCAP or is cut inside a record.
+    """
+    data = Path(path).read_bytes()
+    chunks, section = [], None
+    for offset, op, body, end in _mcap_records(data):
+        if op == 0x06:  # Chunk
+            stored = int.from_bytes(data[body + 24:body + 28], 'little')
+            n = int.from_bytes(data[body + 28:body + 32], 'little')
+            compression = data[body + 32:body + 32 + n].decode()
+            records = data[body + 32 + n + 8:end]
+            if compression:
+                size = int.from_bytes(data[body + 16:body + 24], 'little')
+                records = decompress(records, compression, size)
+            chunks.append((offset, stored, zlib.crc32(records)))
+        elif op == 0x0F:
+            section = (int.from_bytes(data[body:body + 4], 'little'), zlib.crc32(data[:offset]))
+    return McapCrcs(tuple(chunks), section)
+
+
+def write_data_crc(path: str | Path) -> int:
+    """
+    Write the DataEnd's data-section CRC of the MCAP file ``path`` in place; return it.
+
+    ``rosbags`` writes 0 ("not available"); the CRC-32 of every byte before the DataEnd record
+    (magic, header, and all data records) lets a reader detect damage outside the chunks too.
+    """
+    data = Path(path).read_bytes()
+    for offset, op, body, _ in _mcap_records(data):
+        if op == 0x0F:
+            crc = zlib.crc32(data[:offset])
+            with open(path, 'r+b') as f:
+                f.seek(body)
+                f.write(crc.to_bytes(4, 'little'))
+            return crc
+    raise ValueError(f'{path} has no DataEnd record (unfinished MCAP file)')
+
+
 class _Writer(Writer):
     """rosbags' writer, writing what rosbag2 writes where the two differ (distro, type hash)."""
 
@@ -307,6 +384,9 @@ class BagWriter:
         if not self._closed:
             self._closed = True
             self._writer.close()
+            if self.storage == 'mcap':  # chunk CRCs are written as the chunks close
+                for file in sorted(self.path.glob('*.mcap')):
+                    write_data_crc(file)
 
     def __enter__(self) -> 'BagWriter':
         return self
