@@ -25,6 +25,7 @@ case, which the planner plans with; cached like the agent's); and ``/diagnostics
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import statistics
 import sys
@@ -44,6 +45,7 @@ from qcoinf_ros.models.device import (
     DeviceError, DEVICES_HELP, DTYPES, place, resolve_device, upload)
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.image import source_of
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
@@ -185,7 +187,7 @@ class EdgeDecoderNode(LifecycleNode):
                 agent.cost_pub.publish(String(data=encode_cost(self._cost)))
             agent.sub = self.create_subscription(
                 CompressedImage, agent_topic(ns, 'qcoinf/embedding'),
-                lambda msg, i=i: self._on_embedding(i, msg), reliable(2))
+                functools.partial(self._on_embedding, i), reliable(2))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self._queue = BatchQueue(len(self._agents), self._p['queue_depth'])
@@ -307,8 +309,17 @@ class EdgeDecoderNode(LifecycleNode):
         return super().destroy_node()
 
     # -- callbacks (executor thread) ---------------------------------------------------------
-    def _on_embedding(self, index: int, msg: CompressedImage) -> None:
+    def _on_embedding(self, index: int, msg: CompressedImage, info=None) -> None:
+        """
+        Check an embedding and queue it under its publisher (executor thread).
+
+        The publisher (its GID from the message info; the frame_id where the middleware gives
+        none) keys both the stamp window and the queue: another publisher on the topic, even
+        one claiming the camera's frame_id, can neither move the agent's window forward nor
+        take its place in the queue.
+        """
         agent = self._agents[index]
+        source = source_of(msg, info)
         if not agent.caption_pub.is_activated:
             return
         if msg.format != FORMAT:
@@ -329,16 +340,16 @@ class EdgeDecoderNode(LifecycleNode):
             return
         # last: a valid embedding only may advance its agent's newest stamp
         stamp = msg.header.stamp
-        reason = self._stamps.check(index, stamp.sec, stamp.nanosec,
+        reason = self._stamps.check((index, source), stamp.sec, stamp.nanosec,
                                     self.get_clock().now().nanoseconds)
         if reason is not None:
             self._drops.drop('embedding', reason)
             return
-        source = str(msg.header.frame_id)[:256]
         if self._queue.put(index, (msg.header, embedding, meta), source) is not None:
             self._drops.drop('queued embedding', f'more than queue_depth = '
-                             f'{self._p["queue_depth"]} waiting for agent '
-                             f'{agent.namespace!r}, frame_id {source!r}: the oldest is dropped')
+                             f'{self._p["queue_depth"]} waiting from one publisher for agent '
+                             f'{agent.namespace!r} (frame_id '
+                             f'{str(msg.header.frame_id)[:64]!r}): its oldest is dropped')
 
     # -- decoding (worker thread) ------------------------------------------------------------
     def _decode_loop(self) -> None:

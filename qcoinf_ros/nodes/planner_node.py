@@ -36,10 +36,12 @@ instance publishes the solver's safest fallback with ``feasible: false`` and an 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float64, String, UInt8
@@ -55,6 +57,7 @@ from qcoinf_ros.planner.presets import load_preset
 from qcoinf_ros.ros.battery import BATTERY_SCALE_PARAM
 from qcoinf_ros.ros.diagnostics import ERROR, HARDWARE_ID_PARAM, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.eventlog import EventLog
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
@@ -99,6 +102,14 @@ PARAMS = [
               low=0.0, high=0.99),
     ParamSpec('replan_tolerance', 0.01, 'Re-plan on a battery change only when E0 moves by '
               'more than this fraction.', low=0.0, high=1.0),
+    ParamSpec('planning_period', 0.1, 'At most one plan per this many seconds: inputs that '
+              'arrive sooner are coalesced into the next plan, the newest values winning (a '
+              'flooded input topic cannot flood the planner); 0 plans on every input.',
+              low=0.0, high=10.0, read_only=True),
+    ParamSpec('plan_log_rate', 1.0, 'Plan lines logged per second on average (bursts of 5); '
+              'the rest are counted and summarised every 10 s. A plan turning infeasible is '
+              'an ERROR line, one that stays infeasible an INFO line.', low=0.01, high=1000.0,
+              read_only=True),
     ParamSpec('link_rate_bps', 0.0, 'Agent -> server link rate [bit/s] of the communication '
               "term 8 payload_bytes / link_rate_bps; 0 uses the preset's.", low=0.0, high=1e12),
     ParamSpec('payload_bytes', 0.0, "Embedding bytes sent per inference; 0 uses the preset's.",
@@ -148,6 +159,7 @@ class PlannerNode(Node):
         self._model_lam: float | None = None
         self._e0 = self._policy.budget(1.0)
         self._plan = None
+        self._plan_feasible: bool | None = None
         self._drops = DropLog(self.get_logger())
         self._bit_pub = self.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
         self._profile_pub = self.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
@@ -161,6 +173,13 @@ class PlannerNode(Node):
         subscribe_state(self, String, 'qcoinf/server_cost',
                         lambda msg: self._on_cost('server', msg))
         self.create_timer(1.0, self._publish_diagnostics)
+        self._events = EventLog(self.get_logger(), per_second=self._p['plan_log_rate'])
+        self._pending: str | None = None  # the newest trigger waiting for the next plan
+        self._coalesced = 0
+        self._last_plan = -math.inf  # steady time of the last plan [s]
+        # on the steady clock: coalescing must not wait for /clock under use_sim_time
+        self.create_timer(max(self._p['planning_period'], 0.05), self._flush,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         install_validator(self, PARAMS, extra=self._check, on_change=self._on_change)
         self.replan('start')
 
@@ -321,7 +340,32 @@ class PlannerNode(Node):
 
     # -- planning ------------------------------------------------------------------------
     def replan(self, why: str) -> None:
+        """
+        Plan now, or, within ``planning_period`` of the last plan, at its end (coalesced).
+
+        The inputs are read when the plan is made, so the newest values win; ``why`` names the
+        newest trigger and how many were coalesced into it.
+        """
+        period = self._p['planning_period']
+        if period and time.monotonic() - self._last_plan < period:
+            if self._pending is not None:
+                self._coalesced += 1
+            self._pending = why
+            return
+        self._plan_now(why)
+
+    def _flush(self) -> None:
+        """Timer: make the coalesced plan once its period is over; give due log summaries."""
+        self._events.tick()
+        if self._pending is not None and \
+                time.monotonic() - self._last_plan >= self._p['planning_period']:
+            why, n = self._pending, self._coalesced
+            self._pending, self._coalesced = None, 0
+            self._plan_now(why + (f' (+{n} coalesced)' if n else ''))
+
+    def _plan_now(self, why: str) -> None:
         """Solve (P1) and publish; a model that yields no valid plan keeps the last one."""
+        self._last_plan = time.monotonic()
         try:
             self._replan(why)
         except (ValueError, ArithmeticError) as exc:  # the inputs were all checked: a bug
@@ -362,11 +406,16 @@ class PlannerNode(Node):
                 f'f={point.f / 1e9:.3g} GHz f~={point.f_server / 1e9:.3g} GHz, predicted T '
                 f'{1e3 * point.delay:.3g} ms (agent {1e3 * self._agent_delay:.3g} ms) '
                 f'[{self._p["solver"]}, {elapsed_us:.0f} us; {self._cost_text}]')
+        previous = self._plan_feasible
+        self._plan_feasible = plan.feasible
         if plan.feasible:
-            self.get_logger().info(text)
-        else:
-            self.get_logger().error(f'{text} INFEASIBLE, publishing the safest fallback: '
-                                    f'{plan.reason}')
+            self._events.log('plan', text)
+        elif previous is not False:  # turned infeasible: a change of state
+            self._events.log('infeasible plan', f'{text} INFEASIBLE, publishing the safest '
+                             f'fallback: {plan.reason}', 'error')
+        else:  # still infeasible: the same state, not another error
+            self._events.log('plan', f'{text} still INFEASIBLE (safest fallback): '
+                             f'{plan.reason}')
         self._publish_diagnostics()
 
     def _publish_diagnostics(self) -> None:

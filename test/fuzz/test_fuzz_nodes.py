@@ -89,7 +89,8 @@ def _make(name, context):
              Parameter('threads', value=1)]
     if name == 'planner_node':
         from qcoinf_ros.nodes.planner_node import PlannerNode
-        return PlannerNode(context=context)
+        return PlannerNode(context=context,
+                           parameter_overrides=[Parameter('planning_period', value=0.0)])
     if name == 'agent_encoder_node':
         from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
         return AgentEncoderNode(context=context, parameter_overrides=model)

@@ -171,8 +171,9 @@ def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
 
     from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
     from qcoinf_ros.nodes.planner_node import PlannerNode
-    node = PlannerNode(context=context, parameter_overrides=[
-        Parameter('model', value='blip2'), Parameter('cost_model', value='nominal')])
+    node = PlannerNode(context=context, parameter_overrides=[  # every input planned at once
+        Parameter('model', value='blip2'), Parameter('cost_model', value='nominal'),
+        Parameter('planning_period', value=0.0)])
     try:
         assert node._params.b_max == 16 and node._plan.point.bit_width == 16
         node._on_agent_model(String(data=encode_agent_model(

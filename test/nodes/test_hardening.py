@@ -27,7 +27,10 @@ class Lines:
 @pytest.fixture
 def planner(context):
     from qcoinf_ros.nodes.planner_node import PlannerNode
-    node = PlannerNode(context=context)
+    from rclpy.parameter import Parameter
+    # every input planned at once (no coalescing: the test calls the callbacks in a row)
+    node = PlannerNode(context=context,
+                       parameter_overrides=[Parameter('planning_period', value=0.0)])
     node._drops._logger = Lines()
     yield node
     node.destroy_node()

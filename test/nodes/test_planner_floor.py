@@ -18,7 +18,8 @@ def test_min_bit_width_holds_the_plan_at_the_floor_and_publishes_it_infeasible(c
     from qcoinf_ros.planner import PlanningProblem
     from qcoinf_ros.planner.core import evaluate_point
 
-    overrides = [Parameter('b_max', value=8), Parameter('e0_full', value=1e6)]  # energy: loose
+    overrides = [Parameter('b_max', value=8), Parameter('e0_full', value=1e6),  # energy: loose
+                 Parameter('planning_period', value=0.0)]  # each input planned at once
     node = PlannerNode(context=context, parameter_overrides=overrides)
     try:
         params, cost, _ = node.planning_model()
