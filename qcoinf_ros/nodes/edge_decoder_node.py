@@ -312,31 +312,32 @@ class EdgeDecoderNode(LifecycleNode):
         if not agent.caption_pub.is_activated:
             return
         if msg.format != FORMAT:
-            self._drops.drop('embedding', f'unknown format {msg.format!r} (expected {FORMAT})')
+            self._drops.drop('embedding.format',
+                             f'unknown format {msg.format!r} (expected {FORMAT})')
             return
         try:
             embedding, meta = decode_embedding(bytes(msg.data))
         except ValueError as exc:
-            self._drops.drop('embedding', str(exc))
+            self._drops.drop_error('embedding.corrupt', exc)
             return
         if meta.model_id != self._split.model_id:
-            self._drops.drop('embedding', f'model id {meta.model_id!r} differs from this '
+            self._drops.drop('embedding.model', f'model id {meta.model_id!r} differs from this '
                              f'decoder model {self._split.model_id!r}')
             return
         if tuple(embedding.shape) != tuple(self._split.embedding_shape):
-            self._drops.drop('embedding', f'shape {tuple(embedding.shape)} differs from the '
+            self._drops.drop('embedding.shape', f'shape {tuple(embedding.shape)} differs from the '
                              f'model embedding shape {tuple(self._split.embedding_shape)}')
             return
         # last: a valid embedding only may advance its agent's newest stamp
         stamp = msg.header.stamp
-        reason = self._stamps.check(index, stamp.sec, stamp.nanosec,
-                                    self.get_clock().now().nanoseconds)
-        if reason is not None:
-            self._drops.drop('embedding', reason)
+        refusal = self._stamps.check(index, stamp.sec, stamp.nanosec,
+                                     self.get_clock().now().nanoseconds)
+        if refusal is not None:
+            self._drops.drop(f'embedding.{refusal.kind}', refusal.reason)
             return
         source = str(msg.header.frame_id)[:256]
         if self._queue.put(index, (msg.header, embedding, meta), source) is not None:
-            self._drops.drop('queued embedding', f'more than queue_depth = '
+            self._drops.drop('embedding.queue', f'more than queue_depth = '
                              f'{self._p["queue_depth"]} waiting for agent '
                              f'{agent.namespace!r}, frame_id {source!r}: the oldest is dropped')
 
@@ -348,7 +349,7 @@ class EdgeDecoderNode(LifecycleNode):
                 try:
                     self._decode(batch)
                 except (RuntimeError, ValueError) as exc:  # keep serving the other batches
-                    self._drops.drop('batch', f'decoding failed: {exc}')
+                    self._drops.drop_error('batch.decode_failed', exc, 'decoding failed: ')
 
     def _decode(self, batch) -> None:
         import numpy as np
@@ -393,12 +394,13 @@ class EdgeDecoderNode(LifecycleNode):
         self._batches += 1
 
     def _publish_diagnostics(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
         lat = sorted(t for t in self._e2e if t == t)  # without the unstamped (NaN)
         values = {
             'model': self._split.model_id if self._split else 'n/a', 'captions': self._captions,
             'device': self._placement.device if self._placement else 'n/a',
             'dtype': self._placement.dtype if self._placement else 'n/a',
-            'dropped_inputs': self._drops.total,
+            **self._drops.diagnostic_values(),
             'e2e_ms_p50': f'{1e3 * statistics.median(lat):.1f}' if lat else 'n/a',
             'e2e_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.1f}' if lat else 'n/a',
             'agents': len(self._agents), 'batches': self._batches,

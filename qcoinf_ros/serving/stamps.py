@@ -23,11 +23,11 @@ No rclpy here: stamps are ``(sec, nanosec)`` pairs, the clock is nanoseconds.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Hashable
+from typing import Hashable, NamedTuple
 
-from qcoinf_ros.validation import require_nonnegative
+from qcoinf_ros.validation import InputError, require_nonnegative
 
-__all__ = ['StampGuard', 'stamp_ns']
+__all__ = ['StampGuard', 'StampRefusal', 'stamp_ns']
 
 _NS = 1_000_000_000
 
@@ -35,9 +35,19 @@ _NS = 1_000_000_000
 def stamp_ns(sec: int, nanosec: int) -> int:
     """Return the stamp in nanoseconds; ``ValueError`` for an invalid one."""
     if int(sec) < 0 or not 0 <= int(nanosec) < _NS:
-        raise ValueError(f'invalid stamp sec={sec} nanosec={nanosec} (sec must be >= 0, '
-                         'nanosec < 1e9)')
+        raise InputError('stamp.invalid', f'invalid stamp sec={sec} nanosec={nanosec} (sec '
+                         'must be >= 0, nanosec < 1e9)')
     return int(sec) * _NS + int(nanosec)
+
+
+class StampRefusal(NamedTuple):
+    """Why a stamp was refused: its kind (a drop class word, no values) and the reason."""
+
+    kind: str  # 'stamp_invalid', 'stamp_past', 'stamp_future' or 'replay'
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class StampGuard:
@@ -49,31 +59,35 @@ class StampGuard:
         self._newest: OrderedDict[Hashable, int] = OrderedDict()
         self._max_sources = max_sources
 
-    def check(self, source: Hashable, sec: int, nanosec: int, now_ns: int) -> str | None:
+    def check(self, source: Hashable, sec: int, nanosec: int,
+              now_ns: int) -> StampRefusal | None:
         """Return why the stamp is refused, or None (then it counts as the newest of source)."""
         try:
             t = stamp_ns(sec, nanosec)
         except ValueError as exc:
-            return str(exc)
+            return StampRefusal('stamp_invalid', str(exc))
         if t == 0:
             return None  # not stamped
         if now_ns <= 0:  # use_sim_time before the first /clock message: no time to judge by
             return None
         age = (now_ns - t) / _NS
         if self.max_age and age > self.max_age:
-            return (f'stamp {age:.4g} s in the past (max_stamp_age {self.max_age:g} s): a '
-                    'replay or an unsynchronised clock; replay bags with --clock and '
-                    'use_sim_time, or set max_stamp_age 0')
+            return StampRefusal('stamp_past', (
+                f'stamp {age:.4g} s in the past (max_stamp_age {self.max_age:g} s): a '
+                'replay or an unsynchronised clock; replay bags with --clock and '
+                'use_sim_time, or set max_stamp_age 0'))
         if self.max_future and -age > self.max_future:
-            return (f'stamp {-age:.4g} s in the future (max_stamp_future {self.max_future:g} '
-                    's): an unsynchronised clock')
+            return StampRefusal('stamp_future', (
+                f'stamp {-age:.4g} s in the future (max_stamp_future {self.max_future:g} '
+                's): an unsynchronised clock'))
         if self.max_age:
             newest = self._newest.get(source)
             if newest is not None and newest > now_ns + int(self.max_future * _NS):
                 newest = None  # the clock went back (a bag started again): start afresh
             if newest is not None and t <= newest:
-                return (f'stamp not newer than the last one taken from this source (by '
-                        f'{(newest - t) / _NS:.4g} s): a replay or reordered message')
+                return StampRefusal('replay', (
+                    f'stamp not newer than the last one taken from this source (by '
+                    f'{(newest - t) / _NS:.4g} s): a replay or reordered message'))
             self._newest[source] = t
             self._newest.move_to_end(source)
             while len(self._newest) > self._max_sources:

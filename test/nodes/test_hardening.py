@@ -144,14 +144,17 @@ def test_stamps_outside_the_windows_and_replays_are_dropped(decoder):
     for sec in (-1, 1, 2 ** 31 - 1, now - 3600, now + 60):
         decoder._on_embedding(0, _embedding(decoder, sec))
     assert len(decoder._queue) == 0 and decoder._drops.total == 5
-    reasons = ' '.join(decoder._drops.counts)
+    assert decoder._drops.counts == {'embedding.stamp_invalid': 1, 'embedding.stamp_past': 2,
+                                     'embedding.stamp_future': 2}
+    lines = ' '.join(decoder._drops._logger.lines)
     for needle in ('invalid stamp', 's in the past', 's in the future'):
-        assert needle in reasons, reasons
+        assert needle in lines, lines
     good = _embedding(decoder, now)
     decoder._on_embedding(0, good)
     assert len(decoder._queue) == 1
     decoder._on_embedding(0, good)  # the same embedding again: a replay
-    assert len(decoder._queue) == 1 and 'a replay' in ' '.join(decoder._drops.counts)
+    assert len(decoder._queue) == 1 and decoder._drops.counts['embedding.replay'] == 1
+    assert 'a replay' in decoder._drops._logger.lines[-1]
     decoder._on_embedding(0, _embedding(decoder, 0, 0))  # not stamped: taken
     assert len(decoder._queue) == 2
 
@@ -181,8 +184,9 @@ def test_huge_and_extreme_frames_are_dropped_before_they_are_decoded(context):
                 tracemalloc.stop()
             assert peak < 64 * 2 ** 20, (width, height, peak)
         assert agent._frames == 0
-        assert 'aspect ratio of 8192:1' in ' '.join(agent._drops.counts)
-        assert 'more than 8294400' in ' '.join(monitor._drops.counts)
+        assert set(agent._drops.counts) == set(monitor._drops.counts) == {'image.size'}
+        assert 'aspect ratio of 8192:1' in agent._drops.first['image.size']
+        assert 'more than 8294400' in monitor._drops.last['image.size']
     finally:
         agent.destroy_node()
         monitor.destroy_node()
