@@ -9,9 +9,45 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+import re
 import sys
 
 import numpy as np
+
+
+#: A drop class: dot-separated lowercase words, no digits, at most :data:`MAX_DROP_CLASS_CHARS`
+#: characters (``'image.size'``, ``'embedding.stamp_future'``). It names a kind of bad input,
+#: never a value of one, so that junk input cannot make new classes.
+DROP_CLASS_PATTERN = re.compile(r'[a-z_]+(\.[a-z_]+)*\Z')
+MAX_DROP_CLASS_CHARS = 64
+
+
+def require_drop_class(cls) -> str:
+    """Return ``cls`` if it is a drop class (:data:`DROP_CLASS_PATTERN`); else ``ValueError``."""
+    if not (isinstance(cls, str) and len(cls) <= MAX_DROP_CLASS_CHARS
+            and DROP_CLASS_PATTERN.match(cls)):
+        raise ValueError(f'drop class must be dot-separated lowercase words without digits '
+                         f'(at most {MAX_DROP_CLASS_CHARS} characters), got {cls!r:.80}')
+    return cls
+
+
+class InputError(ValueError):
+    """
+    A ``ValueError`` for bad input that names the class of the problem (``drop_class``).
+
+    Raised by the core where one function finds several kinds of bad input (an image's size,
+    its encoding, its data), so that a node's drop log tells them apart; everything catching
+    ``ValueError`` catches it unchanged.
+    """
+
+    def __init__(self, drop_class: str, message: str):
+        super().__init__(message)
+        self.drop_class = require_drop_class(drop_class)
+
+
+def drop_class_of(exc: BaseException, default: str) -> str:
+    """Return the drop class ``exc`` names (an :class:`InputError`), else ``default``."""
+    return exc.drop_class if isinstance(exc, InputError) else require_drop_class(default)
 
 
 def _as_float(name: str, value) -> float:

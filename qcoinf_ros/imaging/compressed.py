@@ -25,6 +25,7 @@ import struct
 import numpy as np
 
 from qcoinf_ros.imaging.convert import check_image_size, DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS
+from qcoinf_ros.validation import InputError
 
 #: The codecs of the compressed plugin this package decodes (and writes, for tests and bags).
 CODECS = ('jpeg', 'png')
@@ -57,23 +58,27 @@ def parse_format(text: str) -> CompressedFormat:
     """
     text = str(text)
     if len(text) > _MAX_FORMAT:
-        raise ValueError(f'CompressedImage format of {len(text)} characters is not a format '
-                         f'string (at most {_MAX_FORMAT})')
+        raise InputError('image.format', (
+            f'CompressedImage format of {len(text)} characters is not a format '
+            f'string (at most {_MAX_FORMAT})'))
     if 'compresseddepth' in text.lower():
-        raise ValueError(f'CompressedImage format {text!r} is a compressedDepth depth map, not '
-                         'a camera frame')
+        raise InputError('image.format', (
+            f'CompressedImage format {text!r} is a compressedDepth depth map, not '
+            'a camera frame'))
     if ';' not in text:
         codec = text.strip().lower()
         codec = 'jpeg' if codec == 'jpg' else codec
         if codec not in CODECS:
-            raise ValueError(f'unsupported CompressedImage format {text!r} (expected '
-                             '"<encoding>; jpeg|png compressed <encoding>" or jpeg/png)')
+            raise InputError('image.format', (
+                f'unsupported CompressedImage format {text!r} (expected '
+                '"<encoding>; jpeg|png compressed <encoding>" or jpeg/png)'))
         return CompressedFormat('', codec, 'bgr')
     source, _, rest = text.partition(';')
     source, words = source.strip(), rest.split()
     if len(words) < 2 or words[1] != 'compressed' or words[0].lower() not in CODECS + ('jpg',):
-        raise ValueError(f'unsupported CompressedImage format {text!r} (expected '
-                         '"<encoding>; jpeg|png compressed <encoding>")')
+        raise InputError('image.format', (
+            f'unsupported CompressedImage format {text!r} (expected '
+            '"<encoding>; jpeg|png compressed <encoding>")'))
     codec = 'jpeg' if words[0].lower() in ('jpeg', 'jpg') else 'png'
     # the subscriber's rule: "compressed bgr" anywhere after ';' means BGR pixels; otherwise a
     # colour source's pixels are RGB
@@ -83,7 +88,7 @@ def parse_format(text: str) -> CompressedFormat:
 
 def _png_size(data: bytes) -> tuple[int, int]:
     if len(data) < 24 or data[12:16] != b'IHDR':
-        raise ValueError('PNG data has no IHDR header')
+        raise InputError('image.compressed', 'PNG data has no IHDR header')
     width, height = struct.unpack('>II', data[16:24])
     return width, height
 
@@ -92,7 +97,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     i, n = 2, len(data)
     while i + 4 <= n:
         if data[i] != 0xFF:
-            raise ValueError(f'JPEG data is corrupt (no marker at byte {i})')
+            raise InputError('image.compressed', f'JPEG data is corrupt (no marker at byte {i})')
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
@@ -104,14 +109,15 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             break
         length = struct.unpack('>H', data[i + 2:i + 4])[0]
         if length < 2:
-            raise ValueError(f'JPEG data is corrupt (segment length {length} at byte {i})')
+            raise InputError('image.compressed', (
+                f'JPEG data is corrupt (segment length {length} at byte {i})'))
         if marker in _SOF:
             if i + 9 > n:
                 break
             height, width = struct.unpack('>HH', data[i + 5:i + 9])
             return width, height
         i += 2 + length
-    raise ValueError('JPEG data has no frame header (SOF)')
+    raise InputError('image.compressed', 'JPEG data has no frame header (SOF)')
 
 
 def compressed_size(data: bytes, codec: str) -> tuple[int, int]:
@@ -119,11 +125,13 @@ def compressed_size(data: bytes, codec: str) -> tuple[int, int]:
     data = bytes(data[:1 << 20]) if codec == 'jpeg' else bytes(data[:24])
     if codec == 'png':
         if not data.startswith(_PNG_MAGIC):
-            raise ValueError('data of a png CompressedImage is not a PNG file')
+            raise InputError('image.compressed', (
+                'data of a png CompressedImage is not a PNG file'))
         return _png_size(data)
     if codec == 'jpeg':
         if not data.startswith(b'\xff\xd8'):
-            raise ValueError('data of a jpeg CompressedImage is not a JPEG file')
+            raise InputError('image.compressed', (
+                'data of a jpeg CompressedImage is not a JPEG file'))
         return _jpeg_size(data)
     raise ValueError(f'unsupported codec {codec!r} (expected one of {", ".join(CODECS)})')
 
@@ -136,9 +144,11 @@ def _check_complete(data: bytes, codec: str) -> None:
     ``IEND`` chunk.
     """
     if codec == 'jpeg' and not data.rstrip(b'\0').endswith(b'\xff\xd9'):
-        raise ValueError(f'the {len(data)}-byte jpeg data is truncated (no end-of-image marker)')
+        raise InputError('image.compressed', (
+            f'the {len(data)}-byte jpeg data is truncated (no end-of-image marker)'))
     if codec == 'png' and data[-8:-4] != b'IEND':
-        raise ValueError(f'the {len(data)}-byte png data is truncated (no IEND chunk)')
+        raise InputError('image.compressed', (
+            f'the {len(data)}-byte png data is truncated (no IEND chunk)'))
 
 
 def decode_compressed(fmt: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -153,23 +163,26 @@ def decode_compressed(fmt: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXEL
     parsed = parse_format(fmt)
     raw = bytes(data)
     if not raw:
-        raise ValueError('CompressedImage has no data')
+        raise InputError('image.empty', 'CompressedImage has no data')
     width, height = compressed_size(raw, parsed.codec)
     check_image_size(width, height, max_pixels, max_aspect)
     _check_complete(raw, parsed.codec)
     import cv2
     image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ValueError(f'cannot decode the {len(raw)}-byte {parsed.codec} data '
-                         f'({width}x{height} in its header): truncated or corrupt')
+        raise InputError('image.compressed', (
+            f'cannot decode the {len(raw)}-byte {parsed.codec} data '
+            f'({width}x{height} in its header): truncated or corrupt'))
     if image.shape[1::-1] != (width, height):
-        raise ValueError(f'{parsed.codec} data decodes to {image.shape[1]}x{image.shape[0]}, '
-                         f'its header says {width}x{height}')
+        raise InputError('image.size', (
+            f'{parsed.codec} data decodes to {image.shape[1]}x{image.shape[0]}, '
+            f'its header says {width}x{height}'))
     if image.dtype == np.uint16:
         image = (image // 256).astype(np.uint8)  # the high byte
     elif image.dtype != np.uint8:
-        raise ValueError(f'{parsed.codec} data holds {image.dtype} pixels (expected 8 or 16 '
-                         'bits)')
+        raise InputError('image.compressed', (
+            f'{parsed.codec} data holds {image.dtype} pixels (expected 8 or 16 '
+            'bits)'))
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 4:

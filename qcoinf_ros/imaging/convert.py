@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qcoinf_ros.validation import InputError
+
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     'mono8': (np.dtype(np.uint8), 1), '8UC1': (np.dtype(np.uint8), 1),
@@ -70,8 +72,9 @@ def _layout(encoding: str) -> tuple[np.dtype, int]:
     try:
         return ENCODINGS[encoding]
     except KeyError:
-        raise ValueError(f'unsupported image encoding {encoding!r} '
-                         f'(supported: {", ".join(ENCODINGS)})') from None
+        raise InputError('image.encoding', (
+            f'unsupported image encoding {encoding!r} '
+            f'(supported: {", ".join(ENCODINGS)})')) from None
 
 
 #: Default bounds of :func:`check_image_size`: a 4K frame, and 8:1 (a wide panorama).
@@ -91,14 +94,16 @@ def check_image_size(width, height, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     w, h = int(width), int(height)
     if w <= 0 or h <= 0:
-        raise ValueError(f'image has zero size ({w}x{h})')
+        raise InputError('image.zero_size', f'image has zero size ({w}x{h})')
     if w * h > max_pixels:
-        raise ValueError(f'image {w}x{h} has {w * h} pixels, more than {max_pixels} '
-                         '(max_image_pixels)')
+        raise InputError('image.size', (
+            f'image {w}x{h} has {w * h} pixels, more than {max_pixels} '
+            '(max_image_pixels)'))
     aspect = max(w, h) / min(w, h)
     if aspect > max_aspect:
-        raise ValueError(f'image {w}x{h} has an aspect ratio of {aspect:.4g}:1, more than '
-                         f'{max_aspect:g}:1 (max_image_aspect)')
+        raise InputError('image.size', (
+            f'image {w}x{h} has an aspect ratio of {aspect:.4g}:1, more than '
+            f'{max_aspect:g}:1 (max_image_aspect)'))
 
 
 def image_fields_to_array(img: ImageFields) -> np.ndarray:
@@ -106,24 +111,28 @@ def image_fields_to_array(img: ImageFields) -> np.ndarray:
     dtype, channels = _layout(img.encoding)
     h, w, step = int(img.height), int(img.width), int(img.step)
     if h <= 0 or w <= 0:
-        raise ValueError(f'image has zero size ({w}x{h})')
+        raise InputError('image.zero_size', f'image has zero size ({w}x{h})')
     if h > _MAX_SIDE or w > _MAX_SIDE:
-        raise ValueError(f'image size {w}x{h} exceeds {_MAX_SIDE} pixels per side')
+        raise InputError('image.size', f'image size {w}x{h} exceeds {_MAX_SIDE} pixels per side')
     row = w * channels * dtype.itemsize
     if step < row:
-        raise ValueError(f'step {step} is smaller than a row of {w} {img.encoding} pixels '
-                         f'({row} bytes)')
+        raise InputError('image.data', (
+            f'step {step} is smaller than a row of {w} {img.encoding} pixels '
+            f'({row} bytes)'))
     if img.encoding in ('yuv422_yuy2', 'uyvy', 'yuv422') and w % 2:
-        raise ValueError(f'{img.encoding} needs an even width (two pixels share their chroma), '
-                         f'got {w}')
+        raise InputError('image.subsampled_size', (
+            f'{img.encoding} needs an even width (two pixels share their chroma), '
+            f'got {w}'))
     if img.encoding in PLANAR_420:
         if w % 2 or h % 2:
-            raise ValueError(f'{img.encoding} needs an even width and height, got {w}x{h}')
+            raise InputError('image.subsampled_size', (
+                f'{img.encoding} needs an even width and height, got {w}x{h}'))
         h = h * 3 // 2  # the luma rows, then half as many rows of interleaved chroma
     data = bytes(img.data)
     if len(data) != step * h:
-        raise ValueError(f'data length {len(data)} does not match step x height = {step * h}'
-                         + (' (x 3/2 rows for 4:2:0)' if img.encoding in PLANAR_420 else ''))
+        raise InputError('image.data', (
+            f'data length {len(data)} does not match step x height = {step * h}'
+            + (' (x 3/2 rows for 4:2:0)' if img.encoding in PLANAR_420 else '')))
     typed = dtype if dtype.itemsize == 1 else \
         dtype.newbyteorder('>') if img.is_bigendian else dtype.newbyteorder('<')
     rows = np.frombuffer(data, dtype=np.uint8).reshape(h, step)[:, :row]
@@ -165,7 +174,8 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
             return cv2.cvtColor(np.ascontiguousarray(arr), getattr(cv2, _TO_RGB[encoding]))
         except cv2.error as exc:  # e.g. a mosaic too small to demosaic
             reason = str(exc).strip().splitlines()[-1][:200]
-            raise ValueError(f'cannot decode a {arr.shape} {encoding} frame: {reason}') from None
+            raise InputError('image.data', (
+                f'cannot decode a {arr.shape} {encoding} frame: {reason}')) from None
     if encoding in ('rgb8', '8UC3'):
         return arr
     if encoding == 'bgr8':

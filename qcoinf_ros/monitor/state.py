@@ -38,6 +38,9 @@ class Status:
 MAX_TEXT = 2000
 #: Values kept per ``/diagnostics`` status.
 MAX_VALUES = 64
+#: Largest latency taken [s] (end-to-end, encode, decode): an hour. A frame captioned later is
+#: a broken clock or junk, not a latency; it would swamp the percentiles (1e308 s was taken).
+MAX_LATENCY_S = 3600.0
 
 
 def _clip(text, limit: int) -> str:
@@ -111,9 +114,11 @@ class MonitorState:
         self.captions.append((now, _clip(text, MAX_TEXT)))
 
     def on_latency(self, end_to_end: float, encode: float, decode: float, now: float) -> None:
+        """Take one frame's latencies [s]: each finite, >= 0 and <= :data:`MAX_LATENCY_S`."""
         values = (_finite(end_to_end), _finite(encode), _finite(decode))
-        if None in values:
-            self._reject(f'latency values must be finite numbers of seconds, got '
+        if any(v is None or not 0.0 <= v <= MAX_LATENCY_S for v in values):
+            self._reject(f'latency values must be finite numbers of seconds in [0, '
+                         f'{MAX_LATENCY_S:g}] (end-to-end, encode, decode), got '
                          f'{(end_to_end, encode, decode)!r}')
             return
         self.latency.append(values)

@@ -62,6 +62,7 @@ from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.eventlog import EventLog
 from qcoinf_ros.ros.image import (
     frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM, source_of, subscribe_frames)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
@@ -157,6 +158,8 @@ class AgentEncoderNode(LifecycleNode):
             raise ValueError(f'invalid parameters: {reason}')
         install_validator(self, PARAMS, extra=self._check, on_change=self._p.update)
         self._drops = DropLog(self.get_logger())
+        # bit-width switches: a line each at a robot's pace, a summary under a flapping flood
+        self._events = EventLog(self.get_logger(), per_second=2.0)
         self._split = self._runtime = self._cost = None
         self._latencies: list[float] = []
         self._recent: collections.deque = collections.deque(maxlen=self._p['cost_window'])
@@ -358,28 +361,30 @@ class AgentEncoderNode(LifecycleNode):
             return
         b = int(msg.data)
         if not 1 <= b <= self._p['b_max']:
-            self._drops.drop('bit_width', f'{b} is outside 1..b_max={self._p["b_max"]}')
+            self._drops.drop('bit_width.range', f'{b} is outside 1..b_max={self._p["b_max"]}')
             return
         if b != self._runtime.bit_width:
             with self._lock:
                 seconds = self._runtime.set_bit_width(b)
-            self.get_logger().info(f'bit-width -> {b} (switched in {1e6 * seconds:.1f} us)')
+            self._events.log('bit-width switch',
+                             f'bit-width -> {b} (switched in {1e6 * seconds:.1f} us)')
 
     def _on_image_info(self, msg, info) -> None:
         """Queue the frame under its publisher (executor thread: O(1), drains the reader)."""
         if not self._pub.is_activated:
             return
         if msg.header.stamp.sec < 0 or msg.header.stamp.nanosec >= 1_000_000_000:
-            self._drops.drop('image', f'invalid stamp sec={msg.header.stamp.sec} '
+            self._drops.drop('image.stamp', f'invalid stamp sec={msg.header.stamp.sec} '
                              f'nanosec={msg.header.stamp.nanosec}')
             return
         throttled = self._queue.throttled
         if self._queue.put(source_of(msg, info), msg):
             if self._queue.throttled != throttled:
-                self._drops.drop('image', f'a publisher sends faster than max_source_rate_hz = '
-                                 f'{self._p["max_source_rate_hz"]:g}: frames dropped on arrival')
+                self._drops.drop('image.rate', f'a publisher sends faster than '
+                                 f'max_source_rate_hz = {self._p["max_source_rate_hz"]:g}: '
+                                 'frames dropped on arrival')
             else:
-                self._drops.drop('queued image', f'more than frame_queue = '
+                self._drops.drop('image.queue', f'more than frame_queue = '
                                  f'{self._p["frame_queue"]} frames of one publisher waiting (or '
                                  'an evicted publisher): the oldest is dropped')
 
@@ -394,7 +399,7 @@ class AgentEncoderNode(LifecycleNode):
             try:
                 self._on_image(taken[1])
             except (RuntimeError, ValueError) as exc:  # keep serving the other frames
-                self._drops.drop('image', f'encoding failed: {exc}')
+                self._drops.drop_error('image.encode_failed', exc, 'encoding failed: ')
 
     def _on_image(self, msg) -> None:
         """Encode one frame and publish its embedding (worker thread; tests call it too)."""
@@ -403,7 +408,7 @@ class AgentEncoderNode(LifecycleNode):
         try:
             rgb = frame_to_rgb(msg, self._p['max_image_pixels'], self._p['max_image_aspect'])
         except ValueError as exc:
-            self._drops.drop('image', str(exc))
+            self._drops.drop_error('image.malformed', exc)
             return
         import torch
         with self._lock:
@@ -416,7 +421,7 @@ class AgentEncoderNode(LifecycleNode):
         try:
             payload = encode_embedding(embedding[0], meta)
         except ValueError as exc:  # non-finite embedding, or out of the fp16 range
-            self._drops.drop('embedding', str(exc))
+            self._drops.drop('embedding.encode', str(exc))
             return
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
@@ -482,7 +487,7 @@ class AgentEncoderNode(LifecycleNode):
     def _on_deadline(self, msg: Float64) -> None:
         reason = physical_quantity_reason(msg.data, high=MAX_DEADLINE_S)
         if reason is not None:
-            self._drops.drop('deadline', f'T0 [s] {reason}')
+            self._drops.drop('deadline.range', f'T0 [s] {reason}')
             return
         if self._link is not None:
             with self._link_lock:
@@ -536,11 +541,13 @@ class AgentEncoderNode(LifecycleNode):
                 LinkStateMessage.from_snapshot(snap, since))))
 
     def _publish_diagnostics(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
+        self._events.tick()
         lat = sorted(self._latencies)
         values = {
             'model': self._split.model_id if self._split else 'n/a',
             'bit_width': self.bit_width, 'scheme': self._p['scheme'],
-            'frames': self._frames, 'dropped_inputs': self._drops.total,
+            'frames': self._frames, **self._drops.diagnostic_values(),
             'encode_ms_p50': f'{1e3 * statistics.median(lat):.2f}' if lat else 'n/a',
             'encode_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.2f}' if lat else 'n/a',
             'last_switch_us': f'{1e6 * self._runtime.last_switch_s:.1f}' if self._runtime

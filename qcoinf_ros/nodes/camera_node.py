@@ -139,6 +139,7 @@ class CameraNode(Node):
             self._timer = self.create_timer(1.0 / self._p['rate_hz'], self._tick)
 
     def _tick(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
         if self.finished or not self._subscribers_ready():
             return
         try:
@@ -148,7 +149,7 @@ class CameraNode(Node):
             frame = resize_rgb(frame, self._p['width'], self._p['height'],
                                self._p['max_image_pixels'], self._p['max_image_aspect'])
         except ValueError as exc:
-            self._drops.drop('frame', str(exc))
+            self._drops.drop_error('frame.invalid', exc)
             return
         if self._p['encoding'] == 'bgr8':
             frame = frame[:, :, ::-1]
@@ -168,7 +169,7 @@ class CameraNode(Node):
                                           self._p['compressed_format'],
                                           self._p['jpeg_quality'], self._p['encoding'])
         except ValueError as exc:
-            self._drops.drop('compressed frame', str(exc))
+            self._drops.drop('frame.compress_failed', str(exc))
             return
         self._compressed_pub.publish(CompressedImage(header=header, format=fmt, data=data))
 

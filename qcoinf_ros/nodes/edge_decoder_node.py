@@ -91,9 +91,9 @@ PARAMS = [
     ParamSpec('cost_cache_dir', '', 'Folder of the cost cache; "" = $XDG_CACHE_HOME/qcoinf_ros/'
               'cost.', read_only=True),
     ParamSpec('max_stamp_age', 30.0, 'Embeddings stamped more than this many seconds before '
-              "this node's clock are dropped, and so are those not newer than the last one of "
-              'their agent (a replay); 0 accepts any age and repeats (replaying recorded stamps '
-              'without --clock / use_sim_time).', low=0.0, high=1e9),
+              "this node's clock are dropped, and so are repeats of a stamp already taken from "
+              'their agent and frame_id within it (a replay); 0 accepts any age and repeats '
+              '(replaying recorded stamps without --clock / use_sim_time).', low=0.0, high=1e9),
     ParamSpec('max_stamp_future', 2.0, 'Embeddings stamped more than this many seconds after '
               "this node's clock are dropped; 0 accepts any.", low=0.0, high=1e9),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
@@ -187,7 +187,7 @@ class EdgeDecoderNode(LifecycleNode):
                 agent.cost_pub.publish(String(data=encode_cost(self._cost)))
             agent.sub = self.create_subscription(
                 CompressedImage, agent_topic(ns, 'qcoinf/embedding'),
-                functools.partial(self._on_embedding, i), reliable(2))
+                functools.partial(self._on_embedding_info, i), reliable(2))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self._queue = BatchQueue(len(self._agents), self._p['queue_depth'])
@@ -309,6 +309,10 @@ class EdgeDecoderNode(LifecycleNode):
         return super().destroy_node()
 
     # -- callbacks (executor thread) ---------------------------------------------------------
+    def _on_embedding_info(self, index: int, msg: CompressedImage, info) -> None:
+        # two required arguments after the index: rclpy then passes the message info
+        self._on_embedding(index, msg, info)
+
     def _on_embedding(self, index: int, msg: CompressedImage, info=None) -> None:
         """
         Check an embedding and queue it under its publisher (executor thread).
@@ -323,30 +327,31 @@ class EdgeDecoderNode(LifecycleNode):
         if not agent.caption_pub.is_activated:
             return
         if msg.format != FORMAT:
-            self._drops.drop('embedding', f'unknown format {msg.format!r} (expected {FORMAT})')
+            self._drops.drop('embedding.format',
+                             f'unknown format {msg.format!r} (expected {FORMAT})')
             return
         try:
             embedding, meta = decode_embedding(bytes(msg.data))
         except ValueError as exc:
-            self._drops.drop('embedding', str(exc))
+            self._drops.drop_error('embedding.corrupt', exc)
             return
         if meta.model_id != self._split.model_id:
-            self._drops.drop('embedding', f'model id {meta.model_id!r} differs from this '
+            self._drops.drop('embedding.model', f'model id {meta.model_id!r} differs from this '
                              f'decoder model {self._split.model_id!r}')
             return
         if tuple(embedding.shape) != tuple(self._split.embedding_shape):
-            self._drops.drop('embedding', f'shape {tuple(embedding.shape)} differs from the '
+            self._drops.drop('embedding.shape', f'shape {tuple(embedding.shape)} differs from the '
                              f'model embedding shape {tuple(self._split.embedding_shape)}')
             return
         # last: a valid embedding only may advance its agent's newest stamp
         stamp = msg.header.stamp
-        reason = self._stamps.check((index, source), stamp.sec, stamp.nanosec,
-                                    self.get_clock().now().nanoseconds)
-        if reason is not None:
-            self._drops.drop('embedding', reason)
+        refusal = self._stamps.check((index, source), stamp.sec, stamp.nanosec,
+                                     self.get_clock().now().nanoseconds)
+        if refusal is not None:
+            self._drops.drop(f'embedding.{refusal.kind}', refusal.reason)
             return
         if self._queue.put(index, (msg.header, embedding, meta), source) is not None:
-            self._drops.drop('queued embedding', f'more than queue_depth = '
+            self._drops.drop('embedding.queue', f'more than queue_depth = '
                              f'{self._p["queue_depth"]} waiting from one publisher for agent '
                              f'{agent.namespace!r} (frame_id '
                              f'{str(msg.header.frame_id)[:64]!r}): its oldest is dropped')
@@ -359,7 +364,7 @@ class EdgeDecoderNode(LifecycleNode):
                 try:
                     self._decode(batch)
                 except (RuntimeError, ValueError) as exc:  # keep serving the other batches
-                    self._drops.drop('batch', f'decoding failed: {exc}')
+                    self._drops.drop_error('batch.decode_failed', exc, 'decoding failed: ')
 
     def _decode(self, batch) -> None:
         import numpy as np
@@ -404,12 +409,13 @@ class EdgeDecoderNode(LifecycleNode):
         self._batches += 1
 
     def _publish_diagnostics(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
         lat = sorted(t for t in self._e2e if t == t)  # without the unstamped (NaN)
         values = {
             'model': self._split.model_id if self._split else 'n/a', 'captions': self._captions,
             'device': self._placement.device if self._placement else 'n/a',
             'dtype': self._placement.dtype if self._placement else 'n/a',
-            'dropped_inputs': self._drops.total,
+            **self._drops.diagnostic_values(),
             'e2e_ms_p50': f'{1e3 * statistics.median(lat):.1f}' if lat else 'n/a',
             'e2e_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.1f}' if lat else 'n/a',
             'agents': len(self._agents), 'batches': self._batches,

@@ -195,10 +195,10 @@ class FrequencyActuatorNode(LifecycleNode):
         try:
             request = decode_profile(msg.data)
         except ValueError as exc:
-            self._drops.drop('frequency_profile', str(exc))
+            self._drops.drop('frequency_profile.malformed', str(exc))
             return
         if request.f > self._p['max_agent_hz'] or request.f_server > self._p['max_server_hz']:
-            self._drops.drop('frequency_profile', (
+            self._drops.drop('frequency_profile.above_limit', (
                 f'clocks {request.f:g} / {request.f_server:g} Hz exceed the limits '
                 f'{self._p["max_agent_hz"]:g} / {self._p["max_server_hz"]:g} Hz'))
             return
@@ -208,7 +208,8 @@ class FrequencyActuatorNode(LifecycleNode):
             self._record.mark_changed()
             applied = self._backend.apply(profile)
         except (RuntimeError, ValueError) as exc:
-            self._drops.drop('frequency_profile', f'backend {self._backend.name}: {exc}')
+            self._drops.drop('frequency_profile.backend_failed',
+                             f'backend {self._backend.name}: {exc}')
             return
         self._requested, self._applied = request, applied
         self._applied_pub.publish(String(data=encode_applied(AppliedMessage(
@@ -228,6 +229,7 @@ class FrequencyActuatorNode(LifecycleNode):
         return None, 'none'
 
     def _publish_diagnostics(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
         if self._backend is None:
             return
         energy, label = self._energy_per_inference()
@@ -240,7 +242,7 @@ class FrequencyActuatorNode(LifecycleNode):
             'applied_f_server_hz': self._applied.server_hz if ok else 'n/a',
             'energy_per_inference_J': 'n/a' if energy is None else f'{energy:.6g}',
             'energy_source': label, 'inferences': self._inferences,
-            'dropped_inputs': self._drops.total,
+            **self._drops.diagnostic_values(),
         }
         publish_status(self, self._diag_pub, FREQUENCY_ACTUATOR, OK if ok else WARN,
                        f'profile {self._applied.profile!r} applied' if ok

@@ -122,7 +122,7 @@ class MonitorNode(Node):
             check_image_size(*frame_size(msg), self._p['max_image_pixels'],
                              self._p['max_image_aspect'])
         except ValueError as exc:
-            self._drops.drop('image', str(exc))
+            self._drops.drop_error('image.malformed', exc)
             return
         self._frames[_stamp_key(msg.header)] = msg
         while len(self._frames) > self._p['frame_buffer']:
@@ -143,33 +143,33 @@ class MonitorNode(Node):
         now = self._now()
         self._state.tick('qcoinf/latency', now)
         v = msg.vector
-        self._take('latency', self._state.on_latency, v.x, v.y, v.z, now)
+        self._take('latency.range', self._state.on_latency, v.x, v.y, v.z, now)
         self._annotate_pairs(self._pairer.latency(_stamp_key(msg.header), now))
 
     def _on_bit_width(self, msg: UInt8) -> None:
         self._state.on_bit_width(msg.data, self._now())
 
     def _on_profile(self, msg: String) -> None:
-        self._take('frequency_profile', self._state.on_profile, msg.data, self._now())
+        self._take('frequency_profile.malformed', self._state.on_profile, msg.data, self._now())
 
     def _on_deadline(self, msg: Float64) -> None:
-        self._take('deadline', self._state.on_deadline, msg.data, self._now())
+        self._take('deadline.range', self._state.on_deadline, msg.data, self._now())
 
     def _on_battery(self, msg: BatteryState) -> None:
         try:  # as the planner reads it: 0..1 or 0..100, or charge / capacity for a NaN
             soc = self._charge.state_of_charge(msg.percentage, msg.charge, msg.capacity)
         except ValueError as exc:
-            self._drops.drop('battery_state', str(exc))
+            self._drops.drop('battery_state.range', str(exc))
             return
         if soc is not None:  # unknown: the last known charge stays on display
-            self._take('battery_state', self._state.on_battery, soc, self._now())
+            self._take('battery_state.range', self._state.on_battery, soc, self._now())
 
-    def _take(self, what: str, method, *args) -> None:
-        """Hand a value to the state; log (once per reason) what it rejected, and why."""
+    def _take(self, cls: str, method, *args) -> None:
+        """Hand a value to the state; drop (as class ``cls``) what it rejected, and why."""
         before = self._state.rejected
         method(*args)
         if self._state.rejected != before:
-            self._drops.drop(what, self._state.last_rejection)
+            self._drops.drop(cls, self._state.last_rejection)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         now = self._now()
@@ -197,7 +197,7 @@ class MonitorNode(Node):
             image = annotate(rgb, [caption, self._state.operating_point()],
                              min_width=self._p['min_image_width'])
         except ValueError as exc:
-            self._drops.drop('image', str(exc))
+            self._drops.drop_error('image.malformed', exc)
             return
         out = array_to_image_msg(image, 'rgb8')
         out.header = frame.header
@@ -223,13 +223,14 @@ class MonitorNode(Node):
         self._markers.publish(array)
 
     def _publish_diagnostics(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
         state = self._state
         values = {
             'mode': self._p['mode'], 'frames': state.counts.get('camera/image_raw', 0),
             'captions': state.counts.get('qcoinf/caption', 0),
             'annotated_images': self._annotated, 'captions_without_frame': self._unmatched,
             'unpaired_captions_or_latencies': self._pairer.dropped,
-            'dropped_inputs': self._drops.total,
+            **self._drops.diagnostic_values(),
         }
         level = WARN if self._drops.total else OK
         publish_status(self, self._diag, MONITOR, level, f'{self._annotated} annotated images',

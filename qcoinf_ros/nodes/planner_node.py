@@ -242,7 +242,7 @@ class PlannerNode(Node):
             soc = self._charge.state_of_charge(msg.percentage, msg.charge, msg.capacity)
             e0 = None if soc is None else self._policy.budget(soc)
         except ValueError as exc:
-            self._drops.drop('battery_state', str(exc))
+            self._drops.drop('battery_state.invalid', str(exc))
             return
         if soc is None:  # NaN percentage without a usable charge/capacity: hold the plan
             if not self._battery_unknown:
@@ -263,7 +263,7 @@ class PlannerNode(Node):
         try:
             info = decode_agent_model(msg.data)
         except ValueError as exc:
-            self._drops.drop('agent_model', f'unreadable agent model info: {exc}')
+            self._drops.drop('agent_model.unreadable', f'unreadable agent model info: {exc}')
             return
         lam, b_max = info.lam, info.b_max
         adopted = False
@@ -285,7 +285,7 @@ class PlannerNode(Node):
     def _on_queue_delay(self, msg: Float64) -> None:
         reason = physical_quantity_reason(msg.data, positive=False, high=MAX_SECONDS)
         if reason is not None:
-            self._drops.drop('server_queue_delay', f'a queueing delay [s] {reason}')
+            self._drops.drop('server_queue_delay.range', f'a queueing delay [s] {reason}')
             return
         t_q = float(msg.data)
         old, self._queue_delay = self._queue_delay, t_q
@@ -299,7 +299,7 @@ class PlannerNode(Node):
             if cost.part != part:
                 raise ValueError(f'a {cost.part} cost on the {part} cost topic')
         except ValueError as exc:
-            self._drops.drop(f'{part}_cost', f'unreadable {part} cost: {exc}')
+            self._drops.drop(f'{part}_cost.unreadable', f'unreadable {part} cost: {exc}')
             return
         old = self._agent_cost if part == 'agent' else self._server_cost
         if old is not None and dataclasses.replace(old, cached=cost.cached) == cost:
@@ -331,7 +331,7 @@ class PlannerNode(Node):
     def _on_deadline(self, msg: Float64) -> None:
         reason = physical_quantity_reason(msg.data, high=MAX_SECONDS)
         if reason is not None:  # a subnormal T0 once made the fallback divide by zero
-            self._drops.drop('deadline', f'T0 [s] {reason}')
+            self._drops.drop('deadline.range', f'T0 [s] {reason}')
             return
         t0 = float(msg.data)
         if t0 != self._t0 or self._plan is None:
@@ -369,7 +369,7 @@ class PlannerNode(Node):
         try:
             self._replan(why)
         except (ValueError, ArithmeticError) as exc:  # the inputs were all checked: a bug
-            self._drops.drop('plan', f'no valid plan for {why}: {exc!r}; the previous plan '
+            self._drops.drop('plan.failed', f'no valid plan for {why}: {exc!r}; the previous plan '
                              'stays in force')
 
     def _replan(self, why: str) -> None:
@@ -377,14 +377,14 @@ class PlannerNode(Node):
         try:
             params, agent_cost, self._cost_text = self.planning_model()
         except ValueError as exc:  # measured numbers the model cannot take: plan nominally
-            self._drops.drop('cost', f'cannot plan with the measured costs: {exc}')
+            self._drops.drop('cost.unusable', f'cannot plan with the measured costs: {exc}')
             params, agent_cost, self._cost_text = self._params, None, 'nominal (fallback)'
         problem = PlanningProblem(params, self.lam, self.deadline, self._e0, agent_cost,
                                   min(self._p['min_bit_width'], params.b_max))
         try:
             plan = self._solver.solve(problem)
         except ValueError as exc:  # e.g. preset profiles outside the measured clock range
-            self._drops.drop('plan', f'{exc}; planning with the preset instead')
+            self._drops.drop('plan.preset_fallback', f'{exc}; planning with the preset instead')
             problem = PlanningProblem(self._params, self.lam, self.deadline, self._e0,
                                       b_min=min(self._p['min_bit_width'], self._params.b_max))
             self._cost_text = f'nominal (fallback: {exc})'
@@ -419,6 +419,7 @@ class PlannerNode(Node):
         self._publish_diagnostics()
 
     def _publish_diagnostics(self) -> None:
+        self._drops.tick()  # a summary of the drops since the last one, when due
         plan = self._plan
         if plan is None:
             return
@@ -437,7 +438,7 @@ class PlannerNode(Node):
             'comm_delay_s': self._params.comm_delay,
             'decision_time_us': round(self._plan_us, 1),
             'battery_percentage': self._battery_pct if self._battery_pct is not None else 'n/a',
-            'dropped_inputs': self._drops.total,
+            **self._drops.diagnostic_values(),
         }
         publish_status(self, self._diag_pub, PLANNER, OK if plan.feasible else ERROR,
                        'plan feasible' if plan.feasible else f'infeasible: {plan.reason}',

@@ -9,7 +9,7 @@ sequences, stamps anywhere in time, images of extreme sizes), then runs every ti
 the node's own parameter interface with values of their type. Asserted for every example:
 
 * no exception escapes a callback, a timer or a parameter change;
-* every input a node drops is logged with its reason (a new drop reason gives a log line);
+* every input a node drops is logged with its reason (a new drop class gives a log line);
 * an accepted parameter value satisfies its declared range;
 * afterwards a good input is still handled (no poison state), and the node's resident memory
   grew less than :data:`MEMORY_BOUND` over the whole run.

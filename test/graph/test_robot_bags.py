@@ -32,8 +32,10 @@ def _bag(tmp_path: Path, camera_format: str) -> tuple[Path, int]:
     from qcoinf_ros.bags.sample import SampleScenario, write_sample_bag
     # all three start at the same time: the decoder, kept running, may read a bag's first
     # frame before it hears the next player's /clock; then it is 8 s in its past, not hours
-    # ahead of it
-    scenario = SampleScenario(camera_format=camera_format, camera_base=DRIVER_TOPIC)
+    # ahead of it. Each is its own camera (frame_id): the same stamps from another camera are
+    # not a replay
+    scenario = SampleScenario(camera_format=camera_format, camera_base=DRIVER_TOPIC,
+                              camera_frame_id=f'usb_cam_{camera_format}')
     path = tmp_path / camera_format
     write_sample_bag(path, scenario=scenario)
     return path, scenario.frames

@@ -205,3 +205,25 @@ def test_pure_modules_import_no_rclpy():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == '[]', out.stdout + out.stderr
+
+
+@pytest.mark.parametrize('latencies', [
+    (-1.0, 0.01, 0.05), (1e308, 0.01, 0.05), (0.5, -1e-9, 0.05), (0.5, 0.01, 3600.001),
+    (float('nan'), 0.0, 0.0), (float('-inf'), 0.0, 0.0), ('0.5', None, 0.0)])
+def test_latencies_outside_zero_to_an_hour_are_rejected_with_the_reason(latencies):
+    """Issue 29: -1 s and 1e308 s were taken as latencies (and swamped the percentiles)."""
+    from qcoinf_ros.monitor.state import MAX_LATENCY_S
+    state = _state()
+    before = list(state.latency)
+    state.on_latency(*latencies, 6.0)
+    assert state.rejected == 1 and list(state.latency) == before
+    assert f'in [0, {MAX_LATENCY_S:g}]' in state.last_rejection
+    assert repr(latencies[0]) in state.last_rejection
+
+
+def test_latencies_at_the_bounds_are_taken():
+    from qcoinf_ros.monitor.state import MAX_LATENCY_S
+    state = MonitorState(latency_window=4)
+    state.on_latency(0.0, 0.0, 0.0, 0.0)
+    state.on_latency(MAX_LATENCY_S, MAX_LATENCY_S, MAX_LATENCY_S, 1.0)
+    assert state.rejected == 0 and state.latency_stats().max == MAX_LATENCY_S

@@ -147,8 +147,8 @@ def test_stamps_outside_the_windows_and_replays_are_dropped(decoder):
     for sec in (-1, 1, 2 ** 31 - 1, now - 3600, now + 60):
         decoder._on_embedding(0, _embedding(decoder, sec))
     assert len(decoder._queue) == 0 and decoder._drops.total == 5
-    assert decoder._drops.counts == {'embedding.stamp_invalid': 1, 'embedding.stamp_past': 3,
-                                     'embedding.stamp_future': 1}
+    assert decoder._drops.counts == {'embedding.stamp_invalid': 1, 'embedding.stamp_past': 2,
+                                     'embedding.stamp_future': 2}
     lines = ' '.join(decoder._drops._logger.lines)
     for needle in ('invalid stamp', 's in the past', 's in the future'):
         assert needle in lines, lines

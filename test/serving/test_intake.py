@@ -58,20 +58,22 @@ def test_the_batch_queue_keeps_each_frame_id_apart():
     assert len(queue) == 2
 
 
-@pytest.mark.parametrize('sec, nanosec, needle', [
-    (-1, 0, 'invalid stamp'), (5, S, 'invalid stamp'), (1, 0, 'in the past'),
-    (2 ** 31 - 1, 0, 'in the future')])
-def test_stamps_outside_the_windows_are_refused(sec, nanosec, needle):
+@pytest.mark.parametrize('sec, nanosec, kind, needle', [
+    (-1, 0, 'stamp_invalid', 'invalid stamp'), (5, S, 'stamp_invalid', 'invalid stamp'),
+    (1, 0, 'stamp_past', 'in the past'), (2 ** 31 - 1, 0, 'stamp_future', 'in the future')])
+def test_stamps_outside_the_windows_are_refused(sec, nanosec, kind, needle):
     guard = StampGuard(max_age=30.0, max_future=2.0)
-    assert needle in guard.check('a', sec, nanosec, now_ns=1_700_000_000 * S)
+    refusal = guard.check('a', sec, nanosec, now_ns=1_700_000_000 * S)
+    assert refusal.kind == kind and needle in refusal.reason and str(refusal) == refusal.reason
 
 
 def test_replays_are_refused_until_the_clock_goes_back():
     guard = StampGuard(max_age=30.0, max_future=2.0)
     now = 1_700_000_000 * S
     assert guard.check('a', 1_700_000_000, 0, now) is None
-    assert 'a replay' in guard.check('a', 1_700_000_000, 0, now)
-    assert 'a replay' in guard.check('a', 1_699_999_999, 0, now)
+    assert 'a replayed message' in guard.check('a', 1_700_000_000, 0, now).reason
+    assert guard.check('a', 1_699_999_999, 0, now) is None  # reordered, not a replay: taken
+    assert guard.check('a', 1_699_999_999, 0, now).kind == 'replay'  # then a replay
     assert guard.check('b', 1_700_000_000, 0, now) is None  # another agent: its own order
     assert guard.check('a', 1_700_000_000, 1, now) is None
     # a bag started again under --clock: the clock itself went back 20 s
@@ -83,7 +85,7 @@ def test_with_max_age_zero_any_age_and_repeats_pass():
     guard = StampGuard(max_age=0.0, max_future=0.0)
     for _ in range(2):
         assert guard.check('a', 1, 0, 1_700_000_000 * S) is None
-    assert 'invalid' in guard.check('a', -1, 0, 0)
+    assert 'invalid' in guard.check('a', -1, 0, 0).reason
 
 
 @pytest.mark.parametrize('width, height, needle', [
@@ -113,5 +115,27 @@ def test_a_sim_time_clock_that_has_not_started_judges_no_window():
     # first frame (stamped long ago by the system clock) passes instead of being "in the future"
     guard = StampGuard(max_age=30.0, max_future=2.0)
     assert guard.check('a', 1_700_000_000, 0, now_ns=0) is None
-    assert 'invalid stamp' in guard.check('a', -1, 0, now_ns=0)  # still a valid stamp only
-    assert 'in the future' in guard.check('a', 1_700_000_000, 0, now_ns=1)  # once it runs
+    assert 'invalid stamp' in guard.check('a', -1, 0, now_ns=0).reason  # a valid stamp only
+    assert guard.check('a', 1_700_000_000, 0, now_ns=1).kind == 'stamp_future'  # once it runs
+
+
+def test_a_forward_stamped_message_does_not_block_the_sources_next_ones():
+    # one valid message stamped 1.9 s ahead (inside max_future) under the camera's key used to
+    # refuse every camera stamp for 1.9 s ("not newer"); now only exact repeats are refused
+    guard = StampGuard(max_age=30.0, max_future=2.0)
+    now = 1_700_000_000 * S
+    assert guard.check('camera', 1_700_000_001, 900_000_000, now) is None  # the forged one
+    for k in range(1, 19):  # the camera's frames in the next 1.8 s
+        assert guard.check('camera', *divmod(now + k * 10**8, S), now + k * 10**8) is None
+    assert guard.check('camera', 1_700_000_001, 900_000_000, now + 2 * S).kind == 'replay'
+
+
+def test_a_replay_is_caught_however_many_messages_came_between_and_memory_is_bounded():
+    guard = StampGuard(max_age=30.0, max_future=2.0, max_stamps=100)
+    now = 1_700_000_000 * S
+    for k in range(1000):  # 1,000 frames in 10 s
+        assert guard.check('camera', *divmod(now + k * 10**7, S), now + k * 10**7) is None
+    assert guard.check('camera', 1_700_000_009, 900_000_000, now + 10 * S).kind == 'replay'
+    assert len(guard._taken['camera'].stamps) <= 100  # bounded: older repeats rely on max_age
+    # stamps older than max_age leave the set (and are refused as past anyway)
+    assert guard.check('camera', 1_700_000_000, 0, now + 31 * S).kind == 'stamp_past'
