@@ -15,9 +15,19 @@ seconds each:
   captions, thousands of distinct ``/diagnostics`` names;
 * **after**: the camera alone again (a valid deadline re-latched).
 
+``--pattern`` picks what the hostile phase sends instead of that mix (issue 29): ``image-flood``
+(valid frames of another frame_id at ``--flood-rate``), ``embedding-flood`` (valid embeddings
+of another frame_id, copied from the agent's own output and stamped now, at ``--flood-rate``),
+``forward-stamp`` (one valid embedding every 1.5 s stamped 1.9 s ahead, inside
+``max_stamp_future``, under the camera's own frame_id), ``bitwidth-flap`` (bit widths 1 <-> 8
+at ``--flood-rate``) and ``battery-flood`` (a valid, ever-changing battery state at
+``--flood-rate``).
+
 Printed: per node, the resident memory (VmRSS, with its children) at the end of each phase and
 its peak during the hostile phase, and the growth after vs before; the camera's frames
-captioned per phase (the flood must not starve them); whether every node is still running.
+captioned per phase (the flood must not starve them); each node's log lines per 10 s and its
+dropped inputs per class (from its ``/diagnostics``) per phase; whether every node is still
+running.
 Exit 1 when a node stopped, when fewer than ``--min-share`` of the camera's captions of the
 before phase came through during the flood, or when a node's memory after exceeds before by
 more than ``--max-growth-mb``.
@@ -25,6 +35,7 @@ more than ``--max-growth-mb``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 import os
 import random
@@ -35,6 +46,9 @@ from qcoinf_ros.validation import require_fields
 
 
 NODES = ('agent_encoder_node', 'edge_decoder_node', 'planner_node', 'monitor_node')
+#: What the hostile phase sends (``mixed``: every kind of hostile message and an image flood).
+PATTERNS = ('mixed', 'image-flood', 'embedding-flood', 'forward-stamp', 'bitwidth-flap',
+            'battery-flood')
 
 
 def _hostile_messages(i: int, now_ns: int):
@@ -85,14 +99,20 @@ class _Bench(BoundedSpin):
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Vector3Stamped
         from sensor_msgs.msg import BatteryState, CompressedImage, Image
-        from std_msgs.msg import Float64, String
+        from std_msgs.msg import Float64, String, UInt8
 
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
         super().__init__('qcoinf_bench_hostile')
         self.captioned: dict[str, int] = {}
+        self.embedding = None  # one of the agent's own, for the embedding patterns
+        self.drops: dict[str, dict[str, int]] = {}  # status name -> class -> count
         self.node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
                                       reliable(100))
+        self.node.create_subscription(CompressedImage, 'qcoinf/embedding', self._on_embedding,
+                                      reliable(10))
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                      100)
         types = {'camera/image_raw': (Image, SENSOR),
                  'qcoinf/embedding': (CompressedImage, reliable(2)),
                  'qcoinf/agent_model': (String, LATCHED),
@@ -100,13 +120,55 @@ class _Bench(BoundedSpin):
                  'qcoinf/agent_cost': (String, LATCHED), 'qcoinf/deadline': (Float64, LATCHED),
                  'qcoinf/server_queue_delay': (Float64, LATCHED),
                  'battery_state': (BatteryState, SENSOR), 'qcoinf/caption': (String, reliable(10)),
-                 '/diagnostics': (DiagnosticArray, 10)}
+                 '/diagnostics': (DiagnosticArray, 10),
+                 'qcoinf/bit_width': (UInt8, reliable(1000))}
         self.pubs = {t: self.node.create_publisher(cls, t, qos) for t, (cls, qos) in
                      types.items()}
 
     def _on_latency(self, msg) -> None:
         frame = msg.header.frame_id
+        if msg.vector.x < 0:  # stamped ahead of the decoder's clock: a forged 'camera' frame
+            frame = f'{frame} (stamped ahead)'
         self.captioned[frame] = self.captioned.get(frame, 0) + 1
+
+    def _on_embedding(self, msg) -> None:
+        if self.embedding is None and msg.header.frame_id == 'camera':
+            self.embedding = msg
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            counts = {kv.key[len('dropped['):-1]: int(kv.value) for kv in status.values
+                      if kv.key.startswith('dropped[') and kv.value.isdigit()}
+            if counts:
+                self.drops[status.name[:200]] = counts
+
+    def pattern_step(self, pattern: str, due: int, sent: int) -> int:
+        """Send the ``pattern``'s messages due by now (``due`` at the flood rate); return sent."""
+        from sensor_msgs.msg import BatteryState
+        from std_msgs.msg import UInt8
+        now = self.node.get_clock().now()
+        if pattern == 'forward-stamp':  # one every 1.5 s, stamped 1.9 s ahead
+            if self.embedding is not None and sent <= due // max(1, int(1.5 * self.rate)):
+                forged = copy.deepcopy(self.embedding)
+                forged.header.stamp.sec, forged.header.stamp.nanosec = divmod(
+                    now.nanoseconds + 1_900_000_000, 1_000_000_000)
+                forged.header.frame_id = 'camera'
+                self.pubs['qcoinf/embedding'].publish(forged)
+                return sent + 1
+            return sent
+        while sent < due:
+            if pattern == 'embedding-flood' and self.embedding is not None:
+                msg = copy.copy(self.embedding)
+                msg.header = copy.deepcopy(self.embedding.header)
+                msg.header.stamp, msg.header.frame_id = now.to_msg(), 'flood'
+                self.pubs['qcoinf/embedding'].publish(msg)
+            elif pattern == 'bitwidth-flap':
+                self.pubs['qcoinf/bit_width'].publish(UInt8(data=1 if sent % 2 else 8))
+            elif pattern == 'battery-flood':
+                self.pubs['battery_state'].publish(BatteryState(
+                    percentage=0.2 + 0.7 * (sent % 997) / 997))
+            sent += 1
+        return sent
 
 
 @dataclass(frozen=True)
@@ -123,6 +185,7 @@ class HostileConfig:
     camera_rate: float = 4.0
     flood_rate: float = 500.0
     model: str = 'tiny'
+    pattern: str = 'mixed'
     min_share: float = 0.5
     max_growth_mb: float = 64.0
     startup_timeout: float = 120.0
@@ -132,7 +195,8 @@ class HostileConfig:
                   ('flood_rate', 0 <= self.flood_rate <= 100000),
                   ('min_share', 0 <= self.min_share <= 1),
                   ('max_growth_mb', self.max_growth_mb >= 0),
-                  ('startup_timeout', self.startup_timeout > 0)]
+                  ('startup_timeout', self.startup_timeout > 0),
+                  ('pattern', self.pattern in PATTERNS)]
         require_fields(self, checks)
 
 
@@ -158,6 +222,7 @@ def run(args: HostileConfig, console) -> dict:
         'monitor_node': NodeProcess('monitor_node', [], env=env),
     }
     bench = _Bench()
+    bench.rate = max(args.flood_rate, 1.0)
     camera = None
     try:
         ready = bench.spin_until(
@@ -185,12 +250,17 @@ def run(args: HostileConfig, console) -> dict:
             if phase == 'after':
                 bench.pubs['qcoinf/deadline'].publish(Float64(data=1.0))
             start = dict(bench.captioned)
+            lines = {n: p.output.count('\n') for n, p in procs.items()}
+            drops = {k: dict(v) for k, v in bench.drops.items()}
             peak = memory()
             end = time.monotonic() + args.phase
             sent, i, next_sample = 0, 0, time.monotonic()
             console.print(f'phase {phase}: {args.phase:g} s')
             while time.monotonic() < end:
-                if phase == 'hostile':
+                if phase == 'hostile' and args.pattern != 'mixed':
+                    due = int((time.monotonic() - (end - args.phase)) * args.flood_rate)
+                    sent = bench.pattern_step(args.pattern, due, sent)
+                elif phase == 'hostile':
                     due = int((time.monotonic() - (end - args.phase)) * args.flood_rate)
                     while sent < due:
                         flood.header.stamp = bench.node.get_clock().now().to_msg()
@@ -213,7 +283,11 @@ def run(args: HostileConfig, console) -> dict:
             result['phases'][phase] = {
                 'camera_captions': bench.captioned.get('camera', 0) - start.get('camera', 0),
                 'flood_captions': bench.captioned.get('flood', 0) - start.get('flood', 0),
-                'flood_frames_sent': sent, 'hostile_batches': i}
+                'flood_frames_sent': sent, 'hostile_batches': i,
+                'log_lines_per_10s': {n: round((p.output.count('\n') - lines[n]) * 10.0 /
+                                               (args.phase + 1.0), 1)
+                                      for n, p in procs.items()},
+                'drops': _drop_delta(drops, bench.drops)}
         result['alive'] = {n: p.returncode is None for n, p in procs.items()}
         result['outputs'] = {n: p.output[-200_000:] for n, p in procs.items()}
         return result
@@ -221,6 +295,17 @@ def run(args: HostileConfig, console) -> dict:
         bench.close()
         for proc in ([camera] if camera else []) + list(procs.values()):
             proc.stop()
+
+
+def _drop_delta(before: dict, after: dict) -> dict:
+    """Return ``{status: {class: count}}`` of the drops counted between two snapshots."""
+    out = {}
+    for name, counts in after.items():
+        old = before.get(name, {})
+        delta = {c: n - old.get(c, 0) for c, n in counts.items() if n > old.get(c, 0)}
+        if delta:
+            out[name] = delta
+    return out
 
 
 def verdict(result: dict, args: HostileConfig) -> list[str]:

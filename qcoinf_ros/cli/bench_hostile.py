@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 import sys
 
-from qcoinf_ros.bench.hostile import HostileConfig, run, verdict
+from qcoinf_ros.bench.hostile import HostileConfig, PATTERNS, run, verdict
 from qcoinf_ros.cli.args import config_from_args
 
 
@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='camera frames/s (4)')
     parser.add_argument('--flood-rate', type=float, default=HostileConfig.flood_rate,
                         help='foreign valid frames/s during the hostile phase (500)')
+    parser.add_argument('--pattern', choices=PATTERNS, default=HostileConfig.pattern,
+                        help='what the hostile phase sends (mixed: every hostile kind plus an '
+                        'image flood; the others one flood or forged-stamp pattern each)')
     parser.add_argument('--model', default=HostileConfig.model,
                         help='tiny, default, git:DIR or blip2:DIR')
     parser.add_argument('--min-share', type=float, default=HostileConfig.min_share,
@@ -55,6 +58,18 @@ def report(result: dict, args: HostileConfig, console) -> None:
         frames.add_row(phase, *(str(row[k]) for k in ('camera_captions', 'flood_captions',
                                                       'flood_frames_sent', 'hostile_batches')))
     console.print(frames)
+    logs = Table(title='log lines per 10 s, per node and phase')
+    logs.add_column('node')
+    for phase in result['phases']:
+        logs.add_column(phase, justify='right')
+    for n in result['memory_mb']:
+        logs.add_row(n, *(f'{row["log_lines_per_10s"][n]:g}'
+                          for row in result['phases'].values()))
+    console.print(logs)
+    for phase, row in result['phases'].items():
+        for name, counts in row['drops'].items():
+            console.print(f'dropped during {phase}, {name}: ' + ', '.join(
+                f'{c} x{n}' for c, n in sorted(counts.items())))
     bad = verdict(result, args)
     console.print('PASS' if not bad else 'FAIL: ' + '; '.join(bad))
 

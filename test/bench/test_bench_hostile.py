@@ -63,3 +63,16 @@ def test_bad_options_are_refused_with_their_name(option, capsys):
     assert f'qcoinf bench hostile: {option[0]} out of range' in capsys.readouterr().out
     with pytest.raises(ValueError, match=f"{option[0][2:].replace('-', '_')} out of range"):
         HostileConfig(**{option[0][2:].replace('-', '_'): float(option[1])})
+
+
+def test_an_unknown_pattern_is_refused_and_the_drop_deltas_are_per_class():
+    from qcoinf_ros.bench.hostile import _drop_delta
+    with pytest.raises(ValueError, match='pattern out of range'):
+        HostileConfig(pattern='ddos')
+    before = {'/agent: agent encoder': {'image.rate': 5}}
+    after = {'/agent: agent encoder': {'image.rate': 9, 'image.size': 1},
+             '/decoder: edge decoder': {'embedding.replay': 2}}
+    assert _drop_delta(before, after) == {
+        '/agent: agent encoder': {'image.rate': 4, 'image.size': 1},
+        '/decoder: edge decoder': {'embedding.replay': 2}}
+    assert _drop_delta(after, after) == {}
