@@ -63,3 +63,21 @@ def test_not_mcap_or_unfinished_is_a_value_error(tmp_path):
     cut.write_bytes(data[:len(data) // 2])
     with pytest.raises(ValueError, match='runs past the end'):
         mcap_crcs(cut)
+
+
+def test_a_flipped_byte_in_the_committed_sample_bag_is_reported_and_not_played(tmp_path):
+    import shutil
+
+    from qcoinf_ros.bags.storage import BagReader
+    bag = tmp_path / 'sample_bag'
+    shutil.copytree(DATA / 'sample_bag', bag)
+    path = bag / 'sample_bag.mcap'
+    offset = mcap_crcs(path).chunks[0][0]
+    raw = bytearray(path.read_bytes())
+    raw[offset + 20_000] ^= 0x01  # inside the chunk's (uncompressed) frames
+    path.write_bytes(bytes(raw))
+    assert any(p.startswith('chunk at offset') for p in mcap_crcs(path).problems)
+    with BagReader(bag) as reader:
+        played = list(reader.messages())
+        assert any('CRC mismatch' in str(p) for p in reader.problems), reader.problems
+    assert played == []  # the one chunk holds every message: none is replayed
