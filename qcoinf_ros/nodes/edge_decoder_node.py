@@ -92,7 +92,7 @@ PARAMS = [
               'cost.', read_only=True),
     ParamSpec('max_stamp_age', 30.0, 'Embeddings stamped more than this many seconds before '
               "this node's clock are dropped, and so are repeats of a stamp already taken from "
-              'their agent and frame_id within it (a replay); 0 accepts any age and repeats '
+              'the same publisher within it (a replay); 0 accepts any age and repeats '
               '(replaying recorded stamps without --clock / use_sim_time).', low=0.0, high=1e9),
     ParamSpec('max_stamp_future', 2.0, 'Embeddings stamped more than this many seconds after '
               "this node's clock are dropped; 0 accepts any.", low=0.0, high=1e9),
@@ -317,10 +317,10 @@ class EdgeDecoderNode(LifecycleNode):
         """
         Check an embedding and queue it under its publisher (executor thread).
 
-        The publisher (its GID from the message info; the frame_id where the middleware gives
-        none) keys both the stamp window and the queue: another publisher on the topic, even
-        one claiming the camera's frame_id, can neither move the agent's window forward nor
-        take its place in the queue.
+        The publisher (its GID from the message info, as Kilted's rclpy gives it; Jazzy's
+        gives none, and the frame_id stands in) keys both the replay check and the queue; the
+        replay check refuses exact repeats only, so a message stamped ahead cannot block the
+        next ones of its key, and another publisher's flood pushes out its own oldest.
         """
         agent = self._agents[index]
         source = source_of(msg, info)
