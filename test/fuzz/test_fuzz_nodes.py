@@ -246,6 +246,12 @@ def _assert_still_working(name, node):
     elif name == 'agent_encoder_node':
         import numpy as np
         from qcoinf_ros.ros.image import array_to_image_msg
+        # the worker thread may still be encoding frames the fuzzer queued: wait until it is
+        # idle (queue empty, count steady), so the count below is this frame's alone
+        frames, deadline = -1, time.monotonic() + 30.0
+        while time.monotonic() < deadline and (len(node._queue) or frames != node._frames):
+            frames = node._frames
+            time.sleep(0.3)
         frames = node._frames
         node._on_image(array_to_image_msg(np.zeros((96, 96, 3), np.uint8), 'rgb8'))
         assert node._frames == frames + 1
