@@ -22,6 +22,7 @@ and exit code 1, before launch's SIGKILL (10 s) would cut it silently.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import threading
@@ -119,11 +120,16 @@ def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
     Shut a node down (lifecycle ``shutdown``, destroy) and then the rclpy context.
 
     Runs under a watchdog: past ``bound`` seconds the process exits with code 1 and one line.
+    A C call that holds the GIL would stop that Python thread too (one start-up refusal on
+    Kilted, once in a CI run, hung in the rclpy shutdown after its FATAL line for 400 s): two
+    seconds later faulthandler's own thread, which needs no GIL, prints every thread's stack
+    and exits with code 1.
     """
     logger = rclpy.logging.get_logger(name)
     watchdog = threading.Timer(bound, _cut, args=(logger, name, bound))
     watchdog.daemon = True
     watchdog.start()
+    faulthandler.dump_traceback_later(bound + 2.0, exit=True)
     seen = len(stop.signals)
     try:
         if node is not None:
@@ -139,6 +145,7 @@ def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
     finally:
         rclpy.try_shutdown()
         watchdog.cancel()
+        faulthandler.cancel_dump_traceback_later()
 
 
 def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',

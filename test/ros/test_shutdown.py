@@ -27,7 +27,7 @@ pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 NODE = textwrap.dedent("""
-    import sys, time
+    import re, sys, time
     from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
     from qcoinf_ros.ros.spin import run_node
 
@@ -36,9 +36,9 @@ NODE = textwrap.dedent("""
     class Node(LifecycleNode):
         def __init__(self):
             super().__init__('shutdown_probe')
-            if MODE in ('inactive', 'active', 'slow', 'stuck', 'crash'):
+            if MODE in ('inactive', 'active', 'slow', 'stuck', 'crash', 'gil'):
                 self.trigger_configure()
-            if MODE in ('active', 'slow', 'stuck', 'crash'):
+            if MODE in ('active', 'slow', 'stuck', 'crash', 'gil'):
                 self.trigger_activate()
             if MODE == 'crash':
                 self.create_timer(0.5, self.boom)
@@ -53,6 +53,8 @@ NODE = textwrap.dedent("""
                 time.sleep(1.5)
             if MODE == 'stuck':
                 time.sleep(60)
+            if MODE == 'gil':  # C code holding the GIL for minutes: no Python thread runs
+                re.match(r'(a+)+$', 'a' * 40 + 'b')
             print('on_shutdown done', flush=True)
             return TransitionCallbackReturn.SUCCESS
 
@@ -129,6 +131,20 @@ def test_a_stuck_teardown_is_cut_after_its_bound_with_one_line(ros_env):
     assert code == 1, out
     assert time.monotonic() - began < 10.0
     assert out.count('shutdown did not finish within 2 s') >= 1, out
+    assert 'on_shutdown done' not in out, out
+
+
+def test_a_teardown_stuck_in_c_code_holding_the_gil_is_cut_too(ros_env):
+    # the Python watchdog cannot run then; faulthandler's thread (no GIL) prints the stacks
+    # and exits 1, 2 s after the bound
+    proc = _start(ros_env, 'gil')
+    _wait_for_up(proc)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    code, out = _finish(proc)
+    assert code == 1, out
+    assert time.monotonic() - began < 10.0
+    assert 'Timeout (0:00:04)!' in out and 'on_shutdown' in out, out  # the stuck stack
     assert 'on_shutdown done' not in out, out
 
 
