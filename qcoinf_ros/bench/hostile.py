@@ -162,6 +162,9 @@ class _Bench(BoundedSpin):
                 msg.header = copy.deepcopy(self.embedding.header)
                 msg.header.stamp, msg.header.frame_id = now.to_msg(), 'flood'
                 self.pubs['qcoinf/embedding'].publish(msg)
+            elif pattern == 'image-flood':
+                self.flood.header.stamp = now.to_msg()
+                self.pubs['camera/image_raw'].publish(self.flood)
             elif pattern == 'bitwidth-flap':
                 self.pubs['qcoinf/bit_width'].publish(UInt8(data=1 if sent % 2 else 8))
             elif pattern == 'battery-flood':
@@ -223,6 +226,8 @@ def run(args: HostileConfig, console) -> dict:
     }
     bench = _Bench()
     bench.rate = max(args.flood_rate, 1.0)
+    bench.flood = array_to_image_msg(np.full((96, 96, 3), 128, np.uint8), 'rgb8')
+    bench.flood.header.frame_id = 'flood'  # a valid frame of another source
     camera = None
     try:
         ready = bench.spin_until(

@@ -520,13 +520,16 @@ class AgentEncoderNode(LifecycleNode):
         self._link_publish(changes)
 
     def _link_publish(self, changes: list[Transition], force: bool = False) -> None:
-        """Log each transition once; publish on a transition, else counters at most 1/s."""
-        for change in changes:  # two call sites: rclpy fixes a call site's severity
+        """
+        Log each transition, rate-limited; publish on a transition, else counters at most 1/s.
+
+        A link that flaps under a flood (the decoder drops the flooder's embeddings, so the
+        agent misses their answers) is summarised, not logged per change.
+        """
+        for change in changes:
             line = f'link to the edge server: {change.old} -> {change.new} ({change.reason})'
-            if change.new == LOST:
-                self.get_logger().warning(line)
-            else:
-                self.get_logger().info(line)
+            self._events.log('link transition', line,
+                             'warning' if change.new == LOST else 'info')
         with self._link_lock:
             if self._link is None or self._link_pub is None:
                 return
