@@ -201,7 +201,8 @@ class CameraNode(Node):
         return info
 
     def destroy_node(self):
-        self._source.close()
+        if getattr(self, '_source', None) is not None:  # absent when the constructor refused
+            self._source.close()
         return super().destroy_node()
 
 

@@ -23,6 +23,7 @@ and exit code 1, before launch's SIGKILL (10 s) would cut it silently.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import os
 import sys
 import threading
@@ -148,6 +149,32 @@ def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
         faulthandler.cancel_dump_traceback_later()
 
 
+def _destroy_half_built(exc: BaseException) -> None:
+    """
+    Destroy the node whose constructor raised ``exc``, while the context is still valid.
+
+    Its parameter services and publishers exist already; left to the garbage collector (a node
+    is a reference cycle) they were freed at some later moment, during or after the context's
+    shutdown: on Kilted a start refusal then crashed (SIGSEGV) or hung after its FATAL line, in
+    two fresh-clone CI runs. The half-built node is the ``self`` of a frame of the traceback.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get('self')
+        if isinstance(candidate, Node):
+            # rclpy's own destroy_node (the node class's may use attributes never set)
+            rclpy_class = next(c for c in type(candidate).__mro__
+                               if c.__module__.startswith('rclpy.') and 'destroy_node' in vars(c))
+            try:
+                rclpy_class.destroy_node(candidate)
+            except Exception:  # noqa: BLE001 - half-built: destroy what exists, nothing more
+                pass
+            break
+        tb = tb.tb_next
+    exc.__traceback__ = None
+    gc.collect()
+
+
 def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
              done: Callable[[Node], bool] | None = None, stop: StopRequest = STOP,
              teardown_timeout: float = TEARDOWN_TIMEOUT) -> int:
@@ -169,6 +196,7 @@ def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
             node = factory()
         except ValueError as exc:
             rclpy.logging.get_logger(name).fatal(f'cannot start: {exc}')
+            _destroy_half_built(exc)
             return EXIT_INVALID
         executor = SingleThreadedExecutor()
         executor.add_node(node)
