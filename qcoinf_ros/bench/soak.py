@@ -8,9 +8,13 @@ last two thirds: that is the throughput the graph reaches on this machine, and t
 ``--rate-fraction`` (default 0.6) of it, so the pipeline keeps a margin for the other work of the
 machine. The soak camera then publishes exactly ``--frames`` scene frames at that rate; frames
 encoded and captioned are the nodes' own counters (their ``/diagnostics``), latency comes from
-``qcoinf/latency``. The resident memory (VmRSS, from ``/proc``) of every node process is sampled
-all along. Growth is the end RSS over the RSS once ``--baseline-fraction`` of the frames are
-captioned (allocator pools, DDS buffers and torch caches are warm by then).
+``qcoinf/latency``. The camera -> agent link is reliable (the standard ``qos_overrides`` start
+parameters on both ends; a robot's frames are best effort): a frame the transport lost on a
+loaded machine would read as a pipeline drop. The agent's own drop counters (``dropped[<class>]``
+of its ``/diagnostics``) say where a frame went. The resident memory (VmRSS, from ``/proc``) of
+every node process is sampled all along. Growth is the end RSS over the RSS once
+``--baseline-fraction`` of the frames are captioned (allocator pools, DDS buffers and torch
+caches are warm by then).
 
 Exits 1 when a frame was dropped at the rate run (sent != captioned) or when a process's RSS
 grew by more than ``--max-rss-growth``; 0 otherwise.
@@ -196,6 +200,7 @@ class SoakResult:
     rss: list[dict]
     max_rss_growth: float
     drop_bursts: list[int] = field(default_factory=list)
+    agent_drops: dict[str, int] = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
@@ -252,6 +257,12 @@ class _Graph(BoundedSpin):
     def captioned(self) -> int:
         return self.counter(EDGE_DECODER, 'captions')
 
+    def drops(self, task: str) -> dict[str, int]:
+        """Return the ``dropped[<class>]`` counters of ``task``'s last status, by class."""
+        return {key[len('dropped['):-1]: int(value)
+                for key, value in self.counters.get(task, {}).items()
+                if key.startswith('dropped[')}
+
     def fresh_counters(self, timeout: float = 5.0) -> None:
         """Wait for the next diagnostics of both nodes (published once a second)."""
         seen = dict(self.updates)
@@ -275,12 +286,17 @@ class _Graph(BoundedSpin):
             raise RuntimeError(f'camera_node refused rate_hz={rate}')
 
 
+#: The soak's camera -> agent link is reliable: every frame lost counts against the pipeline.
+RELIABLE_FRAMES = 'qos_overrides./camera/image_raw.{}.reliability:=reliable'
+
+
 def _camera(env, rate: float, frames: int, scenes: int, name: str):
     from qcoinf_ros.ros.processes import NodeProcess
-    # wait_for_subscribers: no frame before the agent's subscription has matched (best effort)
+    # wait_for_subscribers: no frame before the agent's subscription has matched
     return NodeProcess('camera_node', ['-p', 'source:=scenes', '-p', f'scene_count:={scenes}',
                                        '-p', f'rate_hz:={rate}', '-p', f'max_frames:={frames}',
-                                       '-p', 'wait_for_subscribers:=1'],
+                                       '-p', 'wait_for_subscribers:=1',
+                                       '-p', RELIABLE_FRAMES.format('publisher')],
                        env=env, name=name)
 
 
@@ -326,7 +342,9 @@ def soak(args: SoakConfig, console) -> SoakResult:
     procs = [NodeProcess('edge_decoder_node',
                          params + ['-p', f'max_new_tokens:={args.max_new_tokens}'],
                          env=env, name='decoder'),
-             NodeProcess('agent_encoder_node', params, env=env, name='agent')]
+             NodeProcess('agent_encoder_node',
+                         params + ['-p', RELIABLE_FRAMES.format('subscription')],
+                         env=env, name='agent')]
     graph = _Graph()
     try:
         ready = graph.spin_until(lambda: graph.node.count_subscribers('camera/image_raw') >= 1
@@ -344,6 +362,7 @@ def soak(args: SoakConfig, console) -> SoakResult:
                 raise RuntimeError(f'calibrated rate {rate} Hz: the graph is too slow here')
         graph.fresh_counters()
         encoded0, captioned0, latency0 = graph.encoded, graph.captioned, len(graph.latency)
+        drops0 = graph.drops(AGENT_ENCODER)
         console.print(f'soak: {args.frames} frames at {rate:g} Hz ({source}), model '
                       f'{args.model}')
         # the camera starts idle (first frame due in 100 s) and gets its rate once the graph
@@ -399,7 +418,10 @@ def soak(args: SoakConfig, console) -> SoakResult:
             duration_s=duration, latency_s=percentiles(m[0] for m in lat),
             encode_s=percentiles(m[1] for m in lat), decode_s=percentiles(m[2] for m in lat),
             rss=[s.summary(rate) for s in series], max_rss_growth=args.max_rss_growth,
-            drop_bursts=drop_bursts((m[3] for m in lat), rate))
+            drop_bursts=drop_bursts((m[3] for m in lat), rate),
+            agent_drops={cls: n - drops0.get(cls, 0)
+                         for cls, n in graph.drops(AGENT_ENCODER).items()
+                         if n > drops0.get(cls, 0)})
     finally:
         graph.close()
         for proc in reversed(procs):

@@ -72,6 +72,12 @@ def report(result: SoakResult, console) -> None:
         console.print(f'drops between captioned frames: {sum(result.drop_bursts)} in '
                       f'{len(result.drop_bursts)} runs, the longest {max(result.drop_bursts)} '
                       'frames')
+    if result.agent_drops:
+        console.print('dropped by the agent, by class: ' + ', '.join(
+            f'{cls} {n}' for cls, n in sorted(result.agent_drops.items())))
+    elif result.frames_encoded < result.frames_sent:
+        console.print('the agent dropped none of the frames it received: '
+                      f'{result.frames_sent - result.frames_encoded} never reached it')
     memory = Table(title='memory [MB]: VmRSS and RssAnon (anonymous, where a leak shows); '
                    f'bound: RssAnon end/baseline <= {result.max_rss_growth:g}')
     memory.add_column('')

@@ -33,7 +33,7 @@ from qcoinf_ros.imaging.sources import (
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import array_to_image_msg, converter_name, IMAGE_LIMIT_PARAMS
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
-from qcoinf_ros.ros.qos import SENSOR
+from qcoinf_ros.ros.qos import SENSOR, with_overrides
 from qcoinf_ros.ros.spin import run_node
 
 PARAMS = [
@@ -105,9 +105,12 @@ class CameraNode(Node):
                 self._p['pixel_format']))
         if isinstance(self._source, CaptureSource) and kind == 'device':
             self._log_negotiated(self._source)
-        self._image_pub = self.create_publisher(Image, 'camera/image_raw', SENSOR)
-        self._compressed_pub = self.create_publisher(
-            CompressedImage, self.resolve_topic_name('camera/image_raw') + '/compressed', SENSOR)
+        # the standard qos_overrides.<topic>.publisher.* start parameters apply (as a driver's)
+        self._image_pub = with_overrides(self, self.create_publisher, 'camera/image_raw',
+                                         Image, 'camera/image_raw', SENSOR)
+        compressed = self.resolve_topic_name('camera/image_raw') + '/compressed'
+        self._compressed_pub = with_overrides(self, self.create_publisher, compressed,
+                                              CompressedImage, compressed, SENSOR)
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', SENSOR)
         self._drops = DropLog(self.get_logger())
         self.frames = 0

@@ -124,9 +124,17 @@ def frames_topic(node, base: str, transport: str) -> str:
 
 
 def subscribe_frames(node, base: str, transport: str, callback, qos=SENSOR):
-    """Subscribe ``callback`` to the frames of ``base`` over ``transport``; return it."""
+    """
+    Subscribe ``callback`` to the frames of ``base`` over ``transport``; return it.
+
+    Best effort by default (:data:`~qcoinf_ros.ros.qos.SENSOR`, matching every camera driver);
+    the standard ``qos_overrides.<topic>.subscription.*`` start parameters change it (e.g. reliable
+    delivery for a soak that must count every frame). A bad override raises ``ValueError``.
+    """
+    from qcoinf_ros.ros.qos import with_overrides
     kind = Image if transport == 'raw' else CompressedImage
-    return node.create_subscription(kind, frames_topic(node, base, transport), callback, qos)
+    topic = frames_topic(node, base, transport)
+    return with_overrides(node, node.create_subscription, topic, kind, topic, callback, qos)
 
 
 def frame_size(msg) -> tuple[int, int]:

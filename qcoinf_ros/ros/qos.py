@@ -20,6 +20,25 @@ def reliable(depth: int = 5) -> QoSProfile:
         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
+def with_overrides(node, create, topic: str, *args, **kwargs):
+    """
+    Call ``create`` (a node's ``create_publisher``/``create_subscription``) accepting overrides.
+
+    The entity accepts the standard ``qos_overrides.<topic>.<publisher|subscription>.*`` start
+    parameters (rclpy's ``QoSOverridingOptions``: reliability, durability, history, depth), as
+    ROS 2's own camera drivers and image_transport do. A bad override raises ``ValueError``
+    naming it (the node refuses to start: exit code 2).
+    """
+    from rclpy.exceptions import ParameterException
+    from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
+    try:
+        return create(*args, qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                      **kwargs)
+    except (RuntimeError, ParameterException, InvalidQosOverridesError) as exc:
+        raise ValueError(f'invalid parameter: qos_overrides of '
+                         f'{node.resolve_topic_name(topic)}: {exc}') from None
+
+
 def subscribe_state(node, msg_type, topic: str, callback) -> list:
     """
     Subscribe to a state topic (a deadline, a bit-width, a plan) so every publisher matches.

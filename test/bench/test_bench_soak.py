@@ -101,6 +101,7 @@ def test_short_soak_at_a_low_rate_loses_nothing_and_samples_memory(ros_env, tmp_
     assert result['frames_sent'] == 48
     assert result['frames_encoded'] == result['frames_captioned'] == 48, proc.stdout
     assert result['latency_messages'] == 48 and result['dropped'] == 0
+    assert result['agent_drops'] == {}, proc.stdout
     lat = result['latency_s']
     assert 0 < lat['p50'] <= lat['p95'] <= lat['p99'] <= lat['max']
     assert result['encode_s']['max'] < lat['max'] and result['decode_s']['p50'] < lat['p50']

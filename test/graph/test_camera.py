@@ -285,3 +285,35 @@ def test_camera_publishes_compressed_frames_while_subscribed(ros_env, rclpy_node
     assert {m.format for m in got} == {'rgb8; png compressed bgr8'}
     decoded = {decode_compressed(m.format, bytes(m.data)).tobytes() for m in got}
     assert decoded == {f.tobytes() for f in frames}  # png: lossless, RGB order kept
+
+
+def test_camera_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(ros_env, rclpy_node,
+                                                                    spin_until):
+    # a best-effort writer (a driver's default) never matches a reliable reader; with the
+    # standard qos_overrides start parameter set to reliable, it does, and frames arrive
+    from sensor_msgs.msg import Image
+
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import reliable
+
+    images = []
+    rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, reliable(5))
+    key = 'qos_overrides./camera/image_raw.publisher.reliability'
+    with NodeProcess('camera_node', ['-p', 'rate_hz:=20.0'], env=ros_env) as plain:
+        assert spin_until(lambda: rclpy_node.count_publishers('camera/image_raw') >= 1,
+                          timeout=30), plain.output
+        spin_until(lambda: bool(images), timeout=2.0)
+        assert images == [], 'a best-effort writer matched a reliable reader'
+        assert plain.stop() == 0, plain.output
+    with NodeProcess('camera_node', ['-p', 'rate_hz:=20.0', '-p', f'{key}:=reliable'],
+                     env=ros_env) as overridden:
+        assert spin_until(lambda: len(images) >= 2, timeout=30), overridden.output
+        assert overridden.stop() == 0, overridden.output
+    bad = NodeProcess('camera_node', ['-p', f'{key}:=sometimes'], env=ros_env)
+    try:
+        assert bad.wait(60) == 2, bad.output
+    finally:
+        bad.stop()
+    fatal = [line for line in bad.output.splitlines() if '[FATAL]' in line]
+    assert len(fatal) == 1 and 'qos_overrides of /camera/image_raw' in fatal[0], bad.output
+    assert 'Traceback' not in bad.output, bad.output
