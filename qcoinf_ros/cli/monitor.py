@@ -24,7 +24,8 @@ from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 #: Topics counted for their rate (relative to the namespace), in display order.
 TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'qcoinf/latency',
-          'battery_state', 'qcoinf/deadline', 'qcoinf/bit_width', 'qcoinf/frequency_profile',
+          'qcoinf/local_latency', 'battery_state', 'qcoinf/deadline', 'qcoinf/bit_width',
+          'qcoinf/frequency_profile',
           'qcoinf/applied_profile', '/diagnostics')
 
 
@@ -78,8 +79,9 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
     sub(Image, 'camera/image_raw', SENSOR, raw=True)  # counted, never decoded
     sub(CompressedImage, 'qcoinf/embedding', best_effort, on_embedding)
     sub(String, 'qcoinf/caption', reliable(10), lambda m, t: state.on_caption(m.data, t))
-    sub(Vector3Stamped, 'qcoinf/latency', reliable(10),
-        lambda m, t: state.on_latency(m.vector.x, m.vector.y, m.vector.z, t))
+    for topic in ('qcoinf/latency', 'qcoinf/local_latency'):  # local: the agent's local mode
+        sub(Vector3Stamped, topic, reliable(10),
+            lambda m, t: state.on_latency(m.vector.x, m.vector.y, m.vector.z, t))
     sub(BatteryState, 'battery_state', SENSOR, lambda m, t: state.on_battery(m.percentage, t))
     sub(Float64, 'qcoinf/deadline', LATCHED, lambda m, t: state.on_deadline(m.data, t))
     sub(UInt8, 'qcoinf/bit_width', LATCHED, lambda m, t: state.on_bit_width(m.data, t))

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import statistics
 import sys
 import threading
@@ -50,6 +51,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float64, String, UInt8
 
@@ -57,7 +59,7 @@ from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORM
 from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
-from qcoinf_ros.failover import LinkMonitor, LOST, Transition
+from qcoinf_ros.failover import EDGE, FrameRouter, LinkMonitor, LOCAL, LOST, Transition
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
@@ -74,6 +76,7 @@ from qcoinf_ros.status_names import AGENT_ENCODER, resolve_hardware_id
 from qcoinf_ros.validation import physical_quantity_reason
 
 CALIBRATE = ('auto', 'always', 'never')
+LOCAL_MODES = ('auto', 'off')
 #: Frames awaiting their answer tracked at once by the link monitor (the oldest counts missed).
 LINK_IN_FLIGHT = 256
 #: Longest deadline taken from qcoinf/deadline [s] (a day), as the planner.
@@ -139,6 +142,19 @@ PARAMS = [
               low=0.001, high=86400.0, read_only=True),
     ParamSpec('link_check_period', 0.1, 'Period [s] of the check for overdue answers and '
               'matched decoders.', low=0.01, high=10.0, read_only=True),
+    ParamSpec('local_mode', 'auto', 'While the link to the edge server is LOST: auto loads the '
+              'decoder on the robot at configure when it fits (local_max_params) and captions '
+              'there; off (or a decoder too large): no captions while the server is lost.',
+              choices=LOCAL_MODES, read_only=True),
+    ParamSpec('local_max_params', 50_000_000, 'Largest decoder [parameters] local mode runs '
+              'on the robot (an embedded captioner has 0.6 M).', low=1, high=10**12,
+              read_only=True),
+    ParamSpec('local_max_new_tokens', 20, 'Longest local caption in tokens.', low=1, high=512,
+              read_only=True),
+    ParamSpec('probe_period', 1.0, 'While LOST in local mode, one frame per this period [s] '
+              'goes to a present edge server instead (a probe: its answer brings the link '
+              'back; unanswered, it is counted missed).', low=0.05, high=3600.0,
+              read_only=True),
     ParamSpec('autostart', True, 'Configure and activate at start.', read_only=True),
     IMAGE_TRANSPORT_PARAM,
     *IMAGE_LIMIT_PARAMS,
@@ -175,6 +191,12 @@ class AgentEncoderNode(LifecycleNode):
         self._link_lock = threading.Lock()  # the link monitor: worker vs executor thread
         self._link_pub = self._link_timer = self._answers = None
         self._link_published = (None, 0.0)  # (snapshot, monotonic time) last published
+        # local mode (issue 27): the decoder on the robot while the edge server is lost
+        self._local = self._local_cost = self._router = None
+        self._local_note = ''
+        self._caption_pub = self._local_latency_pub = self._local_cost_pub = None
+        self._local_captions = 0
+        self._local_decodes: list[float] = []
         if self._p['autostart']:
             autostart(self)
 
@@ -225,9 +247,11 @@ class AgentEncoderNode(LifecycleNode):
              else self.get_logger().warning)(
                 f'kernels: {self._runtime.kernel} ({self._runtime.reason})')
             self._cost = self._calibrate(threads)
+            self._local, self._local_cost, self._local_note = self._load_local(threads)
+            self.get_logger().info(self._local_note)
         except StopRequested as exc:
             self.get_logger().info(f'configure abandoned: {exc}')
-            self._split = self._runtime = self._cost = None
+            self._split = self._runtime = self._cost = self._local = self._local_cost = None
             for sub in state_subs:
                 self.destroy_subscription(sub)
             return TransitionCallbackReturn.FAILURE
@@ -235,7 +259,7 @@ class AgentEncoderNode(LifecycleNode):
             self._error = str(exc)
             self._error_may_pass = isinstance(exc, DeviceError)
             self.get_logger().error(f'configure failed: {exc}')
-            self._split = self._runtime = self._cost = None
+            self._split = self._runtime = self._cost = self._local = self._local_cost = None
             for sub in state_subs:
                 self.destroy_subscription(sub)
             return TransitionCallbackReturn.FAILURE
@@ -251,6 +275,17 @@ class AgentEncoderNode(LifecycleNode):
         self._cost_pub = self.create_publisher(String, 'qcoinf/agent_cost', LATCHED)
         if self._cost is not None:
             self._cost_pub.publish(String(data=encode_cost(self._cost)))
+        self._router = FrameRouter(self._local is not None, self._p['probe_period'])
+        if self._local is not None:
+            # local captions on the caption topic every consumer reads; their latency on
+            # qcoinf/local_latency marks them local (and is no answer of the edge server)
+            self._caption_pub = self.create_lifecycle_publisher(
+                String, 'qcoinf/caption', reliable(10))
+            self._local_latency_pub = self.create_lifecycle_publisher(
+                Vector3Stamped, 'qcoinf/local_latency', reliable(10))
+            self._local_cost_pub = self.create_publisher(String, 'qcoinf/local_cost', LATCHED)
+            if self._local_cost is not None:
+                self._local_cost_pub.publish(String(data=encode_cost(self._local_cost)))
         self._subs = [
             subscribe_frames(self, 'camera/image_raw', self._p['image_transport'],
                              self._on_image_info),
@@ -320,6 +355,78 @@ class AgentEncoderNode(LifecycleNode):
             f'{1e3 * cost.seconds[-1]:.3f} ms')
         return cost
 
+    def _load_local(self, threads: int):
+        """
+        Load the decoder for local mode when it is on and fits; return it, its cost and a note.
+
+        The decoder is loaded here, at configure, so switching to local mode loads nothing on
+        the critical path. Its caption time is measured (or read from the cost cache) like the
+        edge decoder's, for batch 1 on this machine.
+        """
+        model = self._p['model']
+        if self._p['local_mode'] == 'off':
+            return None, None, ('local mode: off (local_mode): no captions while the edge '
+                                'server is lost')
+        import torch
+
+        from qcoinf_ros.models.registry import load_split
+        from qcoinf_ros.system.calibration import calibrate_server, CostCache
+        STOP.check()
+        local = load_split(model, parts=('server',))
+        size = sum(p.numel() for p in local.server_module.parameters())
+        if size > self._p['local_max_params']:
+            return None, None, (
+                f'local mode: the decoder of {local.model_id} has {size / 1e6:.1f} M '
+                f'parameters, more than local_max_params = {self._p["local_max_params"]:,}: '
+                'no captions while the edge server is lost')
+        tokens = self._p['local_max_new_tokens']
+        embedding = torch.randn((1, *local.embedding_shape),
+                                generator=torch.Generator().manual_seed(0))
+
+        def decode(size):
+            STOP.check()  # a stop during configure abandons the calibration
+            with torch.no_grad():
+                local.decode(embedding[:size], max_new_tokens=tokens,
+                             min_new_tokens=tokens).cpu()
+
+        cost = None
+        if self._p['calibrate'] != 'never':
+            cost = calibrate_server(
+                local.model_id, decode, threads=threads, max_new_tokens=tokens,
+                repeats=self._p['calibration_repeats'], budget_s=self._p['calibration_budget'],
+                cache=CostCache(self._p['cost_cache_dir'] or None),
+                refresh=self._p['calibrate'] == 'always')
+        timed = (f', {1e3 * cost.seconds[0]:.1f} ms per caption of {tokens} tokens '
+                 f'({"cached" if cost.cached else "measured"})') if cost is not None else ''
+        return local, cost, (f'local mode: ready, the decoder of {local.model_id} '
+                             f'({size / 1e6:.1f} M parameters) runs here while the edge '
+                             f'server is lost{timed}')
+
+    def _decode_local(self, header, embedding, encode_s: float) -> None:
+        """Caption a frame on the robot (LOST link) and publish it, marked local."""
+        import torch
+        start = time.perf_counter()
+        with torch.no_grad():
+            ids = self._local.decode(embedding.float(),
+                                     max_new_tokens=self._p['local_max_new_tokens']).cpu()
+        caption = self._local.captions(ids)[0].strip()
+        decode_s = time.perf_counter() - start
+        if self._queue is not None and self._queue.closed:  # stopping: publishers go next
+            return
+        if not self._caption_pub.is_activated:
+            return
+        now = self.get_clock().now()
+        stamp = Time.from_msg(header.stamp, clock_type=now.clock_type)
+        latency = Vector3Stamped(header=header)
+        latency.vector.x = 1e-9 * (now - stamp).nanoseconds \
+            if header.stamp.sec or header.stamp.nanosec else math.nan  # not stamped
+        latency.vector.y, latency.vector.z = encode_s, decode_s
+        # the caption and then its latency, nothing in between (as the edge decoder)
+        self._caption_pub.publish(String(data=caption))
+        self._local_latency_pub.publish(latency)
+        self._local_captions += 1
+        self._local_decodes = (self._local_decodes + [decode_s])[-200:]
+
     def _stop_worker(self) -> None:
         # also called by rclpy's shutdown on a node whose constructor raised half-way
         if getattr(self, '_worker', None) is None:
@@ -346,6 +453,12 @@ class AgentEncoderNode(LifecycleNode):
         self.destroy_publisher(self._diag)
         self.destroy_publisher(self._info)
         self.destroy_publisher(self._cost_pub)
+        if self._local is not None:
+            self.destroy_lifecycle_publisher(self._caption_pub)
+            self.destroy_lifecycle_publisher(self._local_latency_pub)
+            self.destroy_publisher(self._local_cost_pub)
+        self._caption_pub = self._local_latency_pub = self._local_cost_pub = None
+        self._local = self._local_cost = self._router = None
         self._split = self._runtime = self._cost = None
         self._pub = self._diag = self._info = self._cost_pub = None
         self._recent.clear()
@@ -425,6 +538,12 @@ class AgentEncoderNode(LifecycleNode):
             return
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
+        if self._route() == LOCAL:
+            self._frames += 1
+            self._latencies = (self._latencies + [latency])[-200:]
+            self._track_cost(latency)
+            self._decode_local(msg.header, embedding, latency)
+            return
         out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
         self._link_sent(msg.header)  # before: the answer may come back before publish returns
         self._pub.publish(out)
@@ -466,6 +585,15 @@ class AgentEncoderNode(LifecycleNode):
                                  now=time.monotonic())
         self._link_pub = self.create_publisher(String, 'qcoinf/link_state', LATCHED)
         self._link_publish([], force=True)
+
+    def _route(self) -> str:
+        """Where the frame just encoded goes (worker thread): edge, local or a probe."""
+        if self._router is None or self._link is None:
+            return EDGE
+        with self._link_lock:
+            snap = self._link.snapshot()
+        return self._router.route(snap.state, snap.decoders != 0 and snap.alive,
+                                  time.monotonic())
 
     def _link_sent(self, header) -> None:
         """Record an embedding about to go out (worker thread); unstamped frames are not."""
@@ -528,6 +656,11 @@ class AgentEncoderNode(LifecycleNode):
         """
         for change in changes:
             line = f'link to the edge server: {change.old} -> {change.new} ({change.reason})'
+            if change.new == LOST:
+                line += (': captioning on the robot (local mode)' if self._local is not None
+                         else ': no captions while the edge server is lost')
+            elif change.old == LOST and self._local is not None:
+                line += ': split inference again'
             self._events.log('link transition', line,
                              'warning' if change.new == LOST else 'info')
         with self._link_lock:
@@ -576,6 +709,18 @@ class AgentEncoderNode(LifecycleNode):
                 'link_decoders': snap.decoders if snap.decoders is not None else 'n/a'})
             message += f', link {snap.state}'
             level = WARN if snap.state == LOST else OK
+            if snap.state == LOST:
+                message += (', captioning locally' if self._local is not None
+                            else ', no captions while the edge server is lost')
+        if self._router is not None:
+            local = sorted(self._local_decodes)
+            values.update({
+                'local_mode': 'ready' if self._local is not None else 'unavailable',
+                'local_note': self._local_note,
+                'frames_edge': self._router.counts.edge, 'frames_local': self._router.counts.local,
+                'frames_probe': self._router.counts.probe, 'local_captions': self._local_captions,
+                'local_decode_ms_p50': f'{1e3 * statistics.median(local):.2f}' if local
+                else 'n/a'})
         publish_status(self, self._diag, AGENT_ENCODER, level, message, values,
                        self._hardware_id)
 

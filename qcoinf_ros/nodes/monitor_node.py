@@ -2,7 +2,8 @@
 Monitor node: what the graph is doing, for RViz (text markers and an annotated camera image).
 
 Topics in: ``camera/image_raw`` (or its ``/compressed`` with ``image_transport`` =
-``compressed``), ``qcoinf/caption``, ``qcoinf/latency`` (pairs each caption with its frame),
+``compressed``), ``qcoinf/caption``, ``qcoinf/latency`` and ``qcoinf/local_latency`` (the
+agent's local captions; each pairs a caption with its frame),
 ``qcoinf/bit_width``, ``qcoinf/frequency_profile``, ``qcoinf/deadline``, ``battery_state``
 (read as the planner reads it), ``/diagnostics`` (the planner's E0, the actuator's energy per
 inference).
@@ -101,8 +102,9 @@ class MonitorNode(Node):
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         subscribe_frames(self, 'camera/image_raw', self._p['image_transport'], self._on_image)
         self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
-        self.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
-                                 reliable(10))
+        # local captions (the agent's local mode, issue 27) pair with qcoinf/local_latency
+        for topic in ('qcoinf/latency', 'qcoinf/local_latency'):
+            self.create_subscription(Vector3Stamped, topic, self._on_latency, reliable(10))
         subscribe_state(self, UInt8, 'qcoinf/bit_width', self._on_bit_width)
         subscribe_state(self, String, 'qcoinf/frequency_profile', self._on_profile)
         subscribe_state(self, Float64, 'qcoinf/deadline', self._on_deadline)

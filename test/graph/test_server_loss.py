@@ -114,3 +114,122 @@ def test_a_killed_decoder_is_lost_within_a_bounded_time_and_found_again(
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+@pytest.mark.parametrize('fault', ['kill', 'freeze'])
+def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(
+        fault, ros_env, rclpy_node, spin_until):
+    """
+    Local mode (issue 27, item 2): the decoder lost, the robot captions; back, split again.
+
+    ``kill``: SIGKILL, then a new decoder process; ``freeze``: SIGSTOP, then SIGCONT (the same
+    process resumes and answers what it had queued: late, so counted missed then late).
+
+    Frames go to the agent reliably (qos_overrides), so each frame the test sends is accounted
+    for: captioned by the edge server (``qcoinf/latency``), captioned on the robot
+    (``qcoinf/local_latency``), or counted missed by the agent's link monitor (a frame in flight
+    when the server died, or a probe it did not answer); none captioned twice.
+    """
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Vector3Stamped
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+    from qcoinf_ros.codec.link_state import decode_link_state
+    from qcoinf_ros.ros.image import array_to_image_msg
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED, reliable
+    from qcoinf_ros.scenes.generator import make_scene
+
+    states, edge, local, captions, diag = [], [], [], [], {}
+    rclpy_node.create_subscription(
+        String, 'qcoinf/link_state',
+        lambda m: states.append((time.monotonic(), decode_link_state(m.data))), LATCHED)
+
+    def key(header):
+        return header.stamp.sec, header.stamp.nanosec
+
+    rclpy_node.create_subscription(Vector3Stamped, 'qcoinf/latency',
+                                   lambda m: edge.append((time.monotonic(), key(m.header))),
+                                   reliable(100))
+    rclpy_node.create_subscription(Vector3Stamped, 'qcoinf/local_latency',
+                                   lambda m: local.append((time.monotonic(), key(m.header))),
+                                   reliable(100))
+    rclpy_node.create_subscription(String, 'qcoinf/caption', lambda m: captions.append(m.data),
+                                   reliable(100))
+
+    def on_diag(msg):
+        for status in msg.status:
+            if status.name.startswith('/agent_encoder_node: '):
+                diag.update({kv.key: kv.value for kv in status.values})
+    rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    images = rclpy_node.create_publisher(Image, 'camera/image_raw', reliable(10))
+    frame = make_scene('test', 0).as_tuple()[0]
+    sent = []
+
+    def publish():
+        msg = array_to_image_msg(frame, 'rgb8')
+        msg.header.stamp = rclpy_node.get_clock().now().to_msg()
+        msg.header.frame_id = 'camera'
+        sent.append(key(msg.header))
+        images.publish(msg)
+
+    def state():
+        return states[-1][1].state if states else None
+
+    agent_params = AGENT + ['-p', 'qos_overrides./camera/image_raw.subscription.reliability:='
+                            'reliable', '-p', 'probe_period:=0.5']
+    decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder')
+    agent = NodeProcess('agent_encoder_node', agent_params, env=ros_env, name='agent')
+    procs = [decoder, agent]
+    try:
+        assert spin_until(lambda: states and images.get_subscription_count() >= 1, WAIT), \
+            _log(*procs)
+        assert 'local mode: ready' in agent.output, agent.output
+        timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
+        assert spin_until(lambda: state() == 'SPLIT', WAIT), _log(*procs)
+        spin_until(lambda: False, 1.0)
+        killed = time.monotonic()
+        decoder.send(signal.SIGKILL if fault == 'kill' else signal.SIGSTOP)
+        if fault == 'kill':
+            assert decoder.wait(timeout=10) == -signal.SIGKILL
+        assert spin_until(lambda: any(t > killed for t, _ in local), 30.0), _log(*procs)
+        first_local = min(t for t, _ in local if t > killed) - killed
+        spin_until(lambda: False, 2.0)  # captioning on the robot
+        assert state() == 'LOST'
+        back = time.monotonic()
+        if fault == 'kill':
+            decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env,
+                                  name='decoder again')
+            procs.append(decoder)
+        else:
+            decoder.send(signal.SIGCONT)
+        assert spin_until(lambda: state() == 'SPLIT' and any(t > back for t, _ in edge), WAIT), \
+            _log(*procs)
+        first_split = min(t for t, _ in edge if t > back) - back
+        spin_until(lambda: False, 1.0)
+        timer.cancel()
+        spin_until(lambda: False, 3.0)  # the last answers, and a diagnostics status
+        print(f'\n{fault} -> first local caption {first_local:.2f} s; decoder back -> '
+              f'first split caption {first_split:.2f} s' + (' (incl. its start-up)'
+                                                            if fault == 'kill' else ''))
+        edge_keys, local_keys = [k for _, k in edge], [k for _, k in local]
+        assert len(set(edge_keys)) == len(edge_keys), 'a frame captioned twice by the server'
+        assert len(set(local_keys)) == len(local_keys), 'a frame captioned twice locally'
+        assert not set(edge_keys) & set(local_keys), 'a frame captioned by both'
+        assert len(captions) == len(edge_keys) + len(local_keys)
+        assert set(edge_keys) | set(local_keys) <= set(sent)
+        assert spin_until(lambda: int(diag.get('frames', 0)) == len(sent), 10.0), (diag, sent)
+        snap = states[-1][1]
+        unanswered = len(sent) - len(set(edge_keys) | set(local_keys))
+        # every frame not captioned was counted missed (and not answered late)
+        assert unanswered == snap.missed_total - snap.late, (unanswered, snap)
+        assert int(diag['local_captions']) == len(local_keys) > 0, diag
+        assert int(diag['frames_probe']) >= 1, diag
+        assert 'captioning on the robot (local mode)' in agent.output, agent.output
+        assert 'split inference again' in agent.output, agent.output
+    finally:
+        if fault == 'freeze' and decoder.returncode is None:
+            decoder.send(signal.SIGCONT)  # a frozen process cannot take its stop signal
+        for proc in reversed(procs):
+            proc.stop()
