@@ -7,7 +7,7 @@ ENV := scripts/in_env.sh
 PYTEST_ARGS ?=
 PYTEST_BASE := -ra --timeout=600 --durations=15
 
-.PHONY: help env build check test test-all demo lint bench-planner bench-quant bench-kernels \
+.PHONY: help env build check test test-all demo docs lint bench-planner bench-quant bench-kernels \
 	bench-gpu clean distclean
 
 help: ## this list (from the Makefile's own comments)
@@ -36,7 +36,7 @@ CHECK_TESTS := test/lint/test_layering.py test/serving/test_intake.py test/ros/t
 	test/bags/test_bag_storage.py test/launching/test_launch_semantics.py \
 	test/launching/test_params_file.py test/launching/test_param_files.py \
 	test/lint/test_pytest_plugins.py \
-	test/lint/test_readme_layout.py test/scenario/test_scenario_derive.py \
+	test/lint/test_docs_layout.py test/scenario/test_scenario_derive.py \
 	test/models/test_device.py test/lint/test_python310.py test/failover/test_link_state.py \
 	test/codec/test_codec_link_state.py
 
@@ -75,6 +75,13 @@ lint: build ## ament_flake8 and ament_pep257 under colcon test
 
 demo: build ## run the live demo (sets everything up on first use)
 	@$(ENV) qcoinf demo
+
+# The node parameter tables of docs/parameters.md, from each node's PARAMS
+# (qcoinf_ros/ros/param_docs.py; test/lint/test_parameter_tables.py checks them).
+docs: ## regenerate docs/parameters.md's parameter tables from the code
+	@scripts/setup_env.sh
+	@$(ENV) python -c "from qcoinf_ros.ros.param_docs import write_page; \
+	  print('docs/parameters.md:', 'rewritten' if write_page('docs/parameters.md') else 'current')"
 
 bench-planner: build ## qcoinf bench planner
 	@$(ENV) qcoinf bench planner

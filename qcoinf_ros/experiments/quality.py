@@ -30,7 +30,7 @@ __all__ = ['INFEASIBLE_CIDER', 'QualityTable', 'SCENES', 'cached_files', 'clear_
 
 #: CIDEr credited to a plan that breaks a budget (no caption within the budget).
 INFEASIBLE_CIDER = 0.0
-#: Held-out scenes scored per size (the README's 500 test scenes at full size).
+#: Held-out scenes scored per size (docs/reproducing.md's 500 test scenes at full size).
 SCENES = {'small': 40, 'full': 500}
 #: COCO images scored per size when ``annotations`` is given (``None``: every image).
 COCO_IMAGES = {'small': 40, 'full': None}

@@ -4,9 +4,9 @@ The shipped parameter files on a real graph (real DDS, real node processes).
 * ``ros2 param load /scenario_node config/demo.yaml``: rclpy's
   ``AsyncParameterClient.load_parameter_file`` (what ros2param calls) into a running
   scenario_node started with other values. Kilted's rclpy sends the node's own section and
-  every value takes; Jazzy's sends every section of the file (README, "Parameter files"): the
-  names only the node's section sets take, the others are refused as undeclared, and a name
-  another section sets too (``rate_hz``, ``frame_id``) gets one of the two values.
+  every value takes; Jazzy's sends every section of the file (docs/parameters.md, "Parameter
+  files"): the names only the node's section sets take, the others are refused as undeclared,
+  and a name another section sets too (``rate_hz``, ``frame_id``) gets one of the two values.
 * ``--params-file config/demo.yaml`` for a root-namespace planner_node, and
   ``--params-file config/fleet.yaml`` for one in a namespace, give the node its section;
   ``config/qcoinf.yaml``'s root names do not reach a namespaced node.

@@ -6,8 +6,8 @@ Every expectation is written from the real tools' code and documentation (``laun
 ``GroupAction`` scoping, the frontend grammar, ``ExecuteProcess._parse_cmdline``;
 ``launch_ros``: ``PushRosNamespace``, ``evaluate_parameter_dict``, ``Node`` parameter files;
 ``ros2launch``: ``parse_launch_arguments``, ``print_arguments_of_launch_description``), not from
-this package's implementation. The README's launch section lists them with the one deliberate
-difference (an undeclared argument is warned about, not ignored silently).
+this package's implementation. docs/parameters.md's launch section lists them with the one
+deliberate difference (an undeclared argument is warned about, not ignored silently).
 """
 
 import contextlib

@@ -9,7 +9,8 @@ The shipped parameter files, as every ROS 2 tool that reads them reads them.
 * ``ros2 param load`` sends what rclpy's ``AsyncParameterClient.load_parameter_file`` reads
   (ros2param calls it): Kilted's reads the target node's own section only; Jazzy's merges every
   section of the file but ``/**`` and sends all of it, so a name that two sections give
-  different values gets one of them for both nodes (``JAZZY_WRONG``, README "Parameter files").
+  different values gets one of them for both nodes (``JAZZY_WRONG``; docs/parameters.md,
+  "Parameter files").
   The rule of the rclpy that is installed is asserted (CI runs the suite on both).
 """
 
@@ -36,8 +37,8 @@ FLEET_DIFFERS_ON_PURPOSE: dict = {}
 #: the sections in an arbitrary order, so either value can win). They are different settings
 #: of different nodes (the planner's preset ``model`` vs the captioner checkpoint, the
 #: scenario's rate and subscriber wait vs the camera's), so they cannot be made equal: the
-#: README documents the limitation and the workarounds (``--params-file`` at start,
-#: ``ros2 param set``, or a file holding only that node's section).
+#: page docs/parameters.md documents the limitation and the workarounds (``--params-file`` at
+#: start, ``ros2 param set``, or a file holding only that node's section).
 JAZZY_WRONG = {
     ('qcoinf.yaml', 'agent_encoder_node'): {'model'},
     ('qcoinf.yaml', 'edge_decoder_node'): {'model'},

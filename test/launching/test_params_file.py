@@ -68,7 +68,7 @@ def test_numbers_read_as_rcl_reads_them(tmp_path):
 
 def test_the_shipped_keys_read_as_rcl_reads_them():
     """
-    The shipped files' keys (README, "Parameter files"), read as rcl reads them.
+    The shipped files' keys (docs/parameters.md, "Parameter files"), read as rcl reads them.
 
     ``config/qcoinf.yaml`` and ``config/demo.yaml``: ``/<node>``, the root namespace only;
     ``config/fleet.yaml``: ``/**/<node>``, any namespace, the root one too.
