@@ -47,8 +47,13 @@ class EmbeddingMeta:
     bit_width: int
     compression: str = 'none'
     agent_latency_s: float = 0.0  # measured time of the agent's encode (paper eq. (4) term)
+    #: The agent captioned this frame itself (local mode, the edge server lost): a decoder
+    #: does not caption it again. Written only when true (older payloads read as false).
+    captioned: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.captioned, bool):
+            raise ValueError(f'captioned must be a bool, got {self.captioned!r}')
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ValueError(f'model_id must be a non-empty string, got {self.model_id!r}')
         require_int_in_range('bit_width', self.bit_width, 1, 64)
@@ -85,6 +90,8 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
         'compression': meta.compression, 'shape': json.dumps(list(x.shape)),
         'agent_latency_s': repr(float(meta.agent_latency_s)),
     }
+    if meta.captioned:
+        header['captioned'] = 'true'
     if meta.compression == 'none':
         tensors = {'embedding': x}
     elif meta.compression == 'fp16':
@@ -123,8 +130,11 @@ def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
                 isinstance(d, int) and not isinstance(d, bool) for d in dims):
             raise TypeError(f'shape must be a list of integers, got {header["shape"]!r:.80}')
         shape = tuple(dims)
+        captioned = header.get('captioned', 'false')
+        if captioned not in ('true', 'false'):
+            raise TypeError(f'captioned must be true or false, got {captioned!r:.80}')
         meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'],
-                             float(header['agent_latency_s']))
+                             float(header['agent_latency_s']), captioned == 'true')
     except (KeyError, TypeError, OverflowError, ValueError) as exc:
         raise ValueError(f'corrupt embedding metadata: {exc!r:.200}') from None
     if len(shape) > 32 or any(d < 0 for d in shape) or math.prod(shape) > _MAX_ELEMENTS:

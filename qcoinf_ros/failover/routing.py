@@ -9,8 +9,8 @@ Where each encoded frame goes while the edge server may be lost (issue 27, item 
     fit the robot: then no caption comes while the server is lost, and the node says so).
 ``LOCAL``
     the robot decodes the frame itself: the link is ``LOST`` and a local decoder is loaded. The
-    embedding is not sent, so a server that comes back late never captions the frame a second
-    time.
+    embedding still goes out (for recorders and monitors) marked captioned, so a server that
+    comes back late never captions the frame a second time; no answer is awaited for it.
 ``PROBE``
     the link is ``LOST`` but a decoder is present (matched and alive): one frame per
     ``probe_period`` seconds goes to the server instead of the local decoder, at once when a

@@ -530,7 +530,11 @@ class AgentEncoderNode(LifecycleNode):
                 embedding = self._split.encode(self._split.preprocess(rgb)).cpu()
             latency = time.perf_counter() - start
             bit_width = self._runtime.bit_width
-        meta = EmbeddingMeta(self._split.model_id, bit_width, self._p['compression'], latency)
+        local = self._route() == LOCAL
+        # captioned here (local mode): the embedding still goes out (recorders, monitors), marked
+        # so that a decoder never captions it a second time; no answer is awaited for it
+        meta = EmbeddingMeta(self._split.model_id, bit_width, self._p['compression'], latency,
+                             captioned=local)
         try:
             payload = encode_embedding(embedding[0], meta)
         except ValueError as exc:  # non-finite embedding, or out of the fp16 range
@@ -538,18 +542,15 @@ class AgentEncoderNode(LifecycleNode):
             return
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
-        if self._route() == LOCAL:
-            self._frames += 1
-            self._latencies = (self._latencies + [latency])[-200:]
-            self._track_cost(latency)
-            self._decode_local(msg.header, embedding, latency)
-            return
         out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
-        self._link_sent(msg.header)  # before: the answer may come back before publish returns
+        if not local:
+            self._link_sent(msg.header)  # before: the answer may come back before publish
         self._pub.publish(out)
         self._frames += 1
         self._latencies = (self._latencies + [latency])[-200:]
         self._track_cost(latency)
+        if local:
+            self._decode_local(msg.header, embedding, latency)
 
     def _track_cost(self, latency: float) -> None:
         """Republish the cost, scaled, when the encode times drift away from it."""

@@ -134,6 +134,7 @@ class EdgeDecoderNode(LifecycleNode):
         self._stop = threading.Event()
         self._e2e: list[float] = []
         self._captions = self._batches = 0
+        self._captioned_by_agent = 0  # embeddings the agent captioned itself (local mode)
         self._meter = None  # the GPU's energy counter (NVML), on a GPU
         self._energy: list[float] = []  # joules per caption of the last batches
         self._error = ''
@@ -350,6 +351,9 @@ class EdgeDecoderNode(LifecycleNode):
         if refusal is not None:
             self._drops.drop(f'embedding.{refusal.kind}', refusal.reason)
             return
+        if meta.captioned:  # the agent's local mode captioned this frame: not a second time
+            self._captioned_by_agent += 1
+            return
         if self._queue.put(index, (msg.header, embedding, meta), source) is not None:
             self._drops.drop('embedding.queue', f'more than queue_depth = '
                              f'{self._p["queue_depth"]} waiting from one publisher for agent '
@@ -413,6 +417,7 @@ class EdgeDecoderNode(LifecycleNode):
         lat = sorted(t for t in self._e2e if t == t)  # without the unstamped (NaN)
         values = {
             'model': self._split.model_id if self._split else 'n/a', 'captions': self._captions,
+            'captioned_by_agent': self._captioned_by_agent,
             'device': self._placement.device if self._placement else 'n/a',
             'dtype': self._placement.dtype if self._placement else 'n/a',
             **self._drops.diagnostic_values(),

@@ -75,10 +75,24 @@ def test_bad_embeddings_are_rejected(x, needle):
     ({'model_id': 'm', 'bit_width': 8, 'compression': 'zstd'}, 'Invalid embedding compression'),
     ({'model_id': 'm', 'bit_width': 8, 'agent_latency_s': -1.0}, 'agent_latency_s'),
     ({'model_id': 'm', 'bit_width': 8, 'agent_latency_s': float('nan')}, 'agent_latency_s'),
+    ({'model_id': 'm', 'bit_width': 8, 'captioned': 'yes'}, 'captioned'),
 ])
 def test_bad_metadata_is_rejected(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         EmbeddingMeta(**kwargs)
+
+
+def test_the_captioned_mark_round_trips_and_is_absent_unless_set():
+    x = np.ones((2, 3), np.float32)
+    plain = encode_embedding(x, EmbeddingMeta('m', 4))
+    marked = encode_embedding(x, EmbeddingMeta('m', 4, captioned=True))
+    assert b'captioned' not in plain  # the payload of a split frame is what it always was
+    assert decode_embedding(plain)[1].captioned is False
+    assert decode_embedding(marked)[1] == EmbeddingMeta('m', 4, captioned=True)
+    forged = marked.replace(b'"captioned":"true"', b'"captioned":"yes!"')  # same length
+    assert forged != marked
+    with pytest.raises(ValueError, match='captioned must be true or false'):
+        decode_embedding(forged)
 
 
 def test_every_truncation_is_a_clear_error():
