@@ -902,33 +902,56 @@ QLUT_AVX512_FN inline void avx512_i8_store(const Job &J, int64_t row, int kb, in
   _mm512_storeu_ps(out, y);
 }
 
-template <int R, int T>
-QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, int64_t m0, int kb) {
+// One row's step over two tiles: acc_u += dpbusd(codes_u, broadcast(4 activation bytes)).
+// Written in asm with the broadcast as a memory operand and named accumulators: the
+// intrinsic form (kept for QLUT_EMULATE) makes GCC copy every accumulator every step.
+#if defined(QLUT_EMULATE)
+#define QLUT_DPBUSD2(a0, a1, xp, w0, w1)                      \
+  do {                                                        \
+    const __m512i xb_ = _mm512_set1_epi32(load32(xp));        \
+    a0 = _mm512_dpbusd_epi32(a0, w0, xb_);                    \
+    a1 = _mm512_dpbusd_epi32(a1, w1, xb_);                    \
+  } while (0)
+#else
+#define QLUT_DPBUSD2(a0, a1, xp, w0, w1)                                              \
+  __asm__("vpdpbusd %[x]%{1to16%}, %[u0], %[c0]\n\t"                                  \
+          "vpdpbusd %[x]%{1to16%}, %[u1], %[c1]"                                      \
+          : [c0] "+v"(a0), [c1] "+v"(a1)                                              \
+          : [x] "m"(*(const int32_t *)(xp)), [u0] "v"(w0), [u1] "v"(w1))
+#endif
+
+// R rows x 2 tiles (32 outputs) x one K-block. The second tile of the last odd one is
+// computed on the first's codes and not stored.
+template <int R>
+QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, int kb) {
+  static_assert(R >= 1 && R <= 8, "named accumulators a0..a7");
   const Dims &d = J.d;
   const int quads = d.kp / 4;
   const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
   const int s = J.planes - J.bits;
   const __m512i mask = _mm512_set1_epi8((char)(0xFF << s));
-  const int64_t tstride = (int64_t)quads * kQuadBytes;
-  const uint8_t *xr[R];
+  const int64_t tstride = pair ? (int64_t)quads * kQuadBytes : 0;
+  const uint8_t *xr[8];
   for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
   const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
-  __m512i acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int u = 0; u < T; ++u) acc[r][u] = _mm512_setzero_si512();
+  __m512i a0_0, a0_1, a1_0, a1_1, a2_0, a2_1, a3_0, a3_1, a4_0, a4_1, a5_0, a5_1, a6_0, a6_1,
+      a7_0, a7_1;
+  a0_0 = a0_1 = a1_0 = a1_1 = a2_0 = a2_1 = a3_0 = a3_1 = _mm512_setzero_si512();
+  a4_0 = a4_1 = a5_0 = a5_1 = a6_0 = a6_1 = a7_0 = a7_1 = _mm512_setzero_si512();
   for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
-    __m512i wv[T];
-    for (int u = 0; u < T; ++u)
-      wv[u] = _mm512_and_si512(_mm512_loadu_si512((const void *)(w + u * tstride)), mask);
-    for (int r = 0; r < R; ++r) {
-      const __m512i xb = _mm512_set1_epi32(load32(xr[r] + 4 * q));
-      for (int u = 0; u < T; ++u) acc[r][u] = _mm512_dpbusd_epi32(acc[r][u], wv[u], xb);
-    }
+    const __m512i w0 = _mm512_and_si512(_mm512_loadu_si512((const void *)w), mask);
+    const __m512i w1 = _mm512_and_si512(_mm512_loadu_si512((const void *)(w + tstride)), mask);
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_DPBUSD2(a##i##_0, a##i##_1, xr[i] + 4 * q, w0, w1);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5) QLUT_ROW(6) QLUT_ROW(7)
+#undef QLUT_ROW
   }
+  const __m512i acc[8][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
+                             {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1}};
   const __m128i count = _mm_cvtsi32_si128(s);
   for (int r = 0; r < R; ++r) {
     const __m512i c = _mm512_set1_epi32(int8_correction(J, m0 + r, kb));
-    for (int u = 0; u < T; ++u) {
+    for (int u = 0; u < (pair ? 2 : 1); ++u) {
       const __m512i dot = _mm512_sra_epi32(acc[r][u], count);
       avx512_i8_store(J, m0 + r, kb, (t + u) * kTileN,
                       _mm512_sub_epi32(_mm512_add_epi32(dot, dot), c));
@@ -936,18 +959,15 @@ QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, int64_t m0, int kb) {
   }
 }
 
-template <int T>
-void avx512_i8_tiles(const Job &J, int t, int64_t m, int kb) {
+void avx512_i8_tiles(const Job &J, int t, bool pair, int64_t m, int kb) {
   int64_t r = 0;
-  for (; r + 8 <= m; r += 8) avx512_i8_rows<8, T>(J, t, r, kb);
-  for (; r + 4 <= m; r += 4) avx512_i8_rows<4, T>(J, t, r, kb);
-  for (; r < m; ++r) avx512_i8_rows<1, T>(J, t, r, kb);
+  for (; r + 8 <= m; r += 8) avx512_i8_rows<8>(J, t, pair, r, kb);
+  for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, t, pair, r, kb);
+  for (; r < m; ++r) avx512_i8_rows<1>(J, t, pair, r, kb);
 }
 
 void avx512_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
-  int t = t0;
-  for (; t + 2 <= t1; t += 2) avx512_i8_tiles<2>(J, t, m, kb);
-  for (; t < t1; ++t) avx512_i8_tiles<1>(J, t, m, kb);
+  for (int t = t0; t < t1; t += 2) avx512_i8_tiles(J, t, t + 2 <= t1, m, kb);
 }
 #endif
 
