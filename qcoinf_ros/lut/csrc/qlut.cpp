@@ -920,6 +920,18 @@ QLUT_AVX512_FN inline void avx512_i8_store(const Job &J, int64_t row, int kb, in
           : [x] "m"(*(const int32_t *)(xp)), [u0] "v"(w0), [u1] "v"(w1))
 #endif
 
+// a >> s (arithmetic) in each int32 lane; SIMDe 0.7 has no _mm512_sra_epi32.
+QLUT_AVX512_FN inline __m512i avx512_sra(__m512i a, int s) {
+#if defined(QLUT_EMULATE)
+  alignas(64) int32_t v[16];
+  _mm512_store_si512(v, a);
+  for (int32_t &e : v) e >>= s;
+  return _mm512_load_si512(v);
+#else
+  return _mm512_sra_epi32(a, _mm_cvtsi32_si128(s));
+#endif
+}
+
 // R rows x 2 tiles (32 outputs) x one K-block. The second tile of the last odd one is
 // computed on the first's codes and not stored.
 template <int R>
@@ -948,11 +960,10 @@ QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, i
   }
   const __m512i acc[8][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
                              {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1}};
-  const __m128i count = _mm_cvtsi32_si128(s);
   for (int r = 0; r < R; ++r) {
     const __m512i c = _mm512_set1_epi32(int8_correction(J, m0 + r, kb));
     for (int u = 0; u < (pair ? 2 : 1); ++u) {
-      const __m512i dot = _mm512_sra_epi32(acc[r][u], count);
+      const __m512i dot = avx512_sra(acc[r][u], s);
       avx512_i8_store(J, m0 + r, kb, (t + u) * kTileN,
                       _mm512_sub_epi32(_mm512_add_epi32(dot, dot), c));
     }
