@@ -50,7 +50,7 @@ def lib() -> KernelLibrary:
 
 
 def make_case(m, k, n, code_bits, seed=0, granularity='per_channel'):
-    """Inputs with outliers, codes of real quantized weights (unsigned), scales, a bias."""
+    """Return inputs with outliers, unsigned codes of real quantized weights, scales, a bias."""
     gen = torch.Generator().manual_seed(seed)
     w = torch.randn(n, k, generator=gen) * 0.05 * torch.rand(n, 1, generator=gen)
     qt = quantize_tensor(w, QuantConfig('uniform', code_bits, code_bits, granularity))
@@ -115,10 +115,11 @@ def test_random_codes_and_random_shapes_equal_the_specification(lib):
 
 def grid_inputs(m, k, seed=0, exponent=-3):
     """
-    Inputs both kernels quantize exactly: integers times ``2^exponent``, every K-block holding
-    one group ``(+-127, 0, 0, 0)`` and no group whose magnitudes sum past 127, so the lookup
-    tables' scale (largest sum of 4 magnitudes) and the int8 scale (largest magnitude) are
-    both ``2^exponent`` and every table entry and every input is an integer multiple of it.
+    Return inputs both kernels quantize exactly (integers times ``2^exponent``).
+
+    Every K-block holds one group ``(+-127, 0, 0, 0)`` and no group whose magnitudes sum past
+    127, so the lookup tables' scale (largest sum of 4 magnitudes) and the int8 scale (largest
+    magnitude) are both ``2^exponent``, and every table entry and input is a multiple of it.
     """
     rng = np.random.default_rng(seed)
     kp = -(-k // 16) * 16
