@@ -12,6 +12,10 @@ kernels, attention, LayerNorm and GELU in fp32 torch), at b = 1..8:
 * the error against the dequantized reference (RMS of the difference over the RMS of the output);
 * for the block, the switch time b -> b' (median of many switches) of each kernel.
 
+With ``--int8`` it times instead the exact int8 kernels (``qlut_int8_*``: one u8 x s8 GEMM
+on the stored codes per b) against the lookup kernels at the same b, torch's dynamic int8 Linear
+and fp32, on the ViT-B MLP shapes (:func:`bench_int8`).
+
 Timings come from whatever machine runs the command; the ratios are what carries over.
 """
 
@@ -28,11 +32,13 @@ from torch import nn
 
 from qcoinf_ros.validation import require_int_in_range
 
-__all__ = ['SHAPES', 'Timing', 'bench_layer', 'bench_block', 'vit_block',
-           'ViTBlockCall', 'interleaved_medians', 'int8_linear']
+__all__ = ['SHAPES', 'INT8_SHAPES', 'Timing', 'Int8Timing', 'bench_layer', 'bench_block',
+           'bench_int8', 'vit_block', 'ViTBlockCall', 'interleaved_medians', 'int8_linear']
 
 #: ``(M, K, N)`` of the single-layer rows: one token, and ViT-B's four shapes at 197 tokens.
 SHAPES = ((1, 768, 768), (197, 768, 768), (197, 768, 3072), (197, 3072, 768))
+#: ``(M, K, N)`` of the int8 comparison: ViT-B's MLP at 197 tokens.
+INT8_SHAPES = ((197, 768, 3072), (197, 3072, 768))
 
 
 def interleaved_medians(fns: dict, repeats: int, warmup: int = 1) -> dict:
@@ -215,3 +221,62 @@ def bench_block(lib, variant: str, bits=range(1, 9), repeats: int = 10, threads:
         times = [runtime.set_bit_width(b) for _ in range(count) for b in (2, 7)]
         switch[name] = 1e6 * statistics.median(times)
     return _timing(variant, (tokens, 768, 3072), base, lut_s, errors, switch)
+
+
+@dataclass
+class Int8Timing:
+    """The int8 and lookup kernels of one variant on one layer, per b; latencies in ms."""
+
+    variant: str
+    shape: tuple[int, int, int]
+    fp32_ms: float
+    torch_int8_ms: float
+    int8_ms: dict[int, float]
+    lut_ms: dict[int, float]
+    rel_error: dict[int, float]  # int8 kernel vs the dequantized reference
+
+    def to_dict(self):
+        """Plain data (JSON-ready)."""
+        return asdict(self)
+
+
+def bench_int8(lib, variant: str, m: int, k: int, n: int, bits=range(1, 9), repeats: int = 10,
+               threads: int = 1, b_max: int = 8, seed: int = 0) -> Int8Timing:
+    """
+    Time the int8 kernels against the lookup kernels (per b), torch int8 and fp32 on a layer.
+
+    The kernels are called through the library directly (no module around them); every
+    timing is a median of interleaved rounds, so drifts of the machine hit all alike.
+    """
+    from qcoinf_ros.lut.planes import plane_bits, unsigned_codes
+    from qcoinf_ros.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
+    bits = sorted(bits)
+    vid = lib.variant_id(variant)
+    gen = torch.Generator().manual_seed(seed)
+    linear = nn.Linear(k, n)
+    with torch.no_grad():
+        linear.weight.normal_(0.0, 0.02, generator=gen)
+    x = torch.randn(m, k, generator=gen)
+    qt = quantize_tensor(linear.weight.detach(), QuantConfig('uniform', b_max, b_max))
+    ws = qt.scale.reshape(-1).to(torch.float32).expand(n).contiguous()
+    bias = linear.bias.detach().contiguous()
+    packed = torch.from_numpy(lib.int8_pack(unsigned_codes(qt.codes, b_max), b_max))
+    planes = torch.from_numpy(lib.pack(plane_bits(qt.codes, b_max), k, vid))
+    out = torch.empty(m, n)
+    torch_int8 = int8_linear(linear)
+    fns = {'fp32': lambda: linear(x), 'torch_int8': lambda: torch_int8(x)}
+    for b in bits:
+        fns[('int8', b)] = lambda b=b: lib.int8_linear(x, packed, b_max, b, n, ws, bias, out,
+                                                       threads, vid)
+        fns[('lut', b)] = lambda b=b: lib.linear(x, planes, b_max, b, n, ws, bias, out,
+                                                 threads, vid)
+    seconds = interleaved_medians(fns, repeats)
+    errors = {}
+    with torch.no_grad():
+        for b in bits:
+            w = dequantize_codes(reduce_codes(qt.codes, b_max, b, 'uniform'), qt.scale, b,
+                                 'uniform')
+            errors[b] = _rel_rms(fns[('int8', b)]().clone(), nn.functional.linear(x, w, bias))
+    return Int8Timing(variant, (m, k, n), 1e3 * seconds['fp32'], 1e3 * seconds['torch_int8'],
+                      {b: 1e3 * seconds[('int8', b)] for b in bits},
+                      {b: 1e3 * seconds[('lut', b)] for b in bits}, errors)

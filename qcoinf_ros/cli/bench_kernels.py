@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--threads', type=int, default=1,
                         help='kernel and torch threads (default 1)')
     parser.add_argument('--json', type=Path, help='also write the results as JSON')
+    parser.add_argument('--int8', action='store_true',
+                        help='time the exact int8 kernels instead: per b against the lookup '
+                             'kernels, torch dynamic int8 and fp32, on the ViT-B MLP shapes '
+                             '(197x768x3072, 197x3072x768) unless --shapes says otherwise')
     return parser
 
 
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(f'kernel library: {library_status()}; variants {", ".join(variants)}; '
                   f'{args.threads} thread(s), median of {args.repeats} interleaved rounds')
+    if args.int8:
+        return _main_int8(args, lib, variants, bits, console)
     console.print('cells: ms (ratio to fp32, ratio to dynamic int8)')
     results = {'layers': [], 'block': []}
     for variant in variants:
@@ -120,6 +126,35 @@ def main(argv: list[str] | None = None) -> int:
             f'{r.t_plane_ms / r.int8_ms:.2f} of the int8 block')
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _main_int8(args, lib, variants, bits, console) -> int:
+    from rich.table import Table
+
+    from qcoinf_ros.bench.kernels import bench_int8, INT8_SHAPES, SHAPES
+    shapes = INT8_SHAPES if list(args.shapes) == list(SHAPES) else args.shapes
+    console.print('cells: int8 kernel ms (ratio to the lookup kernel at that b, ratio to torch '
+                  'dynamic int8); below 1 is faster')
+    results = []
+    for variant in variants:
+        table = Table(title=f'{variant}: exact int8 kernels (qlut_int8)', title_justify='left')
+        for col in ('M x K -> N', 'fp32 ms', 'torch int8 ms', *(f'b={b}' for b in bits),
+                    'int8 / fp32', 'err b=1 / b=8'):
+            table.add_column(col, justify='right')
+        for m, k, n in shapes:
+            r = bench_int8(lib, variant, m, k, n, bits, args.repeats, args.threads)
+            results.append(r.to_dict())
+            cells = [f'{r.int8_ms[b]:.2f} ({r.int8_ms[b] / r.lut_ms[b]:.2f}x, '
+                     f'{r.int8_ms[b] / r.torch_int8_ms:.2f}x)' for b in bits]
+            table.add_row(f'{m}x{k}->{n}', f'{r.fp32_ms:.2f}', f'{r.torch_int8_ms:.2f}', *cells,
+                          f'{min(r.int8_ms.values()) / r.fp32_ms:.2f}-'
+                          f'{max(r.int8_ms.values()) / r.fp32_ms:.2f}',
+                          f'{r.rel_error[bits[0]]:.2%} / {r.rel_error[bits[-1]]:.2%}')
+        console.print(table)
+    if args.json:
+        args.json.write_text(json.dumps({'int8': results}, indent=2))
+        console.print(f'wrote {args.json}')
     return 0
 
 

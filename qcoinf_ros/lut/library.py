@@ -27,7 +27,7 @@ __all__ = ['VARIANTS', 'KernelLibrary', 'load_library', 'library_status', 'libra
 #: ISA variants, in the library's numbering.
 VARIANTS = ('scalar', 'avx2', 'avx512', 'neon')
 #: The C ABI this module speaks (QLUT_ABI_VERSION in qlut.h).
-ABI_VERSION = 1
+ABI_VERSION = 2
 _ERRORS = {-1: 'invalid argument', -2: 'variant not supported on this CPU', -3: 'out of memory'}
 
 _status = 'not loaded yet'
@@ -44,7 +44,7 @@ def library_path() -> Path | None:
 
 
 class KernelLibrary:
-    """The loaded library: variant selection, weight packing and the plane GEMM."""
+    """The loaded library: variant selection, weight packing, the plane and the int8 GEMMs."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -71,8 +71,16 @@ class KernelLibrary:
             ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p,
             ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_int]
+        lib.qlut_int8_packed_bytes.restype = ctypes.c_int64
+        lib.qlut_int8_packed_bytes.argtypes = [ctypes.c_int] * 2
+        lib.qlut_int8_pack.restype = ctypes.c_int
+        lib.qlut_int8_pack.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                       ctypes.c_void_p]
+        lib.qlut_int8_linear.restype = ctypes.c_int
+        lib.qlut_int8_linear.argtypes = lib.qlut_linear.argtypes
         self._lib = lib
         self._linear = lib.qlut_linear
+        self._int8_linear = lib.qlut_int8_linear
         best = lib.qlut_best_variant()
         if best < 0:
             raise ValueError(f'QLUT_VARIANT={os.environ.get("QLUT_VARIANT")!r} is not a '
@@ -135,6 +143,60 @@ class KernelLibrary:
                           None if bias is None else bias.data_ptr(), out.data_ptr(), threads)
         if rc != 0:
             raise ValueError(f'qlut_linear failed: {_ERRORS.get(rc, rc)}')
+        return out
+
+    def int8_pack(self, codes, code_bits: int) -> np.ndarray:
+        """
+        Pack unsigned ``code_bits``-bit codes ``N x K`` for :meth:`int8_linear` (a byte array).
+
+        ``codes``: ``u = (v + 2^B - 1) / 2`` (:func:`~qcoinf_ros.lut.planes.unsigned_codes`) as
+        an integer array or tensor; one layout serves every variant and every ``b <= B``.
+        """
+        if isinstance(code_bits, bool) or not isinstance(code_bits, (int, np.integer)) \
+                or not 1 <= code_bits <= 8:
+            raise ValueError(f'code_bits must be an integer in [1, 8], got {code_bits!r}')
+        if isinstance(codes, torch.Tensor):
+            codes = codes.detach().cpu().numpy()
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.dtype.kind not in 'iu':
+            raise ValueError(f'codes must be an N x K integer matrix, got shape {codes.shape} '
+                             f'and dtype {codes.dtype}')
+        if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= 2 ** code_bits):
+            raise ValueError(f'codes must lie in [0, 2**{code_bits}), got values in '
+                             f'[{int(codes.min())}, {int(codes.max())}]')
+        n, k = codes.shape
+        size = self._lib.qlut_int8_packed_bytes(n, k)
+        if size < 0:
+            raise ValueError(f'cannot pack int8 codes of shape {codes.shape}: '
+                             f'{_ERRORS.get(size, size)}')
+        codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        out = np.empty(size, dtype=np.uint8)
+        rc = self._lib.qlut_int8_pack(codes.ctypes.data, int(code_bits), n, k, out.ctypes.data)
+        if rc != 0:
+            raise ValueError(f'qlut_int8_pack failed: {_ERRORS.get(rc, rc)}')
+        return out
+
+    def int8_linear(self, x: torch.Tensor, packed: torch.Tensor, code_bits: int, bits: int,
+                    n: int, wscale: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
+                    threads: int = 1, variant: int | None = None) -> torch.Tensor:
+        """
+        ``out = x . w_bits^T (+ bias)`` on the int8 kernels, from :meth:`int8_pack` 's bytes.
+
+        The arithmetic is :mod:`qcoinf_ros.lut.int8_reference`'s. ``x``: ``M x K``, ``wscale``,
+        ``bias``: ``N`` floats, ``out``: ``M x N``, all contiguous float32 CPU tensors (not
+        checked: the hot path); ``bits`` in ``[1, code_bits]`` (checked: ``ValueError``).
+        """
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) \
+                or not 1 <= bits <= code_bits:
+            raise ValueError(f'bits must be an integer in [1, code_bits={code_bits}], got '
+                             f'{bits!r}')
+        m, k = x.shape
+        rc = self._int8_linear(self.variant if variant is None else variant, x.data_ptr(), m, k,
+                               packed.data_ptr(), code_bits, bits, n, wscale.data_ptr(),
+                               None if bias is None else bias.data_ptr(), out.data_ptr(),
+                               threads)
+        if rc != 0:
+            raise ValueError(f'qlut_int8_linear failed: {_ERRORS.get(rc, rc)}')
         return out
 
 

@@ -29,6 +29,19 @@ def test_bench_block_measures_the_vit_block_and_the_switch():
     assert r.rel_error[8] < r.rel_error[1] < 0.05
 
 
+def test_bench_kernels_int8_times_the_int8_kernels_against_lookup_and_torch(tmp_path, capsys):
+    from qcoinf_ros.cli.bench_kernels import main
+    out = tmp_path / 'int8.json'
+    assert main(['--int8', '--shapes', '8x70x33', '--bits', '1,8', '--repeats', '2',
+                 '--json', str(out)]) == 0
+    text = capsys.readouterr().out
+    assert '8x70->33' in text and 'torch int8 ms' in text and 'exact int8 kernels' in text
+    row = json.loads(out.read_text())['int8'][0]
+    assert row['shape'] == [8, 70, 33] and row['fp32_ms'] > 0 and row['torch_int8_ms'] > 0
+    assert set(map(int, row['int8_ms'])) == {1, 8} == set(map(int, row['lut_ms']))
+    assert all(e < 0.05 for e in row['rel_error'].values())
+
+
 @pytest.mark.parametrize('argv, message', [
     (['--variants', 'sse9'], 'Invalid kernel variant'),
     (['--bits', '0'], 'bits in 1..8'),

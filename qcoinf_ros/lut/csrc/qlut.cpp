@@ -8,6 +8,8 @@
 //   avx512  x86 AVX-512 VBMI + VNNI: four groups' full tables in one zmm, vpermb lookups,
 //           vpdpbusd sums the four groups of an output into int32;
 //   neon    aarch64 NEON with the dot-product extension: tbl over four groups' tables, sdot.
+// The int8 kernels (qlut_int8_*, one u8 x s8 GEMM per bit-width on the stored code bytes) have
+// the same four variants: vpdpbusd (avx512), vpmaddubsw/vpmaddwd (avx2), sdot (neon), scalar.
 // Every variant computes the same integers (tested against each other and against the numpy
 // emulation in qcoinf_ros/lut/reference.py). Build with -DQLUT_EMULATE on x86 to run the
 // AVX2/AVX-512 code on SIMDe's portable implementation of the intrinsics (tests only).
@@ -16,6 +18,7 @@
 
 // GCC 12 warns about its own _mm512_undefined_* inside the AVX-512 headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
 #include <cmath>
@@ -435,6 +438,7 @@ struct Job {
   float *y;             // holds yacc (the K-block sum) until the last block, then y
   int64_t m;
   float pow2;           // 2^-bits
+  const int32_t *qsum = nullptr;  // int8 kernels: sum of the quantized inputs [m][nkb]
 };
 
 // Output finishing in place: y = yacc * (wscale * 2^-bits) + bias for columns [n0, n1).
@@ -675,6 +679,362 @@ void neon_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
 }
 #endif
 
+// ---------------------------------------------------------------------------------------
+// int8 kernels (qlut_int8_*): y = x . w_b^T as one u8 x s8 integer GEMM on the stored unsigned
+// B-bit codes, u_b = u_B >> (B - b), plus a row-sum correction: per row and K-block of 512
+// inputs, acc = 2 sum_k q_k u_b[n][k] - (2^b - 1) sum_k q_k (|acc| < 512 * 127 * 255 < 2^24,
+// so float(acc) is exact), then the lookup kernels' finish (accumulate, finish). Activations:
+// q_k = clamp(rne(x_k * 127/amax), -127, 127), amax = max |x_k| over the row's K-block (see
+// qcoinf_ros/lut/int8_reference.py). Every variant computes the same integers.
+// Weight layout, one for every variant: [tile][Kp/4][16 outputs][4 codes], 64 bytes per
+// K-quad of a tile (one zmm, two ymm, four q registers), zero codes past N and K.
+constexpr int kBlockInputs = 4 * kBlockGroups;  // 512
+constexpr int kQuadBytes = 4 * kTileN;
+
+int64_t int8_packed_bytes(const Dims &d) { return (int64_t)d.ntiles * (d.kp / 4) * kQuadBytes; }
+
+inline int32_t load32(const uint8_t *p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// One row: q int8 [kp] (zeros past k), and per K-block the scale and the sum of the q.
+void int8_quantize_row_scalar(const float *x, const Dims &d, int8_t *q, float *scale,
+                              int32_t *sum) {
+  for (int kb = 0; kb < d.nkb; ++kb) {
+    const int i0 = kb * kBlockInputs, i1 = std::min(i0 + kBlockInputs, d.kp);
+    const int e = std::min(i1, d.k);
+    float amax = 0.0f;
+    for (int i = i0; i < e; ++i) {
+      const float a = std::fabs(x[i]);
+      amax = a > amax ? a : amax;
+    }
+    scale[kb] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t s = 0;
+    for (int i = i0; i < i1; ++i) {
+      const int8_t v = i < e ? quantize_entry(x[i] * inv) : 0;
+      q[i] = v;
+      s += v;
+    }
+    sum[kb] = s;
+  }
+}
+
+#ifdef QLUT_X86
+// The same operations 8 and 32 inputs at a time (max is exact in any order; x * inv is one
+// rounded product; cvtps rounds to nearest even under the default MXCSR, as nearbyint does).
+QLUT_AVX2_FN void int8_quantize_row_avx2(const float *x, const Dims &d, int8_t *q, float *scale,
+                                         int32_t *sum) {
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int kb = 0; kb < d.nkb; ++kb) {
+    const int i0 = kb * kBlockInputs, i1 = std::min(i0 + kBlockInputs, d.kp);
+    const int e = std::min(i1, d.k);
+    __m256 m8 = _mm256_setzero_ps();
+    int i = i0;
+    for (; i + 8 <= e; i += 8) m8 = _mm256_max_ps(m8, _mm256_and_ps(_mm256_loadu_ps(x + i), absmask));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m8);
+    float amax = 0.0f;
+    for (float v : lanes) amax = v > amax ? v : amax;
+    for (; i < e; ++i) {
+      const float a = std::fabs(x[i]);
+      amax = a > amax ? a : amax;
+    }
+    scale[kb] = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    __m256i s8 = _mm256_setzero_si256();
+    i = i0;
+    for (; i + 32 <= e; i += 32) {
+      __m256i v[4];
+      for (int h = 0; h < 4; ++h) {
+        v[h] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * h), vinv));
+        v[h] = _mm256_min_epi32(_mm256_max_epi32(v[h], lo), hi);
+        s8 = _mm256_add_epi32(s8, v[h]);
+      }
+      const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]),
+                                               _mm256_packs_epi32(v[2], v[3]));
+      _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(bytes, order));
+    }
+    alignas(32) int32_t parts[8];
+    _mm256_store_si256((__m256i *)parts, s8);
+    int32_t s = 0;
+    for (int32_t v : parts) s += v;
+    for (; i < i1; ++i) {
+      const int8_t v = i < e ? quantize_entry(x[i] * inv) : 0;
+      q[i] = v;
+      s += v;
+    }
+    sum[kb] = s;
+  }
+}
+#endif
+
+// acc = 2 dot - (2^b - 1) sum_k q_k for one row and K-block.
+inline int32_t int8_correction(const Job &J, int64_t row, int kb) {
+  return ((1 << J.bits) - 1) * J.qsum[row * J.d.nkb + kb];
+}
+
+void scalar_i8_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
+  const Dims &d = J.d;
+  const int quads = d.kp / 4;
+  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+  const int s = J.planes - J.bits;
+  const int n0 = t * kTileN, n1 = std::min(n0 + kTileN, d.n);
+  float acc[kTileN];
+  for (int64_t m = m0; m < m1; ++m) {
+    const int8_t *xq = (const int8_t *)(J.tab + m * J.tab_row);
+    const int32_t c = int8_correction(J, m, kb);
+    for (int i = 0; i < n1 - n0; ++i) {
+      int32_t dot = 0;
+      for (int q = qa; q < qb; ++q) {
+        const uint8_t *w = J.packed + ((int64_t)t * quads + q) * kQuadBytes + 4 * i;
+        for (int j = 0; j < 4; ++j) dot += xq[4 * q + j] * (int32_t)(w[j] >> s);
+      }
+      acc[i] = (float)(2 * dot - c);
+    }
+    accumulate(J, m, kb, n0, n1, acc);
+  }
+}
+
+void scalar_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
+  for (int t = t0; t < t1; ++t) scalar_i8_block(J, t, 0, m, kb);
+}
+
+#ifdef QLUT_X86
+// AVX2 (no VNNI): vpmaddubsw multiplies u8 x s8 pairs into int16 and saturates. For b <= 7,
+// u_b <= 127 and |q| <= 127, so a pair is at most 2 * 127 * 127 = 32258 < 32767: exact, then
+// vpmaddwd with ones sums pairs into int32. For b = 8 (u up to 255: 2 * 255 * 127 = 64770
+// would saturate) the code is split exactly as u = 2 (u >> 1) + (u & 1): both halves are
+// exact under vpmaddubsw (<= 32258 and <= 254), and vpmaddwd with 2 and with 1 widens them
+// into the int32 sum; twice the work of b <= 7, no approximation.
+template <int R, bool Wide>
+QLUT_AVX2_FN void avx2_i8_rows(const Job &J, int t, int64_t m0, int kb) {
+  const Dims &d = J.d;
+  const int quads = d.kp / 4;
+  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+  const int s = J.planes - J.bits;
+  const __m256i lowmask = _mm256_set1_epi8((char)(0xFF >> s));
+  const __m256i ones = _mm256_set1_epi16(1), twos = _mm256_set1_epi16(2);
+  const __m256i seven = _mm256_set1_epi8(0x7F), one8 = _mm256_set1_epi8(1);
+  const uint8_t *xr[R];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
+  __m256i acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);
+    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
+    if (!Wide) {
+      const __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(w0, s), lowmask);
+      const __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(w1, s), lowmask);
+      for (int r = 0; r < R; ++r) {
+        const __m256i xb = _mm256_set1_epi32(load32(xr[r] + 4 * q));
+        acc[r][0] = _mm256_add_epi32(acc[r][0],
+                                     _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xb), ones));
+        acc[r][1] = _mm256_add_epi32(acc[r][1],
+                                     _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xb), ones));
+      }
+    } else {
+      const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(w0, 1), seven);
+      const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(w1, 1), seven);
+      const __m256i l0 = _mm256_and_si256(w0, one8), l1 = _mm256_and_si256(w1, one8);
+      for (int r = 0; r < R; ++r) {
+        const __m256i xb = _mm256_set1_epi32(load32(xr[r] + 4 * q));
+        acc[r][0] = _mm256_add_epi32(
+            acc[r][0], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h0, xb), twos),
+                                        _mm256_madd_epi16(_mm256_maddubs_epi16(l0, xb), ones)));
+        acc[r][1] = _mm256_add_epi32(
+            acc[r][1], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h1, xb), twos),
+                                        _mm256_madd_epi16(_mm256_maddubs_epi16(l1, xb), ones)));
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m256i c = _mm256_set1_epi32(int8_correction(J, m0 + r, kb));
+    const __m256i a0 = _mm256_sub_epi32(_mm256_slli_epi32(acc[r][0], 1), c);
+    const __m256i a1 = _mm256_sub_epi32(_mm256_slli_epi32(acc[r][1], 1), c);
+    avx2_store(J, m0 + r, kb, t * kTileN, _mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1));
+  }
+}
+
+template <bool Wide>
+void avx2_i8_tiles(const Job &J, int t0, int t1, int64_t m, int kb) {
+  for (int t = t0; t < t1; ++t) {
+    int64_t r = 0;
+    for (; r + 4 <= m; r += 4) avx2_i8_rows<4, Wide>(J, t, r, kb);
+    for (; r < m; ++r) avx2_i8_rows<1, Wide>(J, t, r, kb);
+  }
+}
+
+void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
+  if (J.bits == 8)
+    avx2_i8_tiles<true>(J, t0, t1, m, kb);
+  else
+    avx2_i8_tiles<false>(J, t0, t1, m, kb);
+}
+
+// AVX-512 VNNI: vpdpbusd multiplies u8 (the codes) x s8 (the activations) four at a time into
+// int32, exact for every b (4 * 255 * 127 per step). The shift u >> s costs a shift and a mask
+// per load; instead the low s bits are masked off, u & ~(2^s - 1) = 2^s u_b (still a u8), and
+// the int32 sum, a multiple of 2^s, is shifted back exactly once per K-block (|sum| < 2^31:
+// 512 * 255 * 127).
+QLUT_AVX512_FN inline void avx512_i8_store(const Job &J, int64_t row, int kb, int n0,
+                                           __m512i acc) {
+  const Dims &d = J.d;
+  if (n0 + kTileN > d.n) {  // the last, partial tile
+    alignas(64) float a[kTileN];
+    _mm512_store_ps(a, _mm512_cvtepi32_ps(acc));
+    accumulate(J, row, kb, n0, d.n, a);
+    return;
+  }
+  float *out = J.y + row * d.n + n0;
+  __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(J.scale[row * d.nkb + kb]),
+                             kb ? _mm512_loadu_ps(out) : _mm512_setzero_ps());
+  if (kb == d.nkb - 1) {
+    y = _mm512_mul_ps(y, _mm512_mul_ps(_mm512_loadu_ps(J.wscale + n0), _mm512_set1_ps(J.pow2)));
+    if (J.bias) y = _mm512_add_ps(y, _mm512_loadu_ps(J.bias + n0));
+  }
+  _mm512_storeu_ps(out, y);
+}
+
+// One row's step over two tiles: acc_u += dpbusd(codes_u, broadcast(4 activation bytes)).
+// Written in asm with the broadcast as a memory operand and named accumulators: the
+// intrinsic form (kept for QLUT_EMULATE) makes GCC copy every accumulator every step.
+#if defined(QLUT_EMULATE)
+#define QLUT_DPBUSD2(a0, a1, xp, w0, w1)                      \
+  do {                                                        \
+    const __m512i xb_ = _mm512_set1_epi32(load32(xp));        \
+    a0 = _mm512_dpbusd_epi32(a0, w0, xb_);                    \
+    a1 = _mm512_dpbusd_epi32(a1, w1, xb_);                    \
+  } while (0)
+#else
+#define QLUT_DPBUSD2(a0, a1, xp, w0, w1)                                              \
+  __asm__("vpdpbusd %[x]%{1to16%}, %[u0], %[c0]\n\t"                                  \
+          "vpdpbusd %[x]%{1to16%}, %[u1], %[c1]"                                      \
+          : [c0] "+v"(a0), [c1] "+v"(a1)                                              \
+          : [x] "m"(*(const int32_t *)(xp)), [u0] "v"(w0), [u1] "v"(w1))
+#endif
+
+// a >> s (arithmetic) in each int32 lane; SIMDe 0.7 has no _mm512_sra_epi32.
+QLUT_AVX512_FN inline __m512i avx512_sra(__m512i a, int s) {
+#if defined(QLUT_EMULATE)
+  alignas(64) int32_t v[16];
+  _mm512_store_si512(v, a);
+  for (int32_t &e : v) e >>= s;
+  return _mm512_load_si512(v);
+#else
+  return _mm512_sra_epi32(a, _mm_cvtsi32_si128(s));
+#endif
+}
+
+// R rows x 2 tiles (32 outputs) x one K-block. The second tile of the last odd one is
+// computed on the first's codes and not stored.
+template <int R>
+QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, int kb) {
+  static_assert(R >= 1 && R <= 8, "named accumulators a0..a7");
+  const Dims &d = J.d;
+  const int quads = d.kp / 4;
+  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+  const int s = J.planes - J.bits;
+  const __m512i mask = _mm512_set1_epi8((char)(0xFF << s));
+  const int64_t tstride = pair ? (int64_t)quads * kQuadBytes : 0;
+  const uint8_t *xr[8];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
+  __m512i a0_0, a0_1, a1_0, a1_1, a2_0, a2_1, a3_0, a3_1, a4_0, a4_1, a5_0, a5_1, a6_0, a6_1,
+      a7_0, a7_1;
+  a0_0 = a0_1 = a1_0 = a1_1 = a2_0 = a2_1 = a3_0 = a3_1 = _mm512_setzero_si512();
+  a4_0 = a4_1 = a5_0 = a5_1 = a6_0 = a6_1 = a7_0 = a7_1 = _mm512_setzero_si512();
+  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
+    const __m512i w0 = _mm512_and_si512(_mm512_loadu_si512((const void *)w), mask);
+    const __m512i w1 = _mm512_and_si512(_mm512_loadu_si512((const void *)(w + tstride)), mask);
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_DPBUSD2(a##i##_0, a##i##_1, xr[i] + 4 * q, w0, w1);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5) QLUT_ROW(6) QLUT_ROW(7)
+#undef QLUT_ROW
+  }
+  const __m512i acc[8][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
+                             {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1}};
+  for (int r = 0; r < R; ++r) {
+    const __m512i c = _mm512_set1_epi32(int8_correction(J, m0 + r, kb));
+    for (int u = 0; u < (pair ? 2 : 1); ++u) {
+      const __m512i dot = avx512_sra(acc[r][u], s);
+      avx512_i8_store(J, m0 + r, kb, (t + u) * kTileN,
+                      _mm512_sub_epi32(_mm512_add_epi32(dot, dot), c));
+    }
+  }
+}
+
+void avx512_i8_tiles(const Job &J, int t, bool pair, int64_t m, int kb) {
+  int64_t r = 0;
+  for (; r + 8 <= m; r += 8) avx512_i8_rows<8>(J, t, pair, r, kb);
+  for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, t, pair, r, kb);
+  for (; r < m; ++r) avx512_i8_rows<1>(J, t, pair, r, kb);
+}
+
+void avx512_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
+  for (int t = t0; t < t1; t += 2) avx512_i8_tiles(J, t, t + 2 <= t1, m, kb);
+}
+#endif
+
+#ifdef QLUT_ARM
+// NEON with the dot product (the NEON variant requires it): sdot multiplies s8 x s8. For
+// b <= 7 the shifted code u_b <= 127 is a valid s8; for b = 8 the code is recentred,
+// u - 128 = u ^ 0x80 in [-128, 127], and 128 sum_k q_k added back (exact in int32).
+template <int R>
+QLUT_NEON_FN void neon_i8_rows(const Job &J, int t, int64_t m0, int kb) {
+  const Dims &d = J.d;
+  const int quads = d.kp / 4;
+  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+  const int s = J.planes - J.bits;
+  const bool recentre = J.bits == 8;
+  const int8x16_t shift = vdupq_n_s8((int8_t)-s);
+  const uint8x16_t flip = vdupq_n_u8(0x80);
+  const uint8_t *xr[R];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
+  int32x4_t acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < 4; ++i) acc[r][i] = vdupq_n_s32(0);
+  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
+    int8x16_t wv[4];
+    for (int i = 0; i < 4; ++i) {
+      const uint8x16_t raw = vld1q_u8(w + 16 * i);
+      wv[i] = vreinterpretq_s8_u8(recentre ? veorq_u8(raw, flip) : vshlq_u8(raw, shift));
+    }
+    for (int r = 0; r < R; ++r) {
+      const int8x16_t xb = vreinterpretq_s8_s32(vdupq_n_s32(load32(xr[r] + 4 * q)));
+      for (int i = 0; i < 4; ++i) acc[r][i] = vdotq_s32(acc[r][i], wv[i], xb);
+    }
+  }
+  const int n0 = t * kTileN;
+  for (int r = 0; r < R; ++r) {
+    const int32_t qs = J.qsum[(m0 + r) * d.nkb + kb];
+    const int32x4_t back = vdupq_n_s32(recentre ? 128 * qs : 0);
+    const int32x4_t c = vdupq_n_s32(int8_correction(J, m0 + r, kb));
+    float a[kTileN];
+    for (int i = 0; i < 4; ++i) {
+      const int32x4_t dot = vaddq_s32(acc[r][i], back);
+      vst1q_f32(a + 4 * i, vcvtq_f32_s32(vsubq_s32(vshlq_n_s32(dot, 1), c)));
+    }
+    accumulate(J, m0 + r, kb, n0, std::min(n0 + kTileN, d.n), a);
+  }
+}
+
+void neon_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
+  for (int t = t0; t < t1; ++t) {
+    int64_t r = 0;
+    for (; r + 4 <= m; r += 4) neon_i8_rows<4>(J, t, r, kb);
+    for (; r < m; ++r) neon_i8_rows<1>(J, t, r, kb);
+  }
+}
+#endif
+
 bool cpu_supports(int variant) {
   switch (variant) {
     case QLUT_SCALAR: return true;
@@ -862,6 +1222,83 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
           }
         }
       }
+  };
+  pool().run(tparts, gemm);
+  return 0;
+}
+
+int64_t qlut_int8_packed_bytes(int n, int k) {
+  if (n < 1 || k < 1) return QLUT_EINVAL;
+  return int8_packed_bytes(Dims(n, k));
+}
+
+int qlut_int8_pack(const uint8_t *codes, int code_bits, int n, int k, uint8_t *out) {
+  if (code_bits < 1 || code_bits > 8 || n < 1 || k < 1 || !codes || !out) return QLUT_EINVAL;
+  const Dims d(n, k);
+  const int quads = d.kp / 4;
+  for (int64_t i = 0; i < (int64_t)n * k; ++i)
+    if (codes[i] >> code_bits) return QLUT_EINVAL;
+  std::memset(out, 0, (size_t)int8_packed_bytes(d));
+  for (int t = 0; t < d.ntiles; ++t)
+    for (int i = 0; i < kTileN && t * kTileN + i < n; ++i) {
+      const uint8_t *row = codes + (int64_t)(t * kTileN + i) * k;
+      for (int kk = 0; kk < k; ++kk)
+        out[((int64_t)t * quads + kk / 4) * kQuadBytes + 4 * i + (kk & 3)] = row[kk];
+    }
+  return 0;
+}
+
+int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_t *packed,
+                     int code_bits, int bits, int n, const float *wscale, const float *bias,
+                     float *y, int threads) {
+  if (variant < 0 || variant >= QLUT_NUM_VARIANTS || m < 0 || k < 1 || n < 1 ||
+      code_bits < 1 || code_bits > 8 || bits < 1 || bits > code_bits || threads < 1 ||
+      !packed || !wscale || (m > 0 && (!x || !y)))
+    return QLUT_EINVAL;
+  if (!cpu_supports(variant)) return QLUT_EVARIANT;
+  if (m == 0) return 0;
+  const Dims d(n, k);
+  thread_local Scratch scratch;
+  const size_t q_bytes = (size_t)(m * d.kp + 63) / 64 * 64;
+  const size_t sc_bytes = (size_t)m * d.nkb * sizeof(float);
+  char *base = (char *)scratch.get(q_bytes + 2 * sc_bytes);
+  if (!base) return QLUT_ENOMEM;
+  int8_t *q = (int8_t *)base;
+  float *scales = (float *)(base + q_bytes);
+  int32_t *sums = (int32_t *)(base + q_bytes + sc_bytes);
+  const int parts = (int)std::min<int64_t>(threads, m);
+  std::function<void(int)> quantize = [&](int part) {
+    for (int64_t r = m * part / parts; r < m * (part + 1) / parts; ++r) {
+#ifdef QLUT_X86
+      if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
+        int8_quantize_row_avx2(x + r * k, d, q + r * d.kp, scales + r * d.nkb, sums + r * d.nkb);
+        continue;
+      }
+#endif
+      int8_quantize_row_scalar(x + r * k, d, q + r * d.kp, scales + r * d.nkb, sums + r * d.nkb);
+    }
+  };
+  pool().run(parts, quantize);
+  Job J{variant, code_bits, bits, d, packed, (const uint8_t *)q, d.kp, scales, wscale, bias,
+        y, m, std::ldexp(1.0f, -bits), sums};
+  const int tparts = std::min(threads, d.ntiles);
+  // Loop order: K-block, tiles (a tile pair's codes for one K-block, 16 KB, stay in L1 while
+  // every row's quantized block streams past), rows.
+  std::function<void(int)> gemm = [&](int part) {
+    const int t0 = (int)((int64_t)d.ntiles * part / tparts);
+    const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
+    for (int kb = 0; kb < d.nkb; ++kb) {
+      switch (variant) {
+#ifdef QLUT_X86
+        case QLUT_AVX2: avx2_i8_block_all(J, t0, t1, m, kb); break;
+        case QLUT_AVX512: avx512_i8_block_all(J, t0, t1, m, kb); break;
+#endif
+#ifdef QLUT_ARM
+        case QLUT_NEON: neon_i8_block_all(J, t0, t1, m, kb); break;
+#endif
+        default: scalar_i8_block_all(J, t0, t1, m, kb); break;
+      }
+    }
   };
   pool().run(tparts, gemm);
   return 0;

@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define QLUT_ABI_VERSION 1
+#define QLUT_ABI_VERSION 2
 
 /* Variants (ISA code paths). */
 #define QLUT_SCALAR 0
@@ -70,6 +70,22 @@ QLUT_API int qlut_pack(int variant, const uint8_t *plane_bits, int planes, int n
 QLUT_API int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *packed,
                 int planes, int bits, int n, const float *wscale, const float *bias, float *y,
                 int threads);
+
+/*
+ * int8 kernels: the same product as one u8 x s8 integer GEMM on the stored codes, for any
+ * bits <= code_bits, from one packed copy (arithmetic: qcoinf_ros/lut/int8_reference.py).
+ * codes: the unsigned codes u = (v + 2^B - 1)/2 of B = code_bits <= 8 bits, uint8 n x k
+ * row-major; the b-bit code is u >> (B - b). Activations are quantized per row and K-block of
+ * 512 inputs (amax = max |x|, q = clamp(rne(x * 127/amax), -127, 127)); per K-block
+ * acc = 2 sum q u_b - (2^b - 1) sum q (exact), then the same float finish as qlut_linear.
+ * The packed layout is the same for every variant (one byte per weight, N and K padded).
+ */
+QLUT_API int64_t qlut_int8_packed_bytes(int n, int k);
+/* Pack the codes (each < 2^code_bits, else QLUT_EINVAL); returns 0 or an error code. */
+QLUT_API int qlut_int8_pack(const uint8_t *codes, int code_bits, int n, int k, uint8_t *out);
+QLUT_API int qlut_int8_linear(int variant, const float *x, int64_t m, int k,
+                              const uint8_t *packed, int code_bits, int bits, int n,
+                              const float *wscale, const float *bias, float *y, int threads);
 
 #ifdef __cplusplus
 }
