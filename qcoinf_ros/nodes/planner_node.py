@@ -27,6 +27,14 @@ the measured clock (a laptop or a robot whose clocks nothing sets: plan only the
 Until a measurement arrives, and for whatever is not measured, the preset's nominal model
 (eqs. (4)-(5) with its FLOP counts and hardware) is used and the diagnostics say so.
 ``nominal`` always plans with the preset (the paper's setting).
+
+Mode (issue 27): ``qcoinf/link_state`` (the agent's view of the edge server) and
+``qcoinf/local_cost`` (its local decoder's caption time, published when local mode is ready).
+While the link is ``LOST`` and a local cost is known, the agent captions on the robot, and the
+planner plans for that (``measured`` only): the local decode takes the server's place with the
+robot's clock range and power model, no upload and no server queueing delay
+(:func:`~qcoinf_ros.planner.measured.measured_model`); when the link is back it plans the split
+again. Each change of mode re-plans.
 Topics out (reliable, transient local): ``qcoinf/bit_width`` (std_msgs/UInt8),
 ``qcoinf/frequency_profile`` (std_msgs/String, JSON, :mod:`qcoinf_ros.codec.plan`); and
 ``/diagnostics`` with the plan, predicted T and E, D^U, D^L and feasibility. An infeasible
@@ -48,6 +56,7 @@ from std_msgs.msg import Float64, String, UInt8
 
 from qcoinf_ros.codec.agent_model import decode_agent_model
 from qcoinf_ros.codec.cost import CostMessage, decode_cost
+from qcoinf_ros.codec.link_state import decode_link_state
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
 from qcoinf_ros.planner.battery import ChargeReader
@@ -150,6 +159,8 @@ class PlannerNode(Node):
         self._queue_delay = 0.0
         self._agent_cost: CostMessage | None = None
         self._server_cost: CostMessage | None = None
+        self._local_cost: CostMessage | None = None
+        self._link_lost = False  # the agent's link to the edge server is LOST
         self._solver = self._make_solver(self._p['solver'])
         self._policy = self._make_policy(self._p)
         self._t0 = self._p['default_t0'] or float(self._defaults.get('t0', 1.0))
@@ -172,6 +183,8 @@ class PlannerNode(Node):
         subscribe_state(self, String, 'qcoinf/agent_cost', lambda msg: self._on_cost('agent', msg))
         subscribe_state(self, String, 'qcoinf/server_cost',
                         lambda msg: self._on_cost('server', msg))
+        subscribe_state(self, String, 'qcoinf/local_cost', lambda msg: self._on_cost('local', msg))
+        subscribe_state(self, String, 'qcoinf/link_state', self._on_link_state)
         self.create_timer(1.0, self._publish_diagnostics)
         self._events = EventLog(self.get_logger(), per_second=self._p['plan_log_rate'])
         self._pending: str | None = None  # the newest trigger waiting for the next plan
@@ -294,23 +307,44 @@ class PlannerNode(Node):
             self.replan(f'server queueing delay {1e3 * t_q:.1f} ms')
 
     def _on_cost(self, part: str, msg: String) -> None:
+        """Take a measured cost: ``agent``, ``server`` or ``local`` (a decoder's, on the robot)."""
+        expected = 'agent' if part == 'agent' else 'server'
         try:
             cost = decode_cost(msg.data)
-            if cost.part != part:
+            if cost.part != expected:
                 raise ValueError(f'a {cost.part} cost on the {part} cost topic')
         except ValueError as exc:
             self._drops.drop(f'{part}_cost.unreadable', f'unreadable {part} cost: {exc}')
             return
-        old = self._agent_cost if part == 'agent' else self._server_cost
+        old = getattr(self, f'_{part}_cost')
         if old is not None and dataclasses.replace(old, cached=cost.cached) == cost:
             return  # the same measurement again (a restarted node re-publishing its cache)
-        if part == 'agent':
-            self._agent_cost = cost
-        else:
-            self._server_cost = cost
-        if self._p['cost_model'] == 'measured':
+        setattr(self, f'_{part}_cost', cost)
+        if self._p['cost_model'] == 'measured' and (part != 'local' or self._link_lost):
             self.replan(f'measured {part} cost ({cost.kernel}, '
                         f'{"cached" if cost.cached else "new"})')
+
+    def _on_link_state(self, msg: String) -> None:
+        """Take the agent's link state: a change between LOST and not re-plans the mode."""
+        try:
+            state = decode_link_state(msg.data).state
+        except ValueError as exc:
+            self._drops.drop('link_state.unreadable', f'unreadable link state: {exc}')
+            return
+        lost = state == 'LOST'
+        if lost == self._link_lost:
+            return
+        before = self.mode
+        self._link_lost = lost
+        if self.mode != before:
+            self.replan(f'link {state}: {self.mode} mode')
+
+    @property
+    def mode(self) -> str:
+        """``local`` while the agent captions on the robot (link LOST, local cost known)."""
+        local = (self._link_lost and self._local_cost is not None
+                 and self._p['cost_model'] == 'measured')
+        return 'local' if local else 'split'
 
     def planning_model(self):
         """``(SystemParams, agent cost model or None, description)`` for the next plan."""
@@ -318,13 +352,14 @@ class PlannerNode(Node):
             return self._params, None, f'nominal (preset {self._p["preset"]!r})'
         return measured_model(self._params, self._agent_cost, self._server_cost,
                               (self._p['agent_f_min'], self._p['agent_f_max']),
-                              (self._p['server_f_min'], self._p['server_f_max']))
+                              (self._p['server_f_min'], self._p['server_f_max']),
+                              self._local_cost if self.mode == 'local' else None)
 
     @property
     def deadline(self) -> float:
         """Budget of (30a): T0 (less the server queueing delay when used) / (1 + delay_margin)."""
         t0 = self._t0
-        if self._p['use_server_queue_delay']:
+        if self._p['use_server_queue_delay'] and self.mode == 'split':
             t0 = effective_deadline(t0, self._queue_delay)
         return t0 / (1.0 + self._p['delay_margin'])
 
@@ -432,6 +467,7 @@ class PlannerNode(Node):
             'profile': plan.profile or 'continuous', 'T0_s': self._t0, 'E0_J': self._e0,
             'predicted_T_s': point.delay, 'predicted_E_J': point.energy,
             'predicted_agent_delay_s': self._agent_delay, 'cost_model': self._cost_text,
+            'mode': self.mode,
             'D_upper': plan.d_upper, 'D_lower': plan.d_lower, 'objective': plan.objective,
             'lambda': self.lam, 'lambda_source': self.lam_source,
             'server_queue_delay_s': self._queue_delay, 'deadline_used_s': self.deadline,

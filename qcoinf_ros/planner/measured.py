@@ -39,14 +39,20 @@ def clock_range(cost: CostMessage, low: float = 0.0,
 
 def measured_model(params: SystemParams, agent: CostMessage | None = None,
                    server: CostMessage | None = None, agent_range: tuple[float, float] = (0, 0),
-                   server_range: tuple[float, float] = (0, 0)
+                   server_range: tuple[float, float] = (0, 0), local: CostMessage | None = None
                    ) -> tuple[SystemParams, AffineAgentCost | None, str]:
     """
     Return ``(params, agent cost model or None, description)`` planned with measured costs.
 
     ``agent_range`` / ``server_range``: ``(f_min, f_max)`` [Hz] the planner may choose; ``(0,
-    0)`` fixes the clock at the measured one. Raises ``ValueError`` for numbers the model
-    cannot take (e.g. a range the measured clock makes empty).
+    0)`` fixes the clock at the measured one. ``local``: the agent's local mode is on (the edge
+    server lost, issue 27): the decoder runs on the robot, so ``local`` (its caption time
+    measured there) takes the server's place in (P1) with the robot's own hardware — its clock
+    range (``agent_range``, the clock the local decode was measured at), its power constants
+    (eta, psi of eq. (6) for eq. (7)) and no upload — and the delay and energy of a plan are the
+    robot's alone: T = t(b, f) + t_local(f~) and E = e(b, f) + e_local(f~), f~ being the robot's
+    clock while it decodes. Raises ``ValueError`` for numbers the model cannot take (e.g. a
+    range the measured clock makes empty).
     """
     parts: list[str] = []
     changes: dict[str, Any] = {}
@@ -59,7 +65,14 @@ def measured_model(params: SystemParams, agent: CostMessage | None = None,
                      f'{1e3 * agent.t_fixed:.3g} ms + {1e3 * agent.t_plane:.3g} ms x b)')
     else:
         parts.append('agent nominal (no qcoinf/agent_cost yet)')
-    if server is not None:
+    if local is not None:
+        f_ref, low, high = clock_range(local, *agent_range)
+        # the robot decodes: W = t_local f_ref cycles at its clock, its power model, no upload
+        changes.update(n_flop_server=local.seconds[0] * f_ref * params.c_server,
+                       f_min_server=low, f_max_server=high, eta_server=params.eta,
+                       psi_server=params.psi, payload_bytes=0.0, tx_power_w=0.0)
+        parts.append(f'local mode: the decoder on the robot ({1e3 * local.seconds[0]:.3g} ms)')
+    elif server is not None:
         f_ref, low, high = clock_range(server, *server_range)
         # W_s = N~_FLOP / c~ = t_s f_ref cycles (eq. (5) at the measured time)
         changes.update(n_flop_server=server.seconds[0] * f_ref * params.c_server,

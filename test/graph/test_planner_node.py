@@ -190,3 +190,78 @@ def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
         assert fixed._params.b_max == 12  # set by the user: kept (and a warning logged)
     finally:
         fixed.destroy_node()
+
+
+def test_local_mode_plans_encode_plus_local_decode_and_split_again(ros_env, rclpy_node,
+                                                                   spin_until):
+    """Issue 27, item 3: a LOST link with a local cost re-plans for the robot alone."""
+    import dataclasses
+
+    from std_msgs.msg import Float64, String
+
+    from qcoinf_ros.codec.cost import CostMessage, encode_cost
+    from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
+    from qcoinf_ros.codec.plan import decode_profile
+    from qcoinf_ros.failover import LinkMonitor
+    from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.ros.qos import LATCHED
+
+    node = rclpy_node
+    profiles = []
+    node.create_subscription(String, 'qcoinf/frequency_profile',
+                             lambda m: profiles.append(decode_profile(m.data)), LATCHED)
+    pubs = {topic: node.create_publisher(String, f'qcoinf/{topic}', LATCHED)
+            for topic in ('agent_cost', 'server_cost', 'local_cost', 'link_state')}
+    deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
+    agent = CostMessage('agent', 'm', 'lut', 'avx2', 1, tuple(0.010 + 0.005 * b
+                                                              for b in range(1, 9)),
+                        0.010, 0.005, 1.0, 2.0e9, 'test cpu', False, 'uniform', 8, 0)
+    server = CostMessage('server', 'm', 'torch', 'torch', 1, (0.020,), 0.020, 0.0, 1.0, 2.4e9,
+                         'test cpu', False, '', 0, 20)
+    # the decoder on the robot: 40 ms at the robot's 2 GHz
+    local = CostMessage('server', 'm', 'torch', 'torch', 1, (0.040,), 0.040, 0.0, 1.0, 2.0e9,
+                        'test cpu', False, '', 0, 20)
+    monitor = LinkMonitor(now=0.0)  # LOST at start: no decoder has answered yet
+
+    def link(state):
+        message = LinkStateMessage.from_snapshot(monitor.snapshot(), 0.0)
+        pubs['link_state'].publish(String(data=encode_link_state(
+            dataclasses.replace(message, state=state, reason=f'test: {state}'))))
+
+    params = ['-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
+              '-p', 'e0_full:=1000.0', '-p', 'default_t0:=0.072']
+    with NodeProcess('planner_node', params, env=ros_env) as proc:
+        assert spin_until(lambda: profiles, timeout=60), proc.output
+        pubs['agent_cost'].publish(String(data=encode_cost(agent)))
+        pubs['server_cost'].publish(String(data=encode_cost(server)))
+        link('SPLIT')
+        # split: t(b) + 20 ms <= 72 ms -> b = 8 (50 + 20 = 70 ms)
+        assert spin_until(lambda: profiles[-1].bit_width == 8 and profiles[-1].feasible,
+                          timeout=30), proc.output
+        assert profiles[-1].predicted_delay_s == pytest.approx(0.070)
+        # LOST with no local cost yet: the agent is not captioning locally, nothing changes
+        link('LOST')
+        spin_until(lambda: False, 1.0)
+        assert 'local mode' not in proc.output
+        # the local cost arrives while LOST: t(b) + 40 ms <= 72 ms -> b = 4 (30 + 40 = 70 ms)
+        pubs['local_cost'].publish(String(data=encode_cost(local)))
+        assert spin_until(lambda: profiles[-1].bit_width == 4, timeout=30), proc.output
+        plan = profiles[-1]
+        assert plan.feasible and plan.predicted_delay_s == pytest.approx(0.070)
+        assert plan.f == plan.f_server == 2.0e9  # the robot's clock for both parts
+        assert spin_until(lambda: 'local mode: the decoder on the robot (40 ms)' in
+                          proc.output, timeout=10), proc.output
+        # back: split again
+        link('SPLIT')
+        assert spin_until(lambda: profiles[-1].bit_width == 8, timeout=30), proc.output
+        assert profiles[-1].predicted_delay_s == pytest.approx(0.070)
+        # the local cost made the local plan (the link was LOST already), SPLIT the split one
+        assert spin_until(lambda: 'plan (measured local cost' in proc.output, timeout=10), \
+            proc.output
+        assert spin_until(lambda: 'plan (link SPLIT: split mode' in proc.output, timeout=10), \
+            proc.output
+        # an unreadable link state is dropped with its reason; the plan stands
+        pubs['link_state'].publish(String(data='{"state": "LOST"'))
+        assert spin_until(lambda: 'dropped link_state' in proc.output, timeout=30), proc.output
+        deadline.publish(Float64(data=0.072))
+        assert proc.returncode is None

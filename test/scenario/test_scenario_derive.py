@@ -120,6 +120,37 @@ def test_measured_model_fixes_clocks_at_the_measured_one_unless_a_range_is_given
     assert none is None and 'agent nominal' in text and 'server nominal' in text
 
 
+def test_local_mode_plans_the_robot_alone_encode_plus_local_decode():
+    """Issue 27: the local decode replaces the server, on the robot's clock and power model."""
+    import dataclasses
+
+    from qcoinf_ros.system.model import total_delay, total_energy
+    base = dataclasses.replace(load_preset('paper', 'git').params, b_max=8, payload_bytes=4096.0,
+                               link_rate_bps=1e6, tx_power_w=1.0)
+    agent = _cost('agent', [0.012 + b * 0.006 for b in range(1, 9)], 0.012, 0.006, f_ref=1.5e9)
+    server = _cost('server', [0.04], 0.04, 0.0)
+    local = _cost('server', [0.09], 0.09, 0.0, f_ref=1.5e9)
+    split, cost, text = measured_model(base, agent, server)
+    robot, cost_local, local_text = measured_model(base, agent, server, local=local)
+    assert 'local mode: the decoder on the robot (90 ms)' in local_text
+    assert 'server measured' not in local_text and 'server measured' in text
+    # clocks: the robot's (the local decode measured at 1.5 GHz), fixed unless a range is given
+    assert robot.f_min_server == robot.f_max_server == 1.5e9 == robot.f_max
+    # delay: encode + local decode, no upload; at the measured clock exactly the measured times
+    for b in (1, 4, 8):
+        assert total_delay(robot, b, 1.5e9, 1.5e9, cost_local) == pytest.approx(
+            0.012 + b * 0.006 + 0.09)
+        assert total_delay(split, b, 1.5e9, 2.4e9, cost) == pytest.approx(
+            0.012 + b * 0.006 + 0.04 + 8 * 4096 / 1e6)
+    # energy: the robot's power model (eta psi f^2 per cycle) for both parts, no radio
+    k = base.eta * base.psi * 1.5e9 ** 2
+    assert total_energy(robot, 4, 1.5e9, 1.5e9, cost_local) == pytest.approx(
+        k * (0.036 + 0.09) * 1.5e9)
+    # a range of the agent's clock is the local decode's range too
+    ranged, _, _ = measured_model(base, agent, server, agent_range=(1e9, 2e9), local=local)
+    assert (ranged.f_min_server, ranged.f_max_server) == (1e9, 2e9)
+
+
 def test_the_floor_holds_when_the_agent_cost_grows_while_it_runs():
     """A cost republished 12 % higher (cost_drift) must not push a plan below the floor."""
     params, agent_cost, _ = _model()
