@@ -53,6 +53,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                         'agent and server in two network namespaces over a shaped link'),
     ('bench', 'agents'): ('qcoinf_ros.cli.bench_agents',
                           'N agents, one edge decoder: throughput, latency, batching'),
+    ('bench', 'failover'): ('qcoinf_ros.cli.bench_failover',
+                            'the edge server killed, frozen or cut off and back: local mode'),
 }
 
 

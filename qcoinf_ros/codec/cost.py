@@ -24,7 +24,7 @@ these.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 import json
 
 from qcoinf_ros.codec.json_text import decode_record
@@ -114,6 +114,11 @@ class CostMessage:
     def latency(self, bit_width: int = 1) -> float:
         """Return the fitted latency ``t_fixed + b t_plane`` [s] at the reference clock."""
         return self.t_fixed + bit_width * self.t_plane
+
+    def scaled(self, k: float) -> 'CostMessage':
+        """Return this cost with every time scaled by ``k`` (not cached: measured running)."""
+        return replace(self, seconds=tuple(k * t for t in self.seconds),
+                       t_fixed=k * self.t_fixed, t_plane=k * self.t_plane, cached=False)
 
 
 def encode_cost(msg: CostMessage) -> str:

@@ -50,10 +50,17 @@ class EmbeddingMeta:
     #: The agent captioned this frame itself (local mode, the edge server lost): a decoder
     #: does not caption it again. Written only when true (older payloads read as false).
     captioned: bool = False
+    #: A probe of a lost edge server (local mode): captioned on the robot too; a decoder
+    #: answers it on ``qcoinf/probe_answer`` (the round trip says the server is back) and
+    #: publishes no caption. Written only when true; implies ``captioned``.
+    probe: bool = False
 
     def __post_init__(self):
-        if not isinstance(self.captioned, bool):
-            raise ValueError(f'captioned must be a bool, got {self.captioned!r}')
+        for name in ('captioned', 'probe'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f'{name} must be a bool, got {getattr(self, name)!r}')
+        if self.probe and not self.captioned:
+            raise ValueError('probe must be captioned: the robot captions a probed frame')
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ValueError(f'model_id must be a non-empty string, got {self.model_id!r}')
         require_int_in_range('bit_width', self.bit_width, 1, 64)
@@ -90,8 +97,9 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
         'compression': meta.compression, 'shape': json.dumps(list(x.shape)),
         'agent_latency_s': repr(float(meta.agent_latency_s)),
     }
-    if meta.captioned:
-        header['captioned'] = 'true'
+    for name in ('captioned', 'probe'):
+        if getattr(meta, name):
+            header[name] = 'true'
     if meta.compression == 'none':
         tensors = {'embedding': x}
     elif meta.compression == 'fp16':
@@ -130,11 +138,13 @@ def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:
                 isinstance(d, int) and not isinstance(d, bool) for d in dims):
             raise TypeError(f'shape must be a list of integers, got {header["shape"]!r:.80}')
         shape = tuple(dims)
-        captioned = header.get('captioned', 'false')
-        if captioned not in ('true', 'false'):
-            raise TypeError(f'captioned must be true or false, got {captioned!r:.80}')
+        marks = {name: header.get(name, 'false') for name in ('captioned', 'probe')}
+        for name, value in marks.items():
+            if value not in ('true', 'false'):
+                raise TypeError(f'{name} must be true or false, got {value!r:.80}')
         meta = EmbeddingMeta(header['model_id'], int(header['bit_width']), header['compression'],
-                             float(header['agent_latency_s']), captioned == 'true')
+                             float(header['agent_latency_s']), marks['captioned'] == 'true',
+                             marks['probe'] == 'true')
     except (KeyError, TypeError, OverflowError, ValueError) as exc:
         raise ValueError(f'corrupt embedding metadata: {exc!r:.200}') from None
     if len(shape) > 32 or any(d < 0 for d in shape) or math.prod(shape) > _MAX_ELEMENTS:

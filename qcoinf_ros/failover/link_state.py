@@ -177,7 +177,7 @@ class LinkMonitor:
         if count == 0 and before != 0:
             return self._lose(now, 'no decoder matched (qcoinf/embedding has no reader or '
                                    'qcoinf/latency no writer)')
-        if count > 0 and not before:
+        if count > (before or 0):  # a decoder (re)appeared: the first, or one more
             self._returned = True
         return []
 

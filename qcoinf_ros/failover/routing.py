@@ -13,14 +13,17 @@ Where each encoded frame goes while the edge server may be lost (issue 27, item 
     comes back late never captions the frame a second time; no answer is awaited for it.
 ``PROBE``
     the link is ``LOST`` but a decoder is present (matched and alive): one frame per
-    ``probe_period`` seconds goes to the server instead of the local decoder, at once when a
-    decoder has just (re)appeared. Its answer is how the link monitor sees the server back
-    (recovery needs answers); a probe the server does not answer is counted missed by the link
-    monitor: dropped with a reason, never captioned twice. While no decoder is present at all
-    nothing is probed (an embedding with no reader is lost for nothing).
+    ``probe_period`` seconds is also sent to the server, marked a probe, at once when a
+    decoder has just (re)appeared. The robot captions it as any ``LOCAL`` frame; the server
+    decodes it and answers on ``qcoinf/probe_answer`` without a caption. That answer is how the
+    link monitor sees the server back (recovery needs answers); an unanswered probe is counted
+    missed, and costs no frame. Once a probe is answered (:meth:`FrameRouter.probe_answered`)
+    every frame is a probe until the link is back or a probe goes unanswered
+    (:meth:`FrameRouter.probe_missed`): recovery takes a few frames, not a few probe periods.
+    While no decoder is present at all nothing is probed.
 
 No rclpy: times are seconds of a monotonic clock the caller injects. Not thread-safe: the
-caller serializes (the encode worker).
+caller serializes (the agent holds its link lock).
 """
 
 from __future__ import annotations
@@ -55,6 +58,15 @@ class FrameRouter:
         self.counts = RouteCounts()
         self._last_probe: float | None = None
         self._present_before = False
+        self._burst = False  # a probe was answered: probe every frame while LOST
+
+    def probe_answered(self) -> None:
+        """Take a probe answered in time: probe every frame until the link is back."""
+        self._burst = True
+
+    def probe_missed(self) -> None:
+        """Take a probe gone unanswered: back to one probe per ``probe_period``."""
+        self._burst = False
 
     def route(self, state: str, decoder_present: bool, now: float) -> str:
         """
@@ -67,9 +79,11 @@ class FrameRouter:
             raise ValueError(f'Invalid link state: {state!r} (expected one of {STATES})')
         appeared = decoder_present and not self._present_before
         self._present_before = bool(decoder_present)
+        if state != LOST:
+            self._burst = False
         if state != LOST or not self.local_available:
             route = EDGE
-        elif decoder_present and (appeared or self._last_probe is None
+        elif decoder_present and (appeared or self._burst or self._last_probe is None
                                   or now - self._last_probe >= self.probe_period
                                   or now < self._last_probe):  # a clock that stepped back
             self._last_probe = now

@@ -41,8 +41,6 @@ model); ``qcoinf/link_state`` (std_msgs/String JSON, latched,
 from __future__ import annotations
 
 import collections
-import dataclasses
-import math
 import statistics
 import sys
 import threading
@@ -51,7 +49,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float64, String, UInt8
 
@@ -59,7 +56,7 @@ from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORM
 from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
 from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
-from qcoinf_ros.failover import EDGE, FrameRouter, LinkMonitor, LOCAL, LOST, Transition
+from qcoinf_ros.failover import EDGE, FrameRouter, LinkMonitor, LOCAL, LOST, PROBE, Transition
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
 from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
@@ -70,6 +67,7 @@ from qcoinf_ros.ros.image import (
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
+from qcoinf_ros.ros.stamps import stamp_age
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
 from qcoinf_ros.status_names import AGENT_ENCODER, resolve_hardware_id
@@ -120,7 +118,7 @@ PARAMS = [
               'cost.', read_only=True),
     ParamSpec('cost_drift', 0.2, 'Republish the cost, scaled to the encode times measured '
               'while running, when their median differs from it by more than this fraction '
-              '(0: never).', low=0.0, high=100.0),
+              '(0: never); the cost of the local decoder likewise.', low=0.0, high=100.0),
     ParamSpec('cost_window', 20, 'Encodes at one bit-width compared with the published cost.',
               low=3, high=100000, read_only=True),
     ParamSpec('frame_queue', 2, 'Camera frames waiting per publisher; beyond, its oldest is '
@@ -179,6 +177,8 @@ class AgentEncoderNode(LifecycleNode):
         self._split = self._runtime = self._cost = None
         self._latencies: list[float] = []
         self._recent: collections.deque = collections.deque(maxlen=self._p['cost_window'])
+        self._recent_local: collections.deque = collections.deque(
+            maxlen=self._p['cost_window'])
         self._frames = 0
         self._pub = self._diag = self._timer = self._info = self._cost_pub = None
         self._subs = []
@@ -196,6 +196,8 @@ class AgentEncoderNode(LifecycleNode):
         self._local_note = ''
         self._caption_pub = self._local_latency_pub = self._local_cost_pub = None
         self._local_captions = 0
+        self._probes_answered = 0
+        self._probe_answers = None
         self._local_decodes: list[float] = []
         if self._p['autostart']:
             autostart(self)
@@ -295,6 +297,8 @@ class AgentEncoderNode(LifecycleNode):
             Vector3Stamped, 'qcoinf/latency', self._on_answer, reliable(10),
             event_callbacks=_subscription_events(self._on_liveliness,
                                                  lambda info: self._link_check()))
+        self._probe_answers = self.create_subscription(
+            Vector3Stamped, 'qcoinf/probe_answer', self._on_probe_answer, reliable(10))
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
         self._link_timer = self.create_timer(self._p['link_check_period'], self._link_check)
         self._link_check()
@@ -415,17 +419,45 @@ class AgentEncoderNode(LifecycleNode):
             return
         if not self._caption_pub.is_activated:
             return
-        now = self.get_clock().now()
-        stamp = Time.from_msg(header.stamp, clock_type=now.clock_type)
         latency = Vector3Stamped(header=header)
-        latency.vector.x = 1e-9 * (now - stamp).nanoseconds \
-            if header.stamp.sec or header.stamp.nanosec else math.nan  # not stamped
+        latency.vector.x = stamp_age(self.get_clock().now(), header.stamp)  # NaN: not stamped
         latency.vector.y, latency.vector.z = encode_s, decode_s
         # the caption and then its latency, nothing in between (as the edge decoder)
         self._caption_pub.publish(String(data=caption))
         self._local_latency_pub.publish(latency)
         self._local_captions += 1
         self._local_decodes = (self._local_decodes + [decode_s])[-200:]
+        self._track_local_cost(decode_s)
+
+    def _drift(self, times, predicted: float) -> tuple[float, float | None]:
+        """
+        Return the median of ``times`` and its ratio to ``predicted``.
+
+        The ratio is ``None`` while they agree within ``cost_drift``: the published cost holds.
+        """
+        measured = statistics.median(times)
+        if abs(measured - predicted) <= self._p['cost_drift'] * predicted:
+            return measured, None
+        return measured, measured / predicted
+
+    def _track_local_cost(self, decode_s: float) -> None:
+        """Republish the local cost, scaled, when the local decode times drift away from it."""
+        if self._local_cost is None or not self._p['cost_drift']:
+            return
+        self._recent_local.append(decode_s)
+        if len(self._recent_local) < self._recent_local.maxlen:
+            return
+        predicted = self._local_cost.seconds[0]
+        measured, k = self._drift(self._recent_local, predicted)
+        self._recent_local.clear()
+        if k is None:
+            return
+        self._local_cost = self._local_cost.scaled(k)
+        self._local_cost_pub.publish(String(data=encode_cost(self._local_cost)))
+        self.get_logger().info(
+            f'local decode times drifted: median {1e3 * measured:.3f} ms over the last '
+            f'{self._p["cost_window"]} local captions vs {1e3 * predicted:.3f} ms published; '
+            f'local cost scaled by {k:.2f} and republished')
 
     def _stop_worker(self) -> None:
         # also called by rclpy's shutdown on a node whose constructor raised half-way
@@ -447,8 +479,10 @@ class AgentEncoderNode(LifecycleNode):
         self.destroy_timer(self._timer)
         self.destroy_timer(self._link_timer)
         self.destroy_subscription(self._answers)
+        self.destroy_subscription(self._probe_answers)
         self.destroy_publisher(self._link_pub)
         self._link = self._link_pub = self._link_timer = self._answers = None
+        self._probe_answers = None
         self.destroy_lifecycle_publisher(self._pub)
         self.destroy_publisher(self._diag)
         self.destroy_publisher(self._info)
@@ -530,11 +564,13 @@ class AgentEncoderNode(LifecycleNode):
                 embedding = self._split.encode(self._split.preprocess(rgb)).cpu()
             latency = time.perf_counter() - start
             bit_width = self._runtime.bit_width
-        local = self._route() == LOCAL
+        route = self._route()
+        local = route in (LOCAL, PROBE)
         # captioned here (local mode): the embedding still goes out (recorders, monitors), marked
-        # so that a decoder never captions it a second time; no answer is awaited for it
+        # so that a decoder never captions it a second time; a probe's answer is awaited (on
+        # qcoinf/probe_answer: the server is back), a plain local frame's is not
         meta = EmbeddingMeta(self._split.model_id, bit_width, self._p['compression'], latency,
-                             captioned=local)
+                             captioned=local, probe=route == PROBE)
         try:
             payload = encode_embedding(embedding[0], meta)
         except ValueError as exc:  # non-finite embedding, or out of the fp16 range
@@ -543,7 +579,7 @@ class AgentEncoderNode(LifecycleNode):
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
         out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
-        if not local:
+        if route != LOCAL:
             self._link_sent(msg.header)  # before: the answer may come back before publish
         self._pub.publish(out)
         self._frames += 1
@@ -562,16 +598,12 @@ class AgentEncoderNode(LifecycleNode):
         self._recent.append((b, latency))
         if len(self._recent) < self._recent.maxlen:
             return
-        measured = statistics.median(t for _, t in self._recent)
-        self._recent.clear()
         predicted = self._cost.latency(b)
-        if abs(measured - predicted) <= self._p['cost_drift'] * predicted:
+        measured, k = self._drift([t for _, t in self._recent], predicted)
+        self._recent.clear()
+        if k is None:
             return
-        k = measured / predicted
-        cost = self._cost
-        self._cost = dataclasses.replace(
-            cost, seconds=tuple(k * t for t in cost.seconds), t_fixed=k * cost.t_fixed,
-            t_plane=k * cost.t_plane, cached=False)
+        self._cost = self._cost.scaled(k)
         self._cost_pub.publish(String(data=encode_cost(self._cost)))
         self.get_logger().info(
             f'encode times drifted: median {1e3 * measured:.3f} ms at b = {b} over the last '
@@ -591,10 +623,10 @@ class AgentEncoderNode(LifecycleNode):
         """Where the frame just encoded goes (worker thread): edge, local or a probe."""
         if self._router is None or self._link is None:
             return EDGE
-        with self._link_lock:
+        with self._link_lock:  # the router too: probe answers reach it from the executor
             snap = self._link.snapshot()
-        return self._router.route(snap.state, snap.decoders != 0 and snap.alive,
-                                  time.monotonic())
+            return self._router.route(snap.state, snap.decoders != 0 and snap.alive,
+                                      time.monotonic())
 
     def _link_sent(self, header) -> None:
         """Record an embedding about to go out (worker thread); unstamped frames are not."""
@@ -610,6 +642,21 @@ class AgentEncoderNode(LifecycleNode):
             return
         with self._link_lock:
             changes = self._link.answered(_frame_key(msg.header), time.monotonic())
+        if changes:
+            self._link_publish(changes)
+
+    def _on_probe_answer(self, msg: Vector3Stamped) -> None:
+        """Take the decoder's answer to a probe (local mode): an answer as any other."""
+        if self._link is None:
+            return
+        with self._link_lock:
+            before = self._link.snapshot()
+            changes = self._link.answered(_frame_key(msg.header), time.monotonic())
+            after = self._link.snapshot()
+            if after.answered > before.answered and after.missed_total == before.missed_total:
+                self._probes_answered += 1  # in time (a late one is counted missed)
+                if self._router is not None:
+                    self._router.probe_answered()  # probe every frame until SPLIT
         if changes:
             self._link_publish(changes)
 
@@ -645,7 +692,11 @@ class AgentEncoderNode(LifecycleNode):
         count = min(self._pub.get_subscription_count(), self._answers.get_publisher_count())
         with self._link_lock:
             now = time.monotonic()
+            missed = self._link.snapshot().missed_total
             changes = self._link.tick(now) + self._link.decoders(count, now)
+            snap = self._link.snapshot()
+            if self._router is not None and snap.state == LOST and snap.missed_total > missed:
+                self._router.probe_missed()  # the server went quiet again: probe sparingly
         self._link_publish(changes)
 
     def _link_publish(self, changes: list[Transition], force: bool = False) -> None:
@@ -719,7 +770,8 @@ class AgentEncoderNode(LifecycleNode):
                 'local_mode': 'ready' if self._local is not None else 'unavailable',
                 'local_note': self._local_note,
                 'frames_edge': self._router.counts.edge, 'frames_local': self._router.counts.local,
-                'frames_probe': self._router.counts.probe, 'local_captions': self._local_captions,
+                'frames_probe': self._router.counts.probe,
+                'probes_answered': self._probes_answered, 'local_captions': self._local_captions,
                 'local_decode_ms_p50': f'{1e3 * statistics.median(local):.2f}' if local
                 else 'n/a'})
         publish_status(self, self._diag, AGENT_ENCODER, level, message, values,

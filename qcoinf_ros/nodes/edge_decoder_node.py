@@ -11,6 +11,11 @@ embeddings that arrived together (up to ``max_batch``, waiting at most ``batch_w
 oldest) and decodes them as one batch (:class:`qcoinf_ros.serving.BatchQueue`).
 
 Topics in, per agent ``<ns>``: ``<ns>/qcoinf/embedding`` (sensor_msgs/CompressedImage).
+An embedding marked ``captioned`` (the agent's local mode captioned the frame itself) is not
+captioned again; one marked ``probe`` (a lost agent testing whether this server is back) is
+decoded like any other and answered on ``<ns>/qcoinf/probe_answer`` (geometry_msgs/
+Vector3Stamped, as ``qcoinf/latency``), with no caption: the robot captioned that frame.
+
 Topics out, per agent: ``<ns>/qcoinf/caption`` (std_msgs/String); ``<ns>/qcoinf/latency``
 (geometry_msgs/Vector3Stamped, header = the camera frame's: x = end-to-end latency from the
 camera stamp to the caption [s], y = the agent's measured encode time [s], z = the decode time
@@ -26,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import statistics
 import sys
 import threading
@@ -35,7 +39,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float64, String
 
@@ -49,6 +52,7 @@ from qcoinf_ros.ros.image import source_of
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
+from qcoinf_ros.ros.stamps import stamp_age
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow
 from qcoinf_ros.serving.stamps import StampGuard
@@ -107,8 +111,10 @@ class _Agent:
     def __init__(self, namespace: str, window: int):
         self.namespace = namespace
         self.caption_pub = self.latency_pub = self.queue_pub = self.cost_pub = self.sub = None
+        self.probe_pub = None
         self.queue_delay = DelayWindow(window)
         self.captions = 0
+        self.probes = 0  # probes of the agent's local mode answered
 
 
 class EdgeDecoderNode(LifecycleNode):
@@ -180,6 +186,9 @@ class EdgeDecoderNode(LifecycleNode):
                 String, agent_topic(ns, 'qcoinf/caption'), reliable(10))
             agent.latency_pub = self.create_lifecycle_publisher(
                 Vector3Stamped, agent_topic(ns, 'qcoinf/latency'), reliable(10))
+            # a lost agent's probes (local mode): answered here, captioned on the robot
+            agent.probe_pub = self.create_lifecycle_publisher(
+                Vector3Stamped, agent_topic(ns, 'qcoinf/probe_answer'), reliable(10))
             agent.queue_pub = self.create_lifecycle_publisher(
                 Float64, agent_topic(ns, 'qcoinf/server_queue_delay'), LATCHED)
             agent.cost_pub = self.create_publisher(
@@ -285,10 +294,11 @@ class EdgeDecoderNode(LifecycleNode):
         self._stop_worker()
         for agent in self._agents:
             self.destroy_subscription(agent.sub)
-            for pub in (agent.caption_pub, agent.latency_pub, agent.queue_pub):
+            for pub in (agent.caption_pub, agent.latency_pub, agent.queue_pub, agent.probe_pub):
                 self.destroy_lifecycle_publisher(pub)
             self.destroy_publisher(agent.cost_pub)
             agent.caption_pub = agent.latency_pub = agent.queue_pub = agent.cost_pub = None
+            agent.probe_pub = None
             agent.sub = None
         self.destroy_timer(self._timer)
         self.destroy_publisher(self._diag)
@@ -351,7 +361,7 @@ class EdgeDecoderNode(LifecycleNode):
         if refusal is not None:
             self._drops.drop(f'embedding.{refusal.kind}', refusal.reason)
             return
-        if meta.captioned:  # the agent's local mode captioned this frame: not a second time
+        if meta.captioned and not meta.probe:  # local mode captioned it: not a second time
             self._captioned_by_agent += 1
             return
         if self._queue.put(index, (msg.header, embedding, meta), source) is not None:
@@ -395,13 +405,15 @@ class EdgeDecoderNode(LifecycleNode):
             if not agent.caption_pub.is_activated:
                 continue
             header, _, meta = pending.item
-            e2e = 1e-9 * (now - Time.from_msg(header.stamp,
-                                              clock_type=now.clock_type)).nanoseconds \
-                if header.stamp.sec or header.stamp.nanosec else math.nan  # not stamped
+            e2e = stamp_age(now, header.stamp)  # NaN: not stamped
             latency = Vector3Stamped()
             latency.header = header
             latency.vector.x, latency.vector.y, latency.vector.z = \
                 e2e, meta.agent_latency_s, decode_s
+            if meta.probe:  # the robot captioned this frame: answer the probe, no caption
+                agent.probe_pub.publish(latency)
+                agent.probes += 1
+                continue
             # the caption and then its latency, nothing in between: the monitor pairs them
             agent.caption_pub.publish(String(data=caption))
             agent.latency_pub.publish(latency)
@@ -409,7 +421,7 @@ class EdgeDecoderNode(LifecycleNode):
             agent.queue_pub.publish(Float64(data=mean))
             agent.captions += 1
             self._e2e = (self._e2e + [e2e])[-200:]
-        self._captions += len(batch)
+        self._captions += sum(not pending.item[2].probe for pending in batch)
         self._batches += 1
 
     def _publish_diagnostics(self) -> None:
@@ -435,6 +447,7 @@ class EdgeDecoderNode(LifecycleNode):
             key = agent.namespace.strip('/') or 'own'
             values[f'queue_delay_ms[{key}]'] = f'{1e3 * agent.queue_delay.mean:.1f}'
             values[f'captions[{key}]'] = agent.captions
+            values[f'probes_answered[{key}]'] = agent.probes
         publish_status(self, self._diag, EDGE_DECODER, WARN if self._drops.total else OK,
                        f'{self._captions} captions', values, self._hardware_id)
 

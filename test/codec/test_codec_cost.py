@@ -32,6 +32,14 @@ def test_latency_is_the_affine_fit():
     assert agent().latency(2) == pytest.approx(0.005)
 
 
+def test_a_scaled_cost_scales_every_time_and_is_not_cached():
+    cost = agent(cached=True).scaled(1.5)
+    assert cost.seconds == pytest.approx((0.006, 0.0075, 0.009)) and not cost.cached
+    assert (cost.t_fixed, cost.t_plane) == pytest.approx((0.0045, 0.0015))
+    assert cost.latency(2) == pytest.approx(1.5 * agent().latency(2))
+    assert (cost.model_id, cost.kernel, cost.f_ref_hz) == ('m', 'lut', 2.4e9)
+
+
 @pytest.mark.parametrize('changes, needle', [
     ({'part': 'robot'}, 'part must be'),
     ({'model_id': ''}, 'model_id'),

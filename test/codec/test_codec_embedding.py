@@ -76,6 +76,8 @@ def test_bad_embeddings_are_rejected(x, needle):
     ({'model_id': 'm', 'bit_width': 8, 'agent_latency_s': -1.0}, 'agent_latency_s'),
     ({'model_id': 'm', 'bit_width': 8, 'agent_latency_s': float('nan')}, 'agent_latency_s'),
     ({'model_id': 'm', 'bit_width': 8, 'captioned': 'yes'}, 'captioned'),
+    ({'model_id': 'm', 'bit_width': 8, 'probe': 1}, 'probe must be a bool'),
+    ({'model_id': 'm', 'bit_width': 8, 'probe': True}, 'probe must be captioned'),
 ])
 def test_bad_metadata_is_rejected(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
@@ -93,6 +95,13 @@ def test_the_captioned_mark_round_trips_and_is_absent_unless_set():
     assert forged != marked
     with pytest.raises(ValueError, match='captioned must be true or false'):
         decode_embedding(forged)
+    probe = encode_embedding(x, EmbeddingMeta('m', 4, captioned=True, probe=True))
+    assert b'probe' not in marked
+    assert decode_embedding(probe)[1] == EmbeddingMeta('m', 4, captioned=True, probe=True)
+    # a forged mark is refused (EmbeddingMeta itself refuses a probe not captioned, above)
+    unmarked = probe.replace(b'"captioned":"true"', b'"captioned":"fals"')
+    with pytest.raises(ValueError, match='captioned must be true or false'):
+        decode_embedding(unmarked)
 
 
 def test_every_truncation_is_a_clear_error():

@@ -167,6 +167,23 @@ def test_no_decoder_and_lost_liveliness_are_declared_at_once():
     assert monitor.snapshot().transitions == 5
 
 
+def test_a_new_decoder_beside_a_dead_one_counts_as_reappeared():
+    """SIGKILL leaves the dead decoder matched until its lease ends: a new one makes it two."""
+    clock = Clock()
+    monitor = LinkMonitor(loss_after_missed=1, recover_after_answers=3, answer_timeout=0.5,
+                          now=clock())
+    frame = _split(monitor, clock)
+    monitor.sent(frame, clock(0.1))
+    monitor.tick(clock(1.0))
+    assert monitor.state == LOST and monitor.snapshot().decoders == 1
+    monitor.sent('a', clock(0.1))
+    assert monitor.answered('a', clock(0.1)) == []  # the same decoder: 3 answers needed
+    monitor.decoders(2, clock(0.1))  # the new process matched
+    monitor.sent('b', clock(0.1))
+    [change] = monitor.answered('b', clock(0.1))
+    assert change.new == SPLIT and 'reappeared' in change.reason
+
+
 def test_the_in_flight_table_is_bounded_and_an_evicted_frame_counts_missed():
     clock = Clock()
     monitor = LinkMonitor(loss_after_missed=3, answer_timeout=1000.0, max_in_flight=8,

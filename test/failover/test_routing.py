@@ -42,3 +42,16 @@ def test_bad_values_raise_naming_them():
         FrameRouter(True, probe_period=-1.0)
     with pytest.raises(ValueError, match="'DOWN'"):
         FrameRouter(True).route('DOWN', True, 0.0)
+
+
+def test_an_answered_probe_makes_every_frame_a_probe_until_the_link_is_back():
+    router = FrameRouter(local_available=True, probe_period=1.0)
+    assert router.route(LOST, True, 0.0) == PROBE
+    assert router.route(LOST, True, 0.25) == LOCAL
+    router.probe_answered()  # the server is there: test it with every frame
+    assert [router.route(LOST, True, 0.25 * i) for i in range(2, 5)] == [PROBE] * 3
+    router.probe_missed()  # quiet again: one probe per period
+    assert router.route(LOST, True, 1.1) == LOCAL and router.route(LOST, True, 2.0) == PROBE
+    router.probe_answered()
+    assert router.route(SPLIT, True, 2.1) == EDGE  # back: the burst ends with LOST
+    assert router.route(LOST, True, 2.2) == LOCAL

@@ -11,7 +11,10 @@ answers tell). The measured detection times are printed.
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -116,120 +119,48 @@ def test_a_killed_decoder_is_lost_within_a_bounded_time_and_found_again(
             proc.stop()
 
 
-@pytest.mark.parametrize('fault', ['kill', 'freeze'])
-def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(
-        fault, ros_env, rclpy_node, spin_until):
+@pytest.mark.parametrize('fault', ['kill', 'freeze', 'cut'])
+def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(fault, ros_env,
+                                                                          tmp_path):
     """
-    Local mode (issue 27, item 2): the decoder lost, the robot captions; back, split again.
+    Local mode (issue 27, items 2-4): the server lost, the robot captions; back, split again.
 
-    ``kill``: SIGKILL, then a new decoder process; ``freeze``: SIGSTOP, then SIGCONT (the same
-    process resumes and answers what it had queued: late, so counted missed then late).
-
-    Frames go to the agent reliably (qos_overrides), so each frame the test sends is accounted
-    for: captioned by the edge server (``qcoinf/latency``), captioned on the robot
-    (``qcoinf/local_latency``), or counted missed by the agent's link monitor (a frame in flight
-    when the server died, or a probe it did not answer); none captioned twice.
+    One cycle of ``qcoinf bench failover`` per fault, in its own process (a fault ``cut`` puts
+    the decoder in a network namespace, and a process's DDS profile is read once): SIGKILL and
+    a new decoder, SIGSTOP/SIGCONT, the veth link down and up. Every frame sent is captioned
+    once (by the server or on the robot) or counted missed by the agent; the planner plans for
+    local mode while the robot captions alone, within 25 % of the measured delay.
     """
-    from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import Image
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec.link_state import decode_link_state
-    from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.ros.processes import NodeProcess
-    from qcoinf_ros.ros.qos import LATCHED, reliable
-    from qcoinf_ros.scenes.generator import make_scene
-
-    states, edge, local, captions, diag = [], [], [], [], {}
-    rclpy_node.create_subscription(
-        String, 'qcoinf/link_state',
-        lambda m: states.append((time.monotonic(), decode_link_state(m.data))), LATCHED)
-
-    def key(header):
-        return header.stamp.sec, header.stamp.nanosec
-
-    rclpy_node.create_subscription(Vector3Stamped, 'qcoinf/latency',
-                                   lambda m: edge.append((time.monotonic(), key(m.header))),
-                                   reliable(100))
-    rclpy_node.create_subscription(Vector3Stamped, 'qcoinf/local_latency',
-                                   lambda m: local.append((time.monotonic(), key(m.header))),
-                                   reliable(100))
-    rclpy_node.create_subscription(String, 'qcoinf/caption', lambda m: captions.append(m.data),
-                                   reliable(100))
-
-    def on_diag(msg):
-        for status in msg.status:
-            if status.name.startswith('/agent_encoder_node: '):
-                diag.update({kv.key: kv.value for kv in status.values})
-    rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
-    images = rclpy_node.create_publisher(Image, 'camera/image_raw', reliable(10))
-    frame = make_scene('test', 0).as_tuple()[0]
-    sent = []
-
-    def publish():
-        msg = array_to_image_msg(frame, 'rgb8')
-        msg.header.stamp = rclpy_node.get_clock().now().to_msg()
-        msg.header.frame_id = 'camera'
-        sent.append(key(msg.header))
-        images.publish(msg)
-
-    def state():
-        return states[-1][1].state if states else None
-
-    agent_params = AGENT + ['-p', 'qos_overrides./camera/image_raw.subscription.reliability:='
-                            'reliable', '-p', 'probe_period:=0.5']
-    decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder')
-    agent = NodeProcess('agent_encoder_node', agent_params, env=ros_env, name='agent')
-    procs = [decoder, agent]
-    try:
-        assert spin_until(lambda: states and images.get_subscription_count() >= 1, WAIT), \
-            _log(*procs)
-        assert 'local mode: ready' in agent.output, agent.output
-        timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
-        assert spin_until(lambda: state() == 'SPLIT', WAIT), _log(*procs)
-        spin_until(lambda: False, 1.0)
-        killed = time.monotonic()
-        decoder.send(signal.SIGKILL if fault == 'kill' else signal.SIGSTOP)
-        if fault == 'kill':
-            assert decoder.wait(timeout=10) == -signal.SIGKILL
-        assert spin_until(lambda: any(t > killed for t, _ in local), 30.0), _log(*procs)
-        first_local = min(t for t, _ in local if t > killed) - killed
-        spin_until(lambda: False, 2.0)  # captioning on the robot
-        assert state() == 'LOST'
-        back = time.monotonic()
-        if fault == 'kill':
-            decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env,
-                                  name='decoder again')
-            procs.append(decoder)
-        else:
-            decoder.send(signal.SIGCONT)
-        assert spin_until(lambda: state() == 'SPLIT' and any(t > back for t, _ in edge), WAIT), \
-            _log(*procs)
-        first_split = min(t for t, _ in edge if t > back) - back
-        spin_until(lambda: False, 1.0)
-        timer.cancel()
-        spin_until(lambda: False, 3.0)  # the last answers, and a diagnostics status
-        print(f'\n{fault} -> first local caption {first_local:.2f} s; decoder back -> '
-              f'first split caption {first_split:.2f} s' + (' (incl. its start-up)'
-                                                            if fault == 'kill' else ''))
-        edge_keys, local_keys = [k for _, k in edge], [k for _, k in local]
-        assert len(set(edge_keys)) == len(edge_keys), 'a frame captioned twice by the server'
-        assert len(set(local_keys)) == len(local_keys), 'a frame captioned twice locally'
-        assert not set(edge_keys) & set(local_keys), 'a frame captioned by both'
-        assert len(captions) == len(edge_keys) + len(local_keys)
-        assert set(edge_keys) | set(local_keys) <= set(sent)
-        assert spin_until(lambda: int(diag.get('frames', 0)) == len(sent), 10.0), (diag, sent)
-        snap = states[-1][1]
-        unanswered = len(sent) - len(set(edge_keys) | set(local_keys))
-        # every frame not captioned was counted missed (and not answered late)
-        assert unanswered == snap.missed_total - snap.late, (unanswered, snap)
-        assert int(diag['local_captions']) == len(local_keys) > 0, diag
-        assert int(diag['frames_probe']) >= 1, diag
-        assert 'captioning on the robot (local mode)' in agent.output, agent.output
-        assert 'split inference again' in agent.output, agent.output
-    finally:
-        if fault == 'freeze' and decoder.returncode is None:
-            decoder.send(signal.SIGCONT)  # a frozen process cannot take its stop signal
-        for proc in reversed(procs):
-            proc.stop()
+    if fault == 'cut':
+        from qcoinf_ros.bench.netns import netns_unavailable
+        reason = netns_unavailable()
+        if reason:
+            pytest.skip(f'cut: {reason}')
+    out = tmp_path / 'failover.json'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'qcoinf_ros.cli.main', 'bench', 'failover', '--fault', fault,
+         '--cycles', '1', '--json', str(out)],
+        env=ros_env, capture_output=True, text=True, timeout=300)
+    print(proc.stdout)
+    assert out.is_file(), proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result['accounted'] and result['twice'] == 0, proc.stdout
+    assert len(result['to_local_s']) == len(result['to_split_s']) == 1
+    # answer_timeout 1 s and 3 misses at 4 frames/s: ~2.2 s; bounded for a shared machine
+    assert 0 < result['to_local_s'][0] < 10.0, result['to_local_s']
+    assert result['edge'] and result['local'], proc.stdout
+    agent = result['agent']
+    assert int(agent['local_captions']) == len(result['local']), agent
+    assert int(agent['frames_probe']) >= int(agent['probes_answered']) >= 1, agent
+    assert agent['local_mode'] == 'ready', agent
+    # the planner planned for local mode: its T is encode + local decode (a prediction that
+    # left the decode out would be ~-60 %); the bench holds it to 25 % over ten cycles, one
+    # cycle on a loaded machine gets more room
+    [error] = result['prediction_errors']
+    assert abs(error) <= 0.5, proc.stdout
+    # every frame reached the agent and was encoded (or dropped on arrival, with its class),
+    # and every frame encoded went one of three ways
+    assert int(agent['frames']) + sum(result['dropped'].values()) == len(result['offered'])
+    assert int(agent['frames']) == \
+        int(agent['frames_edge']) + int(agent['frames_local']) + int(agent['frames_probe'])
