@@ -114,9 +114,14 @@ class FailoverResult:
 
     @property
     def dropped(self) -> dict[str, int]:
-        """Frames the agent dropped on arrival, by class (``dropped[image.*]``)."""
+        """
+        Frames the agent dropped with a reason, by class.
+
+        ``image.*``: on arrival, not encoded; ``local.*``: encoded, not captioned on the robot
+        (a stamp the edge decoder would refuse too).
+        """
         return {key[len('dropped['):-1]: int(value) for key, value in self.agent.items()
-                if key.startswith('dropped[image.')}
+                if key.startswith(('dropped[image.', 'dropped[local.'))}
 
     @property
     def accounted(self) -> bool:
@@ -130,14 +135,15 @@ class FailoverResult:
         """
         agent = {k: int(self.agent.get(k, -1)) for k in
                  ('frames', 'frames_edge', 'frames_local', 'frames_probe')}
-        dropped = sum(self.dropped.values())
+        arrival = sum(n for cls, n in self.dropped.items() if cls.startswith('image.'))
+        local = sum(n for cls, n in self.dropped.items() if cls.startswith('local.'))
         unanswered_edge = agent['frames_edge'] - len(set(self.edge))
         return (self.twice == 0 and self.captions == len(self.edge) + len(self.local)
-                and agent['frames'] + dropped == len(self.offered)
+                and agent['frames'] + arrival == len(self.offered)
                 and agent['frames'] ==
                 agent['frames_edge'] + agent['frames_local'] + agent['frames_probe']
-                and len(self.local) == agent['frames_local'] + agent['frames_probe']
-                and self.unanswered == unanswered_edge + dropped
+                and len(self.local) == agent['frames_local'] + agent['frames_probe'] - local
+                and self.unanswered == unanswered_edge + arrival + local
                 and unanswered_edge <= self.missed_total - self.late)
 
     @property
@@ -337,8 +343,9 @@ def failover(config: FailoverConfig, console) -> FailoverResult:
             spin.spin(config.hold)
             timer.cancel()
             offered = len(result.offered)
-            spin.spin_until(lambda: int(result.agent.get('frames', 0)) +
-                            sum(result.dropped.values()) >= offered, 10.0)
+            spin.spin_until(lambda: int(result.agent.get('frames', 0)) + sum(
+                n for cls, n in result.dropped.items() if cls.startswith('image.')) >= offered,
+                10.0)
             spin.spin(3.0)  # the last answers (a late one included) and the link state
         finally:
             if config.fault == 'freeze' and decoder.returncode is None:

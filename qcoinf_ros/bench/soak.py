@@ -10,11 +10,12 @@ machine. The soak camera then publishes exactly ``--frames`` scene frames at tha
 encoded and captioned are the nodes' own counters (their ``/diagnostics``), latency comes from
 ``qcoinf/latency``. The camera -> agent link is reliable (the standard ``qos_overrides`` start
 parameters on both ends; a robot's frames are best effort): a frame the transport lost on a
-loaded machine would read as a pipeline drop. The agent's own drop counters (``dropped[<class>]``
-of its ``/diagnostics``) say where a frame went. The resident memory (VmRSS, from ``/proc``) of
-every node process is sampled all along. Growth is the end RSS over the RSS once
-``--baseline-fraction`` of the frames are captioned (allocator pools, DDS buffers and torch
-caches are warm by then).
+loaded machine would read as a pipeline drop; the agent's local mode is off (the split pipeline
+is what is soaked: ``qcoinf bench failover`` runs the local mode). The agent's own drop counters
+(``dropped[<class>]`` of its ``/diagnostics``) say where a frame went. The resident memory
+(VmRSS, from ``/proc``) of every node process is sampled all along. Growth is the end RSS over
+the RSS once ``--baseline-fraction`` of the frames are captioned (allocator pools, DDS buffers
+and torch caches are warm by then).
 
 Exits 1 when a frame was dropped at the rate run (sent != captioned) or when a process's RSS
 grew by more than ``--max-rss-growth``; 0 otherwise.
@@ -342,8 +343,12 @@ def soak(args: SoakConfig, console) -> SoakResult:
     procs = [NodeProcess('edge_decoder_node',
                          params + ['-p', f'max_new_tokens:={args.max_new_tokens}'],
                          env=env, name='decoder'),
+             # the split pipeline: local mode off, so every frame goes to the decoder (at
+             # start the link is LOST until the decoder answers: a frame would be captioned
+             # on the robot)
              NodeProcess('agent_encoder_node',
-                         params + ['-p', RELIABLE_FRAMES.format('subscription')],
+                         params + ['-p', RELIABLE_FRAMES.format('subscription'),
+                                   '-p', 'local_mode:=false'],
                          env=env, name='agent')]
     graph = _Graph()
     try:

@@ -15,7 +15,8 @@ import sys
 from qcoinf_ros.bench.failover import failover, FailoverConfig, FailoverResult, FAULTS
 from qcoinf_ros.cli.args import config_from_args
 
-#: Largest |predicted / measured - 1| of the planner's local-mode delay taken as a pass.
+#: Largest |predicted / measured - 1| (median over the cycles) of the planner's local-mode delay
+#: taken as a pass (issue 27: within 25 %).
 PREDICTION_TOLERANCE = 0.25
 
 
@@ -43,11 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--hold', type=float, default=defaults.hold,
                         help='seconds in each mode before the next fault or return')
     parser.add_argument('--startup-timeout', type=float, default=defaults.startup_timeout)
+    parser.add_argument('--prediction-tolerance', type=float, default=PREDICTION_TOLERANCE,
+                        help="largest |predicted / measured - 1| of the planner's local-mode "
+                        f'delay, median over the cycles, for a pass ({PREDICTION_TOLERANCE:g})')
     parser.add_argument('--json', default=None, help='also write the results to this file')
     return parser
 
 
-def report(result: FailoverResult, console) -> bool:
+def report(result: FailoverResult, console, tolerance: float = PREDICTION_TOLERANCE) -> bool:
     """Print the summary of a run; return whether it passes."""
     from rich.table import Table
 
@@ -69,7 +73,7 @@ def report(result: FailoverResult, console) -> bool:
                   f'{result.unanswered - sum(result.dropped.values())} sent to the server and '
                   f'unanswered (the link monitor counted {result.missed_total} missed, '
                   f'{result.late} answered late), '
-                  + (', '.join(f'{n} dropped on arrival ({cls})'
+                  + (', '.join(f'{n} dropped ({cls})'
                                for cls, n in sorted(result.dropped.items())) or 'none dropped')
                   + f'; captioned twice: {result.twice}')
     ok = result.accounted
@@ -92,9 +96,9 @@ def report(result: FailoverResult, console) -> bool:
                   f'vs camera -> local caption (median '
                   f'{1e3 * statistics.median(result.cycle_latency_s):.1f} ms): '
                   f'{summary(result.end_to_end_errors)}')
-    if abs(statistics.median(errors)) > PREDICTION_TOLERANCE:
-        console.print(f'FAIL: the prediction is off by more than '
-                      f'{100 * PREDICTION_TOLERANCE:.0f} % (median over the cycles)')
+    if abs(statistics.median(errors)) > tolerance:
+        console.print(f'FAIL: the prediction is off by more than {100 * tolerance:.0f} % '
+                      '(median over the cycles)')
         ok = False
     return ok
 
@@ -106,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         config = config_from_args(FailoverConfig, args)
+        if not 0 < args.prediction_tolerance < 100:
+            raise ValueError(f'--prediction-tolerance must be in (0, 100), got '
+                             f'{args.prediction_tolerance!r}')
     except ValueError as exc:
         console.print(f'qcoinf bench failover: {exc}', style='red', markup=False)
         return 2
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         console.print(f'qcoinf bench failover: {exc}', style='red', markup=False)
         return 1
-    ok = report(result, console)
+    ok = report(result, console, args.prediction_tolerance)
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     return 0 if ok else 1

@@ -70,11 +70,11 @@ from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stamps import stamp_age
 from qcoinf_ros.ros.stop import STOP, StopRequested
 from qcoinf_ros.serving.fair import FairQueue
+from qcoinf_ros.serving.stamps import StampGuard
 from qcoinf_ros.status_names import AGENT_ENCODER, resolve_hardware_id
 from qcoinf_ros.validation import physical_quantity_reason
 
 CALIBRATE = ('auto', 'always', 'never')
-LOCAL_MODES = ('auto', 'off')
 #: Frames awaiting their answer tracked at once by the link monitor (the oldest counts missed).
 LINK_IN_FLIGHT = 256
 #: Longest deadline taken from qcoinf/deadline [s] (a day), as the planner.
@@ -140,15 +140,22 @@ PARAMS = [
               low=0.001, high=86400.0, read_only=True),
     ParamSpec('link_check_period', 0.1, 'Period [s] of the check for overdue answers and '
               'matched decoders.', low=0.01, high=10.0, read_only=True),
-    ParamSpec('local_mode', 'auto', 'While the link to the edge server is LOST: auto loads the '
-              'decoder on the robot at configure when it fits (local_max_params) and captions '
-              'there; off (or a decoder too large): no captions while the server is lost.',
-              choices=LOCAL_MODES, read_only=True),
+    ParamSpec('local_mode', True, 'While the link to the edge server is LOST, caption on '
+              'the robot: the decoder is loaded at configure when it fits (local_max_params); '
+              'false (or a decoder too large): no captions while the server is lost.',
+              read_only=True),
     ParamSpec('local_max_params', 50_000_000, 'Largest decoder [parameters] local mode runs '
               'on the robot (an embedded captioner has 0.6 M).', low=1, high=10**12,
               read_only=True),
     ParamSpec('local_max_new_tokens', 20, 'Longest local caption in tokens.', low=1, high=512,
               read_only=True),
+    ParamSpec('max_stamp_age', 30.0, 'Local mode: frames stamped more than this many seconds '
+              "before this node's clock, or repeats of a stamp within it, are not captioned on "
+              'the robot (as the edge decoder refuses them); 0 accepts any age and repeats.',
+              low=0.0, high=1e9),
+    ParamSpec('max_stamp_future', 2.0, 'Local mode: frames stamped more than this many seconds '
+              "after this node's clock are not captioned on the robot; 0 accepts any.",
+              low=0.0, high=1e9),
     ParamSpec('probe_period', 1.0, 'While LOST in local mode, one frame per this period [s] '
               'goes to a present edge server instead (a probe: its answer brings the link '
               'back; unanswered, it is counted missed).', low=0.05, high=3600.0,
@@ -196,6 +203,7 @@ class AgentEncoderNode(LifecycleNode):
         self._local_note = ''
         self._caption_pub = self._local_latency_pub = self._local_cost_pub = None
         self._local_captions = 0
+        self._local_stamps = StampGuard(self._p['max_stamp_age'], self._p['max_stamp_future'])
         self._probes_answered = 0
         self._probe_answers = None
         self._local_decodes: list[float] = []
@@ -368,9 +376,9 @@ class AgentEncoderNode(LifecycleNode):
         edge decoder's, for batch 1 on this machine.
         """
         model = self._p['model']
-        if self._p['local_mode'] == 'off':
-            return None, None, ('local mode: off (local_mode): no captions while the edge '
-                                'server is lost')
+        if not self._p['local_mode']:
+            return None, None, ('local mode: off (local_mode false): no captions while the '
+                                'edge server is lost')
         import torch
 
         from qcoinf_ros.models.registry import load_split
@@ -409,6 +417,13 @@ class AgentEncoderNode(LifecycleNode):
     def _decode_local(self, header, embedding, encode_s: float) -> None:
         """Caption a frame on the robot (LOST link) and publish it, marked local."""
         import torch
+        # the edge decoder's rule on stamps: a replay without --clock is not captioned here either
+        refusal = self._local_stamps.check(header.frame_id, header.stamp.sec,
+                                           header.stamp.nanosec,
+                                           self.get_clock().now().nanoseconds)
+        if refusal is not None:
+            self._drops.drop(f'local.{refusal.kind}', refusal.reason)
+            return
         start = time.perf_counter()
         with torch.no_grad():
             ids = self._local.decode(embedding.float(),

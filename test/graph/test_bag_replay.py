@@ -63,8 +63,11 @@ class Observer:
         node.create_subscription(CompressedImage, 'qcoinf/embedding', on_embedding, reliable(10))
         node.create_subscription(String, 'qcoinf/caption', lambda m: on_pairs(
             pairer.caption(m.data, time.monotonic())), reliable(20))
-        node.create_subscription(Vector3Stamped, 'qcoinf/latency', lambda m: on_pairs(
-            pairer.latency(key(m.header), time.monotonic())), reliable(20))
+        # a caption made on the robot (local mode: the first frame, before the decoder's first
+        # answer, is a probe) pairs with qcoinf/local_latency
+        for topic in ('qcoinf/latency', 'qcoinf/local_latency'):
+            node.create_subscription(Vector3Stamped, topic, lambda m: on_pairs(
+                pairer.latency(key(m.header), time.monotonic())), reliable(20))
         node.create_subscription(String, 'qcoinf/frequency_profile', on_plan, LATCHED)
 
     def reset(self):
@@ -140,7 +143,8 @@ def test_replaying_the_sample_bag_gives_the_same_captions_and_plans(ros_env, rcl
     decoder = ['-p', model, '-p', 'threads:=1', '-p', 'max_stamp_age:=0.0']
     graph = [NodeProcess('edge_decoder_node', decoder, env=ros_env),
              NodeProcess('agent_encoder_node', ['-p', model, '-p', 'b_max:=8',
-                                                '-p', 'threads:=1', '-p', 'kernel:=reference'],
+                                                '-p', 'threads:=1', '-p', 'kernel:=reference',
+                                                '-p', 'max_stamp_age:=0.0'],  # local mode too
                          env=ros_env)]
     observer = Observer(rclpy_node)
 

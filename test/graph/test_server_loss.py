@@ -137,9 +137,11 @@ def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(fault,
         if reason:
             pytest.skip(f'cut: {reason}')
     out = tmp_path / 'failover.json'
+    # one cycle on a loaded machine: the planner's prediction gets more room than the bench's
+    # 25 % over ten cycles (a prediction that left the local decode out would be ~-60 %)
     proc = subprocess.run(
         [sys.executable, '-m', 'qcoinf_ros.cli.main', 'bench', 'failover', '--fault', fault,
-         '--cycles', '1', '--json', str(out)],
+         '--cycles', '1', '--prediction-tolerance', '0.5', '--json', str(out)],
         env=ros_env, capture_output=True, text=True, timeout=300)
     print(proc.stdout)
     assert out.is_file(), proc.stdout + proc.stderr
@@ -154,13 +156,11 @@ def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(fault,
     assert int(agent['local_captions']) == len(result['local']), agent
     assert int(agent['frames_probe']) >= int(agent['probes_answered']) >= 1, agent
     assert agent['local_mode'] == 'ready', agent
-    # the planner planned for local mode: its T is encode + local decode (a prediction that
-    # left the decode out would be ~-60 %); the bench holds it to 25 % over ten cycles, one
-    # cycle on a loaded machine gets more room
     [error] = result['prediction_errors']
     assert abs(error) <= 0.5, proc.stdout
     # every frame reached the agent and was encoded (or dropped on arrival, with its class),
     # and every frame encoded went one of three ways
-    assert int(agent['frames']) + sum(result['dropped'].values()) == len(result['offered'])
+    arrival = sum(n for cls, n in result['dropped'].items() if cls.startswith('image.'))
+    assert int(agent['frames']) + arrival == len(result['offered'])
     assert int(agent['frames']) == \
         int(agent['frames_edge']) + int(agent['frames_local']) + int(agent['frames_probe'])

@@ -132,10 +132,10 @@ def test_a_camera_drivers_topic_replaces_the_built_in_camera(name):
     agent, = [n for n in desc.nodes if n.executable == 'agent_encoder_node']
     assert agent.remaps == [('camera/image_raw', '/usb_cam/image_raw')]
     assert agent.params['image_transport'] == 'compressed'
-    assert agent.params['local_mode'] == 'auto'  # the robot captions when the server is lost
-    desc = parse_launch_file(ROOT / 'launch' / name, {'local_mode': 'off'})
+    assert agent.params['local_mode'] == 'true'  # the robot captions when the server is lost
+    desc = parse_launch_file(ROOT / 'launch' / name, {'local_mode': 'false'})
     assert [n.params['local_mode'] for n in desc.nodes
-            if n.executable == 'agent_encoder_node'] == ['off']
+            if n.executable == 'agent_encoder_node'] == ['false']
     assert '-r' in agent.ros_args() and 'camera/image_raw:=/usb_cam/image_raw' in \
         agent.ros_args()
     # the built-in camera can publish on the chosen topic and open a device by path

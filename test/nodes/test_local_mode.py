@@ -88,7 +88,7 @@ def test_a_lost_link_captions_on_the_robot_marked_local(context):
 
 def test_off_or_too_large_a_decoder_says_no_captions_while_lost(context):
     from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
-    for params, note in ((_params(local_mode='off'), 'local mode: off'),
+    for params, note in ((_params(local_mode=False), 'local mode: off'),
                          (_params(local_max_params=1000), 'more than local_max_params')):
         agent = AgentEncoderNode(context=context, parameter_overrides=params)
         try:
