@@ -192,7 +192,7 @@ class ViTBlockCall(nn.Module):
 def bench_block(lib, variant: str, bits=range(1, 9), repeats: int = 10, threads: int = 1,
                 tokens: int = 197, b_max: int = 8) -> Timing:
     """Time the ViT-B block on ``variant`` at each b, with fp32, int8 and switch times."""
-    from qcoinf_ros.quant.runtime import build_runtime
+    from qcoinf_ros.runtime import build_runtime
     bits = sorted(bits)
     x = torch.randn(1, tokens, 768, generator=torch.Generator().manual_seed(1))
     fp32 = ViTBlockCall(vit_block())

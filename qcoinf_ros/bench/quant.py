@@ -199,7 +199,7 @@ def _lut_copy(module, originals, weights, b_max, granularity):
     import copy
 
     from qcoinf_ros.lut.library import load_library
-    from qcoinf_ros.quant.runtime import build_runtime
+    from qcoinf_ros.runtime import build_runtime
     if load_library() is None:
         return None
     _restore(weights, originals)

@@ -8,12 +8,16 @@ caption time; each publishes the result latched, as compact JSON (``ros2 topic e
      "threads": 1, "scheme": "uniform", "b_max": 8, "seconds": [0.0031, ..., 0.0040],
      "t_fixed": 0.0030, "t_plane": 0.00012, "r2": 0.97, "f_ref_hz": 2.45e9,
      "cpu": "AMD EPYC", "cached": false, "max_new_tokens": 0, "device": "cpu",
-     "dtype": "float32"}
+     "dtype": "float32", "kernels": ["lut", "lut", "lut", "qint8", ..., "qint8"]}
 
 ``seconds``: the agent's median latency at b = 1..b_max (the server's: the time of a batch of
 1..``max_batch`` captions of ``max_new_tokens`` tokens, one value with ``max_batch`` 1);
-``t_fixed + b t_plane`` is its affine fit with R^2 (:func:`qcoinf_ros.system.calibration.
-fit_affine`; the server's in the batch size, flat with one value); the planner plans a caption
+``kernels``: the kernel each bit-width runs on (the agent's per-``b`` choice, e.g. the lookup
+tables up to ``b = 3`` and the int8 kernels above: ``seconds`` is then the table of the chosen
+kernels, which the planner plans with; empty in older messages and for the server);
+``t_fixed + b t_plane`` is the affine fit with R^2 of the lookup kernels' times where they ran,
+else of ``seconds`` (:func:`qcoinf_ros.system.calibration.fit_affine`; the server's in the
+batch size, flat with one value): a description, not the table; the planner plans a caption
 with ``seconds[0]``, one embedding decoded alone; ``f_ref_hz`` the clock
 it was measured at (``null`` where unreadable); ``cached``: read from the cost cache, not
 measured in this process; ``device`` (``cpu`` or ``cuda:N``) and ``dtype``: where and in what
@@ -78,6 +82,7 @@ class CostMessage:
     max_new_tokens: int = 0
     device: str = 'cpu'
     dtype: str = 'float32'
+    kernels: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.part not in PARTS:
@@ -110,10 +115,42 @@ class CostMessage:
         if self.part == 'agent' and self.b_max != len(self.seconds):
             raise ValueError(f'an agent cost holds one latency per bit-width 1..b_max = '
                              f'{self.b_max}, got {len(self.seconds)}')
+        kernels = self.kernels
+        if not isinstance(kernels, (list, tuple)) or (kernels and len(kernels) != len(seconds)):
+            raise ValueError(f'kernels must name one kernel per latency ({len(seconds)}) or '
+                             f'none, got {kernels!r:.80}')
+        object.__setattr__(self, 'kernels', tuple(_text('kernels', k, allow_empty=False)
+                                                  for k in kernels))
 
     def latency(self, bit_width: int = 1) -> float:
-        """Return the fitted latency ``t_fixed + b t_plane`` [s] at the reference clock."""
+        """
+        Return the latency [s] at ``bit_width`` and the reference clock.
+
+        An agent's: the measured table ``seconds[b - 1]`` (what the planner plans with, right
+        where the kernel changes with ``b``); otherwise the fit ``t_fixed + b t_plane``.
+        """
+        if self.part == 'agent' and isinstance(bit_width, int) \
+                and 1 <= bit_width <= len(self.seconds):
+            return self.seconds[bit_width - 1]
         return self.t_fixed + bit_width * self.t_plane
+
+    def kernel_at(self, bit_width: int) -> str:
+        """Return the kernel ``bit_width`` runs on (``kernel`` where no per-b table was sent)."""
+        if self.kernels and 1 <= bit_width <= len(self.kernels):
+            return self.kernels[bit_width - 1]
+        return self.kernel
+
+    def kernel_summary(self) -> str:
+        """Return ``lut b 1-3, qint8 b 4-8`` (runs of equal kernels), else the kernel's name."""
+        if not self.kernels or len(set(self.kernels)) == 1:
+            return self.kernels[0] if self.kernels else self.kernel
+        runs: list[list] = []
+        for b, k in enumerate(self.kernels, 1):
+            if runs and runs[-1][0] == k and runs[-1][2] == b - 1:
+                runs[-1][2] = b
+            else:
+                runs.append([k, b, b])
+        return ', '.join(f'{k} b {lo}' if lo == hi else f'{k} b {lo}-{hi}' for k, lo, hi in runs)
 
     def scaled(self, k: float) -> 'CostMessage':
         """Return this cost with every time scaled by ``k`` (not cached: measured running)."""
@@ -125,6 +162,7 @@ def encode_cost(msg: CostMessage) -> str:
     """Serialize to the JSON text carried in ``std_msgs/String.data``."""
     data = asdict(msg)
     data['seconds'] = list(msg.seconds)
+    data['kernels'] = list(msg.kernels)
     return json.dumps(data, sort_keys=True)
 
 
@@ -135,4 +173,5 @@ def decode_cost(text: str) -> CostMessage:
     The text is bounded (:data:`MAX_COST_BYTES`) before it is parsed; ``ValueError`` is the
     only exception raised, whatever ``text`` holds.
     """
-    return decode_record(text, CostMessage, what='cost message', max_bytes=MAX_COST_BYTES)
+    return decode_record(text, CostMessage, what='cost message', max_bytes=MAX_COST_BYTES,
+                         optional=frozenset({'kernels'}))

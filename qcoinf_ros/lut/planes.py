@@ -26,7 +26,7 @@ import torch
 from qcoinf_ros.quant.config import check_bit_width
 from qcoinf_ros.validation import require_int_in_range
 
-__all__ = ['unsigned_codes', 'plane_bits', 'planes_to_weights', 'padded_k']
+__all__ = ['unsigned_codes', 'plane_bits', 'unsigned_plane_bits', 'planes_to_weights', 'padded_k']
 
 
 def padded_k(k: int) -> int:
@@ -67,14 +67,31 @@ def plane_bits(codes: torch.Tensor, bits: int) -> np.ndarray:
     """
     if codes.ndim != 2:
         raise ValueError(f'codes must be an N x K matrix, got shape {tuple(codes.shape)}')
-    u = unsigned_codes(codes, bits).cpu().numpy()
+    return unsigned_plane_bits(unsigned_codes(codes, bits).cpu().numpy(), bits)
+
+
+def unsigned_plane_bits(unsigned: np.ndarray, bits: int) -> np.ndarray:
+    """
+    :func:`plane_bits` of unsigned codes ``u`` (``N x K``, each in ``[0, 2^bits)``).
+
+    The ``P``-plane form of ``B``-bit codes is ``unsigned_plane_bits(u >> (B - P), P)``: the
+    top ``P`` planes of the ``B``-plane one (the codes are nested).
+    """
+    bits = check_bit_width(bits)
+    u = np.asarray(unsigned)
+    if u.ndim != 2 or u.dtype.kind not in 'iu':
+        raise ValueError(f'unsigned codes must be an integer N x K matrix, got '
+                         f'{u.dtype} of shape {u.shape}')
+    if u.size and (int(u.min()) < 0 or int(u.max()) >= 2 ** bits):
+        raise ValueError(f'unsigned codes must lie in [0, 2**{bits}), got values in '
+                         f'[{int(u.min())}, {int(u.max())}]')
     n, k = u.shape
     kp = padded_k(k)
     out = np.zeros((bits, n, kp // 8), dtype=np.uint8)
-    padded = np.zeros((n, kp), dtype=np.int64)
+    padded = np.zeros((n, kp), dtype=np.uint8)
     padded[:, :k] = u
     for p in range(bits):
-        bit = ((padded >> (bits - 1 - p)) & 1).astype(np.uint8)
+        bit = (padded >> (bits - 1 - p)) & 1
         out[p] = np.packbits(bit, axis=1, bitorder='little')
     return out
 

@@ -150,7 +150,7 @@ class SplitModel(abc.ABC):
         #: Codes the checkpoint already keeps for agent weights (name relative to
         #: ``agent_module`` -> ``QuantizedTensor``), e.g. a shipped checkpoint's ``B_max``-bit
         #: codes; empty when the checkpoint is full precision. See
-        #: :func:`~qcoinf_ros.quant.runtime.build_runtime`'s ``stored``.
+        #: :func:`~qcoinf_ros.runtime.build_runtime`'s ``stored``.
         self.stored_codes: dict = {}
 
     @property

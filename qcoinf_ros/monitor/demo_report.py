@@ -256,11 +256,10 @@ def write_report(record: DemoRecord, out: str | Path, *, floor: int | None = Non
         f'{[round(v, 4) for _, v in record.deadline]} s',
         (f'battery: {record.battery[0][1]:.0%} -> {record.battery[-1][1]:.0%}'
          if record.battery else 'battery: no message'),
-        (f"agent's measured cost: t(b) = {1e3 * agent.t_fixed:.2f} ms + "
-         f'{1e3 * agent.t_plane:.3f} ms x b ({agent.kernel}/{agent.isa}, {agent.threads} '
-         f'thread(s), {"cached" if agent.cached else "measured at start-up"}; t(1) = '
-         f'{1e3 * agent.seconds[0]:.1f} ms, t({len(agent.seconds)}) = '
-         f'{1e3 * agent.seconds[-1]:.1f} ms)') if agent else
+        (f"agent's measured cost: t(b) = ["
+         f'{", ".join(f"{1e3 * t:.1f}" for t in agent.seconds)}] ms for b = 1..'
+         f'{len(agent.seconds)} ({agent.kernel_summary()}/{agent.isa}, {agent.threads} '
+         f'thread(s), {"cached" if agent.cached else "measured at start-up"})') if agent else
         "agent's measured cost: none received (the planner used the preset)",
         f'predicted agent delay within {tolerance:.0%} of the measured encode time: {good} of '
         f'{len(counted)} plans',

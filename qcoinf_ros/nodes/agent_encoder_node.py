@@ -2,7 +2,7 @@
 Agent encoder (lifecycle node): the quantized first part of the model, on the robot.
 
 ``on_configure`` loads the agent part of ``model``, quantizes it once at ``b_max`` bits (nested
-codes) and runs it on ``kernel`` (:mod:`qcoinf_ros.quant.runtime`): the bit-plane lookup-table
+codes) and runs it on ``kernel`` (:mod:`qcoinf_ros.runtime`): the bit-plane lookup-table
 kernels (``lut``, the default for the uniform scheme where the kernel library is built: cost
 grows with b, a switch is one assignment), torch's dynamic int8 (``int8``) or the dequantized
 reference (``reference``). It then measures its own encode latency per bit-width (a short,
@@ -58,7 +58,6 @@ from qcoinf_ros.codec.cost import encode_cost
 from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
 from qcoinf_ros.failover import EDGE, FrameRouter, LinkMonitor, LOCAL, LOST, PROBE, Transition
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
-from qcoinf_ros.quant.runtime import KERNELS
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.eventlog import EventLog
@@ -69,6 +68,7 @@ from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
 from qcoinf_ros.ros.stamps import stamp_age
 from qcoinf_ros.ros.stop import STOP, StopRequested
+from qcoinf_ros.runtime import KERNELS
 from qcoinf_ros.serving.fair import FairQueue
 from qcoinf_ros.serving.stamps import StampGuard
 from qcoinf_ros.status_names import AGENT_ENCODER, resolve_hardware_id
@@ -99,9 +99,11 @@ PARAMS = [
               'dequantized reference runs there (the nested codes move with it; a switch '
               'dequantizes on the device) and the cost is measured there.', read_only=True),
     ParamSpec('kernel', 'auto', 'How the quantized layers run: lut (bit-plane lookup tables, '
-              'cost grows with b; uniform scheme), int8 (torch dynamic int8, flat in b), '
-              'reference (dequantized fp32); auto = lut where it can run, else reference.',
-              choices=KERNELS, read_only=True),
+              'cost grows with b; uniform scheme), qint8 (exact int8 GEMM on the same codes, '
+              'flat in b; uniform), lut+qint8 (both, each b on the faster, measured at '
+              'configure), int8 (torch dynamic int8, flat in b, not exact), reference '
+              '(dequantized fp32); auto = lut+qint8 where the kernel library runs, else '
+              'reference.', choices=KERNELS, read_only=True),
     ParamSpec('calibrate', 'auto', 'Measured cost per bit-width at configure: auto (from the '
               'cost cache when it has this model, kernel, threads and machine, else measured), '
               'always (measure and refresh the cache), never (publish no cost).',
@@ -226,7 +228,7 @@ class AgentEncoderNode(LifecycleNode):
         from transformers.utils import logging as hf_logging
 
         from qcoinf_ros.models.registry import load_split
-        from qcoinf_ros.quant.runtime import build_runtime
+        from qcoinf_ros.runtime import build_runtime
         from qcoinf_ros.theory.weight_stats import fit_model
 
         hf_logging.disable_progress_bar()
@@ -253,8 +255,8 @@ class AgentEncoderNode(LifecycleNode):
                 stored=self._split.stored_codes, device=placement.device)
             self.get_logger().info(placement.note)
             self._log_stored()
-            (self.get_logger().info if self._runtime.kernel == 'lut' or self._p['kernel'] != 'auto'
-             else self.get_logger().warning)(
+            (self.get_logger().info if self._runtime.kernel != 'reference'
+             or self._p['kernel'] != 'auto' else self.get_logger().warning)(
                 f'kernels: {self._runtime.kernel} ({self._runtime.reason})')
             self._cost = self._calibrate(threads)
             self._local, self._local_cost, self._local_note = self._load_local(threads)
@@ -360,11 +362,12 @@ class AgentEncoderNode(LifecycleNode):
             cache=CostCache(self._p['cost_cache_dir'] or None),
             refresh=self._p['calibrate'] == 'always')
         clock = f'{cost.f_ref_hz / 1e9:.2f} GHz' if cost.f_ref_hz else 'unknown clock'
+        table = ', '.join(f'{1e3 * t:.3g}' for t in cost.seconds)
         self.get_logger().info(
-            f'encode cost ({"cached" if cost.cached else "measured"}, {clock}): '
-            f't(b) = {1e3 * cost.t_fixed:.3f} ms + {1e3 * cost.t_plane:.3f} ms x b (R^2 '
-            f'{cost.r2:.3f}); t(1) = {1e3 * cost.seconds[0]:.3f} ms, t({len(cost.seconds)}) = '
-            f'{1e3 * cost.seconds[-1]:.3f} ms')
+            f'encode cost ({"cached" if cost.cached else "measured"}, {clock}, '
+            f'{cost.kernel_summary()}): t(b) = [{table}] ms for b = 1..{len(cost.seconds)}; '
+            f'{"lookup kernels" if "lut" in cost.kernel else "fit"} t(b) = '
+            f'{1e3 * cost.t_fixed:.3f} ms + {1e3 * cost.t_plane:.3f} ms x b (R^2 {cost.r2:.3f})')
         return cost
 
     def _load_local(self, threads: int):
@@ -755,7 +758,9 @@ class AgentEncoderNode(LifecycleNode):
             'encode_ms_p95': f'{1e3 * lat[int(0.95 * (len(lat) - 1))]:.2f}' if lat else 'n/a',
             'last_switch_us': f'{1e6 * self._runtime.last_switch_s:.1f}' if self._runtime
             else 'n/a',
-            'kernel': self._runtime.kernel if self._runtime else 'n/a',
+            'kernel': self._runtime.kernel_at(self.bit_width) if self._runtime
+            and self.bit_width else 'n/a',
+            'kernels': self._runtime.kernel if self._runtime else 'n/a',
             'isa': self._runtime.isa if self._runtime else 'n/a',
         }
         if self._cost is not None:

@@ -18,12 +18,13 @@ added to the delay of eq. (8) (:mod:`qcoinf_ros.system.model`; 0 keeps the prese
 
 Cost model (``cost_model``, :mod:`qcoinf_ros.planner.measured`): ``measured`` (the default)
 plans with what this machine measured:
-``qcoinf/agent_cost`` (the agent encoder's encode time per bit-width, as the affine
-``t(b) = t_fixed + b t_plane``, :class:`~qcoinf_ros.system.model.AffineAgentCost`, the
-documented deviation from eq. (4)) and ``qcoinf/server_cost`` (the edge decoder's caption
-time), each at the clock it was measured at. The clocks the planner may choose are
-``[agent_f_min, agent_f_max]`` and ``[server_f_min, server_f_max]``; left at 0 they are fixed at
-the measured clock (a laptop or a robot whose clocks nothing sets: plan only the bit-width).
+``qcoinf/agent_cost`` (the agent encoder's encode time per bit-width on the kernel it runs at
+each ``b``, the measured table, :class:`~qcoinf_ros.system.model.CalibratedAgentCost`, the
+documented deviation from eq. (4); its power counts the kernels' threads) and
+``qcoinf/server_cost`` (the edge decoder's caption time), each at the clock it was measured
+at. The clocks the planner may choose are ``[agent_f_min, agent_f_max]`` and
+``[server_f_min, server_f_max]``; left at 0 they are fixed at the measured clock (a laptop or a
+robot whose clocks nothing sets: plan only the bit-width).
 Until a measurement arrives, and for whatever is not measured, the preset's nominal model
 (eqs. (4)-(5) with its FLOP counts and hardware) is used and the diagnostics say so.
 ``nominal`` always plans with the preset (the paper's setting).

@@ -3,13 +3,19 @@ The planning model from measured costs: what the planner node plans with, as a p
 
 :func:`measured_model` turns the preset's :class:`~qcoinf_ros.system.model.SystemParams` and the
 costs the agent and the decoder measured (:mod:`qcoinf_ros.codec.cost`) into the parameters
-and agent cost model of (P1): the agent's encode time ``t(b) = t_fixed + b t_plane`` becomes an
-:class:`~qcoinf_ros.system.model.AffineAgentCost` at the clock it was measured at (the
-documented deviation from eq. (4)), the decoder's caption time the server cycles of eq. (5)
-(``W_s = t_s f_ref``). Clocks are fixed at the measured clock unless a range is given (a laptop,
-or a robot whose clocks nothing sets: the planner then chooses only the bit-width). What was
-not measured keeps the preset's nominal model. The planner node and the demo's scenario
-derivation (:mod:`qcoinf_ros.scenario.derive`) use the same function, so they agree.
+and agent cost model of (P1): the agent's encode time per bit-width, the table it measured on
+the kernel it runs at each ``b`` (``seconds``; the lookup tables at low ``b``, the int8 kernels
+above, :mod:`qcoinf_ros.runtime`), becomes a :class:`~qcoinf_ros.system.model.
+CalibratedAgentCost` at the clock it was measured at (the documented deviation from eq. (4):
+``W_a(b) = t(b) f_ref``), so a prediction stays right where the kernel changes; the decoder's
+caption time becomes the server cycles of eq. (5) (``W_s = t_s f_ref``). The agent's kernels
+run on ``threads`` cores: ``t(b)`` is their wall time, and every one of them draws eq. (6)'s
+power for it, so the agent's power coefficient is ``threads x psi`` (eq. (6) per core; an upper
+bound: a thread waiting for the others sleeps); the local decoder's likewise with its threads.
+Clocks are fixed at the measured clock unless a range is given (a laptop, or a robot whose
+clocks nothing sets: the planner then chooses only the bit-width). What was not measured keeps
+the preset's nominal model. The planner node and the demo's scenario derivation
+(:mod:`qcoinf_ros.scenario.derive`) use the same function, so they agree.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import dataclasses
 from typing import Any
 
 from qcoinf_ros.codec.cost import CostMessage
-from qcoinf_ros.system.model import AffineAgentCost, SystemParams
+from qcoinf_ros.system.model import CalibratedAgentCost, SystemParams
 
 __all__ = ['UNKNOWN_CLOCK_HZ', 'clock_range', 'measured_model']
 
@@ -40,7 +46,7 @@ def clock_range(cost: CostMessage, low: float = 0.0,
 def measured_model(params: SystemParams, agent: CostMessage | None = None,
                    server: CostMessage | None = None, agent_range: tuple[float, float] = (0, 0),
                    server_range: tuple[float, float] = (0, 0), local: CostMessage | None = None
-                   ) -> tuple[SystemParams, AffineAgentCost | None, str]:
+                   ) -> tuple[SystemParams, CalibratedAgentCost | None, str]:
     """
     Return ``(params, agent cost model or None, description)`` planned with measured costs.
 
@@ -59,10 +65,11 @@ def measured_model(params: SystemParams, agent: CostMessage | None = None,
     agent_cost = None
     if agent is not None:
         f_ref, low, high = clock_range(agent, *agent_range)
-        agent_cost = AffineAgentCost(agent.t_fixed, agent.t_plane, f_ref)
-        changes.update(f_min=low, f_max=high)
-        parts.append(f'agent measured ({agent.kernel}/{agent.isa}, {agent.threads} thread(s): '
-                     f'{1e3 * agent.t_fixed:.3g} ms + {1e3 * agent.t_plane:.3g} ms x b)')
+        agent_cost = CalibratedAgentCost(dict(enumerate(agent.seconds, 1)), f_ref)
+        changes.update(f_min=low, f_max=high, psi=params.psi * agent.threads)
+        parts.append(f'agent measured ({agent.kernel_summary()}/{agent.isa}, {agent.threads} '
+                     f'thread(s): t(1) = {1e3 * agent.seconds[0]:.3g} ms .. '
+                     f't({len(agent.seconds)}) = {1e3 * agent.seconds[-1]:.3g} ms)')
     else:
         parts.append('agent nominal (no qcoinf/agent_cost yet)')
     if local is not None:
@@ -70,7 +77,7 @@ def measured_model(params: SystemParams, agent: CostMessage | None = None,
         # the robot decodes: W = t_local f_ref cycles at its clock, its power model, no upload
         changes.update(n_flop_server=local.seconds[0] * f_ref * params.c_server,
                        f_min_server=low, f_max_server=high, eta_server=params.eta,
-                       psi_server=params.psi, payload_bytes=0.0, tx_power_w=0.0)
+                       psi_server=params.psi * local.threads, payload_bytes=0.0, tx_power_w=0.0)
         parts.append(f'local mode: the decoder on the robot ({1e3 * local.seconds[0]:.3g} ms)')
     elif server is not None:
         f_ref, low, high = clock_range(server, *server_range)

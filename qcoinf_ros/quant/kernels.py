@@ -2,7 +2,7 @@
 torch's own low-bit CPU kernels, measured beside the package's (``qcoinf bench quant``).
 
 The agent runs the package's bit-plane lookup-table kernels (:mod:`qcoinf_ros.lut`, through
-:mod:`qcoinf_ros.quant.runtime`); these are the comparators torch offers. The int4 weight-only
+:mod:`qcoinf_ros.runtime`); these are the comparators torch offers. The int4 weight-only
 kernel is *slower* than fp32 on CPUs without its fast path (22-87x on the project's machines):
 it is labelled so wherever it is printed and never used by the agent.
 

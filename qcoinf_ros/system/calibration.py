@@ -267,17 +267,33 @@ def _from_cache(cache: CostCache | None, key: dict, refresh: bool):
         return None  # a stale or foreign entry: measure again
 
 
+def _route(runtime, cost) -> bool:
+    """Route ``runtime`` as ``cost.kernels`` says and trim it; False if it cannot."""
+    routes = tuple(cost.kernels) or (cost.kernel,) * runtime.b_max
+    if len(routes) != runtime.b_max or not set(routes) <= set(runtime.choices):
+        return False
+    if len(runtime.choices) > 1:
+        runtime.set_routes(routes)
+        runtime.trim()
+    return True
+
+
 def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, threads: int,
                     repeats: int = 5, budget_s: float = 10.0, pause_s: float = 0.0,
                     cache: CostCache | None = None, refresh: bool = False):
     """
-    Return the agent's measured cost per bit-width (a cost message).
+    Return the agent's measured cost per bit-width (a cost message), the runtime routed.
 
-    ``runtime``: an :class:`~qcoinf_ros.quant.runtime.AgentRuntime`; ``run()``: one encode of
+    ``runtime``: an :class:`~qcoinf_ros.runtime.AgentRuntime`; ``run()``: one encode of
     a real input (preprocessing included). Uses the cache entry of this model, kernel, scheme,
     thread count and machine when there is one (``refresh`` forces a measurement); otherwise
-    :func:`measure_latency_per_bit` over b = 1..b_max, :func:`fit_affine` (coefficients >= 0),
-    stored in the cache. The runtime is left at the bit-width it had.
+    :func:`measure_latency_per_bit` over b = 1..b_max on every kernel the runtime can route
+    (``runtime.choices``: the lookup tables and the int8 kernels for ``lut+qint8``), all
+    interleaved in the same rounds, stored in the cache. Each ``b`` is routed to the faster
+    kernel (``seconds`` holds the chosen times, ``kernels`` the choice), the runtime trimmed to
+    what the routes use (:meth:`~qcoinf_ros.runtime.AgentRuntime.trim`); ``t_fixed + b
+    t_plane`` is the affine fit (coefficients >= 0) of the lookup kernels' times where they
+    ran, else of ``seconds``. The runtime is left at the bit-width it had.
     """
     from qcoinf_ros.codec.cost import CostMessage
     device = getattr(runtime, 'device', 'cpu')
@@ -286,26 +302,40 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
            'b_max': runtime.b_max, 'threads': threads, 'pause_s': pause_s,
            'machine': machine_key(), 'device': device_key(device)}
     hit = _from_cache(cache, key, refresh)
-    if hit is not None:
+    if hit is not None and _route(runtime, hit):
         return hit
     bits = list(range(1, runtime.b_max + 1))
+    choices = tuple(runtime.choices)
+    configs = [(kernel, b) for kernel in choices for b in bits]
+
+    def select(i: int) -> None:
+        kernel, b = configs[i - 1]
+        if len(choices) > 1:
+            runtime.set_routes((kernel,) * runtime.b_max)
+        runtime.set_bit_width(b)
+
     before = runtime.bit_width
     try:
-        seconds = measure_latency_per_bit(runtime.set_bit_width, run, bits, repeats=repeats,
-                                          budget_s=budget_s, pause_s=pause_s)
+        measured = measure_latency_per_bit(select, run, range(1, len(configs) + 1),
+                                           repeats=repeats, budget_s=budget_s, pause_s=pause_s)
     finally:
         runtime.set_bit_width(before)
-    times = [seconds[b] for b in bits]
+    table = {config: measured[i] for i, config in enumerate(configs, 1)}
+    routes = tuple(min(choices, key=lambda k: table[k, b]) for b in bits)  # ties: the first
+    times = [table[k, b] for k, b in zip(routes, bits)]
+    described = [table['lut', b] for b in bits] if 'lut' in choices else times
     if len(bits) >= 2:
-        fit = fit_affine(bits, times, nonnegative=True)
+        fit = fit_affine(bits, described, nonnegative=True)
     else:
-        fit = AffineFit(times[0], 0.0, 1.0)
+        fit = AffineFit(described[0], 0.0, 1.0)
     msg = CostMessage('agent', model_id, runtime.kernel, runtime.isa, threads, tuple(times),
                       fit.t_fixed, fit.t_plane, fit.r2, cpu_clock_hz(), cpu_model(), False,
-                      runtime.config.scheme, runtime.b_max, 0, device, 'float32')
+                      runtime.config.scheme, runtime.b_max, 0, device, 'float32', routes)
+    _route(runtime, msg)
     if cache is not None:
         from dataclasses import asdict
-        cache.store(key, {**asdict(msg), 'seconds': list(msg.seconds)})
+        cache.store(key, {**asdict(msg), 'seconds': list(msg.seconds),
+                          'kernels': list(msg.kernels)})
     return msg
 
 

@@ -50,13 +50,15 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
     with NodeProcess('agent_encoder_node', args, env=ros_env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         cost = costs['agent'][-1]
-        assert cost.kernel == 'lut' and cost.isa == lib.variant_name
+        # auto: both exact kernels measured per b, each b routed to the faster
+        assert cost.kernel == 'lut+qint8' and cost.isa == lib.variant_name
         assert cost.threads == 1 and cost.b_max == 8
         assert len(cost.seconds) == 8 and all(t > 0 for t in cost.seconds)
+        assert len(cost.kernels) == 8 and set(cost.kernels) <= {'lut', 'qint8'}
         assert cost.model_id == DEFAULT_MODEL_ID and not cost.cached
-        assert 'kernels: lut' in agent.output and 'encode cost (measured' in agent.output
+        assert 'kernels: lut+qint8' in agent.output and 'encode cost (measured' in agent.output
+        assert f'{cost.kernel_summary()})' in agent.output
         assert '26 weights run on the 8-bit codes the checkpoint stores' in agent.output
-        assert cost.seconds[1] <= 0.75 * cost.seconds[7]  # b = 2 against b = 8: real savings
         bits.publish(UInt8(data=3))
         assert spin_until(lambda: 'bit-width -> 3 (switched in' in agent.output), agent.output
         switch_us = float(agent.output.split('bit-width -> 3 (switched in ')[1].split(' us')[0])
@@ -66,13 +68,15 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
     with NodeProcess('agent_encoder_node', args, env=ros_env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].cached and costs['agent'][-1].seconds == cost.seconds
+        assert costs['agent'][-1].kernels == cost.kernels  # routed as measured, no sweep
         assert 'encode cost (cached' in agent.output
 
 
 @pytest.mark.parametrize('extra, kernel, logged', [
     (['-p', 'kernel:=int8'], 'int8', 'kernels: int8'),
+    (['-p', 'kernel:=qint8'], 'qint8', 'kernels: qint8'),
     (['-p', 'kernel:=reference'], 'reference', 'kernels: reference'),
-    (['-p', 'scheme:=potlog'], 'reference', 'no linear bit-plane form'),
+    (['-p', 'scheme:=potlog'], 'reference', 'no linear bit-plane or integer form'),
 ])
 def test_agent_kernel_choices_and_the_potlog_path(
         ros_env, spin_until, costs, extra, kernel, logged):
@@ -80,7 +84,9 @@ def test_agent_kernel_choices_and_the_potlog_path(
 
     with NodeProcess('agent_encoder_node', TINY + extra, env=ros_env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
-        assert costs['agent'][-1].kernel == kernel and costs['agent'][-1].isa == 'torch'
+        cost = costs['agent'][-1]
+        assert cost.kernel == kernel and cost.kernels == (kernel,) * 8
+        assert (cost.isa == 'torch') == (kernel != 'qint8')
         # the line was logged before the cost went out; its pipe can lag behind DDS
         assert spin_until(lambda: logged in agent.output, timeout=10), agent.output
         assert agent.returncode is None
@@ -94,13 +100,13 @@ def test_without_the_library_auto_runs_the_reference_path_and_says_why(
     with NodeProcess('agent_encoder_node', TINY, env=env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].kernel == 'reference'
-        assert 'lookup-table kernels unavailable' in agent.output
+        assert 'the kernel library is unavailable' in agent.output
         assert '[WARN]' in agent.output
-    # asking for lut explicitly is an error: configure fails with the reason, exit code 2
-    agent = NodeProcess('agent_encoder_node', TINY + ['-p', 'kernel:=lut'], env=env)
+    # asking for a library kernel explicitly is an error: configure fails with the reason
+    agent = NodeProcess('agent_encoder_node', TINY + ['-p', 'kernel:=qint8'], env=env)
     try:
         assert agent.wait(timeout=90) == 2, agent.output
-        assert 'kernel "lut" requested but' in agent.output
+        assert 'kernel "qint8" requested but' in agent.output
     finally:
         agent.stop()
 

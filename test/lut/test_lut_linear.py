@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from qcoinf_ros import runtime as rt
 from qcoinf_ros.lut.library import load_library
 from qcoinf_ros.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
 from qcoinf_ros.lut.reference import table_error_bound
 from qcoinf_ros.quant import (
     dequantize_codes, NestedQuantizedModel, QuantConfig, quantize_tensor, reduce_codes)
-from qcoinf_ros.quant import runtime as rt
 
 
 @pytest.fixture(scope='module')
@@ -105,9 +105,9 @@ def _tiny_agent():
 def test_every_kernel_runs_the_model_close_to_the_reference(lib, scheme):
     x = _tiny_agent().example_inputs(2, seed=3)
     outs = {}
-    for kernel in ('reference', 'int8', 'lut', 'auto'):
+    for kernel in ('reference', 'int8', 'lut', 'qint8', 'auto'):
         split = _tiny_agent()  # the same seeded weights every time
-        if kernel == 'lut' and scheme == 'potlog':
+        if kernel in ('lut', 'qint8') and scheme == 'potlog':
             with pytest.raises(ValueError, match='needs the uniform scheme'):
                 rt.build_runtime(split.agent_module, kernel, scheme, 8)
             continue
@@ -115,8 +115,8 @@ def test_every_kernel_runs_the_model_close_to_the_reference(lib, scheme):
                                    bit_width=6)
         assert runtime.module is split.agent_module and runtime.bit_width == 6
         outs[kernel] = split.encode(x)
-        assert runtime.kernel == {'auto': 'lut' if scheme == 'uniform' else 'reference'}.get(
-            kernel, kernel), runtime.reason
+        assert runtime.kernel == {'auto': 'lut+qint8' if scheme == 'uniform'
+                                  else 'reference'}.get(kernel, kernel), runtime.reason
     ref = outs['reference']
     for kernel, out in outs.items():
         rel = float((out - ref).abs().max() / ref.abs().max())
@@ -163,8 +163,9 @@ def test_auto_falls_back_to_reference_and_lut_refuses_without_the_library(monkey
     monkeypatch.setattr(library, 'library_status', lambda: 'not built here (test)')
     kernel, reason = rt.resolve_kernel('auto', 'uniform')
     assert kernel == 'reference' and 'not built here (test)' in reason
-    with pytest.raises(ValueError, match='kernel "lut" requested but'):
-        rt.resolve_kernel('lut', 'uniform')
+    for kernel in ('lut', 'qint8'):
+        with pytest.raises(ValueError, match=f'kernel "{kernel}" requested but'):
+            rt.resolve_kernel(kernel, 'uniform')
     with pytest.raises(ValueError, match='Invalid kernel'):
         rt.resolve_kernel('fast', 'uniform')
     split = _tiny_agent()
@@ -186,3 +187,60 @@ def test_int8_switch_rebuilds_the_int8_layers(lib):
     runtime.set_bit_width(2)
     assert runtime.last_switch_s <= time.perf_counter() - start
     assert not torch.equal(split.encode(x), y8)
+
+
+def test_routes_switch_the_kernel_with_the_bit_width_and_trim_keeps_what_they_use(lib):
+    x = _tiny_agent().example_inputs(2, seed=4)
+    want = {}
+    for kernel in ('lut', 'qint8'):
+        split = _tiny_agent()
+        runtime = rt.build_runtime(split.agent_module, kernel, 'uniform', 8)
+        assert runtime.choices == (kernel,) and runtime.routes == (kernel,) * 8
+        for b in (2, 6):
+            runtime.set_bit_width(b)
+            want[kernel, b] = split.encode(x)
+    split = _tiny_agent()
+    runtime = rt.build_runtime(split.agent_module, 'lut+qint8', 'uniform', 8)
+    assert runtime.choices == ('lut', 'qint8')
+    full = runtime.packed_nbytes
+    routes = ('lut',) * 3 + ('qint8',) * 5
+    assert runtime.set_routes(routes) == routes and runtime.kernel_at(6) == 'qint8'
+    for b in (2, 6):  # the same kernels on the same bytes: bit for bit
+        runtime.set_bit_width(b)
+        assert torch.equal(split.encode(x), want[runtime.kernel_at(b), b]), b
+    times = [runtime.set_bit_width(b) for _ in range(200) for b in (2, 7)]
+    assert statistics.median(times) < 100e-6  # the kernel switches with b: still O(1)
+    freed = runtime.trim()
+    assert 0 < freed < full and runtime.packed_nbytes == full - freed
+    layer = next(m for m in split.agent_module.modules() if isinstance(m, LutLinear))
+    assert layer.planes == 3 and layer.codes is not None and 'planes=3' in repr(layer)
+    for b in (2, 6):  # trimmed planes are the top 3 of 8: outputs unchanged
+        runtime.set_bit_width(b)
+        assert torch.equal(split.encode(x), want[runtime.kernel_at(b), b]), b
+    with pytest.raises(ValueError, match='b = 4 on lut'):
+        runtime.set_routes(('lut',) * 4 + ('qint8',) * 4)
+    assert runtime.routes == routes
+    with pytest.raises(ValueError, match='routes must name one of'):
+        runtime.set_routes(('lut',) * 7)
+    runtime.set_routes(('qint8',) * 8)
+    runtime.trim()
+    assert layer.planes == 0 and layer.packed is None and runtime.choices == ('qint8',)
+
+
+def test_a_layer_without_the_form_its_route_names_says_so(lib):
+    torch.manual_seed(5)
+    linear = nn.Linear(40, 16)
+    qt = quantize_tensor(linear.weight.detach(), QuantConfig('uniform', 8, 8))
+    state = BitWidth(8)
+    with pytest.raises(ValueError, match='needs the planes'):
+        LutLinear.from_linear(linear, qt, state, lib, planes=0)
+    layer = LutLinear.from_linear(linear, qt, state, lib, planes=4)
+    state.set(4)
+    layer(torch.randn(3, 40))
+    state.set(5)
+    with pytest.raises(ValueError, match='bit-width 5 is routed to lut, which this layer no '
+                                         'longer holds'):
+        layer(torch.randn(3, 40))
+    state.set_routes(('qint8',) * 8)
+    with pytest.raises(ValueError, match='codes dropped'):
+        layer(torch.randn(3, 40))

@@ -9,7 +9,7 @@ from torch import nn
 from qcoinf_ros.models.device import (
     DeviceError, place, Placement, resolve_device, synchronize, upload)
 from qcoinf_ros.quant import NestedQuantizedModel
-from qcoinf_ros.quant.runtime import build_runtime, resolve_kernel
+from qcoinf_ros.runtime import build_runtime, resolve_kernel
 
 
 class MimicCuda:

@@ -13,7 +13,7 @@ from qcoinf_ros.models.shipped import AGENT_FILE, is_shipped, load_shipped, save
     SERVER_FILE
 from qcoinf_ros.quant import NestedQuantizedModel, QuantConfig, quantize_tensor
 from qcoinf_ros.quant.quantizers import stored_or_quantized
-from qcoinf_ros.quant.runtime import build_runtime
+from qcoinf_ros.runtime import build_runtime
 
 FC1 = 'git.image_encoder.vision_model.encoder.layers.0.mlp.fc1.weight'
 SMALL = CaptionerConfig(image_size=64, patch_size=32, vision_width=48, vision_layers=1,

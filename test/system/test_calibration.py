@@ -101,7 +101,7 @@ def _tiny():
 
 
 def test_agent_calibration_measures_every_bit_width_then_reads_its_cache(tmp_path):
-    from qcoinf_ros.quant.runtime import build_runtime
+    from qcoinf_ros.runtime import build_runtime
     split = _tiny()
     runtime = build_runtime(split.agent_module, 'auto', 'uniform', 4, bit_width=3)
     x = split.example_inputs(1)
@@ -126,6 +126,50 @@ def test_agent_calibration_measures_every_bit_width_then_reads_its_cache(tmp_pat
     assert not fresh.cached and calls
     other = cal.calibrate_agent('tiny-git', runtime, run, threads=2, repeats=1, cache=cache)
     assert not other.cached  # another thread count is another measurement
+
+
+def test_agent_calibration_routes_each_bit_width_to_the_faster_kernel(tmp_path):
+    """Both exact kernels measured in the same rounds; each b runs on the faster, then trimmed."""
+    import time
+
+    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.lut.linear import LutLinear
+    from qcoinf_ros.runtime import build_runtime
+    assert load_library() is not None, 'the kernel library is not built'
+
+    def routed(split):
+        runtime = build_runtime(split.agent_module, 'lut+qint8', 'uniform', 4, bit_width=1)
+        x = split.example_inputs(1)
+        calls = []
+
+        def run():  # the real encode, then a kernel-dependent pause that decides the choice
+            kernel, b = runtime.kernel_at(runtime.bit_width), runtime.bit_width
+            calls.append((kernel, b))
+            with torch.no_grad():
+                split.encode(x)
+            time.sleep(0.025 if kernel == 'qint8' else 0.010 * b)
+        return runtime, run, calls
+
+    split = _tiny()
+    runtime, run, calls = routed(split)
+    cache = cal.CostCache(tmp_path)
+    cost = cal.calibrate_agent('tiny-git', runtime, run, threads=1, repeats=2, cache=cache)
+    assert sorted(set(calls)) == [(k, b) for k in ('lut', 'qint8') for b in range(1, 5)]
+    assert cost.kernels == runtime.routes == ('lut', 'lut', 'qint8', 'qint8')
+    assert cost.kernel == 'lut+qint8' and cost.kernel_summary() == 'lut b 1-2, qint8 b 3-4'
+    assert 0.010 < cost.seconds[0] < cost.seconds[1] < 0.025 < cost.seconds[2]
+    assert cost.t_plane > 0.008  # the fit describes the lookup kernels, not the table
+    assert runtime.bit_width == 1 and runtime.choices == ('qint8',)  # planes cut to 2
+    layer = next(m for m in split.agent_module.modules() if isinstance(m, LutLinear))
+    assert layer.planes == 2 and layer.codes is not None
+    # a restart: routed from the cache, no sweep, trimmed the same
+    split = _tiny()
+    runtime, run, calls = routed(split)
+    again = cal.calibrate_agent('tiny-git', runtime, run, threads=1, cache=cache)
+    assert again.cached and again.kernels == cost.kernels and calls == []
+    assert runtime.routes == cost.kernels and runtime.kernel_at(3) == 'qint8'
+    layer = next(m for m in split.agent_module.modules() if isinstance(m, LutLinear))
+    assert layer.planes == 2
 
 
 def test_server_calibration_times_a_full_length_caption(tmp_path):

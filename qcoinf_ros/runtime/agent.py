@@ -1,7 +1,7 @@
 """
 How the quantized agent part runs: the kernel behind a run-time bit-width.
 
-Three kernels, one interface (:class:`AgentRuntime`: ``module``, ``set_bit_width``):
+Kernels, one interface (:class:`AgentRuntime`: ``module``, ``set_bit_width``):
 
 ``lut``
     the bit-plane lookup-table kernels (:mod:`qcoinf_ros.lut`): every ``nn.Linear`` (and the
@@ -9,19 +9,29 @@ Three kernels, one interface (:class:`AgentRuntime`: ``module``, ``set_bit_width
     over the ``B_max`` nested planes; the cost grows with ``b`` and a switch is one shared
     assignment (O(1)). Uniform scheme only. Other quantizable layers (general convolutions) keep
     dequantized weights, one tensor per bit-width, switched by reference (no copy).
+``qint8``
+    the library's exact int8 kernels on the same stored codes (one byte per weight,
+    ``u_b = u_B >> (B - b)``, :mod:`qcoinf_ros.lut.int8_reference`): flat in ``b``, a switch
+    is the same O(1) assignment. Uniform scheme only.
+``lut+qint8``
+    both forms in every layer, and a route per bit-width (:meth:`AgentRuntime.set_routes`):
+    ``b`` runs on whichever the agent measured faster at configure
+    (:func:`qcoinf_ros.system.calibration.calibrate_agent`), then :meth:`AgentRuntime.trim`
+    drops what no route uses. A switch of ``b`` switches the kernel with it, still O(1).
 ``int8``
     torch's dynamic int8 ``nn.Linear`` (fbgemm/onednn) on the dequantized ``b``-bit weights:
     the comparator whose cost is flat in ``b``; a switch re-quantizes the model (O(weights)).
+    Not exact: it quantizes the ``b``-bit weights again to its own int8 grid.
 ``reference``
     fake quantization (:class:`~qcoinf_ros.quant.NestedQuantizedModel`): fp32 kernels on the
     exact dequantized weights; a switch rewrites them (O(weights)). PoT-log always runs here
     (its codes have no linear bit-plane form).
 
-``auto`` picks ``lut`` for the uniform scheme when the kernel library is loaded, else
+``auto`` picks ``lut+qint8`` for the uniform scheme when the kernel library is loaded, else
 ``reference``, and says why (:attr:`AgentRuntime.reason`).
 
 On a GPU (``device`` ``cuda:N``) only ``reference`` runs: the module and the nested codes move
-to the device, so a switch dequantizes there; ``lut`` and ``int8`` are CPU kernels (an explicit
+to the device, so a switch dequantizes there; the other kernels run on the CPU (an explicit
 request for them on a GPU is refused, ``auto`` takes ``reference`` and says why).
 """
 
@@ -41,43 +51,48 @@ from qcoinf_ros.quant.quantizers import (
     stored_or_quantized)
 from qcoinf_ros.validation import require_int_in_range
 
-__all__ = ['KERNELS', 'AgentRuntime', 'resolve_kernel', 'build_runtime']
+__all__ = ['KERNELS', 'LIBRARY_KERNELS', 'AgentRuntime', 'resolve_kernel', 'build_runtime']
 
-KERNELS = ('auto', 'lut', 'int8', 'reference')
+KERNELS = ('auto', 'lut', 'qint8', 'lut+qint8', 'int8', 'reference')
+#: What the library's runtime can hold: one form, or both with a route per bit-width.
+LIBRARY_KERNELS = ('lut', 'qint8', 'lut+qint8')
 
 
 def resolve_kernel(kernel: str, scheme: str, device: str = 'cpu') -> tuple[str, str]:
     """
     Return the kernel to run for ``kernel``, ``scheme`` and ``device``, and why.
 
-    An explicit ``lut`` that cannot run (PoT-log, or no library), or ``lut``/``int8`` on a GPU,
-    raises ``ValueError``; ``auto`` falls back to ``reference`` and the reason says so.
+    An explicit library kernel (``lut``, ``qint8``) that cannot run (PoT-log, or no library),
+    or any CPU kernel on a GPU, raises ``ValueError``; ``auto`` falls back to ``reference``
+    and the reason says so. ``auto`` with the library is ``lut+qint8`` (the faster per ``b``).
     """
     if kernel not in KERNELS:
         raise ValueError(f'Invalid kernel: "{kernel}" (expected one of {KERNELS})')
     check_scheme(scheme)
     if str(device) != 'cpu':
-        if kernel in ('lut', 'int8'):
+        if kernel not in ('auto', 'reference'):
             raise ValueError(f'kernel "{kernel}" runs on the CPU only, not on {device}: use '
                              'kernel reference (or auto) on a GPU')
-        return 'reference', (f'on {device}: the dequantized reference runs on the GPU (the lut '
-                             'and int8 kernels are CPU kernels)')
+        return 'reference', (f'on {device}: the dequantized reference runs on the GPU (the lut, '
+                             'qint8 and int8 kernels are CPU kernels)')
     if kernel in ('int8', 'reference'):
         return kernel, f'{kernel} kernels requested'
     from qcoinf_ros.lut.library import library_status, load_library
     lib = load_library()
     if scheme != 'uniform':
-        why = (f'the {scheme} scheme has no linear bit-plane form: it runs on the reference '
-               f'(dequantized fp32) path')
-        if kernel == 'lut':
-            raise ValueError(f'kernel "lut" needs the uniform scheme; {why}')
+        why = (f'the {scheme} scheme has no linear bit-plane or integer form: it runs on the '
+               f'reference (dequantized fp32) path')
+        if kernel != 'auto':
+            raise ValueError(f'kernel "{kernel}" needs the uniform scheme; {why}')
         return 'reference', why
     if lib is None:
-        why = f'lookup-table kernels unavailable ({library_status()}); running the reference path'
-        if kernel == 'lut':
-            raise ValueError(f'kernel "lut" requested but {why}')
+        why = f'the kernel library is unavailable ({library_status()}); running the reference path'
+        if kernel != 'auto':
+            raise ValueError(f'kernel "{kernel}" requested but {why}')
         return 'reference', why
-    return 'lut', f'{library_status()}'
+    if kernel == 'auto':
+        return 'lut+qint8', f'{library_status()}; each bit-width on the faster of lut and qint8'
+    return kernel, f'{library_status()}; {kernel} requested'
 
 
 class AgentRuntime:
@@ -129,6 +144,32 @@ class AgentRuntime:
         self.last_switch_s = time.perf_counter() - start
         return self.last_switch_s
 
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """Return the kernels a bit-width can be routed to (several: measure, then route)."""
+        return (self.kernel,)
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Return the kernel each bit-width 1..b_max runs on."""
+        return (self.kernel,) * self.b_max
+
+    def set_routes(self, routes) -> tuple[str, ...]:
+        """Run ``b`` on ``routes[b - 1]``; ``ValueError`` for a kernel this runtime lacks."""
+        routes = tuple(routes)
+        if routes != self.routes:
+            raise ValueError(f'the {self.kernel} runtime runs every bit-width on {self.kernel}, '
+                             f'cannot route {routes!r:.120}')
+        return routes
+
+    def kernel_at(self, bit_width: int) -> str:
+        """Return the kernel ``bit_width`` runs on."""
+        return self.routes[check_bit_width(bit_width, self.b_max, 'bit_width') - 1]
+
+    def trim(self) -> int:
+        """Drop the weight forms no route uses; return the bytes freed."""
+        return 0
+
     def _switch(self, bits: int) -> None:
         raise NotImplementedError
 
@@ -177,12 +218,18 @@ class _Int8Runtime(AgentRuntime):
         self._requantize()
 
 
-class _LutRuntime(AgentRuntime):
-    def __init__(self, module, reason, config, filter_fn, threads, library, stored):
+class _LibraryRuntime(AgentRuntime):
+    # Every nn.Linear (and patchify Conv2d) becomes a LutLinear holding the forms ``kernel``
+    # names; one shared BitWidth carries b and its route.
+    def __init__(self, module, kernel, reason, config, filter_fn, threads, library, stored):
         from qcoinf_ros.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
-        self._state = BitWidth(config.b_max)
+        forms = kernel.split('+')
+        self._state = BitWidth(config.b_max, routes=(forms[0],) * config.b_max)
         self._variant = library.variant  # the layers pack for the variant in use now
         self._cached: list[tuple[nn.Parameter, list[torch.Tensor]]] = []
+        self._layers: list[LutLinear] = []
+        planes = config.b_max if 'lut' in forms else 0
+        codes = 'qint8' in forms
         count, seen = 0, set()
         filter_fn = filter_fn or default_filter
         with torch.no_grad():
@@ -195,9 +242,12 @@ class _LutRuntime(AgentRuntime):
                                          f'{fqn}.weight')
                 count += weight.numel()
                 if isinstance(child, nn.Linear):
-                    new = LutLinear.from_linear(child, qt, self._state, library, threads)
+                    new = LutLinear.from_linear(child, qt, self._state, library, threads,
+                                                planes, codes)
+                    self._layers.append(new)
                 elif is_patchify_conv(child):
-                    new = LutConv2d(child, qt, self._state, library, threads)
+                    new = LutConv2d(child, qt, self._state, library, threads, planes, codes)
+                    self._layers.append(new.linear)
                 else:
                     if id(weight) not in seen:  # tied weights: one cache
                         seen.add(id(weight))
@@ -211,7 +261,7 @@ class _LutRuntime(AgentRuntime):
         if not count:
             raise ValueError(f'filter_fn selected no weight to quantize in '
                              f'{type(module).__name__}')
-        super().__init__(module, 'lut', reason, config, count, threads)
+        super().__init__(module, kernel, reason, config, count, threads)
 
     @property
     def isa(self) -> str:
@@ -222,6 +272,33 @@ class _LutRuntime(AgentRuntime):
     def dequantized_layers(self) -> int:
         """Quantizable layers the kernels cannot run (switched by reference, not copied)."""
         return len(self._cached)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(r for r in ('lut', 'qint8') if self._layers and all(
+            layer.runs(r, b) for layer in self._layers for b in
+            (range(1, self.b_max + 1) if r == 'lut' else (1,))))
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        return self._state.routes
+
+    def set_routes(self, routes) -> tuple[str, ...]:
+        routes = tuple(routes)
+        missing = [f'b = {b} on {r}' for b, r in enumerate(routes, 1)
+                   if len(routes) == self.b_max and self._layers
+                   and not self._layers[0].runs(r, b)]
+        if missing:
+            raise ValueError(f'cannot route {", ".join(missing)}: the layers no longer hold it '
+                             f'(kernel {self.kernel}, trimmed)')
+        return self._state.set_routes(routes)
+
+    def trim(self) -> int:
+        return sum(layer.trim() for layer in self._layers)
+
+    @property
+    def packed_nbytes(self) -> int:
+        return sum(layer.packed_nbytes for layer in self._layers)
 
     def _switch(self, bits):
         self._state.set(bits)
@@ -247,7 +324,8 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
     Returns the :class:`AgentRuntime` (its ``module`` is ``module``, changed in place: layers
     replaced for ``lut`` and ``int8``, weights rewritten for ``reference``), at ``bit_width``
     (default ``b_max``).
-    ``threads`` is the kernels' thread count (the ``lut`` kernels; torch's own are separate).
+    ``threads`` is the library kernels' thread count (``lut``, ``qint8``; torch's own are set
+    apart, e.g. by the agent's ``threads`` parameter).
     ``stored``: codes already kept at ``b_max`` per weight name (e.g.
     :attr:`SplitModel.stored_codes <qcoinf_ros.models.base.SplitModel.stored_codes>`), run as
     they are where scheme and granularity match instead of quantizing the weights again.
@@ -261,10 +339,10 @@ def build_runtime(module: nn.Module, kernel: str = 'auto', scheme: str = 'unifor
     name, reason = resolve_kernel(kernel, scheme, device)
     stored = dict(stored or {})
     runtime: AgentRuntime
-    if name == 'lut':
+    if name in LIBRARY_KERNELS:
         from qcoinf_ros.lut.library import load_library
-        runtime = _LutRuntime(module, reason, config, filter_fn, threads, load_library(),
-                              stored)
+        runtime = _LibraryRuntime(module, name, reason, config, filter_fn, threads,
+                                  load_library(), stored)
     elif name == 'int8':
         runtime = _Int8Runtime(module, reason, config, filter_fn, threads, stored)
     else:
