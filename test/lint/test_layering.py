@@ -138,3 +138,60 @@ def test_the_test_tree_mirrors_the_package():
     assert not list(tests.glob('test_*.py'))  # none left at the top
     names = [p.name for p in tests.rglob('test_*.py')]
     assert len(names) == len(set(names))  # unique basenames (pytest's default import mode)
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Top-level package of qcoinf_ros -> the packages it imports (any import, anywhere)."""
+    edges: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob('*.py')):
+        relative = path.relative_to(PACKAGE)
+        source = relative.parts[0] if len(relative.parts) > 1 else relative.stem
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ''] if isinstance(node, ast.ImportFrom) and not node.level else []
+            for name in names:
+                parts = name.split('.')
+                if parts[0] == 'qcoinf_ros' and len(parts) > 1 and parts[1] != source:
+                    edges.setdefault(source, set()).add(parts[1])
+    return edges
+
+
+def _loops(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one package (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    loops: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                loops.append(sorted(group))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return loops
+
+
+def test_no_import_loop_between_packages():
+    """Imports inside functions count: a lazy import that hides a loop is still a loop."""
+    edges = _package_imports()
+    assert _loops(edges) == []
+    assert 'quant' in edges['lut'] and 'lut' not in edges.get('quant', set())
+    assert {'lut', 'quant'} <= edges['runtime']
+    assert _loops({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
