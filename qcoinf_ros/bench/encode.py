@@ -7,8 +7,9 @@ process then sets each bit-width on ``qcoinf/bit_width``, sends frames one at a 
 ``camera/image_raw`` (closed loop: the next frame ``pause`` seconds after the previous
 embedding, as between camera frames: an encode after a gap finds colder caches than a
 back-to-back one; 0 sends back-to-back) and reads the encode time the node measured from each
-embedding's payload. The ``reference`` kernel runs
-dequantized weights with fp32 matrix products: its time is the fp32 agent's.
+embedding's payload. The ``reference`` kernel runs dequantized weights with fp32 matrix
+products: its time is the fp32 agent's; ``auto`` runs each bit-width on the faster of the
+library's exact kernels as the node measured them (``routes``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class EncodeResult:
     isa: str
     seconds: dict[int, list[float]] = field(default_factory=dict)
     predicted: dict[int, float] = field(default_factory=dict)
+    #: The kernel each bit-width ran on (``lut+qint8``: the node's per-b choice).
+    routes: dict[int, str] = field(default_factory=dict)
 
     def median_ms(self, b: int) -> float:
         """Median encode time at ``b`` [ms]."""
@@ -107,6 +110,7 @@ def encode_through_node(model: str, kernel: str, bits, count: int = 10, size: in
         result = EncodeResult(costs[-1].kernel, costs[-1].isa)
         result.predicted = {b: costs[-1].seconds[b - 1] for b in bits
                             if b <= len(costs[-1].seconds)}
+        result.routes = {b: costs[-1].kernel_at(b) for b in bits}
         for b in bits:
             bits_pub.publish(UInt8(data=b))
             result.seconds[b] = []

@@ -18,8 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--model', default='default',
                         help='default, tiny, git:DIR or blip2:DIR; a GIT-base-shaped one: '
                              'qcoinf make random-git DIR (default: default)')
-    parser.add_argument('--kernels', default='lut,int8,reference',
-                        help='comma-separated (default: lut,int8,reference)')
+    parser.add_argument('--kernels', default='auto,int8,reference',
+                        help='comma-separated: auto (each b on the faster of lut and qint8, '
+                             'as the node chose), lut, qint8, int8 (torch), reference (fp32) '
+                             '(default: auto,int8,reference)')
     parser.add_argument('--bits', type=parse_bit_widths, default=[2, 4, 8],
                         help='bit-widths, e.g. 2,4,8 or 1-8 (default: 2,4,8)')
     parser.add_argument('--frames', type=int, default=10, help='timed frames per bit-width')
@@ -50,15 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f'{args.model}: encode time through agent_encoder_node, {args.size}x{args.size} '
           f'frames, {args.threads} thread(s), median of {args.frames} frames per bit-width, '
           f'{args.pause:g} s between frames')
-    print(f'{"kernel":>10} {"b":>3} {"encode ms":>10} {"predicted ms":>13} {"vs fp32":>8} '
-          f'{"vs int8":>8}')
+    print(f'{"kernel":>17} {"b":>3} {"runs on":>8} {"encode ms":>10} {"predicted ms":>13} '
+          f'{"error":>7} {"vs fp32":>8} {"vs int8":>8}')
     for r in results:
         for b in bits:
             ms = r.median_ms(b)
             fp32 = by_kernel['reference'].median_ms(b) if 'reference' in by_kernel else None
             int8 = by_kernel['int8'].median_ms(b) if 'int8' in by_kernel else None
             pred = f'{1e3 * r.predicted[b]:.1f}' if b in r.predicted else '-'
-            print(f'{r.kernel + "/" + r.isa:>10} {b:>3} {ms:>10.1f} {pred:>13} '
+            error = f'{1e3 * r.predicted[b] / ms - 1:+.0%}' if b in r.predicted else '-'
+            print(f'{r.kernel + "/" + r.isa:>17} {b:>3} {r.routes.get(b, r.kernel):>8} '
+                  f'{ms:>10.1f} {pred:>13} {error:>7} '
                   f'{(f"{ms / fp32:.2f}x" if fp32 else "-"):>8} '
                   f'{(f"{ms / int8:.2f}x" if int8 else "-"):>8}')
     top = max(bits)

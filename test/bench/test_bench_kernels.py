@@ -56,13 +56,16 @@ def test_bench_kernels_refuses_bad_arguments(argv, message, capsys):
 def test_bench_encode_times_the_node_per_kernel_and_bit_width(ros_env, capsys):
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
     from qcoinf_ros.cli.bench_encode import main
-    assert main(['--kernels', 'lut,reference', '--bits', '1,8', '--frames', '2',
+    assert main(['--kernels', 'auto,reference', '--bits', '1,8', '--frames', '2',
                  '--size', '96']) == 0
     out = capsys.readouterr().out
     lines = [line.split() for line in out.splitlines()
-             if line.strip().startswith(('lut/', 'reference/'))]
+             if line.strip().startswith(('lut+qint8/', 'reference/'))]
     assert len(lines) == 4  # two kernels x two bit-widths
-    for kernel_isa, b, measured, predicted, vs_fp32, _ in lines:
+    for kernel_isa, b, runs_on, measured, predicted, error, vs_fp32, _ in lines:
         assert int(b) in (1, 8) and float(measured) > 0 and float(predicted) > 0
+        assert error.endswith('%') and error[0] in '+-'
         if kernel_isa.startswith('reference/'):
-            assert vs_fp32 == '1.00x'
+            assert vs_fp32 == '1.00x' and runs_on == 'reference'
+        else:
+            assert runs_on in ('lut', 'qint8')
