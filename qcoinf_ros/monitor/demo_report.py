@@ -82,7 +82,7 @@ class PlanCheck:
         """Predicted / measured agent delay."""
         return self.predicted_s / self.measured_s if self.frames else float('nan')
 
-    def within(self, tolerance: float = 0.25) -> bool:
+    def within(self, tolerance: float = 0.15) -> bool:
         """Whether the prediction is within ``tolerance`` (relative) of the measurement."""
         return bool(self.frames) and abs(self.predicted_s - self.measured_s) \
             <= tolerance * self.measured_s
@@ -236,7 +236,7 @@ def _plot(record: DemoRecord, floor: int | None, path: Path) -> None:
 
 def write_report(record: DemoRecord, out: str | Path, *, floor: int | None = None,
                  floor_source: str = '', scenario: Sequence[str] = (),
-                 tolerance: float = 0.25) -> list[str]:
+                 tolerance: float = 0.15) -> list[str]:
     """Write ``report.png`` and ``report.md`` to ``out``; return the summary lines."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +286,7 @@ def write_report(record: DemoRecord, out: str | Path, *, floor: int | None = Non
                          'go below it)')
     plan_table = [
         '| from [s] | to [s] | b | predicted agent delay [ms] | measured encode, median [ms] | '
-        'frames | predicted / measured | within 25 % | deadline met |',
+        f'frames | predicted / measured | within {tolerance:.0%} | deadline met |',
         '|---|---|---|---|---|---|---|---|---|']
     for c in checks:
         plan_table.append(

@@ -24,6 +24,12 @@ its cost while it runs (``cost_drift``) and a busy machine makes every ``T(b)`` 
 grow; a budget halfway up the step then pushed the plan below the floor (captions collapse), while
 a cost that shrinks only lifts it to ``floor + 1``.
 
+Where the measured cost is flat in ``b`` (a plateau: the agent's int8 kernels run every ``b``
+in the same time, :mod:`qcoinf_ros.runtime`), no budget picks a ``b`` on the plateau but its
+top, ``B_max``: the targets and the energy phase's end are taken among the bit-widths whose
+next one costs more (``rungs``), the floor raised to the lowest of them; on a cost flat from
+the floor up the scenario is the loose phase alone (``b = B_max`` throughout) and says why.
+
 ``floor`` is the lowest bit-width whose captions have not collapsed (:func:`quality_floor`, from
 the model's measured quality per bit-width); no phase asks for less. The same numbers give the
 planner's ``replan_tolerance`` (a fraction of E0 small enough to see each step).
@@ -65,10 +71,17 @@ class DerivedScenario:
     phases: tuple[Phase, ...]
     delays: tuple[float, ...]  # predicted T(b), b = 1..B_max
     energies: tuple[float, ...]  # predicted E(b)
+    #: The bit-widths a budget can force (the next costs more), B_max included.
+    rungs: tuple[int, ...] = ()
 
     def describe(self) -> list[str]:
         """One line per phase, for the report."""
         lines = []
+        b_max = len(self.delays)
+        flat = [b for b in range(1, b_max + 1) if self.rungs and b not in self.rungs]
+        if flat:
+            lines.append(f'b = {", ".join(map(str, flat))} cost what the next bit-width costs '
+                         f'(the kernels\' time is flat there): no budget picks them')
         for p in self.phases:
             what = {'none': f'loose budgets: b = {p.bit_width}',
                     'deadline': f'T0 between T({p.bit_width}) and T({p.bit_width + 1}) with '
@@ -132,19 +145,25 @@ def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, 
     delays = tuple(total_delay(params, b, f, f_server, agent_cost) for b in range(1, b_max + 1))
     energies = tuple(total_energy(params, b, f, f_server, agent_cost)
                      for b in range(1, b_max + 1))
-    if any(b >= a for a, b in zip(delays[1:], delays)) or \
-            any(b >= a for a, b in zip(energies[1:], energies)):
-        raise ValueError('the predicted delay and energy must grow with b to derive budgets '
+    if any(b > a for a, b in zip(delays[1:], delays)) or \
+            any(b > a for a, b in zip(energies[1:], energies)):
+        raise ValueError('the predicted delay and energy must not fall with b to derive budgets '
                          f'from them, got T(b) = {delays}')
+    # A bit-width the budgets can force: its next one costs more in delay and energy (on a
+    # plateau, e.g. where the flat int8 kernels run, every b of it fits wherever the first does,
+    # and the planner takes the highest). B_max always can.
+    rungs = [b for b in range(1, b_max) if delays[b] > delays[b - 1]
+             and energies[b] > energies[b - 1]] + [b_max]
+    low = next(b for b in rungs if b >= floor)  # the lowest b a budget forces, >= the floor
 
-    def between(table, b):  # halfway between b and b + 1; the floor: h of the way
-        h = headroom if b == floor else 0.5
+    def between(table, b):  # halfway between b and b + 1; the lowest rung: h of the way
+        h = headroom if b == low else 0.5
         return table[b - 1] + h * (table[b] - table[b - 1])
 
-    targets = list(dict.fromkeys([(b_max + floor + 1) // 2, floor]))
-    targets = [b for b in targets if b < b_max]
+    middle = max((b for b in rungs if low <= b <= (b_max + floor + 1) // 2), default=low)
+    targets = [b for b in dict.fromkeys([middle, low]) if b < b_max]
     t_loose = loose * (1.0 + margin) * delays[-1]
-    energy_start = 0.6 * duration if floor < b_max else duration
+    energy_start = 0.6 * duration if low < b_max else duration
     step = energy_start / (1 + len(targets))
     phases = [Phase(0.0, step, b_max, 'none', t_loose)]
     for i, b in enumerate(targets, start=1):
@@ -153,7 +172,7 @@ def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, 
     e_hi = energies[-1] + 0.25 * (energies[-1] - energies[-2]) if b_max > 1 else energies[-1]
     if energy_start < duration:
         phases.append(Phase(energy_start, duration, b_max, 'energy', t_loose))
-        e_lo = between(energies, floor)
+        e_lo = between(energies, low)
         p1, p2 = battery.at(energy_start).percentage, battery.at(duration).percentage
         s1, s2 = _policy_share(p1, reserve), _policy_share(p2, reserve)
         if s1 - s2 <= 1e-9:
@@ -165,7 +184,7 @@ def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, 
             raise ValueError(f'no linear energy policy ends at E0 = {e_lo!r} J: the battery '
                              f'drains too little during the energy phase')
         e0_full = e0_min + span
-        steps = [energies[b] - energies[b - 1] for b in range(floor, b_max)]
+        steps = [energies[b] - energies[b - 1] for b in rungs if low <= b < b_max]
         tolerance = min(0.02, 0.25 * min(steps) / energies[-1])
     else:
         e0_full = e0_min = 2.0 * e_hi  # energy never binds
@@ -173,5 +192,5 @@ def derive_scenario(params: SystemParams, agent_cost: AgentCostModel | None, *, 
     return DerivedScenario(
         deadline_times=tuple(p.start for p in phases),
         deadline_values=tuple(p.t0 for p in phases), e0_full=e0_full, e0_min=e0_min,
-        replan_tolerance=max(tolerance, 1e-6), floor=floor, phases=tuple(phases),
-        delays=delays, energies=energies)
+        replan_tolerance=max(tolerance, 1e-6), floor=low, phases=tuple(phases),
+        delays=delays, energies=energies, rungs=tuple(rungs))

@@ -27,7 +27,8 @@ import numpy as np
 
 from qcoinf_ros.validation import require_int_in_range, require_positive
 
-__all__ = ['AffineFit', 'fit_affine', 'measure_latency_per_bit', 'measure_latency',
+__all__ = ['AffineFit', 'fit_affine', 'nondecreasing', 'measure_latency_per_bit',
+           'measure_latency',
            'calibrate_agent', 'calibrate_server',
            'cpu_clock_hz', 'cpu_clock_range_hz', 'cpu_model', 'device_key', 'machine_key',
            'CostCache',
@@ -72,6 +73,26 @@ def fit_affine(bits, seconds, nonnegative: bool = False) -> AffineFit:
     residual = float(np.sum((t - (intercept + slope * b)) ** 2))
     total = float(np.sum((t - t.mean()) ** 2))
     return AffineFit(float(intercept), float(slope), 1.0 - residual / total if total > 0 else 1.0)
+
+
+def nondecreasing(values) -> list[float]:
+    """
+    The least-squares nondecreasing fit of ``values`` (pool adjacent violators).
+
+    Each run of values that falls is replaced by its mean, until none falls. Used on an agent's
+    per-bit-width times: the faster of two kernels whose costs do not fall with ``b`` does not
+    fall with ``b`` either, so a dip in the medians is measurement noise (a flat int8 kernel
+    measured 27, 25, 29 ms), and a planner or a scenario reading it as "more bits, less time"
+    would be planning on noise.
+    """
+    pools: list[list[float]] = []  # [sum, count]
+    for v in values:
+        pools.append([float(v), 1.0])
+        while len(pools) > 1 and pools[-2][0] / pools[-2][1] > pools[-1][0] / pools[-1][1]:
+            total, count = pools.pop()
+            pools[-1][0] += total
+            pools[-1][1] += count
+    return [total / count for total, count in pools for _ in range(int(count))]
 
 
 def measure_latency(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -267,14 +288,20 @@ def _from_cache(cache: CostCache | None, key: dict, refresh: bool):
         return None  # a stale or foreign entry: measure again
 
 
+#: How an agent cost is made (part of its cache key: entries made another way are misses).
+AGENT_METHOD = 'per-b faster kernel, nondecreasing medians'
+
+
 def _route(runtime, cost) -> bool:
     """Route ``runtime`` as ``cost.kernels`` says and trim it; False if it cannot."""
     routes = tuple(cost.kernels) or (cost.kernel,) * runtime.b_max
-    if len(routes) != runtime.b_max or not set(routes) <= set(runtime.choices):
+    if len(routes) != runtime.b_max:
         return False
-    if len(runtime.choices) > 1:
+    try:
         runtime.set_routes(routes)
-        runtime.trim()
+    except ValueError:  # a kernel it does not hold (or no longer: trimmed)
+        return False
+    runtime.trim()
     return True
 
 
@@ -290,7 +317,8 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
     :func:`measure_latency_per_bit` over b = 1..b_max on every kernel the runtime can route
     (``runtime.choices``: the lookup tables and the int8 kernels for ``lut+qint8``), all
     interleaved in the same rounds, stored in the cache. Each ``b`` is routed to the faster
-    kernel (``seconds`` holds the chosen times, ``kernels`` the choice), the runtime trimmed to
+    kernel (``kernels``; ``seconds``: the chosen kernels' medians made nondecreasing in ``b``,
+    :func:`nondecreasing`), the runtime trimmed to
     what the routes use (:meth:`~qcoinf_ros.runtime.AgentRuntime.trim`); ``t_fixed + b
     t_plane`` is the affine fit (coefficients >= 0) of the lookup kernels' times where they
     ran, else of ``seconds``. The runtime is left at the bit-width it had.
@@ -300,7 +328,8 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
     key = {'part': 'agent', 'model_id': model_id, 'kernel': runtime.kernel, 'isa': runtime.isa,
            'scheme': runtime.config.scheme, 'granularity': runtime.config.granularity,
            'b_max': runtime.b_max, 'threads': threads, 'pause_s': pause_s,
-           'machine': machine_key(), 'device': device_key(device)}
+           'machine': machine_key(), 'device': device_key(device),
+           'method': AGENT_METHOD}
     hit = _from_cache(cache, key, refresh)
     if hit is not None and _route(runtime, hit):
         return hit
@@ -322,7 +351,7 @@ def calibrate_agent(model_id: str, runtime, run: Callable[[], object], *, thread
         runtime.set_bit_width(before)
     table = {config: measured[i] for i, config in enumerate(configs, 1)}
     routes = tuple(min(choices, key=lambda k: table[k, b]) for b in bits)  # ties: the first
-    times = [table[k, b] for k, b in zip(routes, bits)]
+    times = nondecreasing([table[k, b] for k, b in zip(routes, bits)])
     described = [table['lut', b] for b in bits] if 'lut' in choices else times
     if len(bits) >= 2:
         fit = fit_affine(bits, described, nonnegative=True)

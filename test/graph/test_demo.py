@@ -72,7 +72,8 @@ def test_plan_checks_pair_each_plan_with_the_frames_at_its_bit_width():
     checks = plan_checks(profiles, frames, end=9.0)
     assert [(c.start, c.end, c.bit_width, c.frames, c.met) for c in checks] == [
         (0.0, 5.0, 8, 2, 1), (5.0, 9.0, 4, 2, 2)]  # repeated plan merged; b=8 after 5 s: none
-    assert checks[0].measured_s == pytest.approx(0.012) and checks[0].within()
+    assert checks[0].measured_s == pytest.approx(0.012) and checks[0].within(0.25)
+    assert not checks[0].within()  # 20 % off: outside the default 15 %
     assert checks[1].ratio == pytest.approx(0.006 / 0.00675) and checks[1].within()
     late = plan_checks([(0.0, _plan(8, 0.020))], frames[:2], end=3.0)[0]
     assert not late.within() and late.ratio > 1.25

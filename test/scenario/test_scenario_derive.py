@@ -93,9 +93,49 @@ def test_bad_inputs_raise_value_errors():
     flat = BatteryDrain(initial_percentage=0.9, drain_per_second=0.0)
     with pytest.raises(ValueError, match='battery must drain'):
         derive_scenario(params, agent_cost, floor=3, duration=40.0, battery=flat)
-    flat_params, flat_cost, _ = _model(t_plane=0.0)
-    with pytest.raises(ValueError, match='grow with b'):
-        derive_scenario(flat_params, flat_cost, floor=3, duration=40.0, battery=BATTERY)
+    params, _, _ = _model()
+    falling = measured_model(params, _cost('agent', [0.03 - 0.001 * b for b in range(1, 9)],
+                                           0.03, 0.0), _cost('server', [0.04], 0.04, 0.0))[1]
+    with pytest.raises(ValueError, match='must not fall with b'):
+        derive_scenario(params, falling, floor=3, duration=40.0, battery=BATTERY)
+
+
+def test_a_cost_flat_from_the_floor_up_leaves_b_max_throughout_and_says_why():
+    params, flat_cost, _ = _model(t_plane=0.0)
+    derived = derive_scenario(params, flat_cost, floor=3, duration=40.0, battery=BATTERY)
+    assert [p.bit_width for p in derived.phases] == [8] and derived.rungs == (8,)
+    assert 'b = 1, 2, 3, 4, 5, 6, 7 cost what the next bit-width costs' in derived.describe()[0]
+
+
+@pytest.mark.parametrize('floor, targets', [(2, [3, 2]), (3, [3]), (4, [])])
+def test_a_plateau_is_never_a_target_and_the_real_solver_agrees(floor, targets):
+    """Lookup kernels up to b = 4, then the flat int8 kernels: 4..7 cannot be forced."""
+    params, _, _ = _model()
+    seconds = [0.012 + 0.006 * min(b, 4) for b in range(1, 9)]
+    params, agent_cost, _ = measured_model(params, _cost('agent', seconds, 0.012, 0.006),
+                                           _cost('server', [0.04], 0.04, 0.0))
+    derived = derive_scenario(params, agent_cost, floor=floor, duration=40.0, battery=BATTERY,
+                              reserve=0.1)
+    assert derived.rungs == (1, 2, 3, 8)
+    assert [p.bit_width for p in derived.phases if p.binding == 'deadline'] == targets
+    policy = EnergyBudgetPolicy('linear', derived.e0_full, derived.e0_min, 0.1)
+    deadline = PiecewiseConstant(derived.deadline_times, derived.deadline_values)
+    solver = make_solver('exact')
+
+    def chosen(t):
+        plan = solver.solve(PlanningProblem(params, 1.0, deadline.at(t),
+                                            policy.budget(BATTERY.at(t).percentage),
+                                            agent_cost))
+        return plan.bit_width
+
+    for phase in derived.phases:
+        if phase.binding != 'energy':
+            assert chosen(0.5 * (phase.start + phase.end)) == phase.bit_width, phase
+    seen = {chosen(t / 4) for t in range(161)}
+    assert seen <= set(derived.rungs) and 8 in seen
+    if targets:
+        assert min(seen) == targets[-1] == derived.floor  # the energy phase ends there
+    assert ('b = 4, 5, 6, 7 cost what the next bit-width costs' in derived.describe()[0])
 
 
 def test_quality_floor_is_the_lowest_b_before_the_collapse():
