@@ -81,7 +81,7 @@ class DerivedScenario:
         flat = [b for b in range(1, b_max + 1) if self.rungs and b not in self.rungs]
         if flat:
             lines.append(f'b = {", ".join(map(str, flat))} cost what the next bit-width costs '
-                         f'(the kernels\' time is flat there): no budget picks them')
+                         "(the kernels' time is flat there): no budget picks them")
         for p in self.phases:
             what = {'none': f'loose budgets: b = {p.bit_width}',
                     'deadline': f'T0 between T({p.bit_width}) and T({p.bit_width + 1}) with '

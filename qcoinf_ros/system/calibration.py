@@ -77,7 +77,7 @@ def fit_affine(bits, seconds, nonnegative: bool = False) -> AffineFit:
 
 def nondecreasing(values) -> list[float]:
     """
-    The least-squares nondecreasing fit of ``values`` (pool adjacent violators).
+    Return the least-squares nondecreasing fit of ``values`` (pool adjacent violators).
 
     Each run of values that falls is replaced by its mean, until none falls. Used on an agent's
     per-bit-width times: the faster of two kernels whose costs do not fall with ``b`` does not

@@ -214,3 +214,13 @@ def test_server_calibration_times_each_batch_size_within_the_budget(tmp_path):
     short = cal.calibrate_server('tiny-git', decode, threads=1, max_new_tokens=4, batches=4,
                                  budget_s=1e-6, cache=None)
     assert short.seconds and len(short.seconds) == 1 and sizes == [1, 1]  # batch 1 always
+
+
+def test_nondecreasing_pools_the_dips_and_keeps_a_rising_table():
+    assert cal.nondecreasing([1.0, 2.0, 3.0]) == [1.0, 2.0, 3.0]
+    assert cal.nondecreasing([27.5, 25.1, 29.1]) == pytest.approx([26.3, 26.3, 29.1])
+    assert cal.nondecreasing([3.0, 2.0, 1.0]) == pytest.approx([2.0, 2.0, 2.0])
+    out = cal.nondecreasing([21.4, 22.8, 29.1, 29.5, 29.8, 27.4, 24.6, 33.3])
+    assert out == sorted(out) and sum(out) == pytest.approx(21.4 + 22.8 + 29.1 + 29.5 + 29.8
+                                                            + 27.4 + 24.6 + 33.3)
+    assert cal.nondecreasing([]) == []
