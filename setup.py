@@ -56,6 +56,9 @@ def _ros_prefixes():
 
 def _missing_interface_tools():
     """Return why the message types cannot be generated here, or None."""
+    absent = [p for p in INTERFACE_SOURCES[:2] if not os.path.isfile(os.path.join(HERE, p))]
+    if absent or len(INTERFACE_SOURCES) == 2:
+        return f'no {", ".join(absent) or "msg/*.msg"} in {HERE}'
     if not shutil.which('cmake'):
         return 'no cmake on PATH'
     config = os.path.join('share', 'rosidl_default_generators', 'cmake',
