@@ -12,6 +12,7 @@ imported from the source tree (``colcon build --symlink-install``, ``make check`
 
 from pkgutil import extend_path
 
-__path__ = extend_path(__path__, __name__)
+if '__path__' in globals():  # (not when this file is imported as a module of its own)
+    __path__ = extend_path(__path__, __name__)
 
 __version__ = '0.1.0'
