@@ -18,8 +18,10 @@ env: ## create/update the virtual environment only
 	@scripts/setup_env.sh
 	@scripts/setup_toolchains.sh
 
+# The message types (msg/) are generated in the build (setup.py, rosidl): required here.
 build: env ## colcon build --symlink-install
-	@$(ENV) colcon build --symlink-install --event-handlers console_cohesion- summary+
+	@QCOINF_REQUIRE_INTERFACES=1 $(ENV) colcon build --symlink-install \
+	  --event-handlers console_cohesion- summary+
 
 # The fast inner loop: flake8 and pep257 on the tree, mypy on the pure core (setup.cfg [mypy]),
 # the Python 3.10 check (Humble: test/lint/test_python310.py),

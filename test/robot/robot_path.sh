@@ -71,6 +71,11 @@ for f in "$stdlib"/*; do
   case "$(basename "$f")" in site-packages|dist-packages) ;; *) ln -s "$f" "$W/usr/lib/python3.11/" ;; esac
 done
 dist="$W/usr/lib/python3/dist-packages"
+# python3-dev (rosdep's, for rosidl_generator_py: the package's messages compile against
+# Python.h): the host interpreter's headers.
+mkdir -p "$W/usr/include"
+ln -s "$("$real" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+  "$W/usr/include/python3.11"
 "$W/usr/bin/python3" -c "import site, sys; assert '$dist' in site.getsitepackages(), site.getsitepackages(); assert sys.prefix == sys.base_prefix"
 
 # The host's tools, without its Pythons, pips, colcon or ros2: only the emulated ones are found.
@@ -180,6 +185,17 @@ exe=install/qcoinf_ros/lib/qcoinf_ros/camera_node
 say "shebang of $exe: $(head -1 "$exe")"
 say "python3 on PATH: $(command -v python3)"
 [ "$(head -1 "$exe")" = '#!/usr/bin/env python3' ] || { echo "robot_path: unexpected shebang" >&2; exit 1; }
+
+messages=$(python3 -c '
+from rclpy.serialization import deserialize_message, serialize_message
+from qcoinf_ros.msg import Caption
+c = Caption(text="a red cube", bit_width=4)
+c.header.frame_id = "camera"
+back = deserialize_message(serialize_message(c), Caption)
+assert back == c, back
+print("qcoinf_ros/msg/Caption round-trips:", back.header.frame_id, back.text, back.bit_width)
+') || { echo "robot_path: the package's messages do not import or round-trip" >&2; exit 1; }
+say "the package's messages: $messages"
 
 say 'ros2 launch qcoinf_ros coinference.launch.xml (no arguments)'
 launch_log="$W/launch.log"

@@ -95,6 +95,7 @@ def test_the_robot_path_captions(tmp_path):
     out = result.stdout
     assert 'shebang of install/qcoinf_ros/lib/qcoinf_ros/camera_node: #!/usr/bin/env python3' \
         in out
+    assert 'qcoinf_ros/msg/Caption round-trips: camera a red cube 4' in out
     assert re.search(r'first_caption: ".+" after', out)
     assert 'OK: the robot path captions' in out
 
