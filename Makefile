@@ -52,6 +52,21 @@ check: ## flake8 + pep257, mypy on the pure core and its unit tests, from the ve
 	  $(CHECK_TESTS) test/lint/test_pep257.py; rc=$$?; \
 	echo "make check: $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
+# The pure numeric core's tests (no rclpy, no node, no launch: test/lint/test_test_scope.py
+# checks it) run the same code on every ROS distribution (the non-ROS pins of the Jazzy and
+# Kilted locks are identical), so a second distribution's pass can skip them:
+# make test TEST_SCOPE=ros (what .ci/run does for Kilted).
+CORE_TEST_DIRS := actuation captioner codec experiments failover imaging lut models planner quant \
+	scenario scenes serving system theory
+TEST_SCOPE ?= all
+ifeq ($(TEST_SCOPE),ros)
+SCOPE_ARGS := $(foreach d,$(CORE_TEST_DIRS),--ignore=$(CURDIR)/test/$(d))
+else ifeq ($(TEST_SCOPE),all)
+SCOPE_ARGS :=
+else
+$(error TEST_SCOPE must be all or ros, got $(TEST_SCOPE))
+endif
+
 # colcon test exits non-zero on a failure (--return-code-on-test-failure); test-result runs
 # either way so the log lists what ran, and the first non-zero exit code is kept.
 # As root (CI), the cross-ISA kernel tests must run: setup_toolchains.sh installed what they need.
@@ -63,7 +78,7 @@ test: build ## build and run the whole default test suite (colcon test), as CI d
 	export QCOINF_REQUIRE_ROS=1; export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; \
 	plugins=$$($(ENV) python scripts/pytest_plugins.py); \
 	$(ENV) colcon test --return-code-on-test-failure --event-handlers console_direct+ \
-	  --pytest-args $(PYTEST_BASE) $$plugins $(PYTEST_ARGS) || rc=$$?; \
+	  --pytest-args $(PYTEST_BASE) $$plugins $(SCOPE_ARGS) $(PYTEST_ARGS) || rc=$$?; \
 	$(ENV) colcon test-result --all --verbose || { [ $$rc -ne 0 ] || rc=$$?; }; \
 	echo "make test: tests took $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
