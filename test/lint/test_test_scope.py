@@ -14,8 +14,8 @@ import subprocess
 ROOT = Path(__file__).resolve().parents[2]
 ROS_WORDS = re.compile(
     r'rclpy|\w+_msgs\.msg\b|import \w+_msgs\b|ros_env|rclpy_node|spin_until|NodeProcess|'
-    r'start_node|mark\.ros|\blaunch\b|launch_ros|in_env\.sh|colcon|install/|qcoinf_ros\.(ros|nodes)\b|'
-    r'qcoinf_ros\.cli\.(bag|demo|monitor|launch|bench_)')
+    r'start_node|mark\.ros|\blaunch\b|launch_ros|in_env\.sh|colcon|install/|'
+    r'qcoinf_ros\.(ros|nodes)\b|qcoinf_ros\.cli\.(bag|demo|monitor|launch|bench_)')
 
 
 def _core_dirs() -> list[str]:
