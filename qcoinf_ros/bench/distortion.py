@@ -32,7 +32,7 @@ from torch import nn
 
 from qcoinf_ros.quant.config import check_granularity, check_scheme, SCHEMES
 from qcoinf_ros.quant.nested import NestedQuantizedModel
-from qcoinf_ros.quant.quantizers import default_filter, FilterFn, quantizable_weights
+from qcoinf_ros.quant.quantizers import FilterFn, quantizable_weights
 from qcoinf_ros.stats import percentile
 from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
 from qcoinf_ros.theory.weight_stats import ExponentialFit, fit_exponential
@@ -178,11 +178,6 @@ def _restore(weights: dict[str, torch.Tensor], originals: dict[str, torch.Tensor
     with torch.no_grad():
         for k, w in weights.items():
             w.copy_(originals[k])
-
-
-def _minilm_filter(module: nn.Module, fqn: str) -> bool:
-    """Linear layers of the encoder; BERT's pooler is not on the sentence-embedding path."""
-    return default_filter(module, fqn) and not fqn.startswith('pooler')
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,20 @@ def test_the_test_tree_mirrors_the_package():
     assert not list(tests.glob('test_*.py'))  # none left at the top
     names = [p.name for p in tests.rglob('test_*.py')]
     assert len(names) == len(set(names))  # unique basenames (pytest's default import mode)
+
+
+def test_no_package_imports_a_private_name_of_another():
+    """What one package uses of another is public: no ``from qcoinf_ros.x import _y`` across."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        relative = path.relative_to(PACKAGE)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.ImportFrom) and node.module and not node.level
+                    and node.module.startswith('qcoinf_ros.')):
+                continue
+            if node.module.split('.')[1] == relative.parts[0]:
+                continue  # a package's own modules may share their private helpers
+            offenders += [f'{relative}:{node.lineno} imports {node.module}.{a.name}'
+                          for a in node.names if a.name.startswith('_')
+                          and not a.name.startswith('__')]
+    assert offenders == []
