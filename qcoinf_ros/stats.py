@@ -71,5 +71,5 @@ class Summary:
         x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
         if x.size == 0:
             return None
-        q = np.percentile(x, SUMMARY_PERCENTILES)
-        return cls(int(x.size), float(x.mean()), *(float(v) for v in q), float(x.max()))
+        p50, p90, p95, p99 = (float(v) for v in np.percentile(x, SUMMARY_PERCENTILES))
+        return cls(int(x.size), float(x.mean()), p50, p90, p95, p99, float(x.max()))

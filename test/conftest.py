@@ -88,6 +88,23 @@ def _netns_unavailable() -> str | None:
     return netns_unavailable()
 
 
+def pytest_ignore_collect(collection_path, config):
+    """
+    Under ``-m 'check and ...'`` (``make check``) skip a test file that cannot hold the mark.
+
+    A conjunction whose first term is ``check`` selects only tests marked check, so a file whose
+    text never says ``mark.check`` has none to give: it is not imported. The selection stays
+    the marker's alone; this saves ``make check`` importing the graph, fuzz and model tests
+    (about 15 s of collection) only to deselect them.
+    """
+    if (config.getoption('markexpr', '') or '').split(' and ')[0].strip() != 'check':
+        return None
+    if collection_path.suffix == '.py' and collection_path.name.startswith('test_'):
+        if 'mark.check' not in collection_path.read_text(errors='replace'):
+            return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get('QCOINF_RUN_SLOW') == '1'
     # markers, not keywords: a parameter id such as [gpu] is a keyword but marks nothing

@@ -109,7 +109,7 @@ def subscribe_state(node, msg_type, topic: str, callback) -> list:
     from rclpy.exceptions import ParameterException
     from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
 
-    last = []
+    last: list = []
 
     def once(msg) -> None:
         if last and last[0] == msg:

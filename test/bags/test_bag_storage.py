@@ -15,6 +15,8 @@ from qcoinf_ros.bags.cdr import (
     normalize_type, register_definition, restamp, serialize)
 from qcoinf_ros.bags.storage import write_chunk_crcs
 
+pytestmark = pytest.mark.check
+
 IMAGE, STRING = 'sensor_msgs/msg/Image', 'std_msgs/msg/String'
 T0 = 1_000_000_000_000
 

@@ -7,6 +7,8 @@ import pytest
 
 from qcoinf_ros.stats import percentile, percentiles, Summary
 
+pytestmark = pytest.mark.check
+
 
 def test_percentile_interpolates_as_numpy_and_is_nan_when_empty():
     assert percentile(range(101), 95) == 95

@@ -12,6 +12,10 @@ from pathlib import Path
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.check
+
 PACKAGE = Path(__file__).resolve().parents[2] / 'qcoinf_ros'
 ROS_LAYERS = {'nodes', 'ros', 'cli', 'bench'}
 FORBIDDEN = ('rclpy', 'rosidl', 'launch_ros')
