@@ -229,7 +229,7 @@ def ros_env():
 #   context        the test's rclpy context; nodes under test built in this process use it
 #   rclpy_node     the test's own node (in ``context``): publishers, subscriptions, clients
 #   spin_until     spin_until(predicate, timeout) -> bool: every wait, bounded; spins the test node
-#                  and the in-process nodes given to spin_until.add(node)
+#                  and the in-process nodes given to spin_until.add(node) (.remove(node))
 #   listen         listen(msg_type, topic, qos) -> list that fills with the topic's messages: the
 #                  one way to wait for a topic is spin_until(lambda: len(got) >= n)
 #   start_node     start_node(executable, ros_args) -> NodeProcess on ros_env, stopped (SIGINT
@@ -270,8 +270,8 @@ def spin_until(rclpy_node):
 
     Spins until ``predicate()`` is true or ``timeout`` seconds pass, and returns the predicate's
     last value: every wait in a test is bounded. ``spin_until.add(node)`` spins an in-process
-    node (built in the ``context`` fixture's context) in the same executor;
-    ``spin_until.executor`` is that executor.
+    node (built in the ``context`` fixture's context) in the same executor (``remove(node)``
+    before destroying it); ``spin_until.executor`` is that executor.
     """
     import time
 
@@ -287,7 +287,7 @@ def spin_until(rclpy_node):
         return predicate()
 
     spin.executor = executor
-    spin.add = executor.add_node
+    spin.add, spin.remove = executor.add_node, executor.remove_node
     yield spin
     executor.shutdown()
 
