@@ -94,8 +94,8 @@ def test_runtime_parameters_are_validated(graph, set_params):
     assert proc.returncode is None
 
 
-def test_measured_costs_make_the_plan_a_prediction_for_this_machine(start_node, rclpy_node,
-                                                                    spin_until, set_params):
+def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
+        start_node, rclpy_node, spin_until, set_params):
     from rclpy.parameter import Parameter
     from std_msgs.msg import Float64, String
 
@@ -190,8 +190,8 @@ def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
         fixed.destroy_node()
 
 
-def test_local_mode_plans_encode_plus_local_decode_and_split_again(start_node, rclpy_node,
-                                                                   spin_until):
+def test_local_mode_plans_encode_plus_local_decode_and_split_again(
+        start_node, rclpy_node, spin_until):
     """Issue 27, item 3: a LOST link with a local cost re-plans for the robot alone."""
     import dataclasses
 

@@ -41,8 +41,8 @@ def test_a_default_qos_deadline_publisher_changes_the_plan(listen, start_node, r
         assert 'incompatible QoS' not in planner.output, planner.output
 
 
-def test_a_planner_started_after_a_latched_deadline_still_gets_it(listen, start_node, rclpy_node,
-                                                                  spin_until):
+def test_a_planner_started_after_a_latched_deadline_still_gets_it(
+        listen, start_node, rclpy_node, spin_until):
     from std_msgs.msg import Float64
 
     from qcoinf_ros.ros.qos import LATCHED
@@ -58,8 +58,8 @@ def test_a_planner_started_after_a_latched_deadline_still_gets_it(listen, start_
         assert planner.stop() == 0, planner.output
 
 
-def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(listen, start_node, rclpy_node,
-                                                             spin_until):
+def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(
+        listen, start_node, rclpy_node, spin_until):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from std_msgs.msg import Float64
 
