@@ -31,8 +31,7 @@ from rich.text import Text
 from qcoinf_ros.bags import (
     BagClock, BagReader, BagWriter, play, PlayOptions, qualify, STORAGES, TopicSpec)
 from qcoinf_ros.bags.cdr import import_message_class, is_known
-from qcoinf_ros.bags.qos import describe, playback_qos, subscription_qos
-from qcoinf_ros.ros.bag_qos import qos_from_rclpy, qos_to_rclpy
+from qcoinf_ros.qos import describe, playback_qos, subscription_qos
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 _HIDDEN = ('/rosout', '/parameter_events')
@@ -142,6 +141,8 @@ def record(args, console: Console) -> int:
         return 2
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    from qcoinf_ros.ros.qos import qos_from_rclpy, qos_to_rclpy
 
     context, node = rclpy_node('qcoinf_bag_recorder')
     executor = SingleThreadedExecutor(context=context)
@@ -360,6 +361,8 @@ def _publishers(node, topics, console: Console) -> dict:
     root), as ``ros2 bag play`` does. A topic whose type cannot be imported is reported once
     and not played.
     """
+    from qcoinf_ros.ros.qos import qos_to_rclpy
+
     publishers = {}
     for topic in topics:
         try:

@@ -42,26 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _subscribe(node, state: MonitorState, namespace: str) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import Vector3Stamped
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import BatteryState, CompressedImage, Image
-    from std_msgs.msg import Float64, String, UInt8
-
-    from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-
-    def name(topic: str) -> str:
-        if topic.startswith('/') or not namespace.strip('/'):
-            return topic
-        return f'/{namespace.strip("/")}/{topic}'
-
-    def sub(cls, topic, qos, handler=None, raw=False):
-        def callback(msg):
-            now = time.monotonic()
-            state.tick(topic, now)
-            if handler is not None:
-                handler(msg, now)
-        node.create_subscription(cls, name(topic), callback, qos, raw=raw)
+    """Feed ``state`` from the graph (:func:`qcoinf_ros.ros.observer.observe`)."""
+    from qcoinf_ros.ros.observer import observe
 
     def on_embedding(msg, now):
         try:
@@ -75,19 +57,22 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
             state.on_status(status.name, level, status.message,
                             {kv.key: kv.value for kv in status.values}, now)
 
-    best_effort = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
-    sub(Image, 'camera/image_raw', SENSOR, raw=True)  # counted, never decoded
-    sub(CompressedImage, 'qcoinf/embedding', best_effort, on_embedding)
-    sub(String, 'qcoinf/caption', reliable(10), lambda m, t: state.on_caption(m.data, t))
-    for topic in ('qcoinf/latency', 'qcoinf/local_latency'):  # local: the agent's local mode
-        sub(Vector3Stamped, topic, reliable(10),
-            lambda m, t: state.on_latency(m.vector.x, m.vector.y, m.vector.z, t))
-    sub(BatteryState, 'battery_state', SENSOR, lambda m, t: state.on_battery(m.percentage, t))
-    sub(Float64, 'qcoinf/deadline', LATCHED, lambda m, t: state.on_deadline(m.data, t))
-    sub(UInt8, 'qcoinf/bit_width', LATCHED, lambda m, t: state.on_bit_width(m.data, t))
-    sub(String, 'qcoinf/frequency_profile', LATCHED, lambda m, t: state.on_profile(m.data, t))
-    sub(String, 'qcoinf/applied_profile', LATCHED)
-    sub(DiagnosticArray, '/diagnostics', 10, on_diagnostics)
+    def on_latency(msg, now):
+        state.on_latency(msg.vector.x, msg.vector.y, msg.vector.z, now)
+
+    observe(node, {
+        'camera/image_raw': None,  # counted, never decoded
+        'qcoinf/embedding': on_embedding,
+        'qcoinf/caption': lambda m, t: state.on_caption(m.data, t),
+        'qcoinf/latency': on_latency,
+        'qcoinf/local_latency': on_latency,  # the agent's local mode
+        'battery_state': lambda m, t: state.on_battery(m.percentage, t),
+        'qcoinf/deadline': lambda m, t: state.on_deadline(m.data, t),
+        'qcoinf/bit_width': lambda m, t: state.on_bit_width(m.data, t),
+        'qcoinf/frequency_profile': lambda m, t: state.on_profile(m.data, t),
+        'qcoinf/applied_profile': None,
+        '/diagnostics': on_diagnostics,
+    }, namespace, on_message=state.tick)
 
 
 def main(argv: list[str] | None = None) -> int:
