@@ -45,9 +45,11 @@ def _message_class(type_name: str):
 
 
 def resolve(namespace: str, topic: str) -> str:
-    """``topic`` in ``namespace`` (an absolute topic stays as it is)."""
+    """Return ``topic``'s full name in ``namespace`` (an absolute topic stays as it is)."""
     ns = namespace.strip('/')
-    return topic if topic.startswith('/') or not ns else f'/{ns}/{topic}'
+    if topic.startswith('/'):
+        return topic
+    return f'/{ns}/{topic}' if ns else f'/{topic}'
 
 
 class FoxgloveBridge:

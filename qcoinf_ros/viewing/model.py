@@ -239,7 +239,8 @@ class GraphModel:
             origin, bit_width, latency = '', None, None
         shown = text if len(text) <= MAX_CAPTION_CHARS else text[:MAX_CAPTION_CHARS - 1] + '…'
         width, height = self.frame_size
-        font = float(max(12, round(height / 14)))
+        # a line of the frame's height / 14, narrowed to fit its width (~0.55 em a character)
+        font = float(max(4.0, min(height / 14, width / (0.55 * max(len(shown), 1)) * 0.95)))
         annotation_stamp = stamp if stamp is not None else now
         annotations = {'timestamp_ns': annotation_stamp, 'texts': [{
             'x': font * 0.5, 'y': font * 1.2, 'text': shown, 'font_size': font,
@@ -337,14 +338,13 @@ class GraphModel:
             task = status_task(name)
         except ValueError:
             return False
+        before = dict(self.energy)
         if task == PLANNER and 'E0_J' in values:
             self.energy['budget_j'] = self.plan['energy_budget_j'] = _finite(values['E0_J'])
-            return True
-        if task == FREQUENCY_ACTUATOR and 'energy_per_inference_J' in values:
+        elif task == FREQUENCY_ACTUATOR and 'energy_per_inference_J' in values:
             self.energy['per_inference_j'] = _finite(values['energy_per_inference_J'])
             self.energy['source'] = values.get('energy_source', '')
-            return True
-        return False
+        return self.energy != before
 
 
 def encode_json(record: dict) -> bytes:

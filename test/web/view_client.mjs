@@ -2,11 +2,12 @@
 // Node test client (ws_client.mjs) and the browser viewer (viewer/viewer.mjs, bundled by
 // esbuild): subscribes to every advertised channel and decodes each message as Foxglove does,
 // JSON with JSON.parse and protobuf with the channel's FileDescriptorSet (protobufjs).
-import wsProtocol from "@foxglove/ws-protocol";
+import * as wsProtocol from "@foxglove/ws-protocol";
 import protobuf from "protobufjs";
 import descriptor from "protobufjs/ext/descriptor/index.js";
 
-const { FoxgloveClient } = wsProtocol;
+// Node loads the package as CommonJS (one default export), esbuild as its ES module.
+const { FoxgloveClient } = wsProtocol.FoxgloveClient ? wsProtocol : wsProtocol.default;
 
 function base64Bytes(text) {
   if (typeof Buffer !== "undefined") return new Uint8Array(Buffer.from(text, "base64"));

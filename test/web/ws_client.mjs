@@ -2,7 +2,8 @@
 // Connects to the qcoinf Foxglove view as a Foxglove WebSocket protocol client, prints one JSON
 // line: the server's name, every advertised channel (topic, encoding, schema name and
 // encoding), the number of messages per topic and the latest decoded one of each (image data
-// left out), once a caption has arrived on both caption channels (or at the timeout).
+// left out), once a caption, its latency, a plan, the battery and diagnostics have arrived
+// (or at the timeout).
 import WebSocket from "ws";
 import { connect } from "./view_client.mjs";
 
@@ -22,7 +23,8 @@ function summary(topic, msg) {
 
 function done() {
   const c = out.counts;
-  return (c["/qcoinf/caption"] ?? 0) > 0 && (c["/qcoinf/caption/annotations"] ?? 0) > 0
+  return ["/qcoinf/caption", "/qcoinf/caption/annotations", "/qcoinf/latency", "/qcoinf/plan",
+    "/battery_state", "/diagnostics"].every((topic) => (c[topic] ?? 0) > 0)
     && (c["/camera/image_raw"] ?? 0) >= frames;
 }
 
