@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # What the Foxglove tests (test/graph/test_foxglove.py) run outside Python:
-#   test/web/node_modules  @foxglove/ws-protocol, protobufjs, ws, esbuild, playwright-core, as
-#                          locked by test/web/package-lock.json (npm ci; again when it changes)
+#   test/graph/web/node_modules  @foxglove/ws-protocol, protobufjs, ws, esbuild, playwright-core, as
+#                          locked by test/graph/web/package-lock.json (npm ci; again when it changes)
 #   chromium               Debian's, driven headless by playwright-core (apt-get, as root)
 # Without node/npm, or chromium where this is not root, it says what is missing and the tests
 # that need it are skipped with that reason. A no-op once everything is there.
 set -uo pipefail
 
-cd "$(dirname "$0")/../test/web"
+cd "$(dirname "$0")/../test/graph/web"
 if command -v npm >/dev/null 2>&1; then
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ "$(cat node_modules/.qcoinf-lock 2>/dev/null)" != "$want" ]; then
-    echo "setup_web: npm ci in test/web"
+    echo "setup_web: npm ci in test/graph/web"
     if npm ci --no-audit --no-fund --loglevel=error >/dev/null; then
       echo "$want" > node_modules/.qcoinf-lock
     else

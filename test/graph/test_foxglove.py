@@ -3,10 +3,10 @@
 
 The graph is ``coinference.launch.xml`` (the tiny captioner, the scripted battery and deadline)
 as processes over DDS, the bridge is the ``qcoinf foxglove`` command, and the client is
-``@foxglove/ws-protocol`` under Node (``test/web/ws_client.mjs``): the channels it is
+``@foxglove/ws-protocol`` under Node (``test/graph/web/ws_client.mjs``): the channels it is
 advertised, their schemas, and the messages it decodes (a caption among them). The browser test
 (``test_layout_in_browser``) opens the shipped layout in headless Chromium against the same
-bridge (``test/web/viewer/``) and saves a screenshot. The Node packages and Chromium are
+bridge (``test/graph/web/viewer/``) and saves a screenshot. The Node packages and Chromium are
 installed by ``scripts/setup_web.sh`` (``make env``); where they are missing the tests are
 skipped with the reason.
 """
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ROOT / 'test' / 'web'
+WEB = ROOT / 'test' / 'graph' / 'web'
 CHROMIUM = os.environ.get('QCOINF_CHROMIUM', '/usr/bin/chromium')
 
 
@@ -37,13 +37,13 @@ def _web_missing() -> str | None:
     if shutil.which('node') is None:
         return 'node is not installed (scripts/setup_web.sh needs Node.js >= 18)'
     if not (WEB / 'node_modules' / '@foxglove' / 'ws-protocol').is_dir():
-        return 'test/web/node_modules missing: run scripts/setup_web.sh (npm ci)'
+        return 'test/graph/web/node_modules missing: run scripts/setup_web.sh (npm ci)'
     return None
 
 
 @pytest.fixture(scope='module')
 def live_view(tmp_path_factory):
-    """The graph and ``qcoinf foxglove`` on a free port: yields ``(url, bridge process)``."""
+    """Run the graph and ``qcoinf foxglove`` on a free port; yield ``(url, bridge process)``."""
     from qcoinf_ros.launching import parse_launch_file
     from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env
 
@@ -110,10 +110,10 @@ def test_node_client_sees_channels_schemas_and_a_caption(live_view):
 
 def _browser_missing() -> str | None:
     if not Path(CHROMIUM).exists():
-        return (f'{CHROMIUM} missing: scripts/setup_web.sh installs Debian\'s chromium as root '
+        return (f"{CHROMIUM} missing: scripts/setup_web.sh installs Debian's chromium as root "
                 '(apt-get install chromium), or set QCOINF_CHROMIUM')
     if not (WEB / 'node_modules' / 'playwright-core').is_dir():
-        return 'test/web/node_modules missing: run scripts/setup_web.sh (npm ci)'
+        return 'test/graph/web/node_modules missing: run scripts/setup_web.sh (npm ci)'
     return None
 
 
@@ -124,8 +124,8 @@ def test_layout_in_browser(live_view, tmp_path):
     url, bridge = live_view
     shot = Path(os.environ.get('QCOINF_SCREENSHOT', tmp_path / 'foxglove_layout.png'))
     out = subprocess.run(
-        ['node', 'browser_check.mjs', url, '--layout', str(ROOT / 'config' /
-                                                          'foxglove_layout.json'),
+        ['node', 'browser_check.mjs', url,
+         '--layout', str(ROOT / 'config' / 'foxglove_layout.json'),
          '--chromium', CHROMIUM, '--screenshot', str(shot), '--timeout', '90'],
         cwd=WEB, capture_output=True, text=True, timeout=150)
     print(out.stdout[-3000:], out.stderr[-3000:])
