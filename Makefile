@@ -17,6 +17,7 @@ help: ## this list (from the Makefile's own comments)
 env: ## create/update the virtual environment only
 	@scripts/setup_env.sh
 	@scripts/setup_toolchains.sh
+	@scripts/setup_web.sh
 
 # The message types (msg/) are generated in the build (setup.py, rosidl): required here.
 build: env ## colcon build --symlink-install
