@@ -45,7 +45,7 @@ check: ## flake8 + pep257, mypy on the package, the tests marked check, from the
 # Kilted locks are identical), so a second distribution's pass can skip them:
 # make test TEST_SCOPE=ros (what .ci/run does for Kilted).
 CORE_TEST_DIRS := actuation captioner codec experiments failover imaging lut models planner quant \
-	scenario scenes serving system theory
+	scenario scenes serving system theory viewing
 TEST_SCOPE ?= all
 ifeq ($(TEST_SCOPE),ros)
 SCOPE_ARGS := $(foreach d,$(CORE_TEST_DIRS),--ignore=$(CURDIR)/test/$(d))
