@@ -11,10 +11,6 @@ from pathlib import Path
 import re
 import subprocess
 
-import pytest
-
-pytestmark = pytest.mark.check
-
 ROOT = Path(__file__).resolve().parents[2]
 ROS_WORDS = re.compile(
     r'rclpy|\w+_msgs\.msg\b|import \w+_msgs\b|ros_env|rclpy_node|spin_until|NodeProcess|'
