@@ -439,6 +439,7 @@ struct Job {
   int64_t m;
   float pow2;           // 2^-bits
   const int32_t *qsum = nullptr;  // int8 kernels: sum of the quantized inputs [m][nkb]
+  const int16_t *q16 = nullptr;   // int8 kernels, avx2 at b = 8: the inputs as int16 [m][kp]
 };
 
 // Output finishing in place: y = yacc * (wscale * 2^-bits) + bias for columns [n0, n1).
@@ -806,76 +807,223 @@ void scalar_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
 }
 
 #ifdef QLUT_X86
-// AVX2 (no VNNI): vpmaddubsw multiplies u8 x s8 pairs into int16 and saturates. For b <= 7,
-// u_b <= 127 and |q| <= 127, so a pair is at most 2 * 127 * 127 = 32258 < 32767: exact, then
-// vpmaddwd with ones sums pairs into int32. For b = 8 (u up to 255: 2 * 255 * 127 = 64770
-// would saturate) the code is split exactly as u = 2 (u >> 1) + (u & 1): both halves are
-// exact under vpmaddubsw (<= 32258 and <= 254), and vpmaddwd with 2 and with 1 widens them
-// into the int32 sum; twice the work of b <= 7, no approximation.
-template <int R, bool Wide>
-QLUT_AVX2_FN void avx2_i8_rows(const Job &J, int t, int64_t m0, int kb) {
-  const Dims &d = J.d;
-  const int quads = d.kp / 4;
-  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+// AVX2 (no VNNI): vpmaddubsw multiplies u8 x s8 and adds each pair into int16, saturating.
+// For b <= 7, u_b <= 2^b - 1 <= 127 and |q| <= 127, so a pair is at most 254 (2^b - 1) <= 32258:
+// exact. Those int16 pair sums are then added in int16 (vpaddw) over a run of
+// H(b) = floor(32767 / (254 (2^b - 1))) quads (129, 43, 18, 8, 4, 2, 1 for b = 1..7): every
+// partial sum stays within +-32767, so nothing wraps, and only then widened into int32 by
+// vpmaddwd with ones. Fewer widenings, fewer multiply-port uops per product: the per-b headroom
+// (b <= 4: ~1.1 multiply uops per 32 products instead of 2).
+// b = 8 (u up to 255: a pair could reach 64770) widens instead of splitting: the codes are
+// zero-extended to int16, the activations kept as int16 too, and vpmaddwd multiplies and adds
+// pairs into int32 exactly (16 products per uop: the same multiply-port cost as b = 7, no
+// second pass, no 7-bit activations).
+// A tile's codes for one K-block are converted once (shifted, u_b = u >> (B - b), or widened)
+// into a thread's scratch and reused by every row: the per-row loop is loads and multiply-adds.
+constexpr int kI8BlockQuads = kBlockInputs / 4;  // 128
+
+inline int int8_headroom(int bits) { return 32767 / (254 * ((1 << bits) - 1)); }
+
+QLUT_AVX2_FN void avx2_i8_convert(const Job &J, int t, int kb, int nq, bool wide, void *dst) {
+  const int quads = J.d.kp / 4;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  if (wide) {
+    int16_t *out = (int16_t *)dst;
+    for (int i = 0; i < nq * kQuadBytes; i += 16)
+      _mm256_store_si256((__m256i *)(out + i),
+                         _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w + i))));
+    return;
+  }
   const int s = J.planes - J.bits;
-  const __m256i lowmask = _mm256_set1_epi8((char)(0xFF >> s));
-  const __m256i ones = _mm256_set1_epi16(1), twos = _mm256_set1_epi16(2);
-  const __m256i seven = _mm256_set1_epi8(0x7F), one8 = _mm256_set1_epi8(1);
-  const uint8_t *xr[R];
-  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
-  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
-  __m256i acc[R][2];
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);
-    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
-    if (!Wide) {
-      const __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(w0, s), lowmask);
-      const __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(w1, s), lowmask);
-      for (int r = 0; r < R; ++r) {
-        const __m256i xb = _mm256_set1_epi32(load32(xr[r] + 4 * q));
-        acc[r][0] = _mm256_add_epi32(acc[r][0],
-                                     _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xb), ones));
-        acc[r][1] = _mm256_add_epi32(acc[r][1],
-                                     _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xb), ones));
-      }
-    } else {
-      const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(w0, 1), seven);
-      const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(w1, 1), seven);
-      const __m256i l0 = _mm256_and_si256(w0, one8), l1 = _mm256_and_si256(w1, one8);
-      for (int r = 0; r < R; ++r) {
-        const __m256i xb = _mm256_set1_epi32(load32(xr[r] + 4 * q));
-        acc[r][0] = _mm256_add_epi32(
-            acc[r][0], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h0, xb), twos),
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(l0, xb), ones)));
-        acc[r][1] = _mm256_add_epi32(
-            acc[r][1], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h1, xb), twos),
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(l1, xb), ones)));
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    const __m256i c = _mm256_set1_epi32(int8_correction(J, m0 + r, kb));
-    const __m256i a0 = _mm256_sub_epi32(_mm256_slli_epi32(acc[r][0], 1), c);
-    const __m256i a1 = _mm256_sub_epi32(_mm256_slli_epi32(acc[r][1], 1), c);
-    avx2_store(J, m0 + r, kb, t * kTileN, _mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1));
-  }
+  const __m128i count = _mm_cvtsi32_si128(s);
+  const __m256i mask = _mm256_set1_epi8((char)(0xFF >> s));
+  uint8_t *out = (uint8_t *)dst;
+  for (int i = 0; i < nq * kQuadBytes; i += 32)
+    _mm256_store_si256((__m256i *)(out + i),
+                       _mm256_and_si256(_mm256_srl_epi16(
+                           _mm256_loadu_si256((const __m256i *)(w + i)), count), mask));
 }
 
-template <bool Wide>
-void avx2_i8_tiles(const Job &J, int t0, int t1, int64_t m, int kb) {
-  for (int t = t0; t < t1; ++t) {
-    int64_t r = 0;
-    for (; r + 4 <= m; r += 4) avx2_i8_rows<4, Wide>(J, t, r, kb);
-    for (; r < m; ++r) avx2_i8_rows<1, Wide>(J, t, r, kb);
+QLUT_AVX2_FN inline void avx2_i8_finish(const Job &J, int t, int64_t row, int kb, __m256i d0,
+                                        __m256i d1) {
+  const __m256i c = _mm256_set1_epi32(int8_correction(J, row, kb));
+  const __m256i a0 = _mm256_sub_epi32(_mm256_add_epi32(d0, d0), c);
+  const __m256i a1 = _mm256_sub_epi32(_mm256_add_epi32(d1, d1), c);
+  avx2_store(J, row, kb, t * kTileN, _mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1));
+}
+
+// One row's steps of the AVX2 int8 kernels, written in asm with named accumulators (GCC's
+// allocator otherwise spills or copies the accumulators every step, as for the lookup kernels);
+// the intrinsic forms (QLUT_EMULATE) compute the same thing.
+//   I8_RUN:  s0 += maddubs(w0, x4), s1 += maddubs(w1, x4)           (int16, inside a run)
+//   I8_ONE:  a0 += madd(maddubs(w0, x4), 1), a1 += ...              (int32, runs of one quad)
+//   I8_WIDE: a_j += madd(w[j], x4 as int16) for the four ymm of a quad (b = 8)
+#if defined(QLUT_EMULATE)
+#define QLUT_I8_RUN(s0, s1, xp, w0, w1)                                   \
+  do {                                                                    \
+    const __m256i xb_ = _mm256_set1_epi32(load32(xp));                    \
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w0, xb_));             \
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w1, xb_));             \
+  } while (0)
+#define QLUT_I8_ONE(a0, a1, xp, w0, w1, ones)                                                  \
+  do {                                                                                         \
+    const __m256i xb_ = _mm256_set1_epi32(load32(xp));                                         \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(w0, xb_), ones));         \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(w1, xb_), ones));         \
+  } while (0)
+#define QLUT_I8_WIDE(a0, a1, a2, a3, xp, w)                                                    \
+  do {                                                                                         \
+    int64_t x4_;                                                                               \
+    std::memcpy(&x4_, xp, sizeof x4_);                                                         \
+    const __m256i xb_ = _mm256_set1_epi64x(x4_);                                               \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w)), xb_)); \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w) + 1), xb_)); \
+    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w) + 2), xb_)); \
+    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w) + 3), xb_)); \
+  } while (0)
+#else
+#define QLUT_I8_RUN(s0, s1, xp, w0, w1)                                        \
+  do {                                                                         \
+    __m256i xb_, t_;                                                           \
+    __asm__("vpbroadcastd %[x], %[xb]\n\t"                                     \
+            "vpmaddubsw %[xb], %[u0], %[t]\n\t"                                \
+            "vpaddw %[t], %[c0], %[c0]\n\t"                                    \
+            "vpmaddubsw %[xb], %[u1], %[t]\n\t"                                \
+            "vpaddw %[t], %[c1], %[c1]"                                        \
+            : [c0] "+x"(s0), [c1] "+x"(s1), [xb] "=&x"(xb_), [t] "=&x"(t_)     \
+            : [x] "m"(*(const int32_t *)(xp)), [u0] "x"(w0), [u1] "x"(w1));    \
+  } while (0)
+#define QLUT_I8_ONE(a0, a1, xp, w0, w1, ones)                                            \
+  do {                                                                                   \
+    __m256i xb_, t_;                                                                     \
+    __asm__("vpbroadcastd %[x], %[xb]\n\t"                                               \
+            "vpmaddubsw %[xb], %[u0], %[t]\n\t"                                          \
+            "vpmaddwd %[one], %[t], %[t]\n\t"                                            \
+            "vpaddd %[t], %[c0], %[c0]\n\t"                                              \
+            "vpmaddubsw %[xb], %[u1], %[t]\n\t"                                          \
+            "vpmaddwd %[one], %[t], %[t]\n\t"                                            \
+            "vpaddd %[t], %[c1], %[c1]"                                                  \
+            : [c0] "+x"(a0), [c1] "+x"(a1), [xb] "=&x"(xb_), [t] "=&x"(t_)               \
+            : [x] "m"(*(const int32_t *)(xp)), [u0] "x"(w0), [u1] "x"(w1), [one] "x"(ones)); \
+  } while (0)
+#define QLUT_I8_WIDE(a0, a1, a2, a3, xp, w)                                                \
+  do {                                                                                     \
+    __m256i xb_, t_;                                                                       \
+    __asm__("vpbroadcastq %[x], %[xb]\n\t"                                                 \
+            "vpmaddwd %[w0], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c0], %[c0]\n\t"                                                \
+            "vpmaddwd %[w1], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c1], %[c1]\n\t"                                                \
+            "vpmaddwd %[w2], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c2], %[c2]\n\t"                                                \
+            "vpmaddwd %[w3], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c3], %[c3]"                                                    \
+            : [c0] "+x"(a0), [c1] "+x"(a1), [c2] "+x"(a2), [c3] "+x"(a3), [xb] "=&x"(xb_), \
+              [t] "=&x"(t_)                                                                \
+            : [x] "m"(*(const int64_t *)(xp)), [w0] "m"(*(const __m256i *)(w)),            \
+              [w1] "m"(*((const __m256i *)(w) + 1)), [w2] "m"(*((const __m256i *)(w) + 2)), \
+              [w3] "m"(*((const __m256i *)(w) + 3)));                                      \
+  } while (0)
+#endif
+
+// R <= 4 rows x 16 outputs x one K-block (b <= 7) on the shifted codes wb [nq][64]: runs of
+// h quads summed in int16 (named accumulators s<r>_<half>), then widened into int32 (a[]).
+template <int R>
+QLUT_AVX2_FN void avx2_i8_rows(const Job &J, const uint8_t *wb, int t, int64_t m0, int kb,
+                               int nq, int h) {
+  static_assert(R >= 1 && R <= 4, "named accumulators s0..s3");
+  const __m256i ones = _mm256_set1_epi16(1);
+  const uint8_t *xr[4];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
+  __m256i a[4][2];
+  for (int r = 0; r < R; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
+  if (h == 1) {
+    __m256i c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1;
+    c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = _mm256_setzero_si256();
+    for (int q = 0; q < nq; ++q) {
+      const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
+      const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_ONE(c##i##_0, c##i##_1, xr[i] + 4 * q, w0, w1, ones);
+      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3)
+#undef QLUT_ROW
+    }
+    const __m256i c[4][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}, {c3_0, c3_1}};
+    for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, c[r][0], c[r][1]);
+    return;
+  }
+  for (int q0 = 0; q0 < nq; q0 += h) {
+    const int q1 = std::min(q0 + h, nq);
+    __m256i s0_0, s0_1, s1_0, s1_1, s2_0, s2_1, s3_0, s3_1;
+    s0_0 = s0_1 = s1_0 = s1_1 = s2_0 = s2_1 = s3_0 = s3_1 = _mm256_setzero_si256();
+    for (int q = q0; q < q1; ++q) {
+      const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
+      const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_RUN(s##i##_0, s##i##_1, xr[i] + 4 * q, w0, w1);
+      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3)
+#undef QLUT_ROW
+    }
+    const __m256i sums[4][2] = {{s0_0, s0_1}, {s1_0, s1_1}, {s2_0, s2_1}, {s3_0, s3_1}};
+    for (int r = 0; r < R; ++r) {
+      a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(sums[r][0], ones));
+      a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(sums[r][1], ones));
+    }
+  }
+  for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, a[r][0], a[r][1]);
+}
+
+// R <= 3 rows x 16 outputs x one K-block for b = 8 on the widened codes wb [nq][64] int16 (four
+// ymm of 4 outputs x 4 inputs) and int16 activations: vpmaddwd sums input pairs into int32
+// lanes (output, pair), added pairwise at the end.
+template <int R>
+QLUT_AVX2_FN void avx2_i8w_rows(const Job &J, const int16_t *wb, int t, int64_t m0, int kb,
+                                int nq) {
+  static_assert(R >= 1 && R <= 3, "named accumulators c0..c2");
+  const int16_t *xr[3];
+  for (int r = 0; r < R; ++r) xr[r] = J.q16 + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
+  __m256i c0_0, c0_1, c0_2, c0_3, c1_0, c1_1, c1_2, c1_3, c2_0, c2_1, c2_2, c2_3;
+  c0_0 = c0_1 = c0_2 = c0_3 = c1_0 = c1_1 = c1_2 = c1_3 = _mm256_setzero_si256();
+  c2_0 = c2_1 = c2_2 = c2_3 = _mm256_setzero_si256();
+  for (int q = 0; q < nq; ++q) {
+    const int16_t *w = wb + q * kQuadBytes;
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_WIDE(c##i##_0, c##i##_1, c##i##_2, c##i##_3, xr[i] + 4 * q, w);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2)
+#undef QLUT_ROW
+  }
+  const __m256i a[3][4] = {{c0_0, c0_1, c0_2, c0_3}, {c1_0, c1_1, c1_2, c1_3},
+                           {c2_0, c2_1, c2_2, c2_3}};
+  for (int r = 0; r < R; ++r) {
+    // lanes (o, pair 0), (o, pair 1), (o + 1, pair 0)...: hadd gives (o0 o1 o4 o5 | o2 o3 o6 o7)
+    const __m256i d0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][0], a[r][1]), 0xD8);
+    const __m256i d1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][2], a[r][3]), 0xD8);
+    avx2_i8_finish(J, t, m0 + r, kb, d0, d1);
   }
 }
 
 void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
-  if (J.bits == 8)
-    avx2_i8_tiles<true>(J, t0, t1, m, kb);
-  else
-    avx2_i8_tiles<false>(J, t0, t1, m, kb);
+  thread_local Scratch buffer;  // one tile's converted codes (<= 16 KB, stays in L1)
+  int16_t *scratch = (int16_t *)buffer.get(sizeof(int16_t) * kI8BlockQuads * kQuadBytes);
+  if (!scratch) {  // a few KB per thread: cannot fail in practice; the scalar path needs none
+    scalar_i8_block_all(J, t0, t1, m, kb);
+    return;
+  }
+  const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
+  const bool wide = J.bits == 8;
+  const int h = wide ? 1 : int8_headroom(J.bits);
+  for (int t = t0; t < t1; ++t) {
+    avx2_i8_convert(J, t, kb, nq, wide, scratch);
+    int64_t r = 0;
+    if (wide) {
+      for (; r + 3 <= m; r += 3) avx2_i8w_rows<3>(J, scratch, t, r, kb, nq);
+      for (; r < m; ++r) avx2_i8w_rows<1>(J, scratch, t, r, kb, nq);
+    } else {
+      const uint8_t *wb = (const uint8_t *)scratch;
+      for (; r + 4 <= m; r += 4) avx2_i8_rows<4>(J, wb, t, r, kb, nq, h);
+      for (; r < m; ++r) avx2_i8_rows<1>(J, wb, t, r, kb, nq, h);
+    }
+  }
 }
 
 // AVX-512 VNNI: vpdpbusd multiplies u8 (the codes) x s8 (the activations) four at a time into
@@ -1261,26 +1409,31 @@ int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_
   thread_local Scratch scratch;
   const size_t q_bytes = (size_t)(m * d.kp + 63) / 64 * 64;
   const size_t sc_bytes = (size_t)m * d.nkb * sizeof(float);
-  char *base = (char *)scratch.get(q_bytes + 2 * sc_bytes);
+  const bool widen = variant == QLUT_AVX2 && bits == 8;  // avx2_i8w_rows reads int16 inputs
+  const size_t q16_bytes = widen ? (size_t)m * d.kp * sizeof(int16_t) : 0;
+  char *base = (char *)scratch.get(q_bytes + q16_bytes + 2 * sc_bytes);
   if (!base) return QLUT_ENOMEM;
   int8_t *q = (int8_t *)base;
-  float *scales = (float *)(base + q_bytes);
-  int32_t *sums = (int32_t *)(base + q_bytes + sc_bytes);
+  int16_t *q16 = widen ? (int16_t *)(base + q_bytes) : nullptr;
+  float *scales = (float *)(base + q_bytes + q16_bytes);
+  int32_t *sums = (int32_t *)(base + q_bytes + q16_bytes + sc_bytes);
   const int parts = (int)std::min<int64_t>(threads, m);
   std::function<void(int)> quantize = [&](int part) {
     for (int64_t r = m * part / parts; r < m * (part + 1) / parts; ++r) {
+      int8_t *qr = q + r * d.kp;
 #ifdef QLUT_X86
-      if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
-        int8_quantize_row_avx2(x + r * k, d, q + r * d.kp, scales + r * d.nkb, sums + r * d.nkb);
-        continue;
-      }
+      if (variant == QLUT_AVX2 || variant == QLUT_AVX512)
+        int8_quantize_row_avx2(x + r * k, d, qr, scales + r * d.nkb, sums + r * d.nkb);
+      else
 #endif
-      int8_quantize_row_scalar(x + r * k, d, q + r * d.kp, scales + r * d.nkb, sums + r * d.nkb);
+        int8_quantize_row_scalar(x + r * k, d, qr, scales + r * d.nkb, sums + r * d.nkb);
+      if (q16)
+        for (int i = 0; i < d.kp; ++i) q16[r * d.kp + i] = qr[i];
     }
   };
   pool().run(parts, quantize);
   Job J{variant, code_bits, bits, d, packed, (const uint8_t *)q, d.kp, scales, wscale, bias,
-        y, m, std::ldexp(1.0f, -bits), sums};
+        y, m, std::ldexp(1.0f, -bits), sums, q16};
   const int tparts = std::min(threads, d.ntiles);
   // Loop order: K-block, tiles (a tile pair's codes for one K-block, 16 KB, stay in L1 while
   // every row's quantized block streams past), rows.
