@@ -43,8 +43,14 @@ SHAPES = ((1, 768, 768), (197, 768, 768), (197, 768, 3072), (197, 3072, 768))
 INT8_SHAPES = ((197, 768, 3072), (197, 3072, 768))
 
 
-def interleaved_medians(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Median seconds of each ``fn()``, timed in ``repeats`` rounds that visit every fn once."""
+def interleaved_medians(fns: dict, repeats: int, warmup: int = 1,
+                        clock: Callable[[], float] = time.perf_counter) -> dict:
+    """
+    Median seconds of each ``fn()``, timed in ``repeats`` rounds that visit every fn once.
+
+    ``clock``: wall time by default; ``time.thread_time`` counts only the calling thread's CPU
+    time (one-thread runs on a shared machine: time spent descheduled is not counted).
+    """
     repeats = require_int_in_range('repeats', repeats, 1)
     with torch.no_grad():
         for fn in fns.values():
@@ -53,9 +59,9 @@ def interleaved_medians(fns: dict, repeats: int, warmup: int = 1) -> dict:
         samples = {key: [] for key in fns}
         for _ in range(repeats):
             for key, fn in fns.items():
-                start = time.perf_counter()
+                start = clock()
                 fn()
-                samples[key].append(time.perf_counter() - start)
+                samples[key].append(clock() - start)
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
@@ -367,16 +373,19 @@ class Envelope:
 
 
 def bench_envelope(libs: dict, variant: str, bits=range(1, 9), repeats: int = 5,
-                   threads=(1,), tokens: int = 197, b_max: int = 8) -> Envelope:
+                   threads=(1,), tokens: int = 197, b_max: int = 8,
+                   cpu_time: bool = False) -> Envelope:
     """
     Time the ViT-B block on both kernels of each library in ``libs``, per b and thread count.
 
     ``libs``: name -> library; fp32 and torch's dynamic int8 beside them, every call in one
-    interleaved round.
+    interleaved round. ``cpu_time``: time the calling thread's CPU time (one thread only).
     """
     from qcoinf_ros.lut.linear import BitWidth
     bits = sorted(bits)
     threads = sorted(set(threads))
+    if cpu_time and threads != [1]:
+        raise ValueError('cpu_time measures one thread: threads must be (1,)')
     x = torch.randn(1, tokens, 768, generator=torch.Generator().manual_seed(1))
     fp32 = ViTBlockCall(vit_block())
     int8 = ViTBlockCall(vit_block())
@@ -407,7 +416,8 @@ def bench_envelope(libs: dict, variant: str, bits=range(1, 9), repeats: int = 5,
             finally:
                 lib.variant = saved
     try:
-        seconds = interleaved_medians(fns, repeats)
+        seconds = interleaved_medians(fns, repeats,
+                                      clock=time.thread_time if cpu_time else time.perf_counter)
     finally:
         torch.set_num_threads(threads[0])
     ms = {t: {key: 1e3 * s for (tt, key), s in seconds.items() if tt == t} for t in threads}

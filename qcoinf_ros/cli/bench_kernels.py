@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='with --envelope: also time a second build of the kernel library '
                              '(e.g. an older _qlut.so) in the same interleaved rounds and print '
                              'the per-plane slope ratio')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help='with --envelope at one thread: time CPU time of the calling thread '
+                             'instead of wall time (a shared, loaded machine)')
     parser.add_argument('--as-isa', choices=('avx2',),
                         help='re-run the bench in a child process with every contender forced '
                              'to this ISA (the kernel library, fbgemm, MKL, oneDNN, ATen)')
@@ -120,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call(cmd, env=env)
     if len(args.threads) > 1 and not args.envelope:
         print('qcoinf bench kernels: error: several thread counts need --envelope',
+              file=sys.stderr)
+        return 2
+    if args.cpu_time and (not args.envelope or args.threads != [1]):
+        print('qcoinf bench kernels: error: --cpu-time needs --envelope and --threads 1',
               file=sys.stderr)
         return 2
     if args.baseline_library and not args.envelope:
@@ -247,13 +254,15 @@ def _main_envelope(args, lib, variants, bits, console) -> int:
         console.print(f'baseline library: {args.baseline_library}')
     results = []
     for variant in variants:
-        env = bench_envelope(libs, variant, bits, args.repeats, args.threads)
+        env = bench_envelope(libs, variant, bits, args.repeats, args.threads,
+                             cpu_time=args.cpu_time)
         results.append(env.to_dict())
         for t in env.threads:
             ms = env.ms[t]
             fp32, tint8 = ms['fp32'], ms['torch_int8']
-            table = Table(title=f'{variant}, {t} thread(s): ViT-B block (197 tokens); fp32 '
-                                f'{fp32:.2f} ms, torch dynamic int8 {tint8:.2f} ms',
+            clock = 'CPU time' if args.cpu_time else 'wall time'
+            table = Table(title=f'{variant}, {t} thread(s), {clock}: ViT-B block (197 tokens); '
+                                f'fp32 {fp32:.2f} ms, torch dynamic int8 {tint8:.2f} ms',
                           title_justify='left')
             cols = ['b', 'lut ms', 'int8 ms', 'chosen', 'chosen / fp32', 'chosen / torch int8']
             if 'baseline' in libs:

@@ -511,20 +511,42 @@ QLUT_AVX2_FN inline void avx2_store(const Job &J, int64_t row, int kb, int n0, _
   _mm256_storeu_ps(out + 8, yhi);
 }
 
-// R rows x 16 outputs x one K-block: for each plane, int16 sums over the block's group pairs
-// (acc += sg * (H[idx] + 128)), then int32 Horner, minus 128 x the mirror-sign sums.
+// The table indices and mirror signs of one tile's planes for one K-block, expanded once per
+// (tile, K-block) into a thread's scratch and reused by every row: [plane][pair][idx 32 | sg 32].
+// From the packed word A | B << 4 per output: bytes (A, B), the index clears bit 3 of A and
+// sets it in B (the half table of group 2r, then of 2r + 1), the sign is +-1 from bit 3.
+constexpr int kPairExpanded = 64;
+
+QLUT_AVX2_FN void avx2_expand(const Job &J, int t, int kb, uint8_t *out) {
+  const Dims &d = J.d;
+  const int npairs = d.groups / 2;
+  const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
+  const __m256i c0f0f = _mm256_set1_epi16(0x0F0F), c0f07 = _mm256_set1_epi16(0x0F07);
+  const __m256i c0800 = _mm256_set1_epi16(0x0800);
+  const __m256i signs = _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
+  for (int p = 0; p < J.bits; ++p) {
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
+    for (int pr = pa; pr < pb; ++pr, w += 16, out += kPairExpanded) {
+      __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
+      __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
+      _mm256_store_si256((__m256i *)out, _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07));
+      _mm256_store_si256((__m256i *)(out + 32), _mm256_shuffle_epi8(signs, x));
+    }
+  }
+}
+
+// R rows x 16 outputs x one K-block on the expanded indices: for each plane, int16 sums over
+// the block's group pairs (acc += sg * (H[idx] + 128)), then int32 Horner, minus 128 x the
+// mirror-sign sums.
 template <int R>
-QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
+QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8_t *ex) {
   static_assert(R >= 1 && R <= 12, "named accumulators acc0..acc11");
   const Dims &d = J.d;
   const int npairs = d.groups / 2;
   const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
   const uint8_t *tab[12];
   for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
-  const __m256i c0f0f = _mm256_set1_epi16(0x0F0F), c0f07 = _mm256_set1_epi16(0x0F07);
-  const __m256i c0800 = _mm256_set1_epi16(0x0800);
-  const __m256i signs = _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1,
-                                         -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
   __m256i alo[R], ahi[R];  // int32 Horner sums (assigned at p = 0)
   __m256i clo = _mm256_setzero_si256(), chi = _mm256_setzero_si256();
   const int16_t *c16 = (const int16_t *)(J.packed + pair_main_bytes(d, J.planes)) +
@@ -540,13 +562,10 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
     __m256i acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11;
     acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = _mm256_setzero_si256();
     acc8 = acc9 = acc10 = acc11 = _mm256_setzero_si256();
-    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
-    for (int pr = pa; pr < pb; ++pr, w += 16) {
-      // word = A | B << 4 -> bytes (A, B); the table index clears bit 3 of A, sets it in B
-      __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
-      __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
-      __m256i idx = _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07);
-      __m256i sg = _mm256_shuffle_epi8(signs, x);
+    const uint8_t *e = ex + (int64_t)p * (pb - pa) * kPairExpanded;
+    for (int pr = pa; pr < pb; ++pr, e += kPairExpanded) {
+      const __m256i idx = _mm256_load_si256((const __m256i *)e);
+      const __m256i sg = _mm256_load_si256((const __m256i *)(e + 32));
 #define QLUT_ROW(i) \
   if (i < R) QLUT_AVX2_STEP(acc##i, tab[i] + pr * 16, idx, sg);
       QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5)
@@ -568,12 +587,34 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
                _mm256_cvtepi32_ps(_mm256_sub_epi32(ahi[r], chi)));
 }
 
-void avx2_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
-  int64_t m = m0;
-  for (; m + 8 <= m1; m += 8) avx2_rows<8>(J, t, m, kb);
-  for (; m + 4 <= m1; m += 4) avx2_rows<4>(J, t, m, kb);
-  for (; m + 2 <= m1; m += 2) avx2_rows<2>(J, t, m, kb);
-  for (; m < m1; ++m) avx2_rows<1>(J, t, m, kb);
+// Tiles [t0, t1) x every row, in groups of kExpandTiles tiles; per group and K-block, expand
+// the group's indices once (<= 4 x 8 x 4 KB, in L2), then the rows in blocks of 12, each
+// block's tables (12 KB) staying in L1 while the group's tiles pass. The K-blocks are the
+// inner loop so that the group's outputs (yacc, 197 rows x 64 floats) stay in cache between
+// them instead of making a round trip to memory per K-block.
+constexpr int kExpandTiles = 4;
+
+void avx2_tiles(const Job &J, int t0, int t1, int64_t m) {
+  thread_local Scratch buffer;
+  const size_t per_tile = (size_t)J.bits * (kBlockGroups / 2) * kPairExpanded;
+  uint8_t *ex = (uint8_t *)buffer.get(per_tile * kExpandTiles);
+  for (int tg = t0; tg < t1; tg += kExpandTiles) {
+    const int te = std::min(tg + kExpandTiles, t1);
+    for (int kb = 0; kb < J.d.nkb; ++kb) {
+      for (int t = tg; t < te; ++t) avx2_expand(J, t, kb, ex + (t - tg) * per_tile);
+      int64_t r = 0;
+      for (; r + 12 <= m; r += 12)
+        for (int t = tg; t < te; ++t) avx2_rows<12>(J, t, r, kb, ex + (t - tg) * per_tile);
+      for (; r + 8 <= m; r += 8)
+        for (int t = tg; t < te; ++t) avx2_rows<8>(J, t, r, kb, ex + (t - tg) * per_tile);
+      for (; r + 4 <= m; r += 4)
+        for (int t = tg; t < te; ++t) avx2_rows<4>(J, t, r, kb, ex + (t - tg) * per_tile);
+      for (; r + 2 <= m; r += 2)
+        for (int t = tg; t < te; ++t) avx2_rows<2>(J, t, r, kb, ex + (t - tg) * per_tile);
+      for (; r < m; ++r)
+        for (int t = tg; t < te; ++t) avx2_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
+    }
+  }
 }
 
 // R rows x 16 outputs x one K-block: vpermb over four groups' tables, vpdpbusd into int32,
@@ -1011,7 +1052,8 @@ void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
   }
   const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
   const bool wide = J.bits == 8;
-  const int h = wide ? 1 : int8_headroom(J.bits);
+  // a run of 2 (b = 6) costs more in bookkeeping than the one widening it saves: runs of 1
+  const int h = wide || int8_headroom(J.bits) < 4 ? 1 : int8_headroom(J.bits);
   for (int t = t0; t < t1; ++t) {
     avx2_i8_convert(J, t, kb, nq, wide, scratch);
     int64_t r = 0;
@@ -1351,6 +1393,12 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   std::function<void(int)> gemm = [&](int part) {
     const int t0 = (int)((int64_t)d.ntiles * part / tparts);
     const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
+#ifdef QLUT_X86
+    if (variant == QLUT_AVX2) {
+      avx2_tiles(J, t0, t1, m);
+      return;
+    }
+#endif
     for (int kb = 0; kb < d.nkb; ++kb)
       for (int tb = t0; tb < t1; tb += kTileBlock) {
         const int te = std::min(tb + kTileBlock, t1);
@@ -1359,7 +1407,6 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
           for (int t = tb; t < te; ++t) {
             switch (variant) {
 #ifdef QLUT_X86
-              case QLUT_AVX2: avx2_block(J, t, mb, me, kb); break;
               case QLUT_AVX512: avx512_block(J, t, mb, me, kb); break;
 #endif
 #ifdef QLUT_ARM
