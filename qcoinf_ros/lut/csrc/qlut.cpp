@@ -440,6 +440,8 @@ struct Job {
   float pow2;           // 2^-bits
   const int32_t *qsum = nullptr;  // int8 kernels: sum of the quantized inputs [m][nkb]
   const int16_t *q16 = nullptr;   // int8 kernels, avx2 at b = 8: the inputs as int16 [m][kp]
+  uint8_t *expanded = nullptr;    // x86 lookup kernels: per part, expanded indices
+  size_t expanded_part = 0;       // bytes per part
 };
 
 // Output finishing in place: y = yacc * (wscale * 2^-bits) + bias for columns [n0, n1).
@@ -587,56 +589,65 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8
                _mm256_cvtepi32_ps(_mm256_sub_epi32(ahi[r], chi)));
 }
 
-// Tiles [t0, t1) x every row, in groups of kExpandTiles tiles; per group and K-block, expand
-// the group's indices once (<= 4 x 8 x 4 KB, in L2), then the rows in blocks of 12, each
-// block's tables (12 KB) staying in L1 while the group's tiles pass. The K-blocks are the
-// inner loop so that the group's outputs (yacc, 197 rows x 64 floats) stay in cache between
-// them instead of making a round trip to memory per K-block.
+// One group of tiles [tg, te) (te - tg <= kExpandTiles) x every row x one K-block: expand the
+// group's indices once (<= 4 x 8 x 4 KB), then the rows in blocks of 12, each block's tables
+// (12 KB) staying in L1 while the group's tiles pass. The order of groups and K-blocks is
+// lut_tiles'.
 constexpr int kExpandTiles = 4;
 
-void avx2_tiles(const Job &J, int t0, int t1, int64_t m) {
-  thread_local Scratch buffer;
+void avx2_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
   const size_t per_tile = (size_t)J.bits * (kBlockGroups / 2) * kPairExpanded;
-  uint8_t *ex = (uint8_t *)buffer.get(per_tile * kExpandTiles);
-  for (int tg = t0; tg < t1; tg += kExpandTiles) {
-    const int te = std::min(tg + kExpandTiles, t1);
-    for (int kb = 0; kb < J.d.nkb; ++kb) {
-      for (int t = tg; t < te; ++t) avx2_expand(J, t, kb, ex + (t - tg) * per_tile);
-      int64_t r = 0;
-      for (; r + 12 <= m; r += 12)
-        for (int t = tg; t < te; ++t) avx2_rows<12>(J, t, r, kb, ex + (t - tg) * per_tile);
-      for (; r + 8 <= m; r += 8)
-        for (int t = tg; t < te; ++t) avx2_rows<8>(J, t, r, kb, ex + (t - tg) * per_tile);
-      for (; r + 4 <= m; r += 4)
-        for (int t = tg; t < te; ++t) avx2_rows<4>(J, t, r, kb, ex + (t - tg) * per_tile);
-      for (; r + 2 <= m; r += 2)
-        for (int t = tg; t < te; ++t) avx2_rows<2>(J, t, r, kb, ex + (t - tg) * per_tile);
-      for (; r < m; ++r)
-        for (int t = tg; t < te; ++t) avx2_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (int t = tg; t < te; ++t) avx2_expand(J, t, kb, ex + (t - tg) * per_tile);
+  int64_t r = 0;
+  for (; r + 12 <= m; r += 12)
+    for (int t = tg; t < te; ++t) avx2_rows<12>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 8 <= m; r += 8)
+    for (int t = tg; t < te; ++t) avx2_rows<8>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 4 <= m; r += 4)
+    for (int t = tg; t < te; ++t) avx2_rows<4>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 2 <= m; r += 2)
+    for (int t = tg; t < te; ++t) avx2_rows<2>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r < m; ++r)
+    for (int t = tg; t < te; ++t) avx2_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
+}
+
+// The vpermb indices of one tile's planes for one K-block, expanded once per (tile group,
+// K-block) into a thread's scratch and reused by every row: [plane][quad][64 bytes].
+constexpr int kQuadExpanded = 64;
+
+QLUT_AVX512_FN void avx512_expand(const Job &J, int t, int kb, uint8_t *out) {
+  const int nquads = J.d.groups / 4;
+  const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i sel = _mm512_set1_epi32(0x30201000);
+  const __m512i shifts = _mm512_set1_epi64(0x2C2824200C080400LL);  // bits 0,4,8,12,32,...,44
+  for (int p = 0; p < J.bits; ++p) {
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
+    for (int q = qa; q < qb; ++q, w += 32, out += kQuadExpanded) {
+      __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
+      _mm512_store_si512((void *)out, _mm512_ternarylogic_epi32(
+                                          _mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA));
     }
   }
 }
 
-// R rows x 16 outputs x one K-block: vpermb over four groups' tables, vpdpbusd into int32,
-// Horner over planes in the accumulator itself.
+// R rows x 16 outputs x one K-block on the expanded indices: vpermb over four groups' tables,
+// vpdpbusd into int32, Horner over planes in the accumulator itself.
 template <int R>
-QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb) {
+QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb, const uint8_t *ex) {
   const Dims &d = J.d;
   const int nquads = d.groups / 4;
   const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
   const uint8_t *tab[R];
   for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
-  const __m512i ones = _mm512_set1_epi8(1), low = _mm512_set1_epi8(0x0F);
-  const __m512i sel = _mm512_set1_epi32(0x30201000);
-  const __m512i shifts = _mm512_set1_epi64(0x2C2824200C080400LL);  // bits 0,4,8,12,32,...,44
+  const __m512i ones = _mm512_set1_epi8(1);
   __m512i acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
   for (int p = 0; p < J.bits; ++p) {
     for (int r = 0; r < R; ++r) acc[r] = _mm512_slli_epi32(acc[r], 1);
-    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
-    for (int q = qa; q < qb; ++q, w += 32) {
-      __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
-      __m512i idx = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA);
+    const uint8_t *e = ex + (int64_t)p * (qb - qa) * kQuadExpanded;
+    for (int q = qa; q < qb; ++q, e += kQuadExpanded) {
+      const __m512i idx = _mm512_load_si512((const void *)e);
       for (int r = 0; r < R; ++r) {
         __m512i tb = _mm512_loadu_si512((const void *)(tab[r] + q * 64));
         acc[r] = _mm512_dpbusd_epi32(acc[r], ones, _mm512_permutexvar_epi8(idx, tb));
@@ -664,11 +675,43 @@ QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb) {
   }
 }
 
-void avx512_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
-  int64_t m = m0;
-  for (; m + 8 <= m1; m += 8) avx512_rows<8>(J, t, m, kb);
-  for (; m + 4 <= m1; m += 4) avx512_rows<4>(J, t, m, kb);
-  for (; m < m1; ++m) avx512_rows<1>(J, t, m, kb);
+// As avx2_group: rows in blocks of 8 (8 rows' tables for a K-block, 16 KB; 16 rows measured
+// no faster).
+void avx512_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
+  const size_t per_tile = (size_t)J.bits * (kBlockGroups / 4) * kQuadExpanded;
+  for (int t = tg; t < te; ++t) avx512_expand(J, t, kb, ex + (t - tg) * per_tile);
+  int64_t r = 0;
+  for (; r + 8 <= m; r += 8)
+    for (int t = tg; t < te; ++t) avx512_rows<8>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 4 <= m; r += 4)
+    for (int t = tg; t < te; ++t) avx512_rows<4>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r < m; ++r)
+    for (int t = tg; t < te; ++t) avx512_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
+}
+
+// The x86 lookup kernels over tiles [t0, t1) and every row, in groups of kExpandTiles tiles.
+// Loop order: when every row's tables fit in L2 (<= 1 MB), K-blocks inside tile groups, so
+// that the group's outputs (yacc, M x 64 floats) stay in cache between K-blocks instead of a
+// round trip to memory per K-block (197 x 3072 outputs: 2.4 MB); else K-blocks outside (the
+// tables of one K-block stay in cache while the groups pass).
+size_t lut_expanded_bytes(int variant, int bits) {
+  const size_t per_tile = (size_t)bits * kBlockGroups *
+                          (variant == QLUT_AVX2 ? kPairExpanded / 2 : kQuadExpanded / 4);
+  return (per_tile * kExpandTiles + 63) / 64 * 64;
+}
+
+void lut_tiles(const Job &J, int part, int t0, int t1, int64_t m) {
+  const bool avx2 = J.variant == QLUT_AVX2;
+  uint8_t *ex = J.expanded + part * J.expanded_part;
+  auto group = avx2 ? avx2_group : avx512_group;
+  if (m * J.tab_row <= (1 << 20)) {
+    for (int tg = t0; tg < t1; tg += kExpandTiles)
+      for (int kb = 0; kb < J.d.nkb; ++kb) group(J, tg, std::min(tg + kExpandTiles, t1), m, kb, ex);
+  } else {
+    for (int kb = 0; kb < J.d.nkb; ++kb)
+      for (int tg = t0; tg < t1; tg += kExpandTiles)
+        group(J, tg, std::min(tg + kExpandTiles, t1), m, kb, ex);
+  }
 }
 #endif
 
@@ -1353,8 +1396,15 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   // Tables and scales for every row, in one scratch buffer owned by the calling thread.
   thread_local Scratch scratch;
   const size_t tab_bytes = (size_t)(m * tab_row + 63) / 64 * 64;
-  const size_t sc_bytes = (size_t)m * d.nkb * sizeof(float);
-  char *base = (char *)scratch.get(tab_bytes + sc_bytes);
+  const size_t sc_bytes = (size_t)(m * d.nkb * sizeof(float) + 63) / 64 * 64;
+  const int tparts = std::min(threads, d.ntiles);
+#ifdef QLUT_X86
+  const size_t ex_part = variant == QLUT_AVX2 || variant == QLUT_AVX512
+                             ? lut_expanded_bytes(variant, bits) : 0;
+#else
+  const size_t ex_part = 0;
+#endif
+  char *base = (char *)scratch.get(tab_bytes + sc_bytes + ex_part * tparts);
   if (!base) return QLUT_ENOMEM;
   uint8_t *tabs = (uint8_t *)base;
   float *scales = (float *)(base + tab_bytes);
@@ -1387,15 +1437,16 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   pool().run(parts, build);
   Job J{variant, planes, bits, d, packed, tabs, tab_row, scales, wscale, bias, y, m,
         std::ldexp(1.0f, -bits)};
-  const int tparts = std::min(threads, d.ntiles);
+  J.expanded = (uint8_t *)(base + tab_bytes + sc_bytes);
+  J.expanded_part = ex_part;
   // Loop order: K-block, block of tiles (their weights stay in L2), rows (one block's tables
   // of R rows stay in L1 while the tiles stream past), tiles.
   std::function<void(int)> gemm = [&](int part) {
     const int t0 = (int)((int64_t)d.ntiles * part / tparts);
     const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
 #ifdef QLUT_X86
-    if (variant == QLUT_AVX2) {
-      avx2_tiles(J, t0, t1, m);
+    if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
+      lut_tiles(J, part, t0, t1, m);
       return;
     }
 #endif
@@ -1406,9 +1457,6 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
           const int64_t me = std::min<int64_t>(mb + kRowBlock, m);
           for (int t = tb; t < te; ++t) {
             switch (variant) {
-#ifdef QLUT_X86
-              case QLUT_AVX512: avx512_block(J, t, mb, me, kb); break;
-#endif
 #ifdef QLUT_ARM
               case QLUT_NEON: neon_block(J, t, mb, me, kb); break;
 #endif
