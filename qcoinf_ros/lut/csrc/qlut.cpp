@@ -21,6 +21,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
@@ -689,30 +690,33 @@ void avx512_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) 
     for (int t = tg; t < te; ++t) avx512_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
 }
 
-// The x86 lookup kernels over tiles [t0, t1) and every row, in groups of kExpandTiles tiles.
-// Loop order: when every row's tables fit in L2 (<= 1 MB), K-blocks inside tile groups, so
-// that the group's outputs (yacc, M x 64 floats) stay in cache between K-blocks instead of a
-// round trip to memory per K-block (197 x 3072 outputs: 2.4 MB); else K-blocks outside (the
-// tables of one K-block stay in cache while the groups pass).
+// The x86 lookup kernels over tile groups of kExpandTiles tiles and every row. Loop order: when
+// every row's tables fit in L2 (<= 1 MB), K-blocks inside tile groups, so that the group's
+// outputs (yacc, M x 64 floats) stay in cache between K-blocks instead of a round trip to
+// memory per K-block (197 x 3072 outputs: 2.4 MB), and the groups are handed out to the
+// threads one at a time (qlut_linear); else K-blocks outside (the tables of one K-block stay
+// in cache while the groups pass), each thread on a fixed range of tiles.
 size_t lut_expanded_bytes(int variant, int bits) {
   const size_t per_tile = (size_t)bits * kBlockGroups *
                           (variant == QLUT_AVX2 ? kPairExpanded / 2 : kQuadExpanded / 4);
   return (per_tile * kExpandTiles + 63) / 64 * 64;
 }
 
-void lut_tiles(const Job &J, int part, int t0, int t1, int64_t m) {
-  const bool avx2 = J.variant == QLUT_AVX2;
+void lut_group_all_blocks(const Job &J, int part, int tg, int te, int64_t m) {
   uint8_t *ex = J.expanded + part * J.expanded_part;
-  auto group = avx2 ? avx2_group : avx512_group;
-  if (m * J.tab_row <= (1 << 20)) {
-    for (int tg = t0; tg < t1; tg += kExpandTiles)
-      for (int kb = 0; kb < J.d.nkb; ++kb) group(J, tg, std::min(tg + kExpandTiles, t1), m, kb, ex);
-  } else {
-    for (int kb = 0; kb < J.d.nkb; ++kb)
-      for (int tg = t0; tg < t1; tg += kExpandTiles)
-        group(J, tg, std::min(tg + kExpandTiles, t1), m, kb, ex);
-  }
+  auto group = J.variant == QLUT_AVX2 ? avx2_group : avx512_group;
+  for (int kb = 0; kb < J.d.nkb; ++kb) group(J, tg, te, m, kb, ex);
 }
+
+void lut_tiles_blocks_outside(const Job &J, int part, int t0, int t1, int64_t m) {
+  uint8_t *ex = J.expanded + part * J.expanded_part;
+  auto group = J.variant == QLUT_AVX2 ? avx2_group : avx512_group;
+  for (int kb = 0; kb < J.d.nkb; ++kb)
+    for (int tg = t0; tg < t1; tg += kExpandTiles)
+      group(J, tg, std::min(tg + kExpandTiles, t1), m, kb, ex);
+}
+
+inline bool lut_blocks_inside(const Job &J) { return J.m * J.tab_row <= (1 << 20); }
 #endif
 
 #ifdef QLUT_ARM
@@ -1441,12 +1445,22 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   J.expanded_part = ex_part;
   // Loop order: K-block, block of tiles (their weights stay in L2), rows (one block's tables
   // of R rows stay in L1 while the tiles stream past), tiles.
+  // Work handed out from a shared counter where the order allows: a thread that runs slower
+  // (another process on its core) then takes fewer units instead of everyone waiting for it.
+  std::atomic<int> next{0};
   std::function<void(int)> gemm = [&](int part) {
     const int t0 = (int)((int64_t)d.ntiles * part / tparts);
     const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
 #ifdef QLUT_X86
     if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
-      lut_tiles(J, part, t0, t1, m);
+      if (!lut_blocks_inside(J)) {
+        lut_tiles_blocks_outside(J, part, t0, t1, m);
+        return;
+      }
+      const int units = (d.ntiles + kExpandTiles - 1) / kExpandTiles;
+      for (int u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;)
+        lut_group_all_blocks(J, part, u * kExpandTiles,
+                             std::min((u + 1) * kExpandTiles, d.ntiles), m);
       return;
     }
 #endif
@@ -1529,22 +1543,27 @@ int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_
   pool().run(parts, quantize);
   Job J{variant, code_bits, bits, d, packed, (const uint8_t *)q, d.kp, scales, wscale, bias,
         y, m, std::ldexp(1.0f, -bits), sums, q16};
-  const int tparts = std::min(threads, d.ntiles);
-  // Loop order: K-block, tiles (a tile pair's codes for one K-block, 16 KB, stay in L1 while
-  // every row's quantized block streams past), rows.
-  std::function<void(int)> gemm = [&](int part) {
-    const int t0 = (int)((int64_t)d.ntiles * part / tparts);
-    const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
-    for (int kb = 0; kb < d.nkb; ++kb) {
-      switch (variant) {
+  const int tparts = std::min(threads, (d.ntiles + 1) / 2);
+  // Loop order: tile pairs (handed out to the threads one at a time from a shared counter: a
+  // thread slowed by another process takes fewer), K-blocks (the pair's outputs stay in cache
+  // between them), rows (a pair's codes for one K-block, 16 KB, stay in L1 while every row's
+  // quantized block streams past).
+  std::atomic<int> next{0};
+  const int units = (d.ntiles + 1) / 2;
+  std::function<void(int)> gemm = [&](int) {
+    for (int u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
+      const int t0 = 2 * u, t1 = std::min(t0 + 2, d.ntiles);
+      for (int kb = 0; kb < d.nkb; ++kb) {
+        switch (variant) {
 #ifdef QLUT_X86
-        case QLUT_AVX2: avx2_i8_block_all(J, t0, t1, m, kb); break;
-        case QLUT_AVX512: avx512_i8_block_all(J, t0, t1, m, kb); break;
+          case QLUT_AVX2: avx2_i8_block_all(J, t0, t1, m, kb); break;
+          case QLUT_AVX512: avx512_i8_block_all(J, t0, t1, m, kb); break;
 #endif
 #ifdef QLUT_ARM
-        case QLUT_NEON: neon_i8_block_all(J, t0, t1, m, kb); break;
+          case QLUT_NEON: neon_i8_block_all(J, t0, t1, m, kb); break;
 #endif
-        default: scalar_i8_block_all(J, t0, t1, m, kb); break;
+          default: scalar_i8_block_all(J, t0, t1, m, kb); break;
+        }
       }
     }
   };
