@@ -959,6 +959,12 @@ QLUT_AVX2_FN inline void avx2_i8_finish(const Job &J, int t, int64_t row, int kb
     a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(w0, xb_), ones));         \
     a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(w1, xb_), ones));         \
   } while (0)
+#define QLUT_I8_FOLD(a0, a1, s0, s1, ones)                                          \
+  do {                                                                              \
+    const __m256i one_ = _mm256_load_si256((const __m256i *)(ones));                \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(s0, one_));                         \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(s1, one_));                         \
+  } while (0)
 #define QLUT_I8_WIDE(a0, a1, a2, a3, xp, w)                                                    \
   do {                                                                                         \
     int64_t x4_;                                                                               \
@@ -994,6 +1000,13 @@ QLUT_AVX2_FN inline void avx2_i8_finish(const Job &J, int t, int64_t row, int kb
             : [c0] "+x"(a0), [c1] "+x"(a1), [xb] "=&x"(xb_), [t] "=&x"(t_)               \
             : [x] "m"(*(const int32_t *)(xp)), [u0] "x"(w0), [u1] "x"(w1), [one] "x"(ones)); \
   } while (0)
+#define QLUT_I8_FOLD(a0, a1, s0, s1, ones)                                     \
+  __asm__("vpmaddwd %[one], %[u0], %[u0]\n\t"                                  \
+          "vpaddd %[u0], %[c0], %[c0]\n\t"                                     \
+          "vpmaddwd %[one], %[u1], %[u1]\n\t"                                  \
+          "vpaddd %[u1], %[c1], %[c1]"                                          \
+          : [c0] "+x"(a0), [c1] "+x"(a1), [u0] "+x"(s0), [u1] "+x"(s1)          \
+          : [one] "m"(*(const __m256i *)(ones)))
 #define QLUT_I8_WIDE(a0, a1, a2, a3, xp, w)                                                \
   do {                                                                                     \
     __m256i xb_, t_;                                                                       \
@@ -1014,51 +1027,61 @@ QLUT_AVX2_FN inline void avx2_i8_finish(const Job &J, int t, int64_t row, int kb
   } while (0)
 #endif
 
-// R <= 4 rows x 16 outputs x one K-block (b <= 7) on the shifted codes wb [nq][64]: runs of
-// h quads summed in int16 (named accumulators s<r>_<half>), then widened into int32 (a[]).
+// R <= 4 rows x 16 outputs x one K-block (b = 6, 7) on the shifted codes wb [nq][64]: every
+// quad's pair sums widened into int32 at once.
 template <int R>
-QLUT_AVX2_FN void avx2_i8_rows(const Job &J, const uint8_t *wb, int t, int64_t m0, int kb,
-                               int nq, int h) {
-  static_assert(R >= 1 && R <= 4, "named accumulators s0..s3");
+QLUT_AVX2_FN void avx2_i8_rows1(const Job &J, const uint8_t *wb, int t, int64_t m0, int kb,
+                                int nq) {
+  static_assert(R >= 1 && R <= 4, "named accumulators c0..c3");
   const __m256i ones = _mm256_set1_epi16(1);
   const uint8_t *xr[4];
   for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
-  __m256i a[4][2];
-  for (int r = 0; r < R; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
-  if (h == 1) {
-    __m256i c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1;
-    c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = _mm256_setzero_si256();
-    for (int q = 0; q < nq; ++q) {
-      const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
-      const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
+  __m256i c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1;
+  c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = _mm256_setzero_si256();
+  for (int q = 0; q < nq; ++q) {
+    const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
+    const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
 #define QLUT_ROW(i) \
   if (i < R) QLUT_I8_ONE(c##i##_0, c##i##_1, xr[i] + 4 * q, w0, w1, ones);
-      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3)
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3)
 #undef QLUT_ROW
-    }
-    const __m256i c[4][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}, {c3_0, c3_1}};
-    for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, c[r][0], c[r][1]);
-    return;
   }
+  const __m256i c[4][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}, {c3_0, c3_1}};
+  for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, c[r][0], c[r][1]);
+}
+
+// R <= 3 rows x 16 outputs x one K-block (b <= 5) on the shifted codes wb [nq][64]: runs of h
+// quads summed in int16, then widened into int32.
+template <int R>
+QLUT_AVX2_FN void avx2_i8_runs(const Job &J, const uint8_t *wb, int t, int64_t m0, int kb,
+                               int nq, int h) {
+  static_assert(R >= 1 && R <= 3, "named accumulators s0..s2, c0..c2");
+  const uint8_t *xr[3];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
+  // runs: int16 sums s<r>_<half> and int32 sums c<r>_<half> all in registers (R <= 3)
+  __m256i c0_0, c0_1, c1_0, c1_1, c2_0, c2_1;
+  c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = _mm256_setzero_si256();
+  alignas(32) static const int16_t kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1,
+                                                1, 1, 1, 1, 1, 1, 1, 1};
   for (int q0 = 0; q0 < nq; q0 += h) {
     const int q1 = std::min(q0 + h, nq);
-    __m256i s0_0, s0_1, s1_0, s1_1, s2_0, s2_1, s3_0, s3_1;
-    s0_0 = s0_1 = s1_0 = s1_1 = s2_0 = s2_1 = s3_0 = s3_1 = _mm256_setzero_si256();
+    __m256i s0_0, s0_1, s1_0, s1_1, s2_0, s2_1;
+    s0_0 = s0_1 = s1_0 = s1_1 = s2_0 = s2_1 = _mm256_setzero_si256();
     for (int q = q0; q < q1; ++q) {
       const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
       const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
 #define QLUT_ROW(i) \
   if (i < R) QLUT_I8_RUN(s##i##_0, s##i##_1, xr[i] + 4 * q, w0, w1);
-      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3)
+      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2)
 #undef QLUT_ROW
     }
-    const __m256i sums[4][2] = {{s0_0, s0_1}, {s1_0, s1_1}, {s2_0, s2_1}, {s3_0, s3_1}};
-    for (int r = 0; r < R; ++r) {
-      a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(sums[r][0], ones));
-      a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(sums[r][1], ones));
-    }
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_FOLD(c##i##_0, c##i##_1, s##i##_0, s##i##_1, kOnes);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2)
+#undef QLUT_ROW
   }
-  for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, a[r][0], a[r][1]);
+  const __m256i c[3][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}};
+  for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, c[r][0], c[r][1]);
 }
 
 // R <= 3 rows x 16 outputs x one K-block for b = 8 on the widened codes wb [nq][64] int16 (four
@@ -1109,8 +1132,13 @@ void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
       for (; r < m; ++r) avx2_i8w_rows<1>(J, scratch, t, r, kb, nq);
     } else {
       const uint8_t *wb = (const uint8_t *)scratch;
-      for (; r + 4 <= m; r += 4) avx2_i8_rows<4>(J, wb, t, r, kb, nq, h);
-      for (; r < m; ++r) avx2_i8_rows<1>(J, wb, t, r, kb, nq, h);
+      if (h == 1) {
+        for (; r + 4 <= m; r += 4) avx2_i8_rows1<4>(J, wb, t, r, kb, nq);
+        for (; r < m; ++r) avx2_i8_rows1<1>(J, wb, t, r, kb, nq);
+      } else {
+        for (; r + 3 <= m; r += 3) avx2_i8_runs<3>(J, wb, t, r, kb, nq, h);
+        for (; r < m; ++r) avx2_i8_runs<1>(J, wb, t, r, kb, nq, h);
+      }
     }
   }
 }
