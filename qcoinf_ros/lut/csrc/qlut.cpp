@@ -1197,34 +1197,32 @@ QLUT_AVX512_FN inline __m512i avx512_sra(__m512i a, int s) {
 #endif
 }
 
-// R rows x 2 tiles (32 outputs) x one K-block. The second tile of the last odd one is
-// computed on the first's codes and not stored.
+// R rows x 2 tiles (32 outputs) x one K-block on the pair's masked codes wb [nq][2][64] (a
+// lone last tile: its codes and zeros, the second half not stored).
 template <int R>
-QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, int kb) {
-  static_assert(R >= 1 && R <= 8, "named accumulators a0..a7");
-  const Dims &d = J.d;
-  const int quads = d.kp / 4;
-  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+QLUT_AVX512_FN void avx512_i8_rows(const Job &J, const uint8_t *wb, int t, bool pair, int64_t m0,
+                                   int kb, int nq) {
+  static_assert(R >= 1 && R <= 12, "named accumulators a0..a11");
   const int s = J.planes - J.bits;
-  const __m512i mask = _mm512_set1_epi8((char)(0xFF << s));
-  const int64_t tstride = pair ? (int64_t)quads * kQuadBytes : 0;
-  const uint8_t *xr[8];
-  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
-  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
+  const uint8_t *xr[12];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
   __m512i a0_0, a0_1, a1_0, a1_1, a2_0, a2_1, a3_0, a3_1, a4_0, a4_1, a5_0, a5_1, a6_0, a6_1,
-      a7_0, a7_1;
+      a7_0, a7_1, a8_0, a8_1, a9_0, a9_1, a10_0, a10_1, a11_0, a11_1;
   a0_0 = a0_1 = a1_0 = a1_1 = a2_0 = a2_1 = a3_0 = a3_1 = _mm512_setzero_si512();
   a4_0 = a4_1 = a5_0 = a5_1 = a6_0 = a6_1 = a7_0 = a7_1 = _mm512_setzero_si512();
-  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
-    const __m512i w0 = _mm512_and_si512(_mm512_loadu_si512((const void *)w), mask);
-    const __m512i w1 = _mm512_and_si512(_mm512_loadu_si512((const void *)(w + tstride)), mask);
+  a8_0 = a8_1 = a9_0 = a9_1 = a10_0 = a10_1 = a11_0 = a11_1 = _mm512_setzero_si512();
+  for (int q = 0; q < nq; ++q) {
+    const __m512i w0 = _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes));
+    const __m512i w1 = _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes + kQuadBytes));
 #define QLUT_ROW(i) \
   if (i < R) QLUT_DPBUSD2(a##i##_0, a##i##_1, xr[i] + 4 * q, w0, w1);
     QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5) QLUT_ROW(6) QLUT_ROW(7)
+    QLUT_ROW(8) QLUT_ROW(9) QLUT_ROW(10) QLUT_ROW(11)
 #undef QLUT_ROW
   }
-  const __m512i acc[8][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
-                             {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1}};
+  const __m512i acc[12][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
+                              {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1},
+                              {a8_0, a8_1}, {a9_0, a9_1}, {a10_0, a10_1}, {a11_0, a11_1}};
   for (int r = 0; r < R; ++r) {
     const __m512i c = _mm512_set1_epi32(int8_correction(J, m0 + r, kb));
     for (int u = 0; u < (pair ? 2 : 1); ++u) {
@@ -1235,15 +1233,41 @@ QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, i
   }
 }
 
-void avx512_i8_tiles(const Job &J, int t, bool pair, int64_t m, int kb) {
-  int64_t r = 0;
-  for (; r + 8 <= m; r += 8) avx512_i8_rows<8>(J, t, pair, r, kb);
-  for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, t, pair, r, kb);
-  for (; r < m; ++r) avx512_i8_rows<1>(J, t, pair, r, kb);
+// The pair's codes for the K-block, masked once (u & ~(2^s - 1) = 2^s u_b) and interleaved
+// [quad][tile][64] into a thread's scratch for every row.
+QLUT_AVX512_FN void avx512_i8_convert(const Job &J, int t, bool pair, int kb, int nq,
+                                      uint8_t *out) {
+  const int quads = J.d.kp / 4;
+  const __m512i mask = _mm512_set1_epi8((char)(0xFF << (J.planes - J.bits)));
+  const uint8_t *w0 = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  const uint8_t *w1 = w0 + (int64_t)quads * kQuadBytes;
+  for (int q = 0; q < nq; ++q) {
+    _mm512_store_si512((void *)(out + q * 2 * kQuadBytes),
+                       _mm512_and_si512(_mm512_loadu_si512((const void *)(w0 + q * kQuadBytes)),
+                                        mask));
+    _mm512_store_si512((void *)(out + q * 2 * kQuadBytes + kQuadBytes),
+                       pair ? _mm512_and_si512(
+                                  _mm512_loadu_si512((const void *)(w1 + q * kQuadBytes)), mask)
+                            : _mm512_setzero_si512());
+  }
 }
 
 void avx512_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
-  for (int t = t0; t < t1; t += 2) avx512_i8_tiles(J, t, t + 2 <= t1, m, kb);
+  thread_local Scratch buffer;  // one pair's masked codes (16 KB)
+  uint8_t *wb = (uint8_t *)buffer.get(2 * kI8BlockQuads * kQuadBytes);
+  if (!wb) {  // a few KB per thread: cannot fail in practice; the scalar path needs none
+    scalar_i8_block_all(J, t0, t1, m, kb);
+    return;
+  }
+  const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
+  for (int t = t0; t < t1; t += 2) {
+    const bool pair = t + 2 <= t1;
+    avx512_i8_convert(J, t, pair, kb, nq, wb);
+    int64_t r = 0;
+    for (; r + 12 <= m; r += 12) avx512_i8_rows<12>(J, wb, t, pair, r, kb, nq);
+    for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, wb, t, pair, r, kb, nq);
+    for (; r < m; ++r) avx512_i8_rows<1>(J, wb, t, pair, r, kb, nq);
+  }
 }
 #endif
 
