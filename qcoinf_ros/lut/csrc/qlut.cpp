@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
@@ -147,6 +148,34 @@ int64_t packed_bytes(int layout, const Dims &d, int planes) {
 
 // ---------------------------------------------------------------------------------------
 // Thread pool: persistent workers, the caller runs part 0. Leaked on purpose (no join at exit).
+// A worker that finishes a job, and the caller waiting for the workers, spin briefly (kSpinUs)
+// before sleeping on the condition variable: a layer's two phases (tables, GEMM) and a model's
+// consecutive layers come microseconds apart, and a futex wake-up costs tens of microseconds
+// (more on a busy machine) at each of them.
+constexpr int kSpinUs = 50;
+
+inline void cpu_relax() {
+#if defined(QLUT_X86)
+  __builtin_ia32_pause();
+#elif defined(QLUT_ARM)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Spin until done() or kSpinUs have passed; returns done().
+template <typename Done>
+bool spin_until(Done done) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinUs))
+      return done();
+  }
+}
+
 class Pool {
  public:
   void run(int parts, const std::function<void(int)> &fn) {
@@ -163,37 +192,46 @@ class Pool {
       }
       job_ = &fn;
       parts_ = parts;
-      remaining_ = parts - 1;
-      ++generation_;
+      remaining_.store(parts - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     fn(0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return remaining_ == 0; });
+    if (!spin_until([this] { return remaining_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_.wait(lock, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
     job_ = nullptr;
   }
 
  private:
   void loop(int id) {
     uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return generation_ != seen; });
-      seen = generation_;
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+      seen = generation_.load(std::memory_order_relaxed);
       if (id >= parts_) continue;
       const std::function<void(int)> *job = job_;
       lock.unlock();
       (*job)(id);
-      lock.lock();
-      if (--remaining_ == 0) done_.notify_one();
+      // the last one to finish wakes the caller (if it went to sleep: the notify is under the
+      // lock so that it cannot fall between the caller's check and its wait)
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> done_lock(mu_);
+        done_.notify_one();
+      }
     }
   }
   std::mutex region_mu_, mu_;
   std::condition_variable cv_, done_;
   std::vector<std::thread> workers_;
   const std::function<void(int)> *job_ = nullptr;
-  int parts_ = 0, remaining_ = 0;
-  uint64_t generation_ = 0;
+  int parts_ = 0;
+  std::atomic<int> remaining_{0};
+  std::atomic<uint64_t> generation_{0};
 };
 
 Pool &pool() {
