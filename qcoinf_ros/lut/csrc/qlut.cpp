@@ -8,8 +8,13 @@
 //   avx512  x86 AVX-512 VBMI + VNNI: four groups' full tables in one zmm, vpermb lookups,
 //           vpdpbusd sums the four groups of an output into int32;
 //   neon    aarch64 NEON with the dot-product extension: tbl over four groups' tables, sdot.
+// The x86 lookup kernels expand a tile group's table indices once per K-block into a thread's
+// scratch (every row reuses them: the inner loop is lookup, multiply-add, add), run K-blocks
+// inside tile groups and hand the groups out to the threads from a shared counter.
 // The int8 kernels (qlut_int8_*, one u8 x s8 GEMM per bit-width on the stored code bytes) have
-// the same four variants: vpdpbusd (avx512), vpmaddubsw/vpmaddwd (avx2), sdot (neon), scalar.
+// the same four variants: vpdpbusd (avx512), vpmaddubsw/vpmaddwd (avx2: pair sums added in
+// int16 over the per-b headroom; b = 8 widened to int16), sdot (neon), scalar. A tile's codes
+// for a K-block are shifted/masked/widened once into a thread's scratch for every row.
 // Every variant computes the same integers (tested against each other and against the numpy
 // emulation in qcoinf_ros/lut/reference.py). Build with -DQLUT_EMULATE on x86 to run the
 // AVX2/AVX-512 code on SIMDe's portable implementation of the intrinsics (tests only).
@@ -943,7 +948,11 @@ void scalar_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
 // b = 8 (u up to 255: a pair could reach 64770) widens instead of splitting: the codes are
 // zero-extended to int16, the activations kept as int16 too, and vpmaddwd multiplies and adds
 // pairs into int32 exactly (16 products per uop: the same multiply-port cost as b = 7, no
-// second pass, no 7-bit activations).
+// second pass). 8 uops per 64 products against 6 for b <= 7 (fbgemm's AVX2 path has 6 at every
+// width because it quantizes activations to 7 bits). 7-bit activations at b = 8 only were
+// measured and rejected: on a ViT-B-like layer with outlier inputs the output error of b = 8
+// with 7-bit activations (6.2 %) exceeds that of b = 7 with 8-bit ones (3.8 %), so b = 8 would
+// cost as much as b = 7 and be worse, and the planner's "more bits, less error" would break.
 // A tile's codes for one K-block are converted once (shifted, u_b = u >> (B - b), or widened)
 // into a thread's scratch and reused by every row: the per-row loop is loads and multiply-adds.
 constexpr int kI8BlockQuads = kBlockInputs / 4;  // 128
