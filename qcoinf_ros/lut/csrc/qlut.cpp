@@ -153,10 +153,11 @@ int64_t packed_bytes(int layout, const Dims &d, int planes) {
 
 // ---------------------------------------------------------------------------------------
 // Thread pool: persistent workers, the caller runs part 0. Leaked on purpose (no join at exit).
-// A worker that finishes a job, and the caller waiting for the workers, spin briefly (kSpinUs)
-// before sleeping on the condition variable: a layer's two phases (tables, GEMM) and a model's
-// consecutive layers come microseconds apart, and a futex wake-up costs tens of microseconds
-// (more on a busy machine) at each of them.
+// One run per kernel call: its two phases (tables or quantized inputs per row, then the GEMM)
+// meet at a Barrier inside the job, not at a second wake-up of the workers. The caller waiting
+// for the workers spins briefly (kSpinUs) before sleeping; a worker sleeps as soon as its part
+// is done (a spinning worker would take the core from torch's own threads, which run the
+// layers between ours).
 constexpr int kSpinUs = 50;
 
 inline void cpu_relax() {
@@ -180,6 +181,26 @@ bool spin_until(Done done) {
       return done();
   }
 }
+
+// The parts of one job meet here between its phases: spin, then yield (a part may be waiting
+// for a core on a busy machine).
+class Barrier {
+ public:
+  explicit Barrier(int parts) : parts_(parts) {}
+  void arrive_and_wait() {
+    arrived_.fetch_add(1, std::memory_order_acq_rel);
+    for (int spins = 0; arrived_.load(std::memory_order_acquire) < parts_; ++spins) {
+      if (spins < 4096)
+        cpu_relax();
+      else
+        std::this_thread::yield();
+    }
+  }
+
+ private:
+  const int parts_;
+  std::atomic<int> arrived_{0};
+};
 
 class Pool {
  public:
@@ -214,7 +235,6 @@ class Pool {
   void loop(int id) {
     uint64_t seen = 0;
     for (;;) {
-      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
       seen = generation_.load(std::memory_order_relaxed);
@@ -1500,18 +1520,19 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   thread_local Scratch scratch;
   const size_t tab_bytes = (size_t)(m * tab_row + 63) / 64 * 64;
   const size_t sc_bytes = (size_t)(m * d.nkb * sizeof(float) + 63) / 64 * 64;
-  const int tparts = std::min(threads, d.ntiles);
+  const int tparts = std::min(threads, d.ntiles);                    // GEMM (tiles)
+  const int parts = (int)std::min<int64_t>(threads, std::max<int64_t>(1, m));  // tables (rows)
+  const int all = std::max(parts, tparts);
 #ifdef QLUT_X86
   const size_t ex_part = variant == QLUT_AVX2 || variant == QLUT_AVX512
                              ? lut_expanded_bytes(variant, bits) : 0;
 #else
   const size_t ex_part = 0;
 #endif
-  char *base = (char *)scratch.get(tab_bytes + sc_bytes + ex_part * tparts);
+  char *base = (char *)scratch.get(tab_bytes + sc_bytes + ex_part * all);
   if (!base) return QLUT_ENOMEM;
   uint8_t *tabs = (uint8_t *)base;
   float *scales = (float *)(base + tab_bytes);
-  const int parts = (int)std::min<int64_t>(threads, std::max<int64_t>(1, m));
   std::function<void(int)> build = [&](int part) {
     int64_t r0 = m * part / parts, r1 = m * (part + 1) / parts;
     std::vector<float> pad;
@@ -1537,7 +1558,6 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
       build_row_scalar(row, d, half, tabs + r * tab_row, scales + r * d.nkb);
     }
   };
-  pool().run(parts, build);
   Job J{variant, planes, bits, d, packed, tabs, tab_row, scales, wscale, bias, y, m,
         std::ldexp(1.0f, -bits)};
   J.expanded = (uint8_t *)(base + tab_bytes + sc_bytes);
@@ -1548,8 +1568,8 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   // (another process on its core) then takes fewer units instead of everyone waiting for it.
   std::atomic<int> next{0};
   std::function<void(int)> gemm = [&](int part) {
-    const int t0 = (int)((int64_t)d.ntiles * part / tparts);
-    const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
+    const int t0 = (int)((int64_t)d.ntiles * std::min(part, tparts) / tparts);
+    const int t1 = (int)((int64_t)d.ntiles * std::min(part + 1, tparts) / tparts);
 #ifdef QLUT_X86
     if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
       if (!lut_blocks_inside(J)) {
@@ -1579,7 +1599,13 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
         }
       }
   };
-  pool().run(tparts, gemm);
+  Barrier tables_done(all);
+  std::function<void(int)> job = [&](int part) {
+    if (part < parts) build(part);
+    tables_done.arrive_and_wait();
+    gemm(part);
+  };
+  pool().run(all, job);
   return 0;
 }
 
@@ -1625,7 +1651,7 @@ int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_
   int16_t *q16 = widen ? (int16_t *)(base + q_bytes) : nullptr;
   float *scales = (float *)(base + q_bytes + q16_bytes);
   int32_t *sums = (int32_t *)(base + q_bytes + q16_bytes + sc_bytes);
-  const int parts = (int)std::min<int64_t>(threads, m);
+  const int parts = (int)std::min<int64_t>(threads, m);  // quantization (rows)
   std::function<void(int)> quantize = [&](int part) {
     for (int64_t r = m * part / parts; r < m * (part + 1) / parts; ++r) {
       int8_t *qr = q + r * d.kp;
@@ -1639,7 +1665,6 @@ int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_
         for (int i = 0; i < d.kp; ++i) q16[r * d.kp + i] = qr[i];
     }
   };
-  pool().run(parts, quantize);
   Job J{variant, code_bits, bits, d, packed, (const uint8_t *)q, d.kp, scales, wscale, bias,
         y, m, std::ldexp(1.0f, -bits), sums, q16};
   const int tparts = std::min(threads, (d.ntiles + 1) / 2);
@@ -1666,7 +1691,14 @@ int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_
       }
     }
   };
-  pool().run(tparts, gemm);
+  const int all = std::max(parts, tparts);
+  Barrier inputs_done(all);
+  std::function<void(int)> job = [&](int part) {
+    if (part < parts) quantize(part);
+    inputs_done.arrive_and_wait();
+    gemm(part);
+  };
+  pool().run(all, job);
   return 0;
 }
 
