@@ -653,11 +653,11 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8
                _mm256_cvtepi32_ps(_mm256_sub_epi32(ahi[r], chi)));
 }
 
-// One group of tiles [tg, te) (te - tg <= kExpandTiles) x every row x one K-block: expand the
-// group's indices once (<= 4 x 8 x 4 KB), then the rows in blocks of 12, each block's tables
+// One group of tiles [tg, te) x every row x one K-block: expand the group's indices once
+// (G x b x 4 KB), then the rows in blocks of 12, each block's tables
 // (12 KB) staying in L1 while the group's tiles pass. The order of groups and K-blocks is
 // lut_tiles'.
-constexpr int kExpandTiles = 4;
+constexpr int kExpandTiles = 4;  // tiles per group, at least
 
 void avx2_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
   const size_t per_tile = (size_t)J.bits * (kBlockGroups / 2) * kPairExpanded;
@@ -753,16 +753,22 @@ void avx512_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) 
     for (int t = tg; t < te; ++t) avx512_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
 }
 
-// The x86 lookup kernels over tile groups of kExpandTiles tiles and every row. Loop order: when
-// every row's tables fit in L2 (<= 1 MB), K-blocks inside tile groups, so that the group's
-// outputs (yacc, M x 64 floats) stay in cache between K-blocks instead of a round trip to
-// memory per K-block (197 x 3072 outputs: 2.4 MB), and the groups are handed out to the
-// threads one at a time (qlut_linear); else K-blocks outside (the tables of one K-block stay
-// in cache while the groups pass), each thread on a fixed range of tiles.
-size_t lut_expanded_bytes(int variant, int bits) {
+// The x86 lookup kernels over tile groups and every row: K-blocks inside tile groups, so that a
+// group's outputs (yacc, M x 16 G floats) stay in cache between K-blocks instead of a round trip
+// to memory per K-block (197 x 3072 outputs: 2.4 MB), and the groups handed out to the threads
+// one at a time from a shared counter (qlut_linear). Every row's tables are read once per
+// group and K-block: G = M x table row / 256 KB tiles per group (4..16) keeps that stream below
+// ~1 byte per lookup cycle when the tables outgrow L2 (197 x 3072 inputs: 1.2 MB for avx2,
+// 2.4 MB for avx512).
+int lut_group_tiles(int64_t m, int64_t tab_row) {
+  const int64_t g = (m * tab_row + (256 << 10) - 1) / (256 << 10);
+  return (int)std::min<int64_t>(16, std::max<int64_t>(kExpandTiles, g));
+}
+
+size_t lut_expanded_bytes(int variant, int bits, int group_tiles) {
   const size_t per_tile = (size_t)bits * kBlockGroups *
                           (variant == QLUT_AVX2 ? kPairExpanded / 2 : kQuadExpanded / 4);
-  return (per_tile * kExpandTiles + 63) / 64 * 64;
+  return (per_tile * group_tiles + 63) / 64 * 64;
 }
 
 void lut_group_all_blocks(const Job &J, int part, int tg, int te, int64_t m) {
@@ -770,16 +776,6 @@ void lut_group_all_blocks(const Job &J, int part, int tg, int te, int64_t m) {
   auto group = J.variant == QLUT_AVX2 ? avx2_group : avx512_group;
   for (int kb = 0; kb < J.d.nkb; ++kb) group(J, tg, te, m, kb, ex);
 }
-
-void lut_tiles_blocks_outside(const Job &J, int part, int t0, int t1, int64_t m) {
-  uint8_t *ex = J.expanded + part * J.expanded_part;
-  auto group = J.variant == QLUT_AVX2 ? avx2_group : avx512_group;
-  for (int kb = 0; kb < J.d.nkb; ++kb)
-    for (int tg = t0; tg < t1; tg += kExpandTiles)
-      group(J, tg, std::min(tg + kExpandTiles, t1), m, kb, ex);
-}
-
-inline bool lut_blocks_inside(const Job &J) { return J.m * J.tab_row <= (1 << 20); }
 #endif
 
 #ifdef QLUT_ARM
@@ -1524,8 +1520,9 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   const int parts = (int)std::min<int64_t>(threads, std::max<int64_t>(1, m));  // tables (rows)
   const int all = std::max(parts, tparts);
 #ifdef QLUT_X86
+  const int group_tiles = lut_group_tiles(m, tab_row);
   const size_t ex_part = variant == QLUT_AVX2 || variant == QLUT_AVX512
-                             ? lut_expanded_bytes(variant, bits) : 0;
+                             ? lut_expanded_bytes(variant, bits, group_tiles) : 0;
 #else
   const size_t ex_part = 0;
 #endif
@@ -1572,14 +1569,10 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
     const int t1 = (int)((int64_t)d.ntiles * std::min(part + 1, tparts) / tparts);
 #ifdef QLUT_X86
     if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
-      if (!lut_blocks_inside(J)) {
-        lut_tiles_blocks_outside(J, part, t0, t1, m);
-        return;
-      }
-      const int units = (d.ntiles + kExpandTiles - 1) / kExpandTiles;
+      const int units = (d.ntiles + group_tiles - 1) / group_tiles;
       for (int u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;)
-        lut_group_all_blocks(J, part, u * kExpandTiles,
-                             std::min((u + 1) * kExpandTiles, d.ntiles), m);
+        lut_group_all_blocks(J, part, u * group_tiles,
+                             std::min((u + 1) * group_tiles, d.ntiles), m);
       return;
     }
 #endif
