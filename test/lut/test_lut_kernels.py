@@ -84,9 +84,9 @@ def test_every_variant_equals_the_reference_bit_for_bit(lib, m, k, n, planes):
 
 @pytest.mark.parametrize('m, k, n', [
     (40, 700, 150),    # several tile groups, K-blocks inside them, handed out to the threads
-    (300, 1800, 150),  # every row's tables over 1 MB: K-blocks outside, fixed tile ranges
+    (300, 1800, 150),  # every row's tables over 1 MB: larger tile groups
 ])
-def test_both_loop_orders_and_any_thread_count_equal_the_reference(lib, m, k, n):
+def test_tile_groups_and_any_thread_count_equal_the_reference(lib, m, k, n):
     x, qt, bits_in, ws, bias = make_case(m, k, n, 8, seed=7)
     for b in (1, 8):
         want = lut_linear_reference(x.numpy(), bits_in, b, ws.numpy(), bias.numpy())
