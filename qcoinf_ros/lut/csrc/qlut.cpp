@@ -583,21 +583,29 @@ QLUT_AVX2_FN inline void avx2_store(const Job &J, int64_t row, int kb, int n0, _
 // sets it in B (the half table of group 2r, then of 2r + 1), the sign is +-1 from bit 3.
 constexpr int kPairExpanded = 64;
 
-QLUT_AVX2_FN void avx2_expand(const Job &J, int t, int kb, uint8_t *out) {
-  const Dims &d = J.d;
-  const int npairs = d.groups / 2;
-  const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
+// Index and mirror signs of one group pair of 16 outputs from the packed words A | B << 4.
+QLUT_AVX2_FN inline void avx2_pair_index(const uint8_t *w, __m256i *idx, __m256i *sg) {
   const __m256i c0f0f = _mm256_set1_epi16(0x0F0F), c0f07 = _mm256_set1_epi16(0x0F07);
   const __m256i c0800 = _mm256_set1_epi16(0x0800);
   const __m256i signs = _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1,
                                          -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
+  __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
+  *idx = _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07);
+  *sg = _mm256_shuffle_epi8(signs, x);
+}
+
+QLUT_AVX2_FN void avx2_expand(const Job &J, int t, int kb, uint8_t *out) {
+  const Dims &d = J.d;
+  const int npairs = d.groups / 2;
+  const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
   for (int p = 0; p < J.bits; ++p) {
     const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
     for (int pr = pa; pr < pb; ++pr, w += 16, out += kPairExpanded) {
-      __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
-      __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
-      _mm256_store_si256((__m256i *)out, _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07));
-      _mm256_store_si256((__m256i *)(out + 32), _mm256_shuffle_epi8(signs, x));
+      __m256i idx, sg;
+      avx2_pair_index(w, &idx, &sg);
+      _mm256_store_si256((__m256i *)out, idx);
+      _mm256_store_si256((__m256i *)(out + 32), sg);
     }
   }
 }
@@ -605,7 +613,8 @@ QLUT_AVX2_FN void avx2_expand(const Job &J, int t, int kb, uint8_t *out) {
 // R rows x 16 outputs x one K-block on the expanded indices: for each plane, int16 sums over
 // the block's group pairs (acc += sg * (H[idx] + 128)), then int32 Horner, minus 128 x the
 // mirror-sign sums.
-template <int R>
+// Direct: the indices computed here from the packed words (few rows: expanding would cost more).
+template <int R, bool Direct = false>
 QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8_t *ex) {
   static_assert(R >= 1 && R <= 12, "named accumulators acc0..acc11");
   const Dims &d = J.d;
@@ -629,9 +638,15 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8
     acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = _mm256_setzero_si256();
     acc8 = acc9 = acc10 = acc11 = _mm256_setzero_si256();
     const uint8_t *e = ex + (int64_t)p * (pb - pa) * kPairExpanded;
-    for (int pr = pa; pr < pb; ++pr, e += kPairExpanded) {
-      const __m256i idx = _mm256_load_si256((const __m256i *)e);
-      const __m256i sg = _mm256_load_si256((const __m256i *)(e + 32));
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
+    for (int pr = pa; pr < pb; ++pr, e += kPairExpanded, w += 16) {
+      __m256i idx, sg;
+      if (Direct) {
+        avx2_pair_index(w, &idx, &sg);
+      } else {
+        idx = _mm256_load_si256((const __m256i *)e);
+        sg = _mm256_load_si256((const __m256i *)(e + 32));
+      }
 #define QLUT_ROW(i) \
   if (i < R) QLUT_AVX2_STEP(acc##i, tab[i] + pr * 16, idx, sg);
       QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5)
@@ -658,8 +673,21 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8
 // (12 KB) staying in L1 while the group's tiles pass. The order of groups and K-blocks is
 // lut_tiles'.
 constexpr int kExpandTiles = 4;  // tiles per group, at least
+constexpr int kDirectRows = 8;   // up to this many rows, no expansion (one row block)
 
 void avx2_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
+  if (m <= kDirectRows) {  // one block of rows: the indices computed in place
+    int64_t r = 0;
+    for (; r + 8 <= m; r += 8)
+      for (int t = tg; t < te; ++t) avx2_rows<8, true>(J, t, r, kb, ex);
+    for (; r + 4 <= m; r += 4)
+      for (int t = tg; t < te; ++t) avx2_rows<4, true>(J, t, r, kb, ex);
+    for (; r + 2 <= m; r += 2)
+      for (int t = tg; t < te; ++t) avx2_rows<2, true>(J, t, r, kb, ex);
+    for (; r < m; ++r)
+      for (int t = tg; t < te; ++t) avx2_rows<1, true>(J, t, r, kb, ex);
+    return;
+  }
   const size_t per_tile = (size_t)J.bits * (kBlockGroups / 2) * kPairExpanded;
   for (int t = tg; t < te; ++t) avx2_expand(J, t, kb, ex + (t - tg) * per_tile);
   int64_t r = 0;
@@ -679,25 +707,27 @@ void avx2_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
 // K-block) into a thread's scratch and reused by every row: [plane][quad][64 bytes].
 constexpr int kQuadExpanded = 64;
 
-QLUT_AVX512_FN void avx512_expand(const Job &J, int t, int kb, uint8_t *out) {
-  const int nquads = J.d.groups / 4;
-  const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
+QLUT_AVX512_FN inline __m512i avx512_quad_index(const uint8_t *w) {
   const __m512i low = _mm512_set1_epi8(0x0F);
   const __m512i sel = _mm512_set1_epi32(0x30201000);
   const __m512i shifts = _mm512_set1_epi64(0x2C2824200C080400LL);  // bits 0,4,8,12,32,...,44
+  __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
+  return _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA);
+}
+
+QLUT_AVX512_FN void avx512_expand(const Job &J, int t, int kb, uint8_t *out) {
+  const int nquads = J.d.groups / 4;
+  const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
   for (int p = 0; p < J.bits; ++p) {
     const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
-    for (int q = qa; q < qb; ++q, w += 32, out += kQuadExpanded) {
-      __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
-      _mm512_store_si512((void *)out, _mm512_ternarylogic_epi32(
-                                          _mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA));
-    }
+    for (int q = qa; q < qb; ++q, w += 32, out += kQuadExpanded)
+      _mm512_store_si512((void *)out, avx512_quad_index(w));
   }
 }
 
 // R rows x 16 outputs x one K-block on the expanded indices: vpermb over four groups' tables,
 // vpdpbusd into int32, Horner over planes in the accumulator itself.
-template <int R>
+template <int R, bool Direct = false>
 QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb, const uint8_t *ex) {
   const Dims &d = J.d;
   const int nquads = d.groups / 4;
@@ -710,8 +740,9 @@ QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb, const u
   for (int p = 0; p < J.bits; ++p) {
     for (int r = 0; r < R; ++r) acc[r] = _mm512_slli_epi32(acc[r], 1);
     const uint8_t *e = ex + (int64_t)p * (qb - qa) * kQuadExpanded;
-    for (int q = qa; q < qb; ++q, e += kQuadExpanded) {
-      const __m512i idx = _mm512_load_si512((const void *)e);
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
+    for (int q = qa; q < qb; ++q, e += kQuadExpanded, w += 32) {
+      const __m512i idx = Direct ? avx512_quad_index(w) : _mm512_load_si512((const void *)e);
       for (int r = 0; r < R; ++r) {
         __m512i tb = _mm512_loadu_si512((const void *)(tab[r] + q * 64));
         acc[r] = _mm512_dpbusd_epi32(acc[r], ones, _mm512_permutexvar_epi8(idx, tb));
@@ -742,6 +773,16 @@ QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb, const u
 // As avx2_group: rows in blocks of 8 (8 rows' tables for a K-block, 16 KB; 16 rows measured
 // no faster).
 void avx512_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
+  if (m <= kDirectRows) {  // one block of rows: the indices computed in place
+    int64_t r = 0;
+    for (; r + 8 <= m; r += 8)
+      for (int t = tg; t < te; ++t) avx512_rows<8, true>(J, t, r, kb, ex);
+    for (; r + 4 <= m; r += 4)
+      for (int t = tg; t < te; ++t) avx512_rows<4, true>(J, t, r, kb, ex);
+    for (; r < m; ++r)
+      for (int t = tg; t < te; ++t) avx512_rows<1, true>(J, t, r, kb, ex);
+    return;
+  }
   const size_t per_tile = (size_t)J.bits * (kBlockGroups / 4) * kQuadExpanded;
   for (int t = tg; t < te; ++t) avx512_expand(J, t, kb, ex + (t - tg) * per_tile);
   int64_t r = 0;
@@ -972,6 +1013,7 @@ void scalar_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
 // A tile's codes for one K-block are converted once (shifted, u_b = u >> (B - b), or widened)
 // into a thread's scratch and reused by every row: the per-row loop is loads and multiply-adds.
 constexpr int kI8BlockQuads = kBlockInputs / 4;  // 128
+constexpr int kI8ConvertRows = 16;  // avx512: from this many rows, convert a pair's codes once
 
 inline int int8_headroom(int bits) { return 32767 / (254 * ((1 << bits) - 1)); }
 
@@ -1176,6 +1218,48 @@ QLUT_AVX2_FN void avx2_i8w_rows(const Job &J, const int16_t *wb, int t, int64_t 
   }
 }
 
+// One row (M = 1: converting a tile's codes would cost more than using them once): the codes
+// shifted or widened in place, then the same integers as the row kernels.
+QLUT_AVX2_FN void avx2_i8_one_row(const Job &J, int t, int kb, int nq) {
+  const int quads = J.d.kp / 4;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  __m256i d0, d1;
+  if (J.bits == 8) {
+    const int16_t *x = J.q16 + 4 * kb * kI8BlockQuads;
+    __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                    _mm256_setzero_si256()};
+    for (int q = 0; q < nq; ++q) {
+      int64_t x4;
+      std::memcpy(&x4, x + 4 * q, sizeof x4);
+      const __m256i xb = _mm256_set1_epi64x(x4);
+      for (int j = 0; j < 4; ++j)
+        a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                          (const __m128i *)(w + q * kQuadBytes + 16 * j))), xb));
+    }
+    d0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[0], a[1]), 0xD8);
+    d1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[2], a[3]), 0xD8);
+  } else {
+    const int s = J.planes - J.bits;
+    const __m128i count = _mm_cvtsi32_si128(s);
+    const __m256i mask = _mm256_set1_epi8((char)(0xFF >> s)), ones = _mm256_set1_epi16(1);
+    const uint8_t *x = J.tab + 4 * kb * kI8BlockQuads;
+    d0 = d1 = _mm256_setzero_si256();
+    for (int q = 0; q < nq; ++q) {
+      const __m256i xb = _mm256_set1_epi32(load32(x + 4 * q));
+      const __m256i u0 = _mm256_and_si256(
+          _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(w + q * kQuadBytes)), count),
+          mask);
+      const __m256i u1 = _mm256_and_si256(
+          _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(w + q * kQuadBytes + 32)),
+                           count),
+          mask);
+      d0 = _mm256_add_epi32(d0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xb), ones));
+      d1 = _mm256_add_epi32(d1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xb), ones));
+    }
+  }
+  avx2_i8_finish(J, t, 0, kb, d0, d1);
+}
+
 void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
   thread_local Scratch buffer;  // one tile's converted codes (<= 16 KB, stays in L1)
   int16_t *scratch = (int16_t *)buffer.get(sizeof(int16_t) * kI8BlockQuads * kQuadBytes);
@@ -1184,6 +1268,10 @@ void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
     return;
   }
   const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
+  if (m == 1) {
+    for (int t = t0; t < t1; ++t) avx2_i8_one_row(J, t, kb, nq);
+    return;
+  }
   const bool wide = J.bits == 8;
   // a run of 2 (b = 6) costs more in bookkeeping than the one widening it saves: runs of 1
   const int h = wide || int8_headroom(J.bits) < 4 ? 1 : int8_headroom(J.bits);
@@ -1262,11 +1350,16 @@ QLUT_AVX512_FN inline __m512i avx512_sra(__m512i a, int s) {
 
 // R rows x 2 tiles (32 outputs) x one K-block on the pair's masked codes wb [nq][2][64] (a
 // lone last tile: its codes and zeros, the second half not stored).
-template <int R>
+// Direct (few rows): the codes read from the packed weights and masked here instead.
+template <int R, bool Direct = false>
 QLUT_AVX512_FN void avx512_i8_rows(const Job &J, const uint8_t *wb, int t, bool pair, int64_t m0,
                                    int kb, int nq) {
   static_assert(R >= 1 && R <= 12, "named accumulators a0..a11");
   const int s = J.planes - J.bits;
+  const __m512i mask = _mm512_set1_epi8((char)(0xFF << s));
+  const int quads = J.d.kp / 4;
+  const uint8_t *p0 = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  const uint8_t *p1 = pair ? p0 + (int64_t)quads * kQuadBytes : p0;
   const uint8_t *xr[12];
   for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
   __m512i a0_0, a0_1, a1_0, a1_1, a2_0, a2_1, a3_0, a3_1, a4_0, a4_1, a5_0, a5_1, a6_0, a6_1,
@@ -1275,8 +1368,12 @@ QLUT_AVX512_FN void avx512_i8_rows(const Job &J, const uint8_t *wb, int t, bool 
   a4_0 = a4_1 = a5_0 = a5_1 = a6_0 = a6_1 = a7_0 = a7_1 = _mm512_setzero_si512();
   a8_0 = a8_1 = a9_0 = a9_1 = a10_0 = a10_1 = a11_0 = a11_1 = _mm512_setzero_si512();
   for (int q = 0; q < nq; ++q) {
-    const __m512i w0 = _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes));
-    const __m512i w1 = _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes + kQuadBytes));
+    const __m512i w0 =
+        Direct ? _mm512_and_si512(_mm512_loadu_si512((const void *)(p0 + q * kQuadBytes)), mask)
+               : _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes));
+    const __m512i w1 =
+        Direct ? _mm512_and_si512(_mm512_loadu_si512((const void *)(p1 + q * kQuadBytes)), mask)
+               : _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes + kQuadBytes));
 #define QLUT_ROW(i) \
   if (i < R) QLUT_DPBUSD2(a##i##_0, a##i##_1, xr[i] + 4 * q, w0, w1);
     QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5) QLUT_ROW(6) QLUT_ROW(7)
@@ -1325,9 +1422,16 @@ void avx512_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
   const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
   for (int t = t0; t < t1; t += 2) {
     const bool pair = t + 2 <= t1;
-    avx512_i8_convert(J, t, pair, kb, nq, wb);
     int64_t r = 0;
+    if (m < kI8ConvertRows) {  // few rows: mask the codes where they are used
+      for (; r + 8 <= m; r += 8) avx512_i8_rows<8, true>(J, wb, t, pair, r, kb, nq);
+      for (; r + 4 <= m; r += 4) avx512_i8_rows<4, true>(J, wb, t, pair, r, kb, nq);
+      for (; r < m; ++r) avx512_i8_rows<1, true>(J, wb, t, pair, r, kb, nq);
+      continue;
+    }
+    avx512_i8_convert(J, t, pair, kb, nq, wb);
     for (; r + 12 <= m; r += 12) avx512_i8_rows<12>(J, wb, t, pair, r, kb, nq);
+    for (; r + 8 <= m; r += 8) avx512_i8_rows<8>(J, wb, t, pair, r, kb, nq);
     for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, wb, t, pair, r, kb, nq);
     for (; r < m; ++r) avx512_i8_rows<1>(J, wb, t, pair, r, kb, nq);
   }
