@@ -34,7 +34,7 @@ from qcoinf_ros.validation import require_int_in_range
 
 __all__ = ['SHAPES', 'INT8_SHAPES', 'Timing', 'Int8Timing', 'bench_layer', 'bench_block',
            'bench_int8', 'vit_block', 'ViTBlockCall', 'interleaved_medians', 'int8_linear',
-           'ISA_ENVIRONMENT', 'isa_environment', 'Int8KernelLinear', 'kernel_block', 'Envelope',
+           'ISA_ENVIRONMENT', 'isa_environment', 'kernel_block', 'Envelope',
            'bench_envelope']
 
 #: ``(M, K, N)`` of the single-layer rows: one token, and ViT-B's four shapes at 197 tokens.
@@ -309,30 +309,14 @@ def isa_environment(isa: str) -> dict[str, str]:
     return dict(ISA_ENVIRONMENT[isa])
 
 
-class Int8KernelLinear(nn.Module):
-    """An ``nn.Linear`` on the library's exact int8 kernels (``qlut_int8_linear``), for benches."""
-
-    def __init__(self, linear: nn.Linear, qt, bit_width, lib, threads: int = 1):
-        super().__init__()
-        from qcoinf_ros.lut.planes import unsigned_codes
-        n, k = linear.weight.shape
-        self.n, self.k, self.code_bits = n, k, qt.bits
-        self.lib, self.variant, self.bit_width, self.threads = lib, lib.variant, bit_width, threads
-        self.packed = torch.from_numpy(lib.int8_pack(unsigned_codes(qt.codes, qt.bits), qt.bits))
-        self.wscale = qt.scale.reshape(-1).to(torch.float32).expand(n).contiguous()
-        self.bias = None if linear.bias is None else linear.bias.detach().contiguous().clone()
-
-    def forward(self, x):
-        """``x @ w_b.T + bias`` for ``x`` of shape ``(..., K)``."""
-        flat = x.reshape(-1, self.k).contiguous()
-        out = torch.empty((flat.shape[0], self.n), dtype=torch.float32)
-        self.lib.int8_linear(flat, self.packed, self.code_bits, self.bit_width.value, self.n,
-                             self.wscale, self.bias, out, self.threads, self.variant)
-        return out.reshape(*x.shape[:-1], self.n)
-
-
 def kernel_block(lib, kernel: str, bit_width, threads: int = 1, b_max: int = 8) -> nn.Module:
-    """Build the ViT-B block with every Linear on ``lib``'s ``kernel`` (``lut`` or ``int8``)."""
+    """
+    Build the ViT-B block with every Linear on ``lib``'s ``kernel`` (``lut`` or ``int8``).
+
+    The layers are the agent runtime's :class:`~qcoinf_ros.lut.linear.LutLinear` holding one
+    form: the planes (``lut``) or the codes for the exact int8 kernels (``int8``, the runtime's
+    ``qint8``); ``bit_width`` must route to that form.
+    """
     from qcoinf_ros.lut.linear import LutLinear
     from qcoinf_ros.quant import QuantConfig, quantize_tensor
     block = vit_block()
@@ -341,7 +325,8 @@ def kernel_block(lib, kernel: str, bit_width, threads: int = 1, b_max: int = 8) 
             continue
         qt = quantize_tensor(child.weight.detach(), QuantConfig('uniform', b_max, b_max))
         new = (LutLinear.from_linear(child, qt, bit_width, lib, threads) if kernel == 'lut'
-               else Int8KernelLinear(child, qt, bit_width, lib, threads))
+               else LutLinear.from_linear(child, qt, bit_width, lib, threads, planes=0,
+                                          codes=True))
         parent_name, _, attr = name.rpartition('.')
         setattr(block.get_submodule(parent_name) if parent_name else block, attr, new)
     return ViTBlockCall(block)
@@ -406,7 +391,8 @@ def bench_envelope(libs: dict, variant: str, bits=range(1, 9), repeats: int = 5,
             lib.variant = lib.variant_id(variant)
             try:
                 for kernel in ('lut', 'int8'):
-                    state = BitWidth(b_max)
+                    route = 'lut' if kernel == 'lut' else 'qint8'
+                    state = BitWidth(b_max, routes=(route,) * b_max)
                     module = kernel_block(lib, kernel, state, t, b_max)
                     for b in bits:
                         def fn(state=state, module=module, b=b):

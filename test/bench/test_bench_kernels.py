@@ -115,16 +115,16 @@ def test_bench_envelope_times_both_kernels_per_b_threads_and_a_baseline(tmp_path
 def test_kernel_block_int8_matches_its_reference_on_one_layer():
     import numpy as np
     import torch
-    from qcoinf_ros.bench.kernels import Int8KernelLinear
     from qcoinf_ros.lut.int8_reference import int8_linear_reference
     from qcoinf_ros.lut.library import load_library
-    from qcoinf_ros.lut.linear import BitWidth
+    from qcoinf_ros.lut.linear import BitWidth, LutLinear
     from qcoinf_ros.lut.planes import unsigned_codes
     from qcoinf_ros.quant import QuantConfig, quantize_tensor
     lib = load_library()
     linear = torch.nn.Linear(40, 24)
     qt = quantize_tensor(linear.weight.detach(), QuantConfig('uniform', 8, 8))
-    layer = Int8KernelLinear(linear, qt, BitWidth(8, 3), lib)
+    layer = LutLinear.from_linear(linear, qt, BitWidth(8, 3, routes=('qint8',) * 8), lib,
+                                  planes=0, codes=True)
     x = torch.randn(5, 40)
     want = int8_linear_reference(x.numpy(), unsigned_codes(qt.codes, 8), 8, 3,
                                  layer.wscale.numpy(), linear.bias.detach().numpy())
