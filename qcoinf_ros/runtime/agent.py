@@ -175,7 +175,7 @@ class AgentRuntime:
 
 
 def _nested(module, config, filter_fn, stored) -> NestedQuantizedModel:
-    """The module's weights fake-quantized at ``config`` (the reference and int8 runtimes)."""
+    """Return the module's weights fake-quantized at ``config`` (reference, torch int8)."""
     return NestedQuantizedModel(module, config.scheme, config.b_max, config.granularity,
                                 filter_fn, config.channel_axis, stored=stored)
 
