@@ -48,7 +48,10 @@ CORE_TEST_DIRS := actuation captioner codec experiments failover imaging lut mod
 	scenario scenes serving system theory viewing
 TEST_SCOPE ?= all
 ifeq ($(TEST_SCOPE),ros)
-SCOPE_ARGS := $(foreach d,$(CORE_TEST_DIRS),--ignore=$(CURDIR)/test/$(d))
+# Each is quoted with a leading space: colcon's own parser would take a bare --ignore=... for
+# an abbreviation of its --ignore-user-meta ("Arguments matching other options must be prefixed
+# by a space", colcon test --help); colcon strips the space before pytest sees it.
+SCOPE_ARGS := $(foreach d,$(CORE_TEST_DIRS),' --ignore=$(CURDIR)/test/$(d)')
 else ifeq ($(TEST_SCOPE),all)
 SCOPE_ARGS :=
 else

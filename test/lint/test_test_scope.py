@@ -53,3 +53,24 @@ def test_the_pattern_sees_what_it_must():
                  'sensor_msgs/CompressedImage frames as image_transport writes them',
                  'from qcoinf_ros.codec.cost import CostMessage', 'rosbags_typestore'):
         assert not ROS_WORDS.search(text), text
+
+
+def test_colcon_accepts_the_scope_arguments(tmp_path):
+    """``colcon test`` parses the Makefile's ``--pytest-args`` for TEST_SCOPE=ros as pytest's.
+
+    A bare ``--ignore=...`` after ``--pytest-args`` is an abbreviation of colcon's own
+    ``--ignore-user-meta`` to colcon's parser, which then stops with exit code 2 before any test
+    runs (CI, Kilted). This runs the real colcon with the Makefile's own quoting over an empty
+    workspace, so only the argument parsing is exercised.
+    """
+    empty = tmp_path / 'ws'
+    empty.mkdir()
+    recipe = ('scope-check:\n\t@colcon --log-base $(LOGS) test --base-paths $(EMPTY) '
+              '--build-base $(EMPTY)/build --install-base $(EMPTY)/install '
+              '--pytest-args -ra $(SCOPE_ARGS)')
+    out = subprocess.run(['make', '-s', '--no-print-directory', '-f', 'Makefile', '--eval', recipe,
+                          'scope-check', 'TEST_SCOPE=ros', f'EMPTY={empty}',
+                          f'LOGS={tmp_path / "log"}'],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert 'error' not in out.stderr.lower(), out.stderr
