@@ -17,15 +17,13 @@ import time
 from rich.console import Console
 from rich.live import Live
 
-from qcoinf_ros.codec import decode_embedding
 from qcoinf_ros.monitor.dashboard import render_dashboard
 from qcoinf_ros.monitor.state import MonitorState
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 #: Topics counted for their rate (relative to the namespace), in display order.
-TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'qcoinf/latency',
-          'qcoinf/local_latency', 'battery_state', 'qcoinf/deadline', 'qcoinf/bit_width',
-          'qcoinf/frequency_profile',
+TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'battery_state',
+          'qcoinf/deadline', 'qcoinf/bit_width', 'qcoinf/frequency_profile',
           'qcoinf/applied_profile', '/diagnostics')
 
 
@@ -43,10 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subscribe(node, state: MonitorState, namespace: str) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import Vector3Stamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import BatteryState, CompressedImage, Image
-    from std_msgs.msg import Float64, String, UInt8
+    from sensor_msgs.msg import BatteryState, Image
+    from std_msgs.msg import Float64, UInt8
+
+    from qcoinf_ros.ros.messages import (
+        AppliedProfile, Caption, caption_from_msg, Embedding, FrequencyProfile,
+        profile_from_msg)
 
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
@@ -63,9 +64,21 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
                 handler(msg, now)
         node.create_subscription(cls, name(topic), callback, qos, raw=raw)
 
-    def on_embedding(msg, now):
+    def on_embedding(msg, now):  # the bit-width only: the values are not decoded
+        state.on_frame_bit_width(msg.bit_width, now)
+
+    def on_caption(msg, now):
         try:
-            state.on_frame_bit_width(decode_embedding(bytes(msg.data))[1].bit_width, now)
+            caption = caption_from_msg(msg)
+        except ValueError:
+            state.rejected += 1
+            return
+        state.on_caption(caption.text, now)
+        state.on_latency(caption.latency_s, caption.encode_s, caption.decode_s, now)
+
+    def on_profile(msg, now):
+        try:
+            state.on_profile(profile_from_msg(msg), now)
         except ValueError:
             state.rejected += 1
 
@@ -77,16 +90,13 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
 
     best_effort = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
     sub(Image, 'camera/image_raw', SENSOR, raw=True)  # counted, never decoded
-    sub(CompressedImage, 'qcoinf/embedding', best_effort, on_embedding)
-    sub(String, 'qcoinf/caption', reliable(10), lambda m, t: state.on_caption(m.data, t))
-    for topic in ('qcoinf/latency', 'qcoinf/local_latency'):  # local: the agent's local mode
-        sub(Vector3Stamped, topic, reliable(10),
-            lambda m, t: state.on_latency(m.vector.x, m.vector.y, m.vector.z, t))
+    sub(Embedding, 'qcoinf/embedding', best_effort, on_embedding)
+    sub(Caption, 'qcoinf/caption', reliable(10), on_caption)  # the edge's and local ones
     sub(BatteryState, 'battery_state', SENSOR, lambda m, t: state.on_battery(m.percentage, t))
     sub(Float64, 'qcoinf/deadline', LATCHED, lambda m, t: state.on_deadline(m.data, t))
     sub(UInt8, 'qcoinf/bit_width', LATCHED, lambda m, t: state.on_bit_width(m.data, t))
-    sub(String, 'qcoinf/frequency_profile', LATCHED, lambda m, t: state.on_profile(m.data, t))
-    sub(String, 'qcoinf/applied_profile', LATCHED)
+    sub(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED, on_profile)
+    sub(AppliedProfile, 'qcoinf/applied_profile', LATCHED)
     sub(DiagnosticArray, '/diagnostics', 10, on_diagnostics)
 
 

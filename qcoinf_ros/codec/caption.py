@@ -5,7 +5,9 @@ A caption of one camera frame: the text, who made it (the edge server's decoder,
 itself in local mode), the bit-width its embedding was encoded at, the tokens generated and the
 latencies that ``qcoinf/latency`` (or ``qcoinf/local_latency``) carries beside it. The message's
 header is the camera frame's, copied. Latencies are NaN where unknown (an unstamped frame, or
-a caption converted from an old bag that did not say); ``bit_width`` is 0 where unknown.
+a caption converted from an old bag that did not say), and the end-to-end latency is
+negative where the camera's clock runs ahead of the captioner's; ``bit_width`` is 0 where
+unknown.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import math
 
 from qcoinf_ros.validation import physical_quantity_reason, require_int_in_range
 
-__all__ = ['CaptionRecord', 'EDGE', 'LOCAL', 'MAX_CAPTION_CHARS', 'ORIGINS']
+__all__ = ['CaptionRecord', 'MAX_CAPTION_CHARS', 'ORIGIN_EDGE', 'ORIGIN_LOCAL', 'ORIGINS']
 
-EDGE, LOCAL = 0, 1
-ORIGINS = {EDGE: 'edge', LOCAL: 'local'}
+#: ``Caption.ORIGIN_EDGE``, ``Caption.ORIGIN_LOCAL``.
+ORIGIN_EDGE, ORIGIN_LOCAL = 0, 1
+ORIGINS = {ORIGIN_EDGE: 'edge', ORIGIN_LOCAL: 'local'}
 #: Longest accepted caption [characters] (a decoder's max_new_tokens is at most a few hundred).
 MAX_CAPTION_CHARS = 4096
 #: Longest accepted latency [s] (a day).
@@ -30,7 +33,7 @@ class CaptionRecord:
     """A caption and what came with it (the fields of ``Caption.msg`` but the header)."""
 
     text: str
-    origin: int = EDGE
+    origin: int = ORIGIN_EDGE
     bit_width: int = 0  # 0: unknown (converted from an old bag)
     tokens: int = 0
     latency_s: float = float('nan')
@@ -42,8 +45,8 @@ class CaptionRecord:
             raise ValueError(f'text must be a string of at most {MAX_CAPTION_CHARS} characters, '
                              f'got {self.text!r:.80}')
         if self.origin not in ORIGINS or isinstance(self.origin, bool):
-            raise ValueError(f'origin must be {EDGE} (edge) or {LOCAL} (local), got '
-                             f'{self.origin!r}')
+            raise ValueError(f'origin must be {ORIGIN_EDGE} (edge) or {ORIGIN_LOCAL} (local), '
+                             f'got {self.origin!r}')
         object.__setattr__(self, 'origin', int(self.origin))
         object.__setattr__(self, 'bit_width', require_int_in_range('bit_width', self.bit_width,
                                                                    0, 64))
@@ -53,7 +56,10 @@ class CaptionRecord:
             value = getattr(self, key)
             if isinstance(value, float) and math.isnan(value):
                 continue
-            reason = physical_quantity_reason(value, positive=False, high=MAX_LATENCY_S)
+            # the end-to-end latency is < 0 where the camera's clock is ahead of the decoder's
+            reason = physical_quantity_reason(abs(value) if key == 'latency_s' and
+                                              isinstance(value, (int, float)) else value,
+                                              positive=False, high=MAX_LATENCY_S)
             if reason is not None:
                 raise ValueError(f'{key} must be a latency [s] or NaN: {reason}')
             object.__setattr__(self, key, float(value))
@@ -61,4 +67,4 @@ class CaptionRecord:
     @property
     def local(self) -> bool:
         """Made on the robot (local mode), not by the edge server."""
-        return self.origin == LOCAL
+        return self.origin == ORIGIN_LOCAL

@@ -1,6 +1,8 @@
 """
-The agent's embedding: its values as ``qcoinf_ros/msg/Embedding`` carries them, and the
-self-describing payload that older releases carried in ``sensor_msgs/CompressedImage``.
+The agent's embedding: its values as ``Embedding`` carries them; the older CompressedImage payload.
+
+The values as ``qcoinf_ros/msg/Embedding`` carries them, and the self-describing payload that
+older releases carried in ``sensor_msgs/CompressedImage``.
 
 ``qcoinf/embedding`` is an ``Embedding`` message (:func:`pack_values`, :func:`unpack_values`);
 the payload below is what bags recorded before it hold, read by :func:`payload_values` to
@@ -192,7 +194,7 @@ def unpack_values(data, shape, compression: str, scale) -> np.ndarray:
 
 def payload_values(payload: bytes) -> tuple[bytes, tuple[int, ...], float, EmbeddingMeta]:
     """
-    The values of a ``qcoinf/embedding;v1`` payload (old bags) as ``Embedding`` carries them.
+    Return the values of a ``qcoinf/embedding;v1`` payload (old bags) as ``Embedding`` has them.
 
     Return ``(data, shape, scale, meta)`` as :func:`pack_values` codes the same embedding: the
     codes as they were sent (int8 codes and scale unchanged, no re-rounding). ``ValueError``

@@ -51,7 +51,7 @@ def _read(build, what: str, obj):
 
 
 def _num(value):
-    """A message's number as Python's (rosbags gives numpy scalars)."""
+    """Return a message's number as Python's (rosbags gives numpy scalars)."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (np.integer,)):
@@ -63,12 +63,12 @@ def _num(value):
 
 # -- qcoinf/frequency_profile: FrequencyProfile ------------------------------------------------
 def profile_fields(p: ProfileMessage) -> dict:
-    return dict(name=p.name, f_hz=float(p.f), f_server_hz=float(p.f_server),
-                bit_width=int(p.bit_width), feasible=bool(p.feasible),
-                nvpmodel_mode=NO_MODE if p.nvpmodel_mode is None else int(p.nvpmodel_mode),
-                predicted_delay_s=float(p.predicted_delay_s),
-                predicted_energy_j=float(p.predicted_energy_j),
-                predicted_agent_delay_s=float(p.predicted_agent_delay_s))
+    return {'name': p.name, 'f_hz': float(p.f), 'f_server_hz': float(p.f_server),
+            'bit_width': int(p.bit_width), 'feasible': bool(p.feasible),
+            'nvpmodel_mode': NO_MODE if p.nvpmodel_mode is None else int(p.nvpmodel_mode),
+            'predicted_delay_s': float(p.predicted_delay_s),
+            'predicted_energy_j': float(p.predicted_energy_j),
+            'predicted_agent_delay_s': float(p.predicted_agent_delay_s)}
 
 
 def profile_from(msg) -> ProfileMessage:
@@ -83,8 +83,8 @@ def profile_from(msg) -> ProfileMessage:
 
 # -- qcoinf/applied_profile: AppliedProfile ----------------------------------------------------
 def applied_fields(a: AppliedMessage) -> dict:
-    return dict(name=a.name, f_hz=_nan_for_none(a.f), f_server_hz=_nan_for_none(a.f_server),
-                backend=a.backend, detail=a.detail, clamped=bool(a.clamped))
+    return {'name': a.name, 'f_hz': _nan_for_none(a.f), 'f_server_hz': _nan_for_none(a.f_server),
+            'backend': a.backend, 'detail': a.detail, 'clamped': bool(a.clamped)}
 
 
 def applied_from(msg) -> AppliedMessage:
@@ -95,12 +95,13 @@ def applied_from(msg) -> AppliedMessage:
 
 # -- qcoinf/agent_cost, server_cost, local_cost: AgentCost -------------------------------------
 def cost_fields(c: CostMessage) -> dict:
-    return dict(part=c.part, model_id=c.model_id, kernel=c.kernel, isa=c.isa,
-                threads=int(c.threads), cpu=c.cpu, device=c.device, dtype=c.dtype,
-                seconds=[float(s) for s in c.seconds], kernels=list(c.kernels),
-                t_fixed_s=float(c.t_fixed), t_plane_s=float(c.t_plane), r2=float(c.r2),
-                f_ref_hz=_nan_for_none(c.f_ref_hz), cached=bool(c.cached), scheme=c.scheme,
-                b_max=int(c.b_max), max_new_tokens=int(c.max_new_tokens))
+    return {'part': c.part, 'model_id': c.model_id, 'kernel': c.kernel, 'isa': c.isa,
+            'threads': int(c.threads), 'cpu': c.cpu, 'device': c.device, 'dtype': c.dtype,
+            'seconds': [float(s) for s in c.seconds], 'kernels': list(c.kernels),
+            't_fixed_s': float(c.t_fixed), 't_plane_s': float(c.t_plane), 'r2': float(c.r2),
+            'f_ref_hz': _nan_for_none(c.f_ref_hz), 'cached': bool(c.cached),
+            'scheme': c.scheme,
+            'b_max': int(c.b_max), 'max_new_tokens': int(c.max_new_tokens)}
 
 
 def cost_from(msg) -> CostMessage:
@@ -118,8 +119,8 @@ def cost_from(msg) -> CostMessage:
 
 # -- qcoinf/agent_model: ModelInfo -------------------------------------------------------------
 def model_fields(info: AgentModelInfo) -> dict:
-    return dict(model_id=info.model_id, scheme=info.scheme, b_max=int(info.b_max),
-                lam=float(info.lam), ks=float(info.ks), num_params=int(info.num_params))
+    return {'model_id': info.model_id, 'scheme': info.scheme, 'b_max': int(info.b_max),
+            'lam': float(info.lam), 'ks': float(info.ks), 'num_params': int(info.num_params)}
 
 
 def model_from(msg) -> AgentModelInfo:
@@ -129,9 +130,9 @@ def model_from(msg) -> AgentModelInfo:
 
 # -- qcoinf/caption: Caption -------------------------------------------------------------------
 def caption_fields(c: CaptionRecord) -> dict:
-    return dict(text=c.text, origin=int(c.origin), bit_width=int(c.bit_width),
-                tokens=int(c.tokens), latency_s=float(c.latency_s),
-                encode_s=float(c.encode_s), decode_s=float(c.decode_s))
+    return {'text': c.text, 'origin': int(c.origin), 'bit_width': int(c.bit_width),
+            'tokens': int(c.tokens), 'latency_s': float(c.latency_s),
+            'encode_s': float(c.encode_s), 'decode_s': float(c.decode_s)}
 
 
 def caption_from(msg) -> CaptionRecord:
@@ -142,26 +143,26 @@ def caption_from(msg) -> CaptionRecord:
 
 # -- qcoinf/embedding: Embedding ---------------------------------------------------------------
 def embedding_fields(embedding, meta: EmbeddingMeta, scheme: str = '') -> dict:
-    """The fields of an ``Embedding`` of ``embedding`` (float array or tensor) and ``meta``."""
+    """Return the fields of an ``Embedding`` of ``embedding`` (array or tensor) and ``meta``."""
     data, shape, scale = pack_values(embedding, meta.compression)
     return _embedding_dict(data, shape, scale, meta, scheme)
 
 
 def payload_fields(payload: bytes, scheme: str = '') -> dict:
-    """The fields of the ``Embedding`` an old ``qcoinf/embedding;v1`` payload carried."""
+    """Return the fields of the ``Embedding`` an old ``qcoinf/embedding;v1`` payload carried."""
     data, shape, scale, meta = payload_values(payload)
     return _embedding_dict(data, shape, scale, meta, scheme)
 
 
 def _embedding_dict(data, shape, scale, meta: EmbeddingMeta, scheme: str) -> dict:
-    return dict(model_id=meta.model_id, bit_width=int(meta.bit_width), scheme=scheme,
-                codec=meta.compression, shape=[int(d) for d in shape], scale=float(scale),
-                data=data, encode_s=float(meta.agent_latency_s),
-                captioned=bool(meta.captioned), probe=bool(meta.probe))
+    return {'model_id': meta.model_id, 'bit_width': int(meta.bit_width), 'scheme': scheme,
+            'codec': meta.compression, 'shape': [int(d) for d in shape], 'scale': float(scale),
+            'data': data, 'encode_s': float(meta.agent_latency_s),
+            'captioned': bool(meta.captioned), 'probe': bool(meta.probe)}
 
 
 def embedding_from(msg) -> tuple[np.ndarray, EmbeddingMeta]:
-    """The float32 embedding and its metadata from an ``Embedding`` message."""
+    """Return the float32 embedding and its metadata of an ``Embedding`` message."""
     def build(m):
         meta = EmbeddingMeta(m.model_id, _num(m.bit_width), m.codec, _num(m.encode_s),
                              _num(m.captioned), _num(m.probe))

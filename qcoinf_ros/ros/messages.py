@@ -33,7 +33,7 @@ def _stamped(msg, stamp=None, header=None):
 
 
 def profile_msg(profile, stamp=None) -> FrequencyProfile:
-    """The ``FrequencyProfile`` of a :class:`~qcoinf_ros.codec.plan.ProfileMessage`."""
+    """Return the ``FrequencyProfile`` of a :class:`~qcoinf_ros.codec.plan.ProfileMessage`."""
     return _stamped(FrequencyProfile(**fields.profile_fields(profile)), stamp)
 
 
@@ -50,12 +50,12 @@ def model_msg(info, stamp=None) -> ModelInfo:
 
 
 def caption_msg(record: CaptionRecord, header) -> Caption:
-    """The ``Caption`` of ``record``, with the camera frame's ``header`` copied."""
+    """Return the ``Caption`` of ``record``, with the camera frame's ``header`` copied."""
     return _stamped(Caption(**fields.caption_fields(record)), header=header)
 
 
 def embedding_msg(embedding, meta, header, scheme: str = '') -> Embedding:
-    """The ``Embedding`` of a float embedding and its metadata (``ValueError``: not codable)."""
+    """Return the ``Embedding`` of an embedding and its metadata (``ValueError``: not codable)."""
     values = fields.embedding_fields(embedding, meta, scheme)
     values['data'] = array.array('B', values['data'])  # rclpy's fast path (no per-byte check)
     return _stamped(Embedding(**values), header=header)
