@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from qcoinf_ros.bags.cdr import check_message
-from qcoinf_ros.bags.storage import BagReader
 from qcoinf_ros.bags.legacy import convert
+from qcoinf_ros.bags.storage import BagReader
 from qcoinf_ros.codec.fields import caption_from, profile_from
 from qcoinf_ros.codec.plan import ProfileMessage
 from qcoinf_ros.status_names import find_status, FREQUENCY_ACTUATOR, normalize_namespace, PLANNER
