@@ -258,9 +258,9 @@ class _Watcher:
     """Subscribes to the graph's topics and fills the :class:`DemoRecord`, printing each frame."""
 
     def __init__(self, node, record, by_hash, refs, console):
-        from sensor_msgs.msg import CompressedImage, Image
-        from std_msgs.msg import String
+        from sensor_msgs.msg import Image
 
+        from qcoinf_ros.ros.messages import AgentCost, Embedding, ModelInfo
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
         self._node, self._record, self._console = node, record, console
         self._by_hash, self._refs = by_hash, refs
@@ -271,12 +271,12 @@ class _Watcher:
         self._captions: list[str] = []
         self._latencies = 0
         self._agent_ready = False
-        node.create_subscription(String, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
+        node.create_subscription(ModelInfo, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
         for part in ('agent', 'server'):
-            node.create_subscription(String, f'qcoinf/{part}_cost',
+            node.create_subscription(AgentCost, f'qcoinf/{part}_cost',
                                      lambda m, p=part: self._on_cost(p, m), LATCHED)
         node.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR)
-        node.create_subscription(CompressedImage, 'qcoinf/embedding', self._on_embedding,
+        node.create_subscription(Embedding, 'qcoinf/embedding', self._on_embedding,
                                  reliable(2))
 
     def now(self) -> float:
@@ -300,13 +300,15 @@ class _Watcher:
         """Subscribe to the scenario's and the planner's topics: the scenario clock starts."""
         from geometry_msgs.msg import Vector3Stamped
         from sensor_msgs.msg import BatteryState
-        from std_msgs.msg import Float64, String
+        from std_msgs.msg import Float64
 
+        from qcoinf_ros.ros.messages import Caption, FrequencyProfile
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
         node = self._node
         node.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
-        node.create_subscription(String, 'qcoinf/frequency_profile', self._on_profile, LATCHED)
-        node.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
+        node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile', self._on_profile,
+                                 LATCHED)
+        node.create_subscription(Caption, 'qcoinf/caption', self._on_caption, reliable(10))
         node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
                                  reliable(10))
         node.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
@@ -316,9 +318,9 @@ class _Watcher:
         self._agent_ready = True
 
     def _on_cost(self, part, msg) -> None:
-        from qcoinf_ros.codec.cost import decode_cost
+        from qcoinf_ros.ros.messages import cost_from_msg
         try:
-            self._record.costs[part] = decode_cost(msg.data)
+            self._record.costs[part] = cost_from_msg(msg)
         except ValueError:
             return
 
@@ -335,8 +337,11 @@ class _Watcher:
                             f'{1e3 * msg.data:.1f} ms[/]')
 
     def _on_profile(self, msg) -> None:
-        from qcoinf_ros.codec.plan import decode_profile
-        self._record.profiles.append((self.now(), decode_profile(msg.data)))
+        from qcoinf_ros.ros.messages import profile_from_msg
+        try:
+            self._record.profiles.append((self.now(), profile_from_msg(msg)))
+        except ValueError:
+            return
 
     def _on_image(self, msg) -> None:
         index = self._by_hash.get(hashlib.sha1(bytes(msg.data)).hexdigest())
@@ -344,16 +349,11 @@ class _Watcher:
             self._stamps[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = index
 
     def _on_embedding(self, msg) -> None:
-        from qcoinf_ros.codec import decode_embedding
-        try:
-            meta = decode_embedding(bytes(msg.data))[1]
-        except ValueError:
-            return
-        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        self._encodes[stamp] = (meta.bit_width, meta.agent_latency_s)
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)  # the values are not decoded
+        self._encodes[stamp] = (int(msg.bit_width), float(msg.encode_s))
 
     def _on_caption(self, msg) -> None:
-        self._captions.append(msg.data)
+        self._captions.append(msg.text)
 
     def _on_latency(self, msg) -> None:
         from qcoinf_ros.monitor.demo_report import Frame
