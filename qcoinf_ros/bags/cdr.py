@@ -165,8 +165,20 @@ def build(type_name: str, **fields):
     unknown = set(fields) - {f[0] for f in defs}
     if unknown:
         raise ValueError(f'{name} has no field(s) {sorted(unknown)}')
-    values = {key: fields[key] if key in fields else _default(node) for key, node in defs}
+    values = {key: _array(node, fields[key]) if key in fields else _default(node)
+              for key, node in defs}
     return store.types[name](**values)
+
+
+def _array(node, value):
+    """Return a list, tuple or bytes given for a numeric array field as a numpy array."""
+    nodetype, ref = node
+    if nodetype in (Nodetype.ARRAY, Nodetype.SEQUENCE) and ref[0][0] == Nodetype.BASE and \
+            ref[0][1][0] in _NUMPY and isinstance(value, (list, tuple, bytes, bytearray)):
+        kind = _NUMPY[ref[0][1][0]]
+        return np.frombuffer(bytes(value), kind) if isinstance(value, (bytes, bytearray)) \
+            else np.asarray(value, kind)
+    return value
 
 
 def header(stamp_ns: int, frame_id: str = ''):
