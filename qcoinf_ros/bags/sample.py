@@ -250,7 +250,7 @@ def write_edge_bag(path: str | Path, legacy: bool = False, storage: str = 'mcap'
                    frames: int = 4) -> BagInfo:
     """Write the edge bag (:func:`edge_messages`) to ``path`` and return its summary."""
     write_bag(path, edge_topics(legacy), edge_messages(legacy, frames), storage,
-              custom_data={'qcoinf_ros.sample': 'an edge server\'s inputs: embeddings, agent '
+              custom_data={'qcoinf_ros.sample': "an edge server's inputs: embeddings, agent "
                            'model and cost' + (' (types before 0.2)' if legacy else '')})
     with BagReader(path) as reader:
         return reader.info

@@ -5,8 +5,8 @@ A caption of one camera frame: the text, who made it (the edge server's decoder,
 itself in local mode), the bit-width its embedding was encoded at, the tokens generated and the
 latencies that ``qcoinf/latency`` (or ``qcoinf/local_latency``) carries beside it. The message's
 header is the camera frame's, copied. Latencies are NaN where unknown (an unstamped frame, or
-a caption converted from an old bag that did not say), and the end-to-end latency is
-negative where the camera's clock runs ahead of the captioner's; ``bit_width`` is 0 where
+a caption converted from an old bag that did not say); the end-to-end latency is any finite
+age (negative where the camera's clock runs ahead of the captioner's); ``bit_width`` is 0 where
 unknown.
 """
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 
-from qcoinf_ros.validation import physical_quantity_reason, require_int_in_range
+from qcoinf_ros.validation import (
+    physical_quantity_reason, require_finite, require_int_in_range)
 
 __all__ = ['CaptionRecord', 'MAX_CAPTION_CHARS', 'ORIGIN_EDGE', 'ORIGIN_LOCAL', 'ORIGINS']
 
@@ -56,10 +57,12 @@ class CaptionRecord:
             value = getattr(self, key)
             if isinstance(value, float) and math.isnan(value):
                 continue
-            # the end-to-end latency is < 0 where the camera's clock is ahead of the decoder's
-            reason = physical_quantity_reason(abs(value) if key == 'latency_s' and
-                                              isinstance(value, (int, float)) else value,
-                                              positive=False, high=MAX_LATENCY_S)
+            # the end-to-end latency: any age (a bag replayed on its recorded stamps is days
+            # old; < 0 where the camera's clock is ahead of the captioner's)
+            if key == 'latency_s':
+                object.__setattr__(self, key, require_finite(key, value))
+                continue
+            reason = physical_quantity_reason(value, positive=False, high=MAX_LATENCY_S)
             if reason is not None:
                 raise ValueError(f'{key} must be a latency [s] or NaN: {reason}')
             object.__setattr__(self, key, float(value))
