@@ -74,7 +74,9 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
             state.rejected += 1
             return
         state.on_caption(caption.text, now)
-        state.on_latency(caption.latency_s, caption.encode_s, caption.decode_s, now)
+        times = (caption.latency_s, caption.encode_s, caption.decode_s)
+        if all(t == t for t in times):  # NaN: not stamped, or not known (an old bag's)
+            state.on_latency(*times, now)
 
     def on_profile(msg, now):
         try:

@@ -141,8 +141,9 @@ class MonitorNode(Node):
             return
         self._state.tick('qcoinf/caption', now)
         self._state.on_caption(caption.text, now)
-        self._take('latency.range', self._state.on_latency, caption.latency_s,
-                   caption.encode_s, caption.decode_s, now)
+        times = (caption.latency_s, caption.encode_s, caption.decode_s)
+        if all(t == t for t in times):  # NaN: not stamped, or not known (an old bag's)
+            self._take('latency.range', self._state.on_latency, *times, now)
         self._annotate_pairs([(_stamp_key(msg.header), caption.text)])
 
     def _on_bit_width(self, msg: UInt8) -> None:

@@ -59,12 +59,12 @@ def _captions_through_the_node(context, tmp_path, **params):
     """Encode three scenes with the tiny agent, caption them through the decoder node."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import String
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
-    from qcoinf_ros.codec.cost import decode_cost
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.msg import AgentCost, Caption
+    from qcoinf_ros.ros.messages import cost_from_msg, embedding_msg
     from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
     from qcoinf_ros.ros.qos import LATCHED, reliable
     from qcoinf_ros.scenes.generator import make_scene
@@ -75,19 +75,18 @@ def _captions_through_the_node(context, tmp_path, **params):
         cost_cache_dir=str(tmp_path / 'cost'), max_stamp_age=0.0, **params))
     listener = rclpy.create_node('listener', context=context)
     captions, costs = [], []
-    listener.create_subscription(String, 'qcoinf/caption', lambda m: captions.append(m.data),
+    listener.create_subscription(Caption, 'qcoinf/caption', lambda m: captions.append(m.text),
                                  reliable(10))
-    listener.create_subscription(String, 'qcoinf/server_cost',
-                                 lambda m: costs.append(decode_cost(m.data)), LATCHED)
+    listener.create_subscription(AgentCost, 'qcoinf/server_cost',
+                                 lambda m: costs.append(cost_from_msg(m)), LATCHED)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(decoder)
     executor.add_node(listener)
     try:
         for index in range(3):
             embedding = agent.encode(agent.preprocess(make_scene('test', index).image))[0]
-            msg = CompressedImage(format=FORMAT, data=encode_embedding(
-                embedding.numpy(), EmbeddingMeta(agent.model_id, 8)))
-            msg.header.frame_id = f'camera{index}'
+            msg = embedding_msg(embedding.numpy(), EmbeddingMeta(agent.model_id, 8),
+                                Header(frame_id=f'camera{index}'))
             decoder._on_embedding(0, msg)
             deadline = time.monotonic() + 60.0
             while len(captions) <= index and time.monotonic() < deadline:
@@ -166,10 +165,11 @@ class MimicMeter:
 
 def test_the_decoder_attributes_the_gpu_energy_of_a_batch_to_its_captions(context):
     import numpy as np
-    from sensor_msgs.msg import CompressedImage
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.ros.messages import embedding_msg
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
         calibrate='never', max_new_tokens=3, max_stamp_age=0.0, max_batch=2))
     try:
@@ -177,10 +177,9 @@ def test_the_decoder_attributes_the_gpu_energy_of_a_batch_to_its_captions(contex
         decoder._stop_worker()
         decoder._meter = meter = MimicMeter()  # as on a GPU with NVML
         for frame_id in ('a', 'b'):
-            msg = CompressedImage(format=FORMAT, data=encode_embedding(
-                np.zeros(decoder._split.embedding_shape, np.float32),
-                EmbeddingMeta(decoder._split.model_id, 8)))
-            msg.header.frame_id = frame_id
+            msg = embedding_msg(np.zeros(decoder._split.embedding_shape, np.float32),
+                                EmbeddingMeta(decoder._split.model_id, 8),
+                                Header(frame_id=frame_id))
             decoder._on_embedding(0, msg)
         batch = decoder._queue.take(2, 0.0, timeout=1.0)
         assert len(batch) == 2

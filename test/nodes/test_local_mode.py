@@ -32,23 +32,20 @@ def _frame(node):
 def test_a_lost_link_captions_on_the_robot_marked_local(context):
     import rclpy
     from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec import decode_embedding
     from qcoinf_ros.failover import LOST
+    from qcoinf_ros.msg import Caption, Embedding
     from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
     from qcoinf_ros.ros.qos import reliable
 
     agent = AgentEncoderNode(context=context, parameter_overrides=_params(probe_period=3600.0))
     watch = rclpy.create_node('watch', context=context)
     got = {'caption': [], 'local': [], 'embedding': []}
-    watch.create_subscription(String, 'qcoinf/caption', lambda m: got['caption'].append(m.data),
+    watch.create_subscription(Caption, 'qcoinf/caption', lambda m: got['caption'].append(m),
                               reliable(10))
     watch.create_subscription(Vector3Stamped, 'qcoinf/local_latency',
                               lambda m: got['local'].append(m), reliable(10))
-    watch.create_subscription(CompressedImage, 'qcoinf/embedding', lambda m: got['embedding']
-                              .append(decode_embedding(bytes(m.data))[1]), reliable(10))
+    watch.create_subscription(Embedding, 'qcoinf/embedding', got['embedding'].append,
+                              reliable(10))
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(watch)
     try:
@@ -65,7 +62,9 @@ def test_a_lost_link_captions_on_the_robot_marked_local(context):
         assert len(got['caption']) == len(got['local']) == 3, got
         assert [m.header.stamp for m in got['local']] == [f.header.stamp for f in frames]
         assert all(m.vector.y > 0 and m.vector.z > 0 for m in got['local'])
-        assert all(c and isinstance(c, str) for c in got['caption'])
+        assert all(c.text and c.origin == Caption.ORIGIN_LOCAL and c.tokens > 0 and
+                   c.decode_s > 0 for c in got['caption'])
+        assert [c.header.stamp for c in got['caption']] == [f.header.stamp for f in frames]
         # the embeddings still go out, marked captioned (no decoder captions them again)
         assert [(m.captioned, m.probe) for m in got['embedding']] == [(True, False)] * 3
         counts = agent._router.counts
