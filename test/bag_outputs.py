@@ -7,7 +7,8 @@ folder is on ``sys.path`` through its ``conftest.py``).
 
 import numpy as np
 
-from qcoinf_ros.bags import qos, TopicSpec, write_bag
+from qcoinf_ros import qos
+from qcoinf_ros.bags import TopicSpec, write_bag
 from qcoinf_ros.bags.cdr import build, header, serialize
 from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage

@@ -88,6 +88,23 @@ def _netns_unavailable() -> str | None:
     return netns_unavailable()
 
 
+def pytest_ignore_collect(collection_path, config):
+    """
+    Under ``-m 'check and ...'`` (``make check``) skip a test file that cannot hold the mark.
+
+    A conjunction whose first term is ``check`` selects only tests marked check, so a file whose
+    text never says ``mark.check`` has none to give: it is not imported. The selection stays
+    the marker's alone; this saves ``make check`` importing the graph, fuzz and model tests
+    (about 15 s of collection) only to deselect them.
+    """
+    if (config.getoption('markexpr', '') or '').split(' and ')[0].strip() != 'check':
+        return None
+    if collection_path.suffix == '.py' and collection_path.name.startswith('test_'):
+        if 'mark.check' not in collection_path.read_text(errors='replace'):
+            return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     run_slow = os.environ.get('QCOINF_RUN_SLOW') == '1'
     # markers, not keywords: a parameter id such as [gpu] is a keyword but marks nothing
@@ -205,9 +222,24 @@ def ros_env():
         os.environ.update(saved)
 
 
+# -- The graph-test harness -------------------------------------------------------------------
+# One way for every test under test/graph and test/nodes (and any test that talks to nodes):
+#
+#   ros_env        the DDS environment of a domain of the test's own (node processes and this one)
+#   context        the test's rclpy context; nodes under test built in this process use it
+#   rclpy_node     the test's own node (in ``context``): publishers, subscriptions, clients
+#   spin_until     spin_until(predicate, timeout) -> bool: every wait, bounded; spins the test node
+#                  and the in-process nodes given to spin_until.add(node) (.remove(node))
+#   listen         listen(msg_type, topic, qos) -> list that fills with the topic's messages: the
+#                  one way to wait for a topic is spin_until(lambda: len(got) >= n)
+#   start_node     start_node(executable, ros_args) -> NodeProcess on ros_env, stopped (SIGINT
+#                  first, exit code checked) when the test ends
+#   set_params     set_params(node_name, [Parameter, ...]) on a node process, with retries
+
+
 @pytest.fixture
 def context(ros_env):
-    """Yield an rclpy context on the test's domain, for nodes built in this process."""
+    """Yield the test's rclpy context on its own domain (the test node's and in-process nodes')."""
     import rclpy
     from rclpy.context import Context
 
@@ -220,19 +252,15 @@ def context(ros_env):
 
 
 @pytest.fixture
-def rclpy_node(ros_env):
-    """Yield an rclpy node in its own context on the test's domain; tear it down afterwards."""
+def rclpy_node(context):
+    """Yield the test's rclpy node, in the test's context; tear it down afterwards."""
     import rclpy
-    from rclpy.context import Context
 
-    context = Context()
-    rclpy.init(context=context)
     node = rclpy.create_node(f'qcoinf_test_{os.getpid()}', context=context)
     try:
         yield node
     finally:
         node.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 @pytest.fixture
@@ -241,7 +269,9 @@ def spin_until(rclpy_node):
     Give a bounded spin of the test node, as a function of a predicate and a timeout.
 
     Spins until ``predicate()`` is true or ``timeout`` seconds pass, and returns the predicate's
-    last value: every wait in a test is bounded.
+    last value: every wait in a test is bounded. ``spin_until.add(node)`` spins an in-process
+    node (built in the ``context`` fixture's context) in the same executor (``remove(node)``
+    before destroying it); ``spin_until.executor`` is that executor.
     """
     import time
 
@@ -257,8 +287,54 @@ def spin_until(rclpy_node):
         return predicate()
 
     spin.executor = executor
+    spin.add, spin.remove = executor.add_node, executor.remove_node
     yield spin
     executor.shutdown()
+
+
+@pytest.fixture
+def listen(rclpy_node):
+    """
+    Give the test node's subscriptions, as lists that fill with the topic's messages.
+
+    ``listen(msg_type, topic, qos, convert=None)`` returns the list.
+
+    The test node subscribes; ``convert`` maps each message before it is kept. Waiting for a
+    topic is ``spin_until(lambda: len(got) >= n)`` on that list.
+    """
+    def subscribe(msg_type, topic: str, qos, convert=None, **kwargs) -> list:
+        got: list = []
+        rclpy_node.create_subscription(
+            msg_type, topic, got.append if convert is None else lambda m: got.append(convert(m)),
+            qos, **kwargs)
+        return got
+
+    return subscribe
+
+
+@pytest.fixture
+def start_node(ros_env):
+    """
+    Start node processes on the test's DDS domain.
+
+    ``start_node(executable, ros_args=None, **kwargs)`` returns the process; keyword arguments go
+    to :class:`~qcoinf_ros.ros.processes.NodeProcess` (``env`` defaults to
+    ``ros_env``). Every process still running when the test ends is stopped, last started first
+    (and must exit 0 then: ``_running_nodes_exit_cleanly``).
+    """
+    from qcoinf_ros.ros.processes import NodeProcess
+
+    started = []
+
+    def start(executable: str, ros_args=None, **kwargs):
+        kwargs.setdefault('env', ros_env)
+        proc = NodeProcess(executable, list(ros_args or ()), **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
 
 
 @pytest.fixture

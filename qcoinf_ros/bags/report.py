@@ -30,33 +30,11 @@ from qcoinf_ros.bags.legacy import convert
 from qcoinf_ros.bags.storage import BagReader
 from qcoinf_ros.codec.fields import caption_from, profile_from
 from qcoinf_ros.codec.plan import ProfileMessage
+from qcoinf_ros.stats import Summary
 from qcoinf_ros.status_names import find_status, FREQUENCY_ACTUATOR, normalize_namespace, PLANNER
 
 LATENCY, BIT_WIDTH, PROFILE = 'qcoinf/latency', 'qcoinf/bit_width', 'qcoinf/frequency_profile'
 EMBEDDING, CAPTION, DIAGNOSTICS = 'qcoinf/embedding', 'qcoinf/caption', 'diagnostics'
-QUANTILES = (50, 90, 95, 99)
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    """Distribution summary of a sample in seconds: count, mean, p50/p90/p95/p99, max."""
-
-    count: int
-    mean: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float  # noqa: A003
-
-    @classmethod
-    def of(cls, values) -> 'Percentiles | None':
-        """Return the summary of ``values`` (finite ones), or None when there are none."""
-        x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
-        if x.size == 0:
-            return None
-        q = np.percentile(x, QUANTILES)
-        return cls(int(x.size), float(x.mean()), *(float(v) for v in q), float(x.max()))
 
 
 @dataclass
@@ -66,7 +44,7 @@ class BagReport:
     path: str
     duration_s: float
     message_counts: dict[str, int]
-    latency: dict[str, Percentiles | None] = field(default_factory=dict)
+    latency: dict[str, Summary | None] = field(default_factory=dict)
     latency_series: list[tuple[float, float, float, float]] = field(default_factory=list)
     plan_series: list[tuple[float, ProfileMessage]] = field(default_factory=list)
     bit_width_plans: dict[int, int] = field(default_factory=dict)
@@ -159,9 +137,9 @@ def analyse(reader: BagReader, namespace: str = '/') -> BagReport:
             report.problems.append(f'{topic} at {t:.3f} s: unreadable ({exc}); ignored')
     lat = report.latency_series
     report.latency = {
-        'end_to_end': Percentiles.of(x for _, x, _, _ in lat),
-        'agent_encode': Percentiles.of(y for _, _, y, _ in lat),
-        'server_decode': Percentiles.of(z for _, _, _, z in lat),
+        'end_to_end': Summary.of(x for _, x, _, _ in lat),
+        'agent_encode': Summary.of(y for _, _, y, _ in lat),
+        'server_decode': Summary.of(z for _, _, _, z in lat),
     }
     report.bit_width_plans = dict(sorted(Counter(b for _, b in plan_bits).items()))
     report.bit_width_time_s = _time_in_force(plan_bits, report.duration_s)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qcoinf_ros.bags import qos
+from qcoinf_ros import qos
 from qcoinf_ros.bags.cdr import build, header, serialize, typestore
 from qcoinf_ros.bags.storage import BagInfo, BagReader, check_name, TopicSpec, write_bag
 from qcoinf_ros.imaging import array_to_image_fields, CODECS, DRIVER_ENCODINGS, encode_compressed

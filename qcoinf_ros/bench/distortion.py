@@ -32,7 +32,8 @@ from torch import nn
 
 from qcoinf_ros.quant.config import check_granularity, check_scheme, SCHEMES
 from qcoinf_ros.quant.nested import NestedQuantizedModel
-from qcoinf_ros.quant.quantizers import default_filter, FilterFn, quantizable_weights
+from qcoinf_ros.quant.quantizers import FilterFn, quantizable_weights
+from qcoinf_ros.stats import percentile
 from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
 from qcoinf_ros.theory.weight_stats import ExponentialFit, fit_exponential
 from qcoinf_ros.validation import require_int_in_range
@@ -179,11 +180,6 @@ def _restore(weights: dict[str, torch.Tensor], originals: dict[str, torch.Tensor
             w.copy_(originals[k])
 
 
-def _minilm_filter(module: nn.Module, fqn: str) -> bool:
-    """Linear layers of the encoder; BERT's pooler is not on the sentence-embedding path."""
-    return default_filter(module, fqn) and not fqn.startswith('pooler')
-
-
 @dataclass(frozen=True)
 class WeightHistogram:
     """Histogram (density) of weight magnitudes with the fitted exponential, paper Fig. 2."""
@@ -242,7 +238,7 @@ def weight_histogram(source, name: str = '', bins: int = 100, quantile: float = 
         raise ValueError(f'no weights to histogram in {name or type(source).__name__}')
     theta = torch.cat([t.reshape(-1).float().abs() for t in tensors]).numpy()
     fit = fit_exponential(theta, name=name)
-    top = float(np.quantile(theta, quantile)) if quantile < 1.0 else float(theta.max())
+    top = percentile(theta, 100 * quantile) if quantile < 1.0 else float(theta.max())
     top = top if top > 0 else 1.0
     counts, edges = np.histogram(theta, bins=bins, range=(0.0, top))
     width = edges[1] - edges[0]

@@ -6,6 +6,11 @@ pair between them with one address each, and shapes both directions: ``netem`` (
 loss) where the kernel has it, else ``tbf`` (rate only; delay and loss are then left out and
 :attr:`TwoHosts.shaping` says so). Everything is removed on exit. Needs root
 (:func:`netns_unavailable` says why not).
+
+A feature of the tools, not test infrastructure: ``qcoinf bench link`` runs the split over
+:class:`TwoHosts`, ``qcoinf bench failover --fault cut`` cuts the link with :class:`HostLink`;
+the graph tests (``test/graph/test_two_hosts.py``, ``test_faults.py``, ``test_server_loss.py``)
+reuse these same classes to exercise what the tools do, and nothing here exists only for them.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ import numpy as np
 from qcoinf_ros.planner import PlanningProblem
 from qcoinf_ros.planner.core import FEAS_RTOL, least_energy_at
 from qcoinf_ros.planner.presets import load_preset, preset_models
+from qcoinf_ros.stats import percentile
 from qcoinf_ros.system.model import total_delay, total_energy
 
 __all__ = ['BruteForceCheck', 'brute_force', 'check_against_brute_force', 'random_instances',
@@ -155,7 +156,7 @@ def summary(name, problems, plans, times, optimum) -> dict:
     return {'solver': name, 'n': len(plans), 'feasible': sum(pl.feasible for pl in plans),
             'optimal': same, 'better': better, 'dishonest': dishonest,
             'median_us': statistics.median(times),
-            'p99_us': float(np.percentile(times, 99))}
+            'p99_us': percentile(times, 99)}
 
 
 @dataclasses.dataclass

@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from qcoinf_ros.ros.context import BoundedSpin
+from qcoinf_ros.stats import percentiles
 from qcoinf_ros.status_names import AGENT_ENCODER, EDGE_DECODER, in_namespace, status_task
 from qcoinf_ros.validation import require_fields
 
@@ -172,14 +173,6 @@ def drop_bursts(stamps, rate_hz: float) -> list[int]:
     times = np.sort(np.asarray(list(stamps), float))
     missing = np.rint(np.diff(times) * rate_hz).astype(int) - 1
     return [int(k) for k in missing if k > 0]
-
-
-def percentiles(values, qs=(50, 95, 99)) -> dict[str, float]:
-    """``{'p50': ..., 'max': ...}`` of ``values``; NaN for an empty list."""
-    arr = np.asarray(list(values), float)
-    out = {f'p{q}': float(np.percentile(arr, q)) if arr.size else math.nan for q in qs}
-    out['max'] = float(arr.max()) if arr.size else math.nan
-    return out
 
 
 @dataclass

@@ -9,7 +9,7 @@ __all__ = ['add_device_arguments', 'config_from_args', 'parse_bit_widths']
 
 def parse_bit_widths(text: str) -> list[int]:
     """``1-8`` or ``2,4,8`` (or a mix) -> a list of ints; ``ArgumentTypeError`` otherwise."""
-    out = []
+    out: list[int] = []
     for part in text.split(','):
         low, _, high = part.partition('-')
         try:

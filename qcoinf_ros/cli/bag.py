@@ -32,8 +32,7 @@ from qcoinf_ros.bags import (
     BagClock, BagReader, BagWriter, play, PlayOptions, Problem, qualify, STORAGES, TopicSpec)
 from qcoinf_ros.bags.cdr import import_message_class, is_known
 from qcoinf_ros.bags.legacy import conversion, convert
-from qcoinf_ros.bags.qos import describe, playback_qos, subscription_qos
-from qcoinf_ros.ros.bag_qos import qos_from_rclpy, qos_to_rclpy
+from qcoinf_ros.qos import describe, playback_qos, subscription_qos
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 _HIDDEN = ('/rosout', '/parameter_events')
@@ -85,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument('bag')
     rep.add_argument('--out', default=None, help='folder for plots (PNG) and report.json')
     rep.add_argument('--namespace', default='/', help='namespace of the qcoinf topics')
+
+    mc = sub.add_parser('mcap', help='the Foxglove view of a bag as an MCAP file (the layout of '
+                                     'qcoinf foxglove)')
+    mc.add_argument('bag')
+    mc.add_argument('out', help='MCAP file to write')
+    mc.add_argument('--namespace', default='/', help='namespace of the qcoinf topics')
+    mc.add_argument('--image', choices=('raw', 'compressed', 'none'), default='raw',
+                    help='the frames from camera/image_raw (default), .../compressed, or none')
+    mc.add_argument('--force', action='store_true', help='overwrite OUT')
     return parser
 
 
@@ -143,6 +151,8 @@ def record(args, console: Console) -> int:
         return 2
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    from qcoinf_ros.ros.qos import qos_from_rclpy, qos_to_rclpy
 
     context, node = rclpy_node('qcoinf_bag_recorder')
     executor = SingleThreadedExecutor(context=context)
@@ -369,6 +379,8 @@ def _publishers(node, topics, console: Console) -> dict:
     root), as ``ros2 bag play`` does. A topic whose type cannot be imported is reported once
     and not played.
     """
+    from qcoinf_ros.ros.qos import qos_to_rclpy
+
     publishers = {}
     for topic in topics:
         old = conversion(topic.spec.name, topic.spec.msgtype)
@@ -447,10 +459,31 @@ def report(args, console: Console) -> int:
     return 1 if result.problems else 0
 
 
+def mcap(args, console: Console) -> int:
+    from qcoinf_ros.viewing.bag import LAYOUT, write_mcap
+    reader = _open(args.bag, console, 'convert')
+    if reader is None:
+        return 2
+    if Path(args.out).exists() and not args.force:
+        _say(console, 'red', f'{args.out} exists (--force overwrites it)')
+        return 2
+    with reader:
+        result = write_mcap(reader, args.out, args.namespace, args.image, overwrite=args.force)
+    console.print(f'wrote {result.path}: {sum(result.records.values())} records from '
+                  f'{result.read} messages; open it in Foxglove or Lichtblick with the layout '
+                  f'{LAYOUT} (attached to the file as foxglove_layout.json)')
+    for topic, n in sorted(result.records.items()):
+        console.print(f'  {topic:<30} {n}')
+    for cls, n in sorted(result.dropped.items()):
+        _say(console, 'yellow', f'dropped {n} x {cls}, the first: {result.first_drop[cls]}')
+    _print_problems(console, reader.problems, reader.warnings)
+    return 1 if reader.problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
-    verbs = {'record': record, 'play': play_bag, 'info': info, 'report': report}
+    verbs = {'record': record, 'play': play_bag, 'info': info, 'report': report, 'mcap': mcap}
     return verbs[args.verb](args, console)
 
 

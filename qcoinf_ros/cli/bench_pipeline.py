@@ -13,6 +13,7 @@ import sys
 from qcoinf_ros.bench.encode import frames as bench_frames
 from qcoinf_ros.bench.pipeline import embedding_sizes, in_process, through_ros
 from qcoinf_ros.cli.args import add_device_arguments
+from qcoinf_ros.stats import percentile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
           'frames per side, frames '
           f'{frames[0].shape[1]}x{frames[0].shape[0]}')
     print(f'in-process median {1e3 * med_local:.1f} ms (p90 '
-          f'{1e3 * sorted(local)[int(0.9 * (len(local) - 1))]:.1f} ms)')
+          f'{1e3 * percentile(local, 90):.1f} ms)')
     print(f'through ROS 2 (2 processes, DDS) median {1e3 * med_ros:.1f} ms (p90 '
-          f'{1e3 * sorted(ros)[int(0.9 * (len(ros) - 1))]:.1f} ms)')
+          f'{1e3 * percentile(ros, 90):.1f} ms)')
     print(f'  of which in the nodes computing: median {1e3 * statistics.median(compute):.1f} ms; '
           f'the rest (3 DDS hops, executors, conversions): median '
           f'{1e3 * statistics.median(overhead):.1f} ms')

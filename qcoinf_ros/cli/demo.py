@@ -19,15 +19,17 @@ battery drains, never below the model's quality floor (from its ``quality.json``
 
 Live, it shows each caption with the bit-width in force, the plan's predicted agent delay beside
 the encode time measured for that frame, the deadline, and the predicted end-to-end delay and
-energy (eqs. (8)-(9)) beside the measured latency. At the end it writes ``report.png`` and
-``report.md`` to ``--out`` (:mod:`qcoinf_ros.monitor.demo_report`) and exits 0 if the scenario
-ran through with captions flowing.
+energy (eqs. (8)-(9)) beside the measured latency: the graph is observed through
+:func:`qcoinf_ros.ros.observer.observe` (as ``qcoinf monitor`` observes it) into a
+:class:`~qcoinf_ros.monitor.demo_report.DemoObserver`, which keeps the record and makes the
+lines. At the end it writes ``report.png`` and ``report.md`` to ``--out``
+(:mod:`qcoinf_ros.monitor.demo_report`) and exits 0 if the scenario ran through with captions
+flowing.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -61,16 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--timeout', type=float, default=180.0,
                         help='give up after this many seconds (default 180)')
     return parser
-
-
-def _scene_lookup(count: int, size: int) -> tuple[dict[str, int], dict[int, list[str]]]:
-    from qcoinf_ros.scenes.generator import iter_scenes, SceneConfig
-    by_hash, refs = {}, {}
-    for index, (image, captions, _) in enumerate(iter_scenes('test', count,
-                                                             SceneConfig(image_size=size))):
-        by_hash[hashlib.sha1(image.tobytes()).hexdigest()] = index
-        refs[index] = list(captions)
-    return by_hash, refs
 
 
 def quality_file(model: str) -> Path | None:
@@ -154,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import rclpy
 
-    from qcoinf_ros.monitor.demo_report import DemoRecord, write_report
+    from qcoinf_ros.monitor.demo_report import DemoObserver, DemoRecord, scene_lookup, \
+        write_report
 
-    by_hash, refs = _scene_lookup(200, 96)
     record = DemoRecord()
+    observer = DemoObserver(record, *scene_lookup(200, 96))
     console.print(f'[bold]qcoinf demo[/bold]: ROS_DOMAIN_ID={domain}, model {args.model}, '
                   f'parameters {params_file}, scenario {args.scenario}')
     graph = launch_graph(params_file, args.model, env)
@@ -166,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     others = [proc for proc in procs if proc is not scenario]
     rclpy.init()
     node = rclpy.create_node('qcoinf_demo')
-    watcher = _Watcher(node, record, by_hash, refs, console)
+    _observe_costs(node, observer)
     start = time.monotonic()
     floor, floor_source, scenario_lines, ok, alive = None, '', [], False, False
     try:
-        if not watcher.wait_for_costs(procs, start + args.timeout):
+        if not _wait_for_costs(node, observer, procs, start + args.timeout):
             raise ValueError('the agent and the decoder published no cost within the timeout')
         console.print(f'models loaded and costs measured after {time.monotonic() - start:.1f} '
                       f's')
@@ -182,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in scenario_lines:
                 console.print(f'  [cyan]{line}[/]')
             _apply(node, derived)
-            watcher.set_policy(derived.e0_full, derived.e0_min, planner['battery_reserve'])
-        watcher.start_scenario()
+            observer.set_policy(derived.e0_full, derived.e0_min, planner['battery_reserve'])
+        _observe_scenario(node, observer, console)  # the scenario starts on the subscription
         console.print('scenario starts')
         while scenario.returncode is None and time.monotonic() - start < args.timeout:
             rclpy.spin_once(node, timeout_sec=0.1)
@@ -197,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f'[red]demo: {exc}[/red]')
     finally:
         codes = graph.stop()
-        record.end = watcher.now()
+        record.end = observer.elapsed(time.monotonic())
         node.destroy_node()
         rclpy.try_shutdown()
 
@@ -254,137 +247,48 @@ def _apply(node, derived) -> None:
         'deadline_values': [float(v) for v in derived.deadline_values]})
 
 
-class _Watcher:
-    """Subscribes to the graph's topics and fills the :class:`DemoRecord`, printing each frame."""
-
-    def __init__(self, node, record, by_hash, refs, console):
-        from sensor_msgs.msg import Image
-
-        from qcoinf_ros.ros.messages import AgentCost, Embedding, ModelInfo
-        from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-        self._node, self._record, self._console = node, record, console
-        self._by_hash, self._refs = by_hash, refs
-        self._start: float | None = None
-        self._policy = None
-        self._stamps: dict[tuple[int, int], int] = {}  # image stamp -> scene index
-        self._encodes: dict[tuple[int, int], tuple[int, float]] = {}  # stamp -> (b, seconds)
-        self._captions: list[str] = []
-        self._latencies = 0
-        self._agent_ready = False
-        node.create_subscription(ModelInfo, 'qcoinf/agent_model', self._on_agent_model, LATCHED)
-        for part in ('agent', 'server'):
-            node.create_subscription(AgentCost, f'qcoinf/{part}_cost',
-                                     lambda m, p=part: self._on_cost(p, m), LATCHED)
-        node.create_subscription(Image, 'camera/image_raw', self._on_image, SENSOR)
-        node.create_subscription(Embedding, 'qcoinf/embedding', self._on_embedding,
-                                 reliable(2))
-
-    def now(self) -> float:
-        return 0.0 if self._start is None else time.monotonic() - self._start
-
-    def set_policy(self, e0_full: float, e0_min: float, reserve: float) -> None:
-        from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy
-        self._policy = EnergyBudgetPolicy('linear', e0_full, e0_min, reserve)
-
-    def wait_for_costs(self, procs, deadline: float) -> bool:
-        import rclpy
-        while time.monotonic() < deadline:
-            if self._agent_ready and {'agent', 'server'} <= set(self._record.costs):
-                return True
-            rclpy.spin_once(self._node, timeout_sec=0.1)
-            if any(p.returncode is not None for p in procs):
-                return False
-        return False
-
-    def start_scenario(self) -> None:
-        """Subscribe to the scenario's and the planner's topics: the scenario clock starts."""
-        from geometry_msgs.msg import Vector3Stamped
-        from sensor_msgs.msg import BatteryState
-        from std_msgs.msg import Float64
-
-        from qcoinf_ros.ros.messages import Caption, FrequencyProfile
-        from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-        node = self._node
-        node.create_subscription(Float64, 'qcoinf/deadline', self._on_deadline, LATCHED)
-        node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile', self._on_profile,
-                                 LATCHED)
-        node.create_subscription(Caption, 'qcoinf/caption', self._on_caption, reliable(10))
-        node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
-                                 reliable(10))
-        node.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
-
-    # -- callbacks -----------------------------------------------------------------------
-    def _on_agent_model(self, msg) -> None:
-        self._agent_ready = True
-
-    def _on_cost(self, part, msg) -> None:
-        from qcoinf_ros.ros.messages import cost_from_msg
-        try:
-            self._record.costs[part] = cost_from_msg(msg)
-        except ValueError:
-            return
-
-    def _on_battery(self, msg) -> None:
-        if self._start is None:
-            self._start = time.monotonic()
-        self._record.battery.append((self.now(), msg.percentage))
-        if self._policy is not None:
-            self._record.e0.append((self.now(), self._policy.budget(msg.percentage)))
-
-    def _on_deadline(self, msg) -> None:
-        self._record.deadline.append((self.now(), msg.data))
-        self._console.print(f'[{self.now():5.1f} s] [bold yellow]deadline T0 = '
-                            f'{1e3 * msg.data:.1f} ms[/]')
-
-    def _on_profile(self, msg) -> None:
-        from qcoinf_ros.ros.messages import profile_from_msg
-        try:
-            self._record.profiles.append((self.now(), profile_from_msg(msg)))
-        except ValueError:
-            return
-
-    def _on_image(self, msg) -> None:
-        index = self._by_hash.get(hashlib.sha1(bytes(msg.data)).hexdigest())
-        if index is not None:
-            self._stamps[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = index
-
-    def _on_embedding(self, msg) -> None:
-        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)  # the values are not decoded
-        self._encodes[stamp] = (int(msg.bit_width), float(msg.encode_s))
-
-    def _on_caption(self, msg) -> None:
-        self._captions.append(msg.text)
-
-    def _on_latency(self, msg) -> None:
-        from qcoinf_ros.monitor.demo_report import Frame
-        record = self._record
-        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        caption = self._captions[self._latencies] if len(self._captions) > self._latencies \
-            else '?'
-        self._latencies += 1
-        encode = self._encodes.get(stamp)
-        e2e = float(msg.vector.x)
-        if self._start is None or encode is None or self.now() - e2e < 0.0:
-            return  # captured before the scenario started: no deadline was in force
-        index = self._stamps.get(stamp)
-        frame = Frame(self.now(), encode[0], encode[1], e2e,
-                      record.deadline_at(self.now() - e2e), caption,
-                      self._refs[index] if index is not None else [])
-        record.frames.append(frame)
-        plan = record.profiles[-1][1] if record.profiles else None
-        battery = record.battery[-1][1] if record.battery else float('nan')
-        right = index is not None and _normalize(caption) in {
-            _normalize(r) for r in frame.references}
-        t0 = f'{1e3 * frame.t0:.0f}' if frame.t0 is not None else '?'
-        predicted = (f'{1e3 * plan.predicted_agent_delay_s:.1f}', f'{plan.predicted_energy_j:.4f}'
-                     ) if plan else ('?', '?')
-        self._console.print(
-            f'[{self.now():5.1f} s] battery {battery:4.0%}  b={frame.bit_width}  encode pred '
-            f'{predicted[0]} / meas {1e3 * frame.encode_s:.1f} ms  T {1e3 * e2e:.0f} ms / T0 {t0} '
-            f'ms {"[green]met[/]" if frame.met else "[red]late[/]"}  E pred {predicted[1]} J  '
-            f'{"[green]OK[/]" if right else "[red]--[/]"} {caption}')
+def _stamp(msg) -> tuple[int, int]:
+    return (msg.header.stamp.sec, msg.header.stamp.nanosec)
 
 
-def _normalize(text: str) -> str:
-    from qcoinf_ros.captioner.metrics import normalize_caption
-    return normalize_caption(text)
+def _observe_costs(node, observer) -> None:
+    """Watch the model, the measured costs and the frames (before the scenario starts)."""
+    from qcoinf_ros.ros.observer import observe
+    from qcoinf_ros.ros.qos import reliable
+    observe(node, {
+        'qcoinf/agent_model': lambda m, t: observer.on_agent_model(),
+        'qcoinf/agent_cost': lambda m, t: observer.on_cost('agent', m),
+        'qcoinf/server_cost': lambda m, t: observer.on_cost('server', m),
+        'camera/image_raw': lambda m, t: observer.on_image(_stamp(m), bytes(m.data)),
+        'qcoinf/embedding': lambda m, t: observer.on_embedding(
+            _stamp(m), m.bit_width, m.encode_s),
+    }, qos={'qcoinf/embedding': reliable(2)})  # every frame's encode time, reliably
+
+
+def _wait_for_costs(node, observer, procs, deadline: float) -> bool:
+    import rclpy
+    while time.monotonic() < deadline:
+        if observer.ready():
+            return True
+        rclpy.spin_once(node, timeout_sec=0.1)
+        if any(p.returncode is not None for p in procs):
+            return False
+    return False
+
+
+def _observe_scenario(node, observer, console) -> None:
+    """Subscribe to the scenario's and the planner's topics: the scenario clock starts."""
+    from qcoinf_ros.ros.observer import observe
+
+    def on_latency(msg, now) -> None:
+        line = observer.on_latency(_stamp(msg), float(msg.vector.x), now)
+        if line is not None:
+            console.print(line)
+
+    observe(node, {
+        'qcoinf/deadline': lambda m, t: console.print(observer.on_deadline(m.data, t)),
+        'qcoinf/frequency_profile': lambda m, t: observer.on_profile(m, t),
+        'qcoinf/caption': lambda m, t: observer.on_caption(m.text),
+        'qcoinf/latency': on_latency,
+        'battery_state': lambda m, t: observer.on_battery(m.percentage, t),
+    })

@@ -21,6 +21,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ('dds-profile',): ('qcoinf_ros.cli.dds_profile',
                        'the Fast DDS profile of one of two hosts joined by a link'),
     ('monitor',): ('qcoinf_ros.cli.monitor', 'live terminal dashboard of the running graph'),
+    ('foxglove',): ('qcoinf_ros.cli.foxglove',
+                    'Foxglove WebSocket server of the live graph (image, caption, plots)'),
     ('experiment',): ('qcoinf_ros.cli.experiment',
                       "reproduce the paper's figures and tables (list, NAME, all, report)"),
     ('eval', 'captioner'): ('qcoinf_ros.cli.eval_captioner',

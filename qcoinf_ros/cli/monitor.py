@@ -40,29 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _subscribe(node, state: MonitorState, namespace: str) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import BatteryState, Image
-    from std_msgs.msg import Float64, UInt8
-
-    from qcoinf_ros.ros.messages import (
-        AppliedProfile, Caption, caption_from_msg, Embedding, FrequencyProfile,
-        profile_from_msg)
-
-    from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-
-    def name(topic: str) -> str:
-        if topic.startswith('/') or not namespace.strip('/'):
-            return topic
-        return f'/{namespace.strip("/")}/{topic}'
-
-    def sub(cls, topic, qos, handler=None, raw=False):
-        def callback(msg):
-            now = time.monotonic()
-            state.tick(topic, now)
-            if handler is not None:
-                handler(msg, now)
-        node.create_subscription(cls, name(topic), callback, qos, raw=raw)
+    """Feed ``state`` from the graph (:func:`qcoinf_ros.ros.observer.observe`)."""
+    from qcoinf_ros.ros.messages import caption_from_msg, profile_from_msg
+    from qcoinf_ros.ros.observer import observe
 
     def on_embedding(msg, now):  # the bit-width only: the values are not decoded
         state.on_frame_bit_width(msg.bit_width, now)
@@ -90,16 +70,17 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
             state.on_status(status.name, level, status.message,
                             {kv.key: kv.value for kv in status.values}, now)
 
-    best_effort = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
-    sub(Image, 'camera/image_raw', SENSOR, raw=True)  # counted, never decoded
-    sub(Embedding, 'qcoinf/embedding', best_effort, on_embedding)
-    sub(Caption, 'qcoinf/caption', reliable(10), on_caption)  # the edge's and local ones
-    sub(BatteryState, 'battery_state', SENSOR, lambda m, t: state.on_battery(m.percentage, t))
-    sub(Float64, 'qcoinf/deadline', LATCHED, lambda m, t: state.on_deadline(m.data, t))
-    sub(UInt8, 'qcoinf/bit_width', LATCHED, lambda m, t: state.on_bit_width(m.data, t))
-    sub(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED, on_profile)
-    sub(AppliedProfile, 'qcoinf/applied_profile', LATCHED)
-    sub(DiagnosticArray, '/diagnostics', 10, on_diagnostics)
+    observe(node, {
+        'camera/image_raw': None,  # counted, never decoded
+        'qcoinf/embedding': on_embedding,
+        'qcoinf/caption': on_caption,  # the edge's and local ones, with their latencies
+        'battery_state': lambda m, t: state.on_battery(m.percentage, t),
+        'qcoinf/deadline': lambda m, t: state.on_deadline(m.data, t),
+        'qcoinf/bit_width': lambda m, t: state.on_bit_width(m.data, t),
+        'qcoinf/frequency_profile': on_profile,
+        'qcoinf/applied_profile': None,
+        '/diagnostics': on_diagnostics,
+    }, namespace, on_message=state.tick)
 
 
 def main(argv: list[str] | None = None) -> int:

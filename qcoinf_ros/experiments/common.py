@@ -121,13 +121,12 @@ def _fcdnn(n: int) -> LoadedCase:
 
 
 def _minilm(n: int) -> LoadedCase:
-    from qcoinf_ros.models.minilm import MiniLM, SENTENCES
-    from qcoinf_ros.bench.distortion import _minilm_filter
+    from qcoinf_ros.models.minilm import MiniLM, quantizable_filter, SENTENCES
     minilm = MiniLM.load()
     sentences = list(SENTENCES[:n])
     first, second = _halves(len(sentences))
     return LoadedCase(minilm.model, minilm.forward, minilm.tokenize(sentences[first]),
-                      minilm.tokenize(sentences[second]), _minilm_filter, len(sentences))
+                      minilm.tokenize(sentences[second]), quantizable_filter, len(sentences))
 
 
 def _scene_pixels(split, n: int):

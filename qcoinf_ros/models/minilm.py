@@ -17,6 +17,7 @@ from torch import nn
 
 from qcoinf_ros.models.base import resolve_checkpoint
 from qcoinf_ros.models.bundled import minilm_model_dir
+from qcoinf_ros.quant.quantizers import default_filter
 
 __all__ = ['SENTENCES', 'MiniLM']
 
@@ -63,6 +64,16 @@ SENTENCES = (
     'A man and a woman are dancing in the middle of the square.',
     'The autonomous car slowed down when a pedestrian stepped onto the road.',
 )
+
+
+def quantizable_filter(module: nn.Module, fqn: str) -> bool:
+    """
+    Select the weights quantized in MiniLM: linear layers of the encoder, not BERT's pooler.
+
+    The pooler is not on the sentence-embedding path (a ``filter_fn`` of
+    :func:`qcoinf_ros.quant.quantizers.quantizable_weights`).
+    """
+    return default_filter(module, fqn) and not fqn.startswith('pooler')
 
 
 class MiniLM:

@@ -1,9 +1,11 @@
 """
 The demo's record and report (pure): frames, plans, what was predicted and what was measured.
 
-:class:`DemoRecord` collects what ``qcoinf demo`` observes on the topics (battery, deadline,
-plans, and per frame the bit-width and encode time from the embedding's payload, the end-to-end
-latency and the caption); :func:`write_report` turns it into ``report.png`` and ``report.md``:
+:class:`DemoObserver` makes the record of what ``qcoinf demo`` observes on the topics (through
+:func:`qcoinf_ros.ros.observer.observe`, the subscriptions ``qcoinf monitor`` uses too): battery,
+deadline, plans, and per frame the bit-width and encode time from the embedding's payload, the
+end-to-end latency and the caption, with a line for each to print live. :class:`DemoRecord`
+holds it; :func:`write_report` turns it into ``report.png`` and ``report.md``:
 
 * per plan (:func:`plan_checks`): the predicted agent delay against the median encode time of
   the frames encoded at that plan's bit-width while it was in force, and how many of those
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+import hashlib
 from pathlib import Path
 import statistics
 from typing import Sequence
 
-__all__ = ['Frame', 'DemoRecord', 'PlanCheck', 'plan_checks', 'BitSummary', 'bit_summaries',
-           'write_report']
+__all__ = ['Frame', 'DemoRecord', 'DemoObserver', 'PlanCheck', 'plan_checks', 'BitSummary',
+           'bit_summaries', 'scene_lookup', 'write_report']
 
 
 @dataclass
@@ -60,6 +63,128 @@ class DemoRecord:
         times = [when for when, _ in self.deadline]
         i = bisect_right(times, t) - 1
         return self.deadline[i][1] if i >= 0 else None
+
+
+def scene_lookup(count: int, size: int) -> tuple[dict[str, int], dict[int, list[str]]]:
+    """Return the test scenes' ``{sha1 of the image: index}`` and ``{index: references}``."""
+    from qcoinf_ros.scenes.generator import iter_scenes, SceneConfig
+    by_hash, refs = {}, {}
+    for index, (image, captions, _) in enumerate(iter_scenes('test', count,
+                                                             SceneConfig(image_size=size))):
+        by_hash[hashlib.sha1(image.tobytes()).hexdigest()] = index
+        refs[index] = list(captions)
+    return by_hash, refs
+
+
+Stamp = tuple[int, int]
+
+
+class DemoObserver:
+    """
+    The demo's view of the graph: fills a :class:`DemoRecord`, returns the lines to print.
+
+    Fed with what the topics carry (the ROS side is :func:`qcoinf_ros.ros.observer.observe`),
+    each call with its arrival time ``now`` (``time.monotonic()``); times in the record count
+    from the first battery message (the scenario's start). A frame is paired by its stamp: the
+    camera image (the scene, for its reference captions), the embedding (bit-width, encode
+    time), the latency; captions pair with latencies in arrival order.
+    """
+
+    def __init__(self, record: DemoRecord, by_hash: dict[str, int],
+                 refs: dict[int, list[str]]):
+        self.record = record
+        self._by_hash, self._refs = by_hash, refs
+        self._start: float | None = None
+        self._policy = None
+        self._stamps: dict[Stamp, int] = {}  # image stamp -> scene index
+        self._encodes: dict[Stamp, tuple[int, float]] = {}  # stamp -> (b, seconds)
+        self._captions: list[str] = []
+        self._latencies = 0
+        self.agent_ready = False
+
+    def elapsed(self, now: float) -> float:
+        """Return seconds since the scenario started (0 before)."""
+        return 0.0 if self._start is None else now - self._start
+
+    def ready(self) -> bool:
+        """Whether the agent's model and both measured costs have arrived."""
+        return self.agent_ready and {'agent', 'server'} <= set(self.record.costs)
+
+    def set_policy(self, e0_full: float, e0_min: float, reserve: float) -> None:
+        """Record the energy budget the planner's linear policy gives at each battery level."""
+        from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy
+        self._policy = EnergyBudgetPolicy('linear', e0_full, e0_min, reserve)
+
+    def on_agent_model(self) -> None:
+        self.agent_ready = True
+
+    def on_cost(self, part: str, msg) -> None:
+        """Take an ``AgentCost`` message (anything with its fields); bad content is ignored."""
+        from qcoinf_ros.codec.fields import cost_from
+        try:
+            self.record.costs[part] = cost_from(msg)
+        except ValueError:
+            return
+
+    def on_battery(self, percentage: float, now: float) -> None:
+        if self._start is None:
+            self._start = now
+        t = self.elapsed(now)
+        self.record.battery.append((t, percentage))
+        if self._policy is not None:
+            self.record.e0.append((t, self._policy.budget(percentage)))
+
+    def on_deadline(self, seconds: float, now: float) -> str:
+        t = self.elapsed(now)
+        self.record.deadline.append((t, seconds))
+        return f'[{t:5.1f} s] [bold yellow]deadline T0 = {1e3 * seconds:.1f} ms[/]'
+
+    def on_profile(self, msg, now: float) -> None:
+        """Take a ``FrequencyProfile`` message; bad content is ignored."""
+        from qcoinf_ros.codec.fields import profile_from
+        try:
+            self.record.profiles.append((self.elapsed(now), profile_from(msg)))
+        except ValueError:
+            return
+
+    def on_image(self, stamp: Stamp, data: bytes) -> None:
+        index = self._by_hash.get(hashlib.sha1(data).hexdigest())
+        if index is not None:
+            self._stamps[stamp] = index
+
+    def on_embedding(self, stamp: Stamp, bit_width: int, encode_s: float) -> None:
+        """Take an ``Embedding``'s bit-width and encode time (its values are not decoded)."""
+        self._encodes[stamp] = (int(bit_width), float(encode_s))
+
+    def on_caption(self, text: str) -> None:
+        self._captions.append(text)
+
+    def on_latency(self, stamp: Stamp, e2e: float, now: float) -> str | None:
+        """Record the frame whose latency arrived; return its line (None: not in the record)."""
+        from qcoinf_ros.captioner.metrics import normalize_caption
+        record = self.record
+        caption = self._captions[self._latencies] if len(self._captions) > self._latencies \
+            else '?'
+        self._latencies += 1
+        encode = self._encodes.get(stamp)
+        t = self.elapsed(now)
+        if self._start is None or encode is None or t - e2e < 0.0:
+            return None  # captured before the scenario started: no deadline was in force
+        index = self._stamps.get(stamp)
+        frame = Frame(t, encode[0], encode[1], e2e, record.deadline_at(t - e2e), caption,
+                      self._refs[index] if index is not None else [])
+        record.frames.append(frame)
+        plan = record.profiles[-1][1] if record.profiles else None
+        battery = record.battery[-1][1] if record.battery else float('nan')
+        right = index is not None and normalize_caption(caption) in {
+            normalize_caption(r) for r in frame.references}
+        t0 = f'{1e3 * frame.t0:.0f}' if frame.t0 is not None else '?'
+        predicted = (f'{1e3 * plan.predicted_agent_delay_s:.1f}', f'{plan.predicted_energy_j:.4f}'
+                     ) if plan else ('?', '?')
+        return (f'[{t:5.1f} s] battery {battery:4.0%}  b={frame.bit_width}  encode pred '
+                f'{predicted[0]} / meas {1e3 * frame.encode_s:.1f} ms  T {1e3 * e2e:.0f} ms / T0 '
+                f'{t0} ms {"[green]met[/]" if frame.met else "[red]late[/]"}  E pred '
+                f'{predicted[1]} J  {"[green]OK[/]" if right else "[red]--[/]"} {caption}')
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import itertools
 import math
 
-from qcoinf_ros.bags.report import Percentiles
 from qcoinf_ros.codec.plan import decode_profile, ProfileMessage
+from qcoinf_ros.stats import Summary
 from qcoinf_ros.status_names import find_status, FREQUENCY_ACTUATOR, normalize_namespace, PLANNER
 from qcoinf_ros.validation import physical_quantity_reason
 
@@ -189,9 +189,9 @@ class MonitorState:
         span = max(now - recent[0], recent[-1] - recent[0])
         return (len(recent) - 1) / span if span > 0 else 0.0
 
-    def latency_stats(self, which: int = 0) -> Percentiles | None:
-        """Percentiles of end-to-end (0), agent encode (1) or server decode (2) latency [s]."""
-        return Percentiles.of(v[which] for v in self.latency)
+    def latency_stats(self, which: int = 0) -> Summary | None:
+        """Summary of end-to-end (0), agent encode (1) or server decode (2) latency [s]."""
+        return Summary.of(v[which] for v in self.latency)
 
     @property
     def caption(self) -> str | None:

@@ -1,23 +1,72 @@
-"""QoS profiles of the package's topics, chosen per topic (README topic table)."""
+"""
+The live topics' QoS as rclpy profiles, and the rclpy side of the bag offers.
 
+The profiles are declared once, without rclpy, in :mod:`qcoinf_ros.qos` (where the bag code
+reads them too); this adapter only converts them (:func:`qos_to_rclpy`,
+:func:`qos_from_rclpy`) and adds what needs a node: the standard ``qos_overrides`` start
+parameters (:func:`with_overrides`) and the state topics' two subscriptions
+(:func:`subscribe_state`). It lives in ``ros/`` because it imports rclpy, which the pure core
+may not (``test/lint/test_layering.py``).
+"""
+
+from rclpy.duration import Duration
 from rclpy.qos import (
-    DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
+    DurabilityPolicy, HistoryPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy)
+from rosbags.interfaces import (
+    Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime)
 
-#: Camera frames and battery readings: best effort, small depth (a stale frame is worthless).
-SENSOR = qos_profile_sensor_data
+from qcoinf_ros import qos as profiles
 
-#: Plans, deadlines, model metadata: reliable and latched (transient local, depth 1), so a node
-#: started late, or restarted, receives the value in force (as nav2's ``amcl_pose``).
-LATCHED = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1,
-    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+def qos_from_rclpy(profile: QoSProfile) -> Qos:
+    """Return the rosbags ``Qos`` of an rclpy ``QoSProfile`` (as offered on the graph)."""
+    def duration(value) -> QosTime:
+        return QosTime(*divmod(int(value.nanoseconds), 1_000_000_000))
+
+    return Qos(QosHistory(int(profile.history)), int(profile.depth),
+               QosReliability(int(profile.reliability)), QosDurability(int(profile.durability)),
+               duration(profile.deadline), duration(profile.lifespan),
+               QosLiveliness(int(profile.liveliness)),
+               duration(profile.liveliness_lease_duration),
+               bool(profile.avoid_ros_namespace_conventions))
+
+
+def qos_to_rclpy(qos: Qos) -> QoSProfile:
+    """Return the rclpy ``QoSProfile`` of a rosbags ``Qos`` (zero durations: the default)."""
+    history = HistoryPolicy(qos.history.value)
+    if history not in (HistoryPolicy.KEEP_LAST, HistoryPolicy.KEEP_ALL):
+        history = HistoryPolicy.KEEP_LAST
+    kwargs = {}
+    for key in ('deadline', 'lifespan', 'liveliness_lease_duration'):
+        value = getattr(qos, key)
+        if value.sec or value.nsec:
+            kwargs[key] = Duration(seconds=value.sec, nanoseconds=value.nsec)
+    # a recorded "unknown" policy cannot be offered: the middleware's default instead
+    reliability = ReliabilityPolicy(qos.reliability.value)
+    durability = DurabilityPolicy(qos.durability.value)
+    liveliness = LivelinessPolicy(qos.liveliness.value)
+    if reliability == ReliabilityPolicy.UNKNOWN:
+        reliability = ReliabilityPolicy.SYSTEM_DEFAULT
+    if durability == DurabilityPolicy.UNKNOWN:
+        durability = DurabilityPolicy.SYSTEM_DEFAULT
+    if liveliness == LivelinessPolicy.UNKNOWN:
+        liveliness = LivelinessPolicy.SYSTEM_DEFAULT
+    return QoSProfile(history=history, depth=max(1, qos.depth), reliability=reliability,
+                      durability=durability, liveliness=liveliness, **kwargs)
+
+
+#: Camera frames and battery readings (:data:`qcoinf_ros.qos.SENSOR`: best effort, depth 5,
+#: rclpy's ``qos_profile_sensor_data``).
+SENSOR = qos_to_rclpy(profiles.SENSOR)
+
+#: Plans, deadlines, model metadata (:data:`qcoinf_ros.qos.LATCHED`: reliable, transient
+#: local, depth 1): a node started late, or restarted, receives the value in force.
+LATCHED = qos_to_rclpy(profiles.LATCHED)
 
 
 def reliable(depth: int = 5) -> QoSProfile:
     """Reliable, volatile, keep-last ``depth``: embeddings and captions."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth,
-        reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+    return qos_to_rclpy(profiles.reliable(depth))
 
 
 def with_overrides(node, create, topic: str, *args, **kwargs):
@@ -60,7 +109,7 @@ def subscribe_state(node, msg_type, topic: str, callback) -> list:
     from rclpy.exceptions import ParameterException
     from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions
 
-    last = []
+    last: list = []
 
     def once(msg) -> None:
         if last and last[0] == msg:

@@ -47,7 +47,7 @@ from torch import nn
 from qcoinf_ros.quant.config import check_bit_width, check_granularity, check_scheme, QuantConfig
 from qcoinf_ros.quant.nested import NestedQuantizedModel
 from qcoinf_ros.quant.quantizers import (
-    _dequantize, check_weight, default_filter, FilterFn, QuantizedTensor, reduce_codes,
+    check_weight, default_filter, dequantize_codes, FilterFn, QuantizedTensor, reduce_codes,
     stored_or_quantized)
 from qcoinf_ros.validation import require_int_in_range
 
@@ -252,8 +252,9 @@ class _LibraryRuntime(AgentRuntime):
                     if id(weight) not in seen:  # tied weights: one cache
                         seen.add(id(weight))
                         self._cached.append((weight, [
-                            _dequantize(reduce_codes(qt.codes, config.b_max, b, config.scheme),
-                                        qt.scale, b, config.scheme, weight.dtype)
+                            dequantize_codes(
+                                reduce_codes(qt.codes, config.b_max, b, config.scheme),
+                                qt.scale, b, config.scheme, weight.dtype)
                             for b in range(1, config.b_max + 1)]))
                         weight.data = self._cached[-1][1][-1]
                     continue

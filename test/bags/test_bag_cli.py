@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from qcoinf_ros import qos
 from qcoinf_ros.bags import BagReader, TopicSpec, write_bag
-from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import build, check_message, header, serialize
 
 pytestmark = pytest.mark.ros
@@ -50,9 +50,13 @@ def _player(bag, env, *extra):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def test_qos_mirrors_and_conversions_match_the_nodes_profiles():
-    from qcoinf_ros.ros.bag_qos import qos_from_rclpy, qos_to_rclpy
+def test_the_nodes_profiles_are_the_declared_ones_and_conversions_round_trip():
+    from rclpy.qos import qos_profile_sensor_data
+
     from qcoinf_ros.ros import qos as ros_qos
+    from qcoinf_ros.ros.qos import qos_from_rclpy, qos_to_rclpy
+
+    assert ros_qos.SENSOR == qos_profile_sensor_data
 
     assert qos_from_rclpy(ros_qos.SENSOR) == qos.SENSOR
     assert qos_from_rclpy(ros_qos.LATCHED) == qos.LATCHED

@@ -2,8 +2,8 @@
 
 import pytest
 
+from qcoinf_ros import qos
 from qcoinf_ros.bags import BagClock, BagReader, play, PlayOptions, TopicSpec, write_bag
-from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import build, header, header_stamp_ns, serialize
 from qcoinf_ros.bags.storage import write_chunk_crcs
 

@@ -18,8 +18,8 @@ import sys
 
 import pytest
 
+from qcoinf_ros import qos
 from qcoinf_ros.bags import BagReader, TopicSpec, write_bag
-from qcoinf_ros.bags import qos
 from qcoinf_ros.bags.cdr import build, check_message, import_message_class, serialize
 from qcoinf_ros.bags.metadata import INFINITE, parse_metadata, storage_paths
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qcoinf_ros.bags import BagReader
-from qcoinf_ros.bags.report import analyse, Percentiles, write_plots
+from qcoinf_ros.bags.report import analyse, write_plots
 from qcoinf_ros.cli import bag as bag_cli
 
 
@@ -76,9 +76,3 @@ def test_info_command_and_damaged_bag_exit_codes(tmp_path, capsys):
     assert 'damaged' in capsys.readouterr().out
     assert bag_cli.main(['report', str(tmp_path / 'out')]) == 1
     assert bag_cli.main(['info', str(tmp_path / 'nothing')]) == 2
-
-
-def test_percentiles_of_nothing_and_of_non_finite_values():
-    assert Percentiles.of([]) is None and Percentiles.of([float('nan')]) is None
-    p = Percentiles.of([1.0, float('inf'), 3.0])
-    assert p.count == 2 and p.mean == 2.0 and p.max == 3.0

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from qcoinf_ros.bench.soak import drop_bursts, percentiles, process_memory, RssSeries
+from qcoinf_ros.bench.soak import drop_bursts, process_memory, RssSeries
 from qcoinf_ros.cli.bench_soak import main
 
 
@@ -72,12 +72,6 @@ def test_rss_series_summary_growth_baseline_and_trend():
     assert s['anon_mb_per_1000_frames'] == pytest.approx(100.0)
     with pytest.raises(ValueError, match='no memory samples'):
         RssSeries('x').summary(1.0)
-
-
-def test_percentiles():
-    p = percentiles(range(101))
-    assert (p['p50'], p['p95'], p['p99'], p['max']) == (50, 95, 99, 100)
-    assert all(v != v for v in percentiles([]).values())  # NaN when empty
 
 
 @pytest.mark.parametrize('option', [['--frames', '0'], ['--rate', '-1'],

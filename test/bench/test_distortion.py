@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from qcoinf_ros.bench.distortion import (
-    _minilm_filter, measure_distortion, plot_weight_histograms, weight_histogram)
+    measure_distortion, plot_weight_histograms, weight_histogram)
 from qcoinf_ros.quant.config import QuantConfig
 from qcoinf_ros.quant.quantizers import quantize_tensor
 from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
@@ -122,11 +122,11 @@ def test_weight_histogram_rejects_bad_input():
 
 @pytest.mark.slow
 def test_minilm_real_weights():
-    from qcoinf_ros.models.minilm import MiniLM, SENTENCES
+    from qcoinf_ros.models.minilm import MiniLM, quantizable_filter, SENTENCES
     minilm = MiniLM.load(None)
     report = measure_distortion(minilm.model, minilm.forward, minilm.tokenize(SENTENCES),
                                 name='all-MiniLM-L6-v2', bit_widths=range(1, 9),
-                                filter_fn=_minilm_filter)
+                                filter_fn=quantizable_filter)
     assert report.num_weights == 6 * (4 * 384 * 384 + 2 * 384 * 1536)  # pooler left out
     for scheme in ('uniform', 'potlog'):
         # b <= 5 (uniform, per tensor) wrecks the model: the normalised embedding saturates near

@@ -7,6 +7,8 @@ import pytest
 
 from qcoinf_ros.codec.cost import CostMessage, decode_cost, encode_cost, MAX_COST_BYTES
 
+pytestmark = pytest.mark.check
+
 
 def agent(**changes):
     base = {'part': 'agent', 'model_id': 'm', 'kernel': 'lut', 'isa': 'avx2', 'threads': 1,

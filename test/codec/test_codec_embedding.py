@@ -7,6 +7,8 @@ import pytest
 
 from qcoinf_ros.codec import decode_embedding, EmbeddingMeta, encode_embedding, FORMAT
 
+pytestmark = pytest.mark.check
+
 FLOATS = hnp.arrays(
     np.float32, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=12),
     elements=st.floats(-1e4, 1e4, width=32))

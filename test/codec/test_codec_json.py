@@ -7,6 +7,8 @@ import pytest
 from qcoinf_ros.codec.agent_model import AgentModelInfo, decode_agent_model, encode_agent_model
 from qcoinf_ros.codec.json_text import loads_bounded, MAX_JSON_BYTES
 
+pytestmark = pytest.mark.check
+
 
 @pytest.mark.parametrize('text, needle', [
     ('1' + '0' * 400, 'beyond the 64-bit range'), (str(2 ** 63), 'beyond the 64-bit range'),

@@ -8,6 +8,8 @@ from qcoinf_ros.codec.link_state import (
     decode_link_state, encode_link_state, LinkStateMessage, MAX_LINK_STATE_BYTES)
 from qcoinf_ros.failover import LinkMonitor
 
+pytestmark = pytest.mark.check
+
 
 def _message():
     monitor = LinkMonitor(now=5.0)

@@ -7,6 +7,8 @@ import pytest
 
 from qcoinf_ros.codec.plan import decode_profile, encode_profile, ProfileMessage
 
+pytestmark = pytest.mark.check
+
 
 @settings(max_examples=100, deadline=None)
 @given(name=st.text(min_size=1, max_size=12), f=st.floats(1.0, 1e11), g=st.floats(1.0, 1e11),

@@ -4,6 +4,8 @@ import pytest
 
 from qcoinf_ros.failover import LinkMonitor, LOST, SPLIT, SUSPECT
 
+pytestmark = pytest.mark.check
+
 
 class Clock:
     """A clock the test moves by hand."""

@@ -34,12 +34,11 @@ TINY = AGENT + ['-p', 'model:=tiny']
 
 
 def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
-        ros_env, rclpy_node, spin_until, costs, tmp_path):
+        start_node, rclpy_node, spin_until, costs, tmp_path):
     from std_msgs.msg import UInt8
 
     from qcoinf_ros.models.embedded import DEFAULT_MODEL_ID
     from qcoinf_ros.lut.library import load_library
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     lib = load_library()
@@ -47,7 +46,7 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
     bits = rclpy_node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
     # a cache of its own: the session's is shared with the benchmarks' agents of this model
     args = AGENT + ['-p', f'cost_cache_dir:={tmp_path / "cost"}']
-    with NodeProcess('agent_encoder_node', args, env=ros_env) as agent:
+    with start_node('agent_encoder_node', args) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         cost = costs['agent'][-1]
         # auto: both exact kernels measured per b, each b routed to the faster
@@ -65,7 +64,7 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
         assert switch_us < 1000.0  # one assignment; the benchmark prints the real figure
     # a restart reads the cache: same numbers, instantly
     costs['agent'].clear()
-    with NodeProcess('agent_encoder_node', args, env=ros_env) as agent:
+    with start_node('agent_encoder_node', args) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].cached and costs['agent'][-1].seconds == cost.seconds
         assert costs['agent'][-1].kernels == cost.kernels  # routed as measured, no sweep
@@ -78,11 +77,10 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
     (['-p', 'kernel:=reference'], 'reference', 'kernels: reference'),
     (['-p', 'scheme:=potlog'], 'reference', 'no linear bit-plane or integer form'),
 ])
-def test_agent_kernel_choices_and_the_potlog_path(
-        ros_env, spin_until, costs, extra, kernel, logged):
-    from qcoinf_ros.ros.processes import NodeProcess
+def test_agent_kernel_choices_and_the_potlog_path(start_node, spin_until, costs, extra, kernel,
+                                                  logged):
 
-    with NodeProcess('agent_encoder_node', TINY + extra, env=ros_env) as agent:
+    with start_node('agent_encoder_node', TINY + extra) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         cost = costs['agent'][-1]
         assert cost.kernel == kernel and cost.kernels == (kernel,) * 8
@@ -112,7 +110,7 @@ def test_without_the_library_auto_runs_the_reference_path_and_says_why(
 
 
 def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
-        ros_env, rclpy_node, spin_until, costs, tmp_path):
+        start_node, ros_env, rclpy_node, spin_until, costs, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
 
     from qcoinf_ros.ros.processes import NodeProcess
@@ -122,7 +120,7 @@ def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
     rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.extend(
         s for s in m.status if status_task(s.name) == AGENT_ENCODER), 10)
 
-    with NodeProcess('agent_encoder_node', TINY + ['-p', 'calibrate:=never'], env=ros_env) as a, \
+    with start_node('agent_encoder_node', TINY + ['-p', 'calibrate:=never']) as a, \
             NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',
                                               '-p', 'model:=tiny', '-p',
                                               f'cost_cache_dir:={tmp_path}'],  # measured here

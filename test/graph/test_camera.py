@@ -96,32 +96,24 @@ def test_image_message_round_trip():
 
 
 @pytest.mark.ros
-def test_camera_node_publishes_stamped_frames_and_skips_bad_files(ros_env, rclpy_node,
-                                                                  tmp_path):
-    from rclpy.executors import SingleThreadedExecutor
+def test_camera_node_publishes_stamped_frames_and_skips_bad_files(listen, start_node,
+                                                                  spin_until, tmp_path):
     from sensor_msgs.msg import CameraInfo, Image
 
     from qcoinf_ros.ros.image import image_msg_to_array
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import SENSOR
 
     frames = _frames(2)
     _folder(tmp_path, frames)
     (tmp_path / '001b_broken.png').write_bytes(b'garbage')  # sorted between the two frames
-    images, infos = [], []
-    rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, SENSOR)
-    rclpy_node.create_subscription(CameraInfo, 'camera/camera_info', infos.append, SENSOR)
-    executor = SingleThreadedExecutor(context=rclpy_node.context)
-    executor.add_node(rclpy_node)
+    images = listen(Image, 'camera/image_raw', SENSOR)
+    infos = listen(CameraInfo, 'camera/camera_info', SENSOR)
     params = ['-p', 'source:=folder', '-p', f'path:={tmp_path}', '-p', 'rate_hz:=30.0',
               '-p', 'frame_id:=cam0', '-p', 'width:=16']
-    with NodeProcess('camera_node', params, env=ros_env) as proc:
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and (len(images) < 8 or not infos):
-            executor.spin_once(timeout_sec=0.05)
+    with start_node('camera_node', params) as proc:
+        spin_until(lambda: len(images) >= 8 and infos, timeout=30.0)
         assert len(images) >= 8, proc.output
         assert proc.returncode is None
-    executor.shutdown()
     assert {m.header.frame_id for m in images} == {'cam0'}
     assert {(m.width, m.height, m.encoding) for m in images} == {(16, 12, 'rgb8')}
     stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for m in images]
@@ -146,23 +138,15 @@ def test_auto_source_picks_from_the_path_or_falls_back_to_the_scenes(tmp_path):
 
 
 @pytest.mark.ros
-def test_camera_with_no_configuration_publishes_the_scenes_and_says_so(ros_env, rclpy_node):
-    from rclpy.executors import SingleThreadedExecutor
+def test_camera_with_no_configuration_publishes_the_scenes_and_says_so(listen, start_node,
+                                                                       spin_until):
     from sensor_msgs.msg import Image
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import SENSOR
 
-    images = []
-    rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, SENSOR)
-    executor = SingleThreadedExecutor(context=rclpy_node.context)
-    executor.add_node(rclpy_node)
-    with NodeProcess('camera_node', ['-p', 'rate_hz:=20.0'], env=ros_env) as proc:
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and len(images) < 2:
-            executor.spin_once(timeout_sec=0.05)
-        assert len(images) >= 2, proc.output
-    executor.shutdown()
+    images = listen(Image, 'camera/image_raw', SENSOR)
+    with start_node('camera_node', ['-p', 'rate_hz:=20.0']) as proc:
+        assert spin_until(lambda: len(images) >= 2, timeout=30.0), proc.output
     assert (images[0].width, images[0].height) == (96, 96)
     assert proc.output.count('no camera configured') == 1, proc.output
     assert 'camera_source:=device' in proc.output
@@ -184,33 +168,24 @@ def test_scene_source_is_deterministic_and_loops():
         SceneSource('holdout', 1)
 
 
-def test_camera_holds_its_first_frame_until_a_subscriber_matched(ros_env, rclpy_node, tmp_path):
-    from rclpy.executors import SingleThreadedExecutor
+def test_camera_holds_its_first_frame_until_a_subscriber_matched(listen, start_node, spin_until,
+                                                                 tmp_path):
     from sensor_msgs.msg import Image
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import SENSOR
 
     _folder(tmp_path, _frames(3))
     params = ['-p', 'source:=folder', '-p', f'path:={tmp_path}', '-p', 'rate_hz:=20.0',
               '-p', 'max_frames:=3', '-p', 'wait_for_subscribers:=1', '-p', 'wait_timeout:=60.0',
               '-p', 'loop:=false']
-    executor = SingleThreadedExecutor(context=rclpy_node.context)
-    executor.add_node(rclpy_node)
-    with NodeProcess('camera_node', params, env=ros_env) as proc:
+    with start_node('camera_node', params) as proc:
         # nobody listens for 2 s: a camera that did not wait would have sent all 3 frames
-        end = time.monotonic() + 2.0
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(lambda: False, timeout=2.0)
         assert 'camera starts' not in proc.output
-        images = []
-        rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, SENSOR)
-        end = time.monotonic() + 30.0
-        while time.monotonic() < end and len(images) < 3:
-            executor.spin_once(timeout_sec=0.05)
+        images = listen(Image, 'camera/image_raw', SENSOR)
+        spin_until(lambda: len(images) >= 3, timeout=30.0)
         assert len(images) == 3, proc.output  # every bounded frame reached the late subscriber
         assert 'camera starts: 1 subscriber(s)' in proc.output
-    executor.shutdown()
 
 
 def _clip(tmp_path, size=(32, 24), fps=10.0):
@@ -258,62 +233,48 @@ def test_devices_open_by_path_or_index(tmp_path):
 
 
 @pytest.mark.ros
-def test_camera_publishes_compressed_frames_while_subscribed(ros_env, rclpy_node, tmp_path):
-    from rclpy.executors import SingleThreadedExecutor
+def test_camera_publishes_compressed_frames_while_subscribed(listen, start_node, spin_until,
+                                                             tmp_path):
     from sensor_msgs.msg import CompressedImage
 
     from qcoinf_ros.imaging import decode_compressed
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import SENSOR
 
     frames = _frames(2, 32, 48)
     _folder(tmp_path, frames)
-    got = []
     # remapped as a driver's topic: the compressed topic follows the base topic
-    rclpy_node.create_subscription(CompressedImage, '/robot/front/image_raw/compressed',
-                                   got.append, SENSOR)
-    executor = SingleThreadedExecutor(context=rclpy_node.context)
-    executor.add_node(rclpy_node)
+    got = listen(CompressedImage, '/robot/front/image_raw/compressed', SENSOR)
     params = ['-p', 'source:=folder', '-p', f'path:={tmp_path}', '-p', 'rate_hz:=20.0',
               '-p', 'compressed_format:=png', '-r', 'camera/image_raw:=/robot/front/image_raw']
-    with NodeProcess('camera_node', params, env=ros_env) as proc:
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and len(got) < 4:
-            executor.spin_once(timeout_sec=0.05)
-        assert len(got) >= 4, proc.output
-    executor.shutdown()
+    with start_node('camera_node', params) as proc:
+        assert spin_until(lambda: len(got) >= 4, timeout=30.0), proc.output
     assert {m.format for m in got} == {'rgb8; png compressed bgr8'}
     decoded = {decode_compressed(m.format, bytes(m.data)).tobytes() for m in got}
     assert decoded == {f.tobytes() for f in frames}  # png: lossless, RGB order kept
 
 
-def test_camera_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(ros_env, rclpy_node,
-                                                                    spin_until):
+def test_camera_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(rclpy_node, listen,
+                                                                    start_node, spin_until):
     # a best-effort writer (a driver's default) never matches a reliable reader; with the
     # standard qos_overrides start parameter set to reliable, it does, and frames arrive
     from sensor_msgs.msg import Image
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable
 
-    images = []
-    rclpy_node.create_subscription(Image, 'camera/image_raw', images.append, reliable(5))
+    images = listen(Image, 'camera/image_raw', reliable(5))
     key = 'qos_overrides./camera/image_raw.publisher.reliability'
-    with NodeProcess('camera_node', ['-p', 'rate_hz:=20.0'], env=ros_env) as plain:
+    with start_node('camera_node', ['-p', 'rate_hz:=20.0']) as plain:
         assert spin_until(lambda: rclpy_node.count_publishers('camera/image_raw') >= 1,
                           timeout=30), plain.output
         spin_until(lambda: bool(images), timeout=2.0)
         assert images == [], 'a best-effort writer matched a reliable reader'
         assert plain.stop() == 0, plain.output
-    with NodeProcess('camera_node', ['-p', 'rate_hz:=20.0', '-p', f'{key}:=reliable'],
-                     env=ros_env) as overridden:
+    with start_node('camera_node',
+                    ['-p', 'rate_hz:=20.0', '-p', f'{key}:=reliable']) as overridden:
         assert spin_until(lambda: len(images) >= 2, timeout=30), overridden.output
         assert overridden.stop() == 0, overridden.output
-    bad = NodeProcess('camera_node', ['-p', f'{key}:=sometimes'], env=ros_env)
-    try:
-        assert bad.wait(60) == 2, bad.output
-    finally:
-        bad.stop()
+    bad = start_node('camera_node', ['-p', f'{key}:=sometimes'])
+    assert bad.wait(60) == 2, bad.output
     fatal = [line for line in bad.output.splitlines() if '[FATAL]' in line]
     assert len(fatal) == 1 and 'qos_overrides of /camera/image_raw' in fatal[0], bad.output
     assert 'Traceback' not in bad.output, bad.output

@@ -21,13 +21,12 @@ AGENT = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never']
 WAIT = 60.0
 
 
-def test_every_class_of_bad_input_is_logged_after_a_flood(ros_env, rclpy_node, spin_until):
+def test_every_class_of_bad_input_is_logged_after_a_flood(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CompressedImage, Image
     from std_msgs.msg import UInt8
 
     from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable, SENSOR
     from qcoinf_ros.scenes.generator import make_scene
     from qcoinf_ros.status_names import AGENT_ENCODER
@@ -46,7 +45,7 @@ def test_every_class_of_bad_input_is_logged_after_a_flood(ros_env, rclpy_node, s
     node.create_subscription(CompressedImage, 'qcoinf/embedding', embeddings.append,
                              reliable(2))
     good = array_to_image_msg(make_scene('test', 0).as_tuple()[0], 'rgb8')
-    agent = NodeProcess('agent_encoder_node', AGENT, env=ros_env)
+    agent = start_node('agent_encoder_node', AGENT)
     try:
         # active: a good frame is encoded
         for _ in range(int(WAIT)):

@@ -13,13 +13,12 @@ def _profile(name, f, g, b=8, energy=1.25):
     return String(data=encode_profile(ProfileMessage(name, f, g, b, True, None, 0.5, energy)))
 
 
-def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin_until,
+def test_profiles_reach_cpufreq_and_energy_is_measured(start_node, rclpy_node, spin_until,
                                                        tmp_path, cpu_tree):
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String
 
     from qcoinf_ros.codec.applied import decode_applied
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable
 
     sysfs = cpu_tree(tmp_path / 'cpu', cpus=2)
@@ -38,7 +37,7 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin
               '-p', f'rapl_root:={tmp_path / "powercap"}', '-p', 'max_agent_hz:=3.0e9',
               '-p', 'diagnostics_period:=0.2']
     setspeed = sysfs / 'cpu1' / 'cpufreq' / 'scaling_setspeed'
-    with NodeProcess('frequency_actuator_node', params, env=ros_env) as proc:
+    with start_node('frequency_actuator_node', params) as proc:
         profiles.publish(_profile('medium', 1.6e9, 5e9))
         assert spin_until(lambda: applied), proc.output
         assert setspeed.read_text().strip() == '1500000'
@@ -67,11 +66,10 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(ros_env, rclpy_node, spin
         assert proc.returncode is None
 
 
-def test_dry_run_reports_predicted_energy(ros_env, rclpy_node, spin_until):
+def test_dry_run_reports_predicted_energy(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node
@@ -87,8 +85,7 @@ def test_dry_run_reports_predicted_energy(ros_env, rclpy_node, spin_until):
                 return v
         return None
 
-    with NodeProcess('frequency_actuator_node', ['-p', 'diagnostics_period:=0.2'],
-                     env=ros_env) as proc:
+    with start_node('frequency_actuator_node', ['-p', 'diagnostics_period:=0.2']) as proc:
         profiles.publish(_profile('low', 5e8, 2.5e9, energy=0.75))
         assert spin_until(lambda: predicted() is not None), proc.output
         found = predicted()
@@ -96,11 +93,9 @@ def test_dry_run_reports_predicted_energy(ros_env, rclpy_node, spin_until):
         assert found['backend'] == 'dry_run' and float(found['applied_f_hz']) == 5e8
 
 
-def test_absent_hardware_backend_exits_with_a_clear_reason(ros_env, tmp_path):
-    from qcoinf_ros.ros.processes import NodeProcess
-
-    proc = NodeProcess('frequency_actuator_node',
-                       ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={tmp_path}'], env=ros_env)
+def test_absent_hardware_backend_exits_with_a_clear_reason(start_node, tmp_path):
+    proc = start_node('frequency_actuator_node',
+                      ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={tmp_path}'])
     assert proc.wait(timeout=20.0) == 2, proc.output
     proc.stop()
     assert 'no cpu*/cpufreq' in proc.output

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
-def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
+def test_markers_and_annotated_image(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
     from geometry_msgs.msg import Vector3Stamped
     from sensor_msgs.msg import Image
@@ -28,7 +28,6 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
     from qcoinf_ros.imaging import image_fields_to_array, ImageFields
     from qcoinf_ros.monitor import annotate
     from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
     from qcoinf_ros.status_names import MONITOR, PLANNER, status_name, status_task
 
@@ -50,7 +49,7 @@ def test_markers_and_annotated_image(ros_env, rclpy_node, spin_until):
     }
     params = ['-p', 'frame_id:=robot_base', '-p', 'marker_rate_hz:=5.0',
               '-p', 'min_image_width:=256', '-p', 'diagnostics_period:=0.2']
-    with NodeProcess('monitor_node', params, env=ros_env) as proc:
+    with start_node('monitor_node', params) as proc:
         assert spin_until(lambda: all(p.get_subscription_count() >= 1 for p in pubs.values()),
                           timeout=30), proc.output
         pubs['bits'].publish(UInt8(data=6))
@@ -131,12 +130,11 @@ def _value(status, key):
     return int(next(kv.value for kv in status.values if kv.key == key))
 
 
-def test_the_monitor_reads_batteries_as_drivers_publish_them(ros_env, rclpy_node, spin_until):
+def test_the_monitor_reads_batteries_as_drivers_publish_them(start_node, rclpy_node, spin_until):
     # NaN percentage with charge/capacity, and a 0..100 driver: shown as the planner reads them
     from sensor_msgs.msg import BatteryState
     from visualization_msgs.msg import MarkerArray
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable, SENSOR
 
     markers = []
@@ -146,7 +144,7 @@ def test_the_monitor_reads_batteries_as_drivers_publish_them(ros_env, rclpy_node
     def shown(text):
         return bool(markers) and any(text in m.text for m in markers[-1].markers)
 
-    with NodeProcess('monitor_node', ['-p', 'marker_rate_hz:=10.0'], env=ros_env) as proc:
+    with start_node('monitor_node', ['-p', 'marker_rate_hz:=10.0']) as proc:
         assert spin_until(lambda: battery.get_subscription_count() >= 1, timeout=30)
         for msg, text in ((BatteryState(percentage=float('nan'), charge=1.5, capacity=2.0),
                            'battery 75%'),

@@ -12,15 +12,13 @@ pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
-def test_two_agents_arriving_together_are_decoded_as_one_batch(ros_env, rclpy_node,
-                                                               spin_until):
+def test_two_agents_arriving_together_are_decoded_as_one_batch(start_node, rclpy_node, spin_until):
     from geometry_msgs.msg import Vector3Stamped
     from sensor_msgs.msg import CompressedImage
     from std_msgs.msg import Float64, String
 
     from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
     from qcoinf_ros.models.registry import load_split
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable
     from qcoinf_ros.scenes.generator import make_scene
 
@@ -31,9 +29,9 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(ros_env, rclpy_no
                 for e in embeddings]
     assert expected[0] != expected[1]
 
-    decoder = NodeProcess('edge_decoder_node', [
+    decoder = start_node('edge_decoder_node', [
         '-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'agents:=[robot1, robot2]',
-        '-p', 'max_batch:=2', '-p', 'batch_wait:=0.5'], env=ros_env)
+        '-p', 'max_batch:=2', '-p', 'batch_wait:=0.5'])
     node = rclpy_node
     got = {1: [], 2: []}
     latency = {1: [], 2: []}
@@ -72,20 +70,17 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(ros_env, rclpy_no
         decoder.stop()
 
 
-def test_an_invalid_agent_namespace_stops_the_decoder_with_the_reason(ros_env):
-    from qcoinf_ros.ros.processes import NodeProcess
-
-    proc = NodeProcess('edge_decoder_node', ['-p', 'agents:=[robot1, 2bad]'], env=ros_env)
+def test_an_invalid_agent_namespace_stops_the_decoder_with_the_reason(start_node):
+    proc = start_node('edge_decoder_node', ['-p', 'agents:=[robot1, 2bad]'])
     assert proc.wait(timeout=60) == 2, proc.output
     proc.stop()
     assert "invalid agent namespace '2bad'" in proc.output
 
 
-def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, spin_until):
+def test_the_planner_plans_with_the_servers_queueing_delay(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64, UInt8
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
     from qcoinf_ros.status_names import PLANNER, status_task
 
@@ -96,8 +91,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
     queue = node.create_publisher(Float64, 'qcoinf/server_queue_delay', LATCHED)
     base = ['-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
             '-p', 'default_t0:=2.0', '-p', 'e0_full:=100.0']
-    planner = NodeProcess('planner_node', base + ['-p', 'use_server_queue_delay:=true'],
-                          env=ros_env)
+    planner = start_node('planner_node', base + ['-p', 'use_server_queue_delay:=true'])
     try:
         assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
         # T0 = 2 s but 1.9 s are spent waiting at the server: 0.1 s is below any delay
@@ -120,7 +114,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(ros_env, rclpy_node, 
         DiagnosticArray, '/diagnostics', lambda m: heard.extend(
             kv.value for s in m.status if status_task(s.name) == PLANNER for kv in s.values
             if kv.key == 'server_queue_delay_s'), 10)
-    planner = NodeProcess('planner_node', base, env=ros_env)
+    planner = start_node('planner_node', base)
     try:
         queue.publish(Float64(data=1.9))
         assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
@@ -146,25 +140,24 @@ def test_bench_agents_prints_throughput_latency_and_the_batching_ratio(capsys):
 
 
 def test_two_robots_statuses_have_distinct_names_and_hardware_ids(
-        ros_env, rclpy_node, spin_until):
+        start_node, rclpy_node, spin_until):
     """Agents in robot1 and robot2 (hardware_id set) and robot1's planner (hardware_id '')."""
     import socket
 
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.status_names import AGENT_ENCODER, PLANNER, status_task
 
     seen = {}  # name -> hardware_id of every status heard
     rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: seen.update(
         (s.name, s.hardware_id) for s in m.status), 10)
     agent = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never']
-    procs = [NodeProcess('agent_encoder_node', ['-r', f'__ns:=/robot{k}', *agent, '-p',
-                                                f'hardware_id:=jetson-{k}'], env=ros_env)
+    procs = [start_node('agent_encoder_node', ['-r', f'__ns:=/robot{k}', *agent, '-p',
+                                               f'hardware_id:=jetson-{k}'])
              for k in (1, 2)]
-    procs.append(NodeProcess('planner_node', [
+    procs.append(start_node('planner_node', [
         '-r', '__ns:=/robot1', '-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
-        '-p', 'default_t0:=2.0', '-p', 'e0_full:=100.0'], env=ros_env))
+        '-p', 'default_t0:=2.0', '-p', 'e0_full:=100.0']))
     expected = {'/robot1/agent_encoder_node: agent encoder': 'jetson-1',
                 '/robot2/agent_encoder_node: agent encoder': 'jetson-2',
                 '/robot1/planner_node: planner': socket.gethostname()}

@@ -15,9 +15,8 @@ NODES = {
 }
 
 
-def test_every_node_exits_cleanly_on_sigint(ros_env, rclpy_node, spin_until):
-    from qcoinf_ros.ros.processes import NodeProcess
-    procs = {name: NodeProcess(name, args, env=ros_env) for name, args in NODES.items()}
+def test_every_node_exits_cleanly_on_sigint(start_node, rclpy_node, spin_until):
+    procs = {name: start_node(name, args) for name, args in NODES.items()}
     try:
         def up():
             return set(NODES) <= set(rclpy_node.get_node_names())

@@ -7,14 +7,13 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
 @pytest.fixture
-def graph(ros_env, rclpy_node, spin_until):
+def graph(start_node, rclpy_node, spin_until):
     """Planner process plus publishers/subscribers in this process; yields helpers."""
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import BatteryState
     from std_msgs.msg import Float64, String, UInt8
 
     from qcoinf_ros.codec.plan import decode_profile
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, SENSOR
 
     got = {'bits': [], 'profiles': [], 'diag': []}
@@ -40,7 +39,7 @@ def graph(ros_env, rclpy_node, spin_until):
 
     params = ['-p', 'preset:=paper', '-p', 'model:=blip2', '-p', 'energy_policy:=linear',
               '-p', 'e0_full:=2.0', '-p', 'e0_min:=0.5', '-p', 'battery_reserve:=0.1']
-    with NodeProcess('planner_node', params, env=ros_env) as proc:
+    with start_node('planner_node', params) as proc:
         yield proc, got, spin_until, send_battery, deadline
 
 
@@ -96,13 +95,12 @@ def test_runtime_parameters_are_validated(graph, set_params):
 
 
 def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
-        ros_env, rclpy_node, spin_until, set_params):
+        start_node, rclpy_node, spin_until, set_params):
     from rclpy.parameter import Parameter
     from std_msgs.msg import Float64, String
 
     from qcoinf_ros.codec.cost import CostMessage, encode_cost
     from qcoinf_ros.codec.plan import decode_profile
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node
@@ -120,7 +118,7 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
                          'test cpu', False, '', 0, 20)
     params = ['-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
               '-p', 'e0_full:=1000.0', '-p', 'default_t0:=0.052']
-    with NodeProcess('planner_node', params, env=ros_env) as proc:
+    with start_node('planner_node', params) as proc:
         assert spin_until(lambda: profiles, timeout=60), proc.output
         # the paper's hardware until a measurement arrives: 52 ms is out of its reach (GIT-base
         # at b = 1 is N_FLOP / (32 c f_max) = 66 ms on the agent alone)
@@ -192,8 +190,8 @@ def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
         fixed.destroy_node()
 
 
-def test_local_mode_plans_encode_plus_local_decode_and_split_again(ros_env, rclpy_node,
-                                                                   spin_until):
+def test_local_mode_plans_encode_plus_local_decode_and_split_again(
+        start_node, rclpy_node, spin_until):
     """Issue 27, item 3: a LOST link with a local cost re-plans for the robot alone."""
     import dataclasses
 
@@ -203,7 +201,6 @@ def test_local_mode_plans_encode_plus_local_decode_and_split_again(ros_env, rclp
     from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
     from qcoinf_ros.codec.plan import decode_profile
     from qcoinf_ros.failover import LinkMonitor
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node
@@ -230,7 +227,7 @@ def test_local_mode_plans_encode_plus_local_decode_and_split_again(ros_env, rclp
 
     params = ['-p', 'preset:=paper', '-p', 'model:=git', '-p', 'b_max:=8',
               '-p', 'e0_full:=1000.0', '-p', 'default_t0:=0.072']
-    with NodeProcess('planner_node', params, env=ros_env) as proc:
+    with start_node('planner_node', params) as proc:
         assert spin_until(lambda: profiles, timeout=60), proc.output
         pubs['agent_cost'].publish(String(data=encode_cost(agent)))
         pubs['server_cost'].publish(String(data=encode_cost(server)))

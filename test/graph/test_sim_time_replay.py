@@ -22,18 +22,17 @@ BAG = ROOT / 'test' / 'data' / 'sample_bag'
 MODEL = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never']
 
 
-def _replay(ros_env, rclpy_node, spin_until, sim_time: bool):
+def _replay(start_node, ros_env, rclpy_node, spin_until, sim_time: bool):
     from std_msgs.msg import String
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable
 
     sim = ['-p', f'use_sim_time:={str(sim_time).lower()}']
     captions = []
     sub = rclpy_node.create_subscription(String, 'qcoinf/caption',
                                          lambda m: captions.append(m.data), reliable(20))
-    graph = [NodeProcess('edge_decoder_node', MODEL + sim, env=ros_env),
-             NodeProcess('agent_encoder_node', MODEL + sim, env=ros_env)]
+    graph = [start_node('edge_decoder_node', MODEL + sim),
+             start_node('agent_encoder_node', MODEL + sim)]
     try:
         assert spin_until(lambda: all('configured' in p.output for p in graph), timeout=120), \
             [p.output for p in graph]
@@ -58,8 +57,8 @@ def _replay(ros_env, rclpy_node, spin_until, sim_time: bool):
     return captions, decoder
 
 
-def test_a_bag_from_long_ago_captions_every_frame_on_its_own_clock(ros_env, rclpy_node,
-                                                                   spin_until):
+def test_a_bag_from_long_ago_captions_every_frame_on_its_own_clock(
+        start_node, ros_env, rclpy_node, spin_until):
     from qcoinf_ros.bags import BagReader
 
     reader = BagReader(BAG)
@@ -67,16 +66,16 @@ def test_a_bag_from_long_ago_captions_every_frame_on_its_own_clock(ros_env, rclp
     frames = reader.info.topic('/camera/image_raw').count
     reader.close()
     assert age_days > 1.0  # recorded long before this run: stale for the system clock
-    captions, decoder = _replay(ros_env, rclpy_node, spin_until, sim_time=True)
+    captions, decoder = _replay(start_node, ros_env, rclpy_node, spin_until, sim_time=True)
     print(f'bag recorded {age_days:.0f} days ago, {frames} frames, with --clock and '
           f'use_sim_time: {len(captions)} captions')
     assert len(captions) == frames, decoder
     assert 'in the past' not in decoder, decoder
 
 
-def test_without_simulated_time_the_old_frames_are_dropped_with_the_reason(ros_env, rclpy_node,
-                                                                           spin_until):
-    captions, decoder = _replay(ros_env, rclpy_node, spin_until, sim_time=False)
+def test_without_simulated_time_the_old_frames_are_dropped_with_the_reason(
+        start_node, ros_env, rclpy_node, spin_until):
+    captions, decoder = _replay(start_node, ros_env, rclpy_node, spin_until, sim_time=False)
     assert captions == [], captions
     assert decoder.count('in the past (max_stamp_age 30 s)') == 1, decoder
     assert '--clock' in decoder, decoder

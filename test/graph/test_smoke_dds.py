@@ -14,12 +14,6 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
-@pytest.fixture
-def spin(spin_until):
-    """Return spin_until(predicate, timeout) for the test node (the shared executor)."""
-    return spin_until
-
-
 SCENARIO = [
     '-p', 'rate_hz:=20.0', '-p', 'initial_percentage:=0.8', '-p', 'drain_per_second:=0.1',
     '-p', 'deadline_times:=[0.0, 1.0]', '-p', 'deadline_values:=[2.0, 0.5]',
@@ -27,27 +21,22 @@ SCENARIO = [
 ]
 
 
-def test_scenario_node_talks_over_dds(ros_env, rclpy_node, spin):
+def test_scenario_node_talks_over_dds(listen, start_node, spin_until):
     from sensor_msgs.msg import BatteryState
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, SENSOR
 
-    battery, deadlines = [], []
-    rclpy_node.create_subscription(BatteryState, 'battery_state', battery.append, SENSOR)
-    rclpy_node.create_subscription(
-        Float64, 'qcoinf/deadline', lambda m: deadlines.append(m.data), LATCHED)
-    with NodeProcess('scenario_node', SCENARIO, env=ros_env) as proc:
-        received = spin(lambda: len(battery) >= 10 and len(deadlines) >= 2
-                        or proc.returncode is not None, timeout=30.0)
+    battery = listen(BatteryState, 'battery_state', SENSOR)
+    deadlines = listen(Float64, 'qcoinf/deadline', LATCHED, lambda m: m.data)
+    with start_node('scenario_node', SCENARIO) as proc:
+        received = spin_until(lambda: len(battery) >= 10 and len(deadlines) >= 2
+                              or proc.returncode is not None, timeout=30.0)
         assert received and proc.returncode is None, (
             f'{len(battery)} battery, {deadlines} deadlines; node output:\n{proc.output}')
         # A subscriber that joins late still gets the deadline in force (transient local).
-        late = []
-        rclpy_node.create_subscription(
-            Float64, 'qcoinf/deadline', lambda m: late.append(m.data), LATCHED)
-        assert spin(lambda: late, timeout=10.0), proc.output
+        late = listen(Float64, 'qcoinf/deadline', LATCHED, lambda m: m.data)
+        assert spin_until(lambda: late, timeout=10.0), proc.output
     assert deadlines[:2] == [2.0, 0.5]
     assert late == [0.5]
     pcts = [m.percentage for m in battery]
@@ -57,17 +46,15 @@ def test_scenario_node_talks_over_dds(ros_env, rclpy_node, spin):
     assert stamps == sorted(stamps) and abs(stamps[-1] - time.time()) < 30.0
 
 
-def test_bad_runtime_parameter_is_rejected_and_node_keeps_running(ros_env, rclpy_node, spin,
+def test_bad_runtime_parameter_is_rejected_and_node_keeps_running(listen, start_node, spin_until,
                                                                   set_params):
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import BatteryState
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import SENSOR
 
-    battery = []
-    rclpy_node.create_subscription(BatteryState, 'battery_state', battery.append, SENSOR)
-    with NodeProcess('scenario_node', SCENARIO, env=ros_env) as proc:
+    battery = listen(BatteryState, 'battery_state', SENSOR)
+    with start_node('scenario_node', SCENARIO) as proc:
         requests = {
             'rate_hz': Parameter('rate_hz', value=-1.0),
             'deadline_values': Parameter('deadline_values', value=[1.0, 2.0, 3.0]),
@@ -81,14 +68,12 @@ def test_bad_runtime_parameter_is_rejected_and_node_keeps_running(ros_env, rclpy
         # A good value is accepted, and the node is still publishing.
         assert set_params('scenario_node', [Parameter('rate_hz', value=10.0)])[0].successful
         seen = len(battery)
-        assert spin(lambda: len(battery) > seen + 3, timeout=10.0), proc.output
+        assert spin_until(lambda: len(battery) > seen + 3, timeout=10.0), proc.output
         assert proc.returncode is None
 
 
-def test_invalid_startup_parameters_exit_with_reason(ros_env):
-    from qcoinf_ros.ros.processes import NodeProcess
-
-    proc = NodeProcess('scenario_node', ['-p', 'deadline_times:=[0.0, 1.0]'], env=ros_env)
+def test_invalid_startup_parameters_exit_with_reason(start_node):
+    proc = start_node('scenario_node', ['-p', 'deadline_times:=[0.0, 1.0]'])
     assert proc.wait(timeout=20.0) == 2, proc.output
     proc.stop()
     assert 'same length' in proc.output

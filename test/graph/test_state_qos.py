@@ -17,22 +17,20 @@ PLANNER = ['-p', 'preset:=paper', '-p', 'b_max:=8', '-p', 'model:=git', '-p', 'd
            '-p', 'e0_full:=100.0', '-p', 'cost_model:=nominal']
 
 
-def _bits(node):
+def _bits(listen):
     from std_msgs.msg import UInt8
 
     from qcoinf_ros.ros.qos import LATCHED
-    bits = []
-    node.create_subscription(UInt8, 'qcoinf/bit_width', lambda m: bits.append(m.data), LATCHED)
-    return bits
+    return listen(UInt8, 'qcoinf/bit_width', LATCHED, lambda m: m.data)
 
 
-def test_a_default_qos_deadline_publisher_changes_the_plan(ros_env, rclpy_node, spin_until):
+def test_a_default_qos_deadline_publisher_changes_the_plan(listen, start_node, rclpy_node,
+                                                           spin_until):
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.ros.processes import NodeProcess
-    bits = _bits(rclpy_node)
+    bits = _bits(listen)
     tutorial = rclpy_node.create_publisher(Float64, 'qcoinf/deadline', 10)  # reliable, volatile
-    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+    with start_node('planner_node', PLANNER) as planner:
         assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
         assert spin_until(lambda: tutorial.get_subscription_count() >= 1, timeout=30)
         tutorial.publish(Float64(data=1e-6))  # below any delay: the fallback, b = 1
@@ -43,16 +41,15 @@ def test_a_default_qos_deadline_publisher_changes_the_plan(ros_env, rclpy_node, 
         assert 'incompatible QoS' not in planner.output, planner.output
 
 
-def test_a_planner_started_after_a_latched_deadline_still_gets_it(ros_env, rclpy_node,
-                                                                  spin_until):
+def test_a_planner_started_after_a_latched_deadline_still_gets_it(
+        listen, start_node, rclpy_node, spin_until):
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
-    bits = _bits(rclpy_node)
+    bits = _bits(listen)
     latched = rclpy_node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
     latched.publish(Float64(data=1e-6))  # before the planner exists
-    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+    with start_node('planner_node', PLANNER) as planner:
         assert spin_until(lambda: 'deadline 1e-06 s' in planner.output, timeout=60), \
             planner.output
         assert spin_until(lambda: bits and bits[-1] == 1, timeout=30), (bits, planner.output)
@@ -61,25 +58,24 @@ def test_a_planner_started_after_a_latched_deadline_still_gets_it(ros_env, rclpy
         assert planner.stop() == 0, planner.output
 
 
-def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(ros_env, rclpy_node, spin_until):
+def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(
+        listen, start_node, rclpy_node, spin_until):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.ros.processes import NodeProcess
     key = 'qos_overrides./qcoinf/deadline.subscription_volatile.reliability'
-    bits = _bits(rclpy_node)
+    bits = _bits(listen)
     # a best-effort writer matches no reliable reader; overridden to best effort, it does
     best_effort = rclpy_node.create_publisher(
         Float64, 'qcoinf/deadline', QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
-    with NodeProcess('planner_node', PLANNER + ['-p', f'{key}:=best_effort'],
-                     env=ros_env) as planner:
+    with start_node('planner_node', PLANNER + ['-p', f'{key}:=best_effort']) as planner:
         assert spin_until(lambda: best_effort.get_subscription_count() >= 1, timeout=60), \
             planner.output
         assert spin_until(lambda: bits and bits[-1] == 8, timeout=60), planner.output
         best_effort.publish(Float64(data=1e-6))
         assert spin_until(lambda: bits[-1] == 1, timeout=30), planner.output
         assert planner.stop() == 0, planner.output
-    bad = NodeProcess('planner_node', PLANNER + ['-p', f'{key}:=sometimes'], env=ros_env)
+    bad = start_node('planner_node', PLANNER + ['-p', f'{key}:=sometimes'])
     try:
         assert bad.wait(60) == 2, bad.output
     finally:
@@ -89,14 +85,13 @@ def test_qos_overrides_apply_and_a_bad_one_is_one_fatal_line(ros_env, rclpy_node
     assert 'Traceback' not in bad.output, bad.output
 
 
-def test_batteries_as_drivers_publish_them_drive_the_plan(ros_env, rclpy_node, spin_until):
+def test_batteries_as_drivers_publish_them_drive_the_plan(start_node, rclpy_node, spin_until):
     # a NaN percentage with charge/capacity, then a 0..100 driver: each sets E0 and re-plans
     from sensor_msgs.msg import BatteryState
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import SENSOR
     battery = rclpy_node.create_publisher(BatteryState, 'battery_state', SENSOR)
-    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+    with start_node('planner_node', PLANNER) as planner:
         assert spin_until(lambda: battery.get_subscription_count() >= 1, timeout=60)
         for msg, said in ((BatteryState(percentage=float('nan'), charge=0.5, capacity=2.0),
                            'plan (battery 25.0%)'),

@@ -34,16 +34,15 @@ def _flood(publish, hz: float, seconds: float) -> int:
 
 
 def test_a_1_khz_battery_flood_is_coalesced_and_its_lines_bounded(
-        ros_env, rclpy_node, spin_until):
+        start_node, rclpy_node, spin_until):
     from sensor_msgs.msg import BatteryState
     from std_msgs.msg import UInt8
 
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, SENSOR
     plans = []
     rclpy_node.create_subscription(UInt8, 'qcoinf/bit_width', plans.append, LATCHED)
     battery = rclpy_node.create_publisher(BatteryState, 'battery_state', SENSOR)
-    with NodeProcess('planner_node', PLANNER, env=ros_env) as planner:
+    with start_node('planner_node', PLANNER) as planner:
         assert spin_until(lambda: plans and battery.get_subscription_count() >= 1, timeout=60)
         before = len(planner.output.splitlines())
         sent = _flood(lambda i: battery.publish(BatteryState(percentage=0.2 + 0.7 * (i % 997)
@@ -61,12 +60,11 @@ def test_a_1_khz_battery_flood_is_coalesced_and_its_lines_bounded(
 
 
 def test_bit_widths_flapping_at_200_hz_are_switched_with_bounded_lines(
-        ros_env, rclpy_node, spin_until):
+        start_node, rclpy_node, spin_until):
     from sensor_msgs.msg import CompressedImage, Image
     from std_msgs.msg import UInt8
 
     from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable, SENSOR
     from qcoinf_ros.scenes.generator import make_scene
     images = rclpy_node.create_publisher(Image, 'camera/image_raw', SENSOR)
@@ -75,7 +73,7 @@ def test_bit_widths_flapping_at_200_hz_are_switched_with_bounded_lines(
     rclpy_node.create_subscription(CompressedImage, 'qcoinf/embedding', embeddings.append,
                                    reliable(2))
     good = array_to_image_msg(make_scene('test', 0).as_tuple()[0], 'rgb8')
-    with NodeProcess('agent_encoder_node', AGENT, env=ros_env) as agent:
+    with start_node('agent_encoder_node', AGENT) as agent:
         for _ in range(60):
             images.publish(good)
             if spin_until(lambda: embeddings, timeout=1.0):
@@ -95,8 +93,8 @@ def test_bit_widths_flapping_at_200_hz_are_switched_with_bounded_lines(
         assert agent.stop() == 0, agent.output
 
 
-def test_a_forward_stamped_publisher_cannot_block_the_cameras_captions(ros_env, rclpy_node,
-                                                                       spin_until):
+def test_a_forward_stamped_publisher_cannot_block_the_cameras_captions(
+        start_node, rclpy_node, spin_until):
     # another publisher on qcoinf/embedding resends a valid embedding stamped 1.9 s ahead
     # (inside max_stamp_future) under the camera's own frame_id: the decoder keys its stamp
     # window by publisher, so the camera's frames keep their captions
@@ -106,7 +104,6 @@ def test_a_forward_stamped_publisher_cannot_block_the_cameras_captions(ros_env, 
     from sensor_msgs.msg import CompressedImage, Image
 
     from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable, SENSOR
     from qcoinf_ros.scenes.generator import make_scene
     node = rclpy_node
@@ -119,8 +116,8 @@ def test_a_forward_stamped_publisher_cannot_block_the_cameras_captions(ros_env, 
         (m.header.stamp.sec, m.header.stamp.nanosec)), reliable(50))
     frame = array_to_image_msg(make_scene('test', 1).as_tuple()[0], 'rgb8')
     frame.header.frame_id = 'camera'
-    graph = [NodeProcess('edge_decoder_node', AGENT, env=ros_env),
-             NodeProcess('agent_encoder_node', AGENT, env=ros_env)]
+    graph = [start_node('edge_decoder_node', AGENT),
+             start_node('agent_encoder_node', AGENT)]
     try:
         def send_frames(seconds, forge=False):
             sent, end, next_forge = [], time.monotonic() + seconds, 0.0

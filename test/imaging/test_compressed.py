@@ -18,6 +18,8 @@ import pytest
 from qcoinf_ros.imaging import (
     compressed_size, decode_compressed, encode_compressed, parse_format)
 
+pytestmark = pytest.mark.check
+
 H, W = 48, 64
 RGB = np.zeros((H, W, 3), np.uint8)
 RGB[:, :W // 2] = (220, 40, 30)   # red

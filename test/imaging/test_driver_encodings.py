@@ -14,6 +14,8 @@ import pytest
 
 from qcoinf_ros.imaging import image_fields_to_array, ImageFields, to_rgb8
 
+pytestmark = pytest.mark.check
+
 RNG = np.random.default_rng(7)
 BLOCKS = np.repeat(np.repeat(RNG.integers(30, 226, (6, 8, 3), dtype=np.uint8), 2, 0), 2, 1)
 

@@ -9,6 +9,8 @@ from qcoinf_ros.imaging import (
     array_to_image_fields, DRIVER_ENCODINGS, ENCODINGS, image_fields_to_array, ImageFields,
     to_rgb8)
 
+pytestmark = pytest.mark.check
+
 
 def _array_for(encoding):
     dtype, channels = ENCODINGS[encoding]

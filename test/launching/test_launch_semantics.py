@@ -22,6 +22,8 @@ from qcoinf_ros.cli import launch as launch_cli
 from qcoinf_ros.launching import list_launch_arguments, parse_launch_file
 from qcoinf_ros.launching.substitutions import parse, split_command_line
 
+pytestmark = pytest.mark.check
+
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / 'launch'
 

@@ -23,6 +23,8 @@ import yaml
 
 from qcoinf_ros.launching.params_file import node_parameters
 
+pytestmark = pytest.mark.check
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'config'
 ROOT_GRAPH_FILES = ('qcoinf.yaml', 'demo.yaml')

@@ -6,6 +6,8 @@ import pytest
 
 from qcoinf_ros.launching.params_file import matches, node_parameters
 
+pytestmark = pytest.mark.check
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

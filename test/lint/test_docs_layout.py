@@ -3,7 +3,11 @@
 from pathlib import Path
 import re
 
+import pytest
+
 from qcoinf_ros.cli.main import COMMANDS
+
+pytestmark = pytest.mark.check
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHITECTURE = (ROOT / 'docs' / 'architecture.md').read_text()

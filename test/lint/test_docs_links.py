@@ -13,6 +13,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.check
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / 'README.md', *sorted((ROOT / 'docs').rglob('*.md'))]
 FENCE = re.compile(r'^\s*(```|~~~)')

@@ -12,6 +12,10 @@ from pathlib import Path
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.check
+
 PACKAGE = Path(__file__).resolve().parents[2] / 'qcoinf_ros'
 ROS_LAYERS = {'nodes', 'ros', 'cli', 'bench'}
 FORBIDDEN = ('rclpy', 'rosidl', 'launch_ros')
@@ -195,3 +199,20 @@ def test_no_import_loop_between_packages():
     assert 'quant' in edges['lut'] and 'lut' not in edges.get('quant', set())
     assert {'lut', 'quant'} <= edges['runtime']
     assert _loops({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
+
+
+def test_no_package_imports_a_private_name_of_another():
+    """What one package uses of another is public: no ``from qcoinf_ros.x import _y`` across."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        relative = path.relative_to(PACKAGE)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.ImportFrom) and node.module and not node.level
+                    and node.module.startswith('qcoinf_ros.')):
+                continue
+            if node.module.split('.')[1] == relative.parts[0]:
+                continue  # a package's own modules may share their private helpers
+            offenders += [f'{relative}:{node.lineno} imports {node.module}.{a.name}'
+                          for a in node.names if a.name.startswith('_')
+                          and not a.name.startswith('__')]
+    assert offenders == []

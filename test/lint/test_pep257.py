@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.check
+
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = [str(ROOT / p) for p in ('qcoinf_ros', 'test', 'scripts', 'setup.py')]
 

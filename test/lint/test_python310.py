@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.check
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted([*(ROOT / 'qcoinf_ros').rglob('*.py'), *(ROOT / 'launch').glob('*.py'),
                   *(ROOT / 'scripts').glob('*.py'), ROOT / 'setup.py'])

@@ -7,6 +7,8 @@ import torch
 from qcoinf_ros.lut.planes import padded_k, plane_bits, planes_to_weights, unsigned_codes
 from qcoinf_ros.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
 
+pytestmark = pytest.mark.check
+
 
 @pytest.mark.parametrize('granularity', ['per_tensor', 'per_channel'])
 @pytest.mark.parametrize('b_max', [1, 3, 8])

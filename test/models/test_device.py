@@ -11,6 +11,8 @@ from qcoinf_ros.models.device import (
 from qcoinf_ros.quant import NestedQuantizedModel
 from qcoinf_ros.runtime import build_runtime, resolve_kernel
 
+pytestmark = pytest.mark.check
+
 
 class MimicCuda:
     """Answers like ``torch.cuda`` on a machine with ``count`` GPUs (0: none)."""

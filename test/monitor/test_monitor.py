@@ -183,10 +183,11 @@ def test_rviz_config_is_rviz2_yaml_with_markers_and_annotated_image():
     manager = config['Visualization Manager']
     displays = {d['Class']: d for d in manager['Displays']}
     markers = displays['rviz_default_plugins/MarkerArray']
-    assert markers['Topic']['Value'] == '/qcoinf/markers' and markers['Enabled']
+    # relative names: they follow RViz's namespace (rviz2 ... --ros-args -r __ns:=/robot1)
+    assert markers['Topic']['Value'] == 'qcoinf/markers' and markers['Enabled']
     assert markers['Namespaces'] == {'qcoinf': True}
     image = displays['rviz_default_plugins/Image']
-    assert image['Topic']['Value'] == '/qcoinf/annotated_image'
+    assert image['Topic']['Value'] == 'qcoinf/annotated_image'
     assert image['Topic']['Reliability Policy'] == 'Best Effort'  # the image is sensor data
     assert manager['Global Options']['Fixed Frame'] == 'base_link'
     assert {p['Class'] for p in config['Panels']} == {

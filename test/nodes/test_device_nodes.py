@@ -55,10 +55,8 @@ def test_a_lut_agent_on_a_gpu_is_refused(context):
                                                                       kernel='lut'))
 
 
-def _captions_through_the_node(context, tmp_path, **params):
+def _captions_through_the_node(context, spin_until, listen, tmp_path, **params):
     """Encode three scenes with the tiny agent, caption them through the decoder node."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import Header
 
     from qcoinf_ros.codec import EmbeddingMeta
@@ -73,30 +71,22 @@ def _captions_through_the_node(context, tmp_path, **params):
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
         max_new_tokens=8, calibrate='always', calibration_repeats=1, calibration_budget=60.0,
         cost_cache_dir=str(tmp_path / 'cost'), max_stamp_age=0.0, **params))
-    listener = rclpy.create_node('listener', context=context)
-    captions, costs = [], []
-    listener.create_subscription(Caption, 'qcoinf/caption', lambda m: captions.append(m.text),
-                                 reliable(10))
-    listener.create_subscription(AgentCost, 'qcoinf/server_cost',
-                                 lambda m: costs.append(cost_from_msg(m)), LATCHED)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(decoder)
-    executor.add_node(listener)
+    captions = listen(Caption, 'qcoinf/caption', reliable(10), lambda m: m.text)
+    costs = listen(AgentCost, 'qcoinf/server_cost', LATCHED, cost_from_msg)
+    spin_until.add(decoder)
     try:
+        deadline = time.monotonic() + 60.0
         for index in range(3):
             embedding = agent.encode(agent.preprocess(make_scene('test', index).image))[0]
             msg = embedding_msg(embedding.numpy(), EmbeddingMeta(agent.model_id, 8),
                                 Header(frame_id=f'camera{index}'))
             decoder._on_embedding(0, msg)
             deadline = time.monotonic() + 60.0
-            while len(captions) <= index and time.monotonic() < deadline:
-                executor.spin_once(timeout_sec=0.1)
-        while not costs and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-        return captions, costs, decoder._split.server_module
+            spin_until(lambda: len(captions) > index, timeout=60.0)
+        spin_until(lambda: costs, timeout=max(0.0, deadline - time.monotonic()))
+        return list(captions), list(costs), decoder._split.server_module  # as of now
     finally:
-        executor.shutdown()
-        listener.destroy_node()
+        spin_until.remove(decoder)
         decoder.destroy_node()
 
 
@@ -107,10 +97,12 @@ def _names_an_object(captions):
             for i, caption in enumerate(captions)]
 
 
-def test_the_server_part_in_bfloat16_on_the_cpu_captions_and_says_so(context, tmp_path):
+def test_the_server_part_in_bfloat16_on_the_cpu_captions_and_says_so(context, spin_until, listen,
+                                                                     tmp_path):
     import torch
-    reference, _, _ = _captions_through_the_node(context, tmp_path / 'fp32')
-    captions, costs, module = _captions_through_the_node(context, tmp_path / 'bf16',
+    harness = (context, spin_until, listen)
+    reference, _, _ = _captions_through_the_node(*harness, tmp_path / 'fp32')
+    captions, costs, module = _captions_through_the_node(*harness, tmp_path / 'bf16',
                                                          dtype='bfloat16', max_batch=2)
     assert all(p.dtype is torch.bfloat16 for p in module.parameters())
     assert len(captions) == len(reference) == 3, captions
@@ -122,10 +114,12 @@ def test_the_server_part_in_bfloat16_on_the_cpu_captions_and_says_so(context, tm
 
 
 @pytest.mark.gpu
-def test_the_server_part_on_cuda_in_float16_captions_like_the_cpu(context, tmp_path):
+def test_the_server_part_on_cuda_in_float16_captions_like_the_cpu(context, spin_until, listen,
+                                                                  tmp_path):
     import torch
-    reference, _, _ = _captions_through_the_node(context, tmp_path / 'cpu')
-    captions, costs, module = _captions_through_the_node(context, tmp_path / 'gpu',
+    harness = (context, spin_until, listen)
+    reference, _, _ = _captions_through_the_node(*harness, tmp_path / 'cpu')
+    captions, costs, module = _captions_through_the_node(*harness, tmp_path / 'gpu',
                                                          device='cuda', dtype='float16')
     assert all(p.device.type == 'cuda' and p.dtype is torch.float16
                for p in module.parameters())

@@ -29,8 +29,7 @@ def _frame(node):
     return msg
 
 
-def test_a_lost_link_captions_on_the_robot_marked_local(context):
-    import rclpy
+def test_a_lost_link_captions_on_the_robot_marked_local(context, rclpy_node, listen, spin_until):
     from geometry_msgs.msg import Vector3Stamped
     from qcoinf_ros.failover import LOST
     from qcoinf_ros.msg import Caption, Embedding
@@ -38,27 +37,17 @@ def test_a_lost_link_captions_on_the_robot_marked_local(context):
     from qcoinf_ros.ros.qos import reliable
 
     agent = AgentEncoderNode(context=context, parameter_overrides=_params(probe_period=3600.0))
-    watch = rclpy.create_node('watch', context=context)
-    got = {'caption': [], 'local': [], 'embedding': []}
-    watch.create_subscription(Caption, 'qcoinf/caption', lambda m: got['caption'].append(m),
-                              reliable(10))
-    watch.create_subscription(Vector3Stamped, 'qcoinf/local_latency',
-                              lambda m: got['local'].append(m), reliable(10))
-    watch.create_subscription(Embedding, 'qcoinf/embedding', got['embedding'].append,
-                              reliable(10))
-    executor = rclpy.executors.SingleThreadedExecutor(context=context)
-    executor.add_node(watch)
+    got = {'caption': listen(Caption, 'qcoinf/caption', reliable(10)),
+           'local': listen(Vector3Stamped, 'qcoinf/local_latency', reliable(10)),
+           'embedding': listen(Embedding, 'qcoinf/embedding', reliable(10))}
     try:
         assert agent._local is not None and 'local mode: ready' in agent._local_note
         assert agent._link.snapshot().state == LOST  # no decoder has answered yet
         agent._link.decoders(0, 0.0)  # and none is matched: nothing to probe
-        frames = [_frame(watch) for _ in range(3)]
+        frames = [_frame(rclpy_node) for _ in range(3)]
         for frame in frames:
             agent._on_image(frame)
-        for _ in range(100):
-            executor.spin_once(timeout_sec=0.05)
-            if len(got['local']) == 3 and len(got['embedding']) == 3:
-                break
+        spin_until(lambda: len(got['local']) == 3 and len(got['embedding']) == 3, timeout=5.0)
         assert len(got['caption']) == len(got['local']) == 3, got
         assert [m.header.stamp for m in got['local']] == [f.header.stamp for f in frames]
         assert all(m.vector.y > 0 and m.vector.z > 0 for m in got['local'])
@@ -71,17 +60,12 @@ def test_a_lost_link_captions_on_the_robot_marked_local(context):
         assert (counts.edge, counts.local, counts.probe) == (0, 3, 0)
         # a decoder present: the next frame is a probe (captioned here, and sent marked probe)
         agent._link.decoders(1, 0.1)
-        agent._on_image(_frame(watch))
-        for _ in range(100):
-            executor.spin_once(timeout_sec=0.05)
-            if len(got['embedding']) == 4 and len(got['local']) == 4:
-                break
+        agent._on_image(_frame(rclpy_node))
+        spin_until(lambda: len(got['embedding']) == 4 and len(got['local']) == 4, timeout=5.0)
         assert (got['embedding'][-1].captioned, got['embedding'][-1].probe) == (True, True)
         assert len(got['local']) == 4 and agent._router.counts.probe == 1
         assert agent._link.snapshot().in_flight == 1  # its answer is awaited
     finally:
-        executor.shutdown()
-        watch.destroy_node()
         agent.destroy_node()
 
 

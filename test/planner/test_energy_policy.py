@@ -7,6 +7,8 @@ import pytest
 
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy
 
+pytestmark = pytest.mark.check
+
 
 def test_linear_policy_values():
     policy = EnergyBudgetPolicy('linear', e0_full=2.0, e0_min=0.5, reserve=0.2)

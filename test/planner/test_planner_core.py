@@ -20,6 +20,8 @@ from qcoinf_ros.planner.core import (
 from qcoinf_ros.system.model import SystemParams
 from qcoinf_ros.theory.rate_distortion import design_objective
 
+pytestmark = pytest.mark.check
+
 PAPER = SystemParams(n_flop=381.6e9, n_flop_server=152.06e9)
 
 

@@ -13,6 +13,8 @@ from qcoinf_ros.planner.core import FEAS_RTOL, least_energy_at
 from qcoinf_ros.planner.presets import load_preset
 from qcoinf_ros.system.model import CalibratedAgentCost, SystemParams, total_delay, total_energy
 
+pytestmark = pytest.mark.check
+
 PAPER = SystemParams(n_flop=381.6e9, n_flop_server=152.06e9)
 EXACT = make_solver('exact')
 

@@ -5,6 +5,8 @@ import pytest
 from qcoinf_ros.planner import make_solver, PlanningProblem
 from qcoinf_ros.planner.presets import load_preset, preset_models, preset_names
 
+pytestmark = pytest.mark.check
+
 
 def test_shipped_presets():
     assert {'paper', 'jetson_orin'} <= set(preset_names())

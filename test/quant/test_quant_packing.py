@@ -9,6 +9,8 @@ from qcoinf_ros.quant.config import QuantConfig
 from qcoinf_ros.quant.packing import pack_codes, packed_nbytes, unpack_codes
 from qcoinf_ros.quant.quantizers import quantize_tensor
 
+pytestmark = pytest.mark.check
+
 
 @settings(max_examples=80, deadline=None)
 @given(bits=st.integers(1, 16), data=st.data())

@@ -5,6 +5,8 @@ import pytest
 from qcoinf_ros.ros.drops import DropLog, MAX_REASON_CHARS, OVERFLOW
 from qcoinf_ros.validation import InputError
 
+pytestmark = pytest.mark.check
+
 
 class Logger:
     def __init__(self):

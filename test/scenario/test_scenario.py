@@ -6,6 +6,8 @@ import pytest
 
 from qcoinf_ros.scenario import BatteryDrain, PiecewiseConstant
 
+pytestmark = pytest.mark.check
+
 
 def test_battery_drains_linearly_and_clamps_at_floor():
     battery = BatteryDrain(initial_percentage=0.9, drain_per_second=0.1, floor_percentage=0.2,

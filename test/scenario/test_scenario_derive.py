@@ -11,6 +11,8 @@ from qcoinf_ros.scenario import BatteryDrain
 from qcoinf_ros.scenario.derive import derive_scenario, quality_floor
 from qcoinf_ros.scenario.schedule import PiecewiseConstant
 
+pytestmark = pytest.mark.check
+
 
 def _cost(part, seconds, t_fixed, t_plane, f_ref=2.4e9):
     return CostMessage(part, 'm', 'lut', 'avx2', 1, tuple(seconds), t_fixed, t_plane, 0.99,

@@ -11,6 +11,8 @@ from qcoinf_ros.serving.fair import FairQueue
 from qcoinf_ros.serving.stamps import StampGuard
 from qcoinf_ros.validation import physical_quantity_reason, require_physical
 
+pytestmark = pytest.mark.check
+
 S = 1_000_000_000
 
 

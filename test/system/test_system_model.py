@@ -22,6 +22,8 @@ from qcoinf_ros.system.model import (
     total_energy,
 )
 
+pytestmark = pytest.mark.check
+
 PAPER = SystemParams(n_flop=381.6e9, n_flop_server=152.06e9)
 
 

@@ -15,6 +15,8 @@ from qcoinf_ros.theory.rate_distortion import (
     rate_upper_bound,
 )
 
+pytestmark = pytest.mark.check
+
 LAMS = st.floats(min_value=1e-3, max_value=1e4, allow_nan=False, allow_infinity=False)
 RATES = st.floats(min_value=1e-6, max_value=60.0, allow_nan=False, allow_infinity=False)
 PROPERTY = settings(max_examples=60, deadline=None)

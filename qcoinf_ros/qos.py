@@ -1,10 +1,14 @@
 """
-QoS as rosbag2 stores it (``offered_qos_profiles``), and rosbag2's rules to record and replay.
+The package's QoS, in one place: the topics' profiles and rosbag2's rules to record and replay.
 
-Profiles are ``rosbags.interfaces.Qos`` tuples, the form the ``rosbags`` writer puts in
-``metadata.yaml`` and in the storage file. The package's own topic profiles
-(:mod:`qcoinf_ros.ros.qos`) are mirrored here so a bag written without ROS (the sample bag)
-carries the QoS the nodes offer; a test checks the two stay equal.
+Every profile is declared here once, as data: a ``rosbags.interfaces.Qos`` tuple, the form
+rosbag2 writes as ``offered_qos_profiles`` in ``metadata.yaml`` and the storage file. The live
+topics use the same declarations: :mod:`qcoinf_ros.ros.qos` converts each to an rclpy
+``QoSProfile`` (``SENSOR``, ``LATCHED``, ``reliable(depth)``) and adds what needs a node
+(``qos_overrides``, the state topics' two subscriptions). The split is the layer rule's
+(``test/lint/test_layering.py``): this module is pure (no rclpy), so the bag code, the sample bag
+written without ROS and the reports read it without a ROS installation; only the adapter in
+``ros/`` imports rclpy, and it declares no profile of its own.
 
 Recording subscribes with what every publisher offers in common (reliable only when all offer
 reliable, transient local only when all offer it), as ``ros2 bag record`` does; playing offers
@@ -36,14 +40,16 @@ def make_qos(reliability: QosReliability, durability: QosDurability, depth: int,
                QosLiveliness.SYSTEM_DEFAULT, DEFAULT_TIME, False)
 
 
-#: Mirrors of ``qcoinf_ros.ros.qos``: SENSOR (camera, battery), LATCHED (plans, deadline) and
-#: ``reliable(depth)`` (embeddings, captions, latency).
+#: Camera frames and battery readings: best effort, small depth (a stale frame is worthless);
+#: rclpy's ``qos_profile_sensor_data``.
 SENSOR = make_qos(QosReliability.BEST_EFFORT, QosDurability.VOLATILE, 5)
+#: Plans, deadlines, model metadata: reliable and latched (transient local, depth 1), so a node
+#: started late, or restarted, receives the value in force (as nav2's ``amcl_pose``).
 LATCHED = make_qos(QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL, 1)
 
 
 def reliable(depth: int = 5) -> Qos:
-    """Reliable, volatile, keep-last ``depth`` (mirror of ``qcoinf_ros.ros.qos.reliable``)."""
+    """Reliable, volatile, keep-last ``depth``: embeddings, captions, latency."""
     return make_qos(QosReliability.RELIABLE, QosDurability.VOLATILE, depth)
 
 
