@@ -18,7 +18,8 @@ message cannot know:
   ``qcoinf/latency``);
 * the embedding's quantization scheme: empty.
 
-A message that does not decode is reported (not replayed), as a damaged one is.
+A message that does not decode is reported (not replayed), as a damaged one is: ``ValueError``
+with the reason and the recorded text.
 """
 
 from __future__ import annotations
@@ -44,23 +45,31 @@ def _string(data: bytes) -> str:
     return check_message(data, STRING).data
 
 
+def _decoded(decode, text: str):
+    """Return ``decode(text)``; its ``ValueError`` names the recorded text (80 characters)."""
+    try:
+        return decode(text)
+    except ValueError as exc:
+        raise ValueError(f'{exc} (recorded: {text!r:.80})') from None
+
+
 def _stamped(new_type: str, values: dict, stamp_ns: int) -> bytes:
     return serialize(build(new_type, header=header(stamp_ns), **values), new_type)
 
 
 def _json(decode, to_fields, new_type: str):
     def convert(data: bytes, stamp_ns: int) -> bytes:
-        return _stamped(new_type, to_fields(decode(_string(data))), stamp_ns)
+        return _stamped(new_type, to_fields(_decoded(decode, _string(data))), stamp_ns)
     return convert
 
 
 def _model(data: bytes, stamp_ns: int) -> bytes:
-    values = fields.model_fields(decode_agent_model(_string(data)))
+    values = fields.model_fields(_decoded(decode_agent_model, _string(data)))
     return serialize(build('qcoinf_ros/msg/ModelInfo', **values), 'qcoinf_ros/msg/ModelInfo')
 
 
 def _caption(data: bytes, stamp_ns: int) -> bytes:
-    values = fields.caption_fields(CaptionRecord(_string(data)))
+    values = fields.caption_fields(_decoded(CaptionRecord, _string(data)))
     return serialize(build('qcoinf_ros/msg/Caption', **values), 'qcoinf_ros/msg/Caption')
 
 
