@@ -140,7 +140,8 @@ def _coded(x: np.ndarray, compression: str) -> tuple[np.ndarray, float]:
 
 
 #: Little-endian element type of each compression in ``Embedding.data``.
-_WIRE: dict[str, np.dtype] = {'none': np.dtype('<f4'), 'fp16': np.dtype('<f2'), 'int8': np.dtype('i1')}
+_WIRE: dict[str, np.dtype] = {'none': np.dtype('<f4'), 'fp16': np.dtype('<f2'),
+                              'int8': np.dtype('i1')}
 
 
 def pack_values(embedding, compression: str) -> tuple[bytes, tuple[int, ...], float]:
