@@ -153,11 +153,10 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
                                 embeddings.get_subscription_count() >= 2), agent.output
         model_id = model_fingerprint(checkpoint, 'git')
         good = np.zeros((17, 32), np.float32)
-        bad = [  # each one in turn, once the node has logged the previous one
+        bad = [  # each one in turn, once the node has logged the previous one; one per drop
+            # class (a class's later drops are summarised, not logged one by one)
             (Embedding(model_id=model_id, bit_width=8, codec='jpeg', shape=[17, 32],
                        data=b'\xff\xd8'), 'Invalid embedding compression'),
-            (Embedding(model_id=model_id, bit_width=8, codec='none', shape=[17, 32],
-                       data=b'garbage'), 'does not match its shape'),
             (embedding_msg(good, EmbeddingMeta('git:someoneelse', 8), Header()),
              'differs from this decoder model'),
             (embedding_msg(np.zeros((3, 32), np.float32), EmbeddingMeta(model_id, 8), Header()),
@@ -181,7 +180,7 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
         embeddings.publish(embedding_msg(good, EmbeddingMeta(model_id, 8), Header()))
         assert graph.spin_until(lambda: graph.captions, timeout=30), decoder.output
         assert decoder.returncode is None and agent.returncode is None
-        assert decoder.output.count('dropped embedding') == 4, decoder.output
+        assert decoder.output.count('dropped embedding') == 3, decoder.output
     finally:
         agent.stop()
         decoder.stop()
