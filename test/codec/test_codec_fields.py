@@ -17,7 +17,7 @@ from qcoinf_ros.codec.plan import ProfileMessage
 
 
 def _msg(values: dict):
-    """Return an object with the fields as attributes (rclpy's and rosbags' messages alike)."""
+    """Return an object with the fields as attributes, as any message class has them."""
     return SimpleNamespace(**values)
 
 
