@@ -176,6 +176,7 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
                  'unsupported image encoding')):
             images.publish(image)
             assert graph.spin_until(lambda: needle in agent.output, timeout=20), agent.output
+            graph.spin_until(lambda: False, timeout=0.1)  # below max_source_rate_hz (60)
         # a good embedding is still decoded: the decoder is alive and well
         embeddings.publish(embedding_msg(good, EmbeddingMeta(model_id, 8), Header()))
         assert graph.spin_until(lambda: graph.captions, timeout=30), decoder.output
