@@ -22,7 +22,8 @@ from qcoinf_ros.monitor.state import MonitorState
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 #: Topics counted for their rate (relative to the namespace), in display order.
-TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'battery_state',
+TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'qcoinf/latency',
+          'battery_state',
           'qcoinf/deadline', 'qcoinf/bit_width', 'qcoinf/frequency_profile',
           'qcoinf/applied_profile', '/diagnostics')
 
@@ -74,6 +75,7 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
         'camera/image_raw': None,  # counted, never decoded
         'qcoinf/embedding': on_embedding,
         'qcoinf/caption': on_caption,  # the edge's and local ones, with their latencies
+        'qcoinf/latency': None,  # deprecated (the caption carries it): counted only
         'battery_state': lambda m, t: state.on_battery(m.percentage, t),
         'qcoinf/deadline': lambda m, t: state.on_deadline(m.data, t),
         'qcoinf/bit_width': lambda m, t: state.on_bit_width(m.data, t),
