@@ -33,7 +33,9 @@ from torch import nn
 from qcoinf_ros.validation import require_int_in_range
 
 __all__ = ['SHAPES', 'INT8_SHAPES', 'Timing', 'Int8Timing', 'bench_layer', 'bench_block',
-           'bench_int8', 'vit_block', 'ViTBlockCall', 'interleaved_medians', 'int8_linear']
+           'bench_int8', 'vit_block', 'ViTBlockCall', 'interleaved_medians', 'int8_linear',
+           'ISA_ENVIRONMENT', 'isa_environment', 'kernel_block', 'Envelope',
+           'bench_envelope']
 
 #: ``(M, K, N)`` of the single-layer rows: one token, and ViT-B's four shapes at 197 tokens.
 SHAPES = ((1, 768, 768), (197, 768, 768), (197, 768, 3072), (197, 3072, 768))
@@ -41,8 +43,14 @@ SHAPES = ((1, 768, 768), (197, 768, 768), (197, 768, 3072), (197, 3072, 768))
 INT8_SHAPES = ((197, 768, 3072), (197, 3072, 768))
 
 
-def interleaved_medians(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Median seconds of each ``fn()``, timed in ``repeats`` rounds that visit every fn once."""
+def interleaved_medians(fns: dict, repeats: int, warmup: int = 1,
+                        clock: Callable[[], float] = time.perf_counter) -> dict:
+    """
+    Median seconds of each ``fn()``, timed in ``repeats`` rounds that visit every fn once.
+
+    ``clock``: wall time by default; ``time.thread_time`` counts only the calling thread's CPU
+    time (one-thread runs on a shared machine: time spent descheduled is not counted).
+    """
     repeats = require_int_in_range('repeats', repeats, 1)
     with torch.no_grad():
         for fn in fns.values():
@@ -51,9 +59,9 @@ def interleaved_medians(fns: dict, repeats: int, warmup: int = 1) -> dict:
         samples = {key: [] for key in fns}
         for _ in range(repeats):
             for key, fn in fns.items():
-                start = time.perf_counter()
+                start = clock()
                 fn()
-                samples[key].append(time.perf_counter() - start)
+                samples[key].append(clock() - start)
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
@@ -280,3 +288,132 @@ def bench_int8(lib, variant: str, m: int, k: int, n: int, bits=range(1, 9), repe
     return Int8Timing(variant, (m, k, n), 1e3 * seconds['fp32'], 1e3 * seconds['torch_int8'],
                       {b: 1e3 * seconds[('int8', b)] for b in bits},
                       {b: 1e3 * seconds[('lut', b)] for b in bits}, errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# The envelope on the ViT-B block: both kernels per b (optionally from a second, baseline build
+# of the library), fp32 and torch int8, at one or more thread counts, all interleaved.
+
+#: Environment that forces every contender to one x86 ISA level (read at library/torch load).
+ISA_ENVIRONMENT = {
+    'avx2': {'QLUT_VARIANT': 'avx2', 'FBGEMM_ENABLE_INSTRUCTIONS': 'AVX2',
+             'MKL_ENABLE_INSTRUCTIONS': 'AVX2', 'ONEDNN_MAX_CPU_ISA': 'AVX2',
+             'ATEN_CPU_CAPABILITY': 'avx2'},
+}
+
+
+def isa_environment(isa: str) -> dict[str, str]:
+    """Variables forcing the kernel library, fbgemm, MKL, oneDNN and ATen to ``isa``."""
+    if isa not in ISA_ENVIRONMENT:
+        raise ValueError(f'Invalid ISA: "{isa}" (expected one of {tuple(ISA_ENVIRONMENT)})')
+    return dict(ISA_ENVIRONMENT[isa])
+
+
+def kernel_block(lib, kernel: str, bit_width, threads: int = 1, b_max: int = 8) -> nn.Module:
+    """
+    Build the ViT-B block with every Linear on ``lib``'s ``kernel`` (``lut`` or ``int8``).
+
+    The layers are the agent runtime's :class:`~qcoinf_ros.lut.linear.LutLinear` holding one
+    form: the planes (``lut``) or the codes for the exact int8 kernels (``int8``, the runtime's
+    ``qint8``); ``bit_width`` must route to that form.
+    """
+    from qcoinf_ros.lut.linear import LutLinear
+    from qcoinf_ros.quant import QuantConfig, quantize_tensor
+    block = vit_block()
+    for name, child in list(block.named_modules()):
+        if not isinstance(child, nn.Linear):
+            continue
+        qt = quantize_tensor(child.weight.detach(), QuantConfig('uniform', b_max, b_max))
+        new = (LutLinear.from_linear(child, qt, bit_width, lib, threads) if kernel == 'lut'
+               else LutLinear.from_linear(child, qt, bit_width, lib, threads, planes=0,
+                                          codes=True))
+        parent_name, _, attr = name.rpartition('.')
+        setattr(block.get_submodule(parent_name) if parent_name else block, attr, new)
+    return ViTBlockCall(block)
+
+
+@dataclass
+class Envelope:
+    """
+    Block times per thread count, the lookup fits per library, the chosen kernel per b.
+
+    ``ms[threads][key]``: key ``fp32``, ``torch_int8`` or ``'<library>/<kernel>/<b>'``.
+    """
+
+    variant: str
+    threads: list[int]
+    ms: dict[int, dict[str, float]]
+    libraries: list[str]
+    fits: dict[int, dict[str, tuple[float, float, float]]]  # threads -> lib -> (t0, tp, r2)
+
+    def chosen(self, threads: int, b: int, lib: str = 'new') -> tuple[str, float]:
+        """Return the faster of the two kernels of ``lib`` at ``b``: (kernel, ms)."""
+        ms = self.ms[threads]
+        return min(((kernel, ms[f'{lib}/{kernel}/{b}']) for kernel in ('lut', 'int8')),
+                   key=lambda kv: kv[1])
+
+    def to_dict(self):
+        """Plain data (JSON-ready)."""
+        return asdict(self)
+
+
+def bench_envelope(libs: dict, variant: str, bits=range(1, 9), repeats: int = 5,
+                   threads=(1,), tokens: int = 197, b_max: int = 8,
+                   cpu_time: bool = False) -> Envelope:
+    """
+    Time the ViT-B block on both kernels of each library in ``libs``, per b and thread count.
+
+    ``libs``: name -> library; fp32 and torch's dynamic int8 beside them, every call in one
+    interleaved round. ``cpu_time``: time the calling thread's CPU time (one thread only).
+    """
+    from qcoinf_ros.lut.linear import BitWidth
+    bits = sorted(bits)
+    threads = sorted(set(threads))
+    if cpu_time and threads != [1]:
+        raise ValueError('cpu_time measures one thread: threads must be (1,)')
+    x = torch.randn(1, tokens, 768, generator=torch.Generator().manual_seed(1))
+    fp32 = ViTBlockCall(vit_block())
+    int8 = ViTBlockCall(vit_block())
+    for name, child in list(int8.block.named_modules()):
+        if isinstance(child, nn.Linear):
+            parent_name, _, attr = name.rpartition('.')
+            setattr(int8.block.get_submodule(parent_name) if parent_name else int8.block, attr,
+                    int8_linear(child))
+    fns = {}
+    for t in threads:
+        def torch_call(module, t=t):
+            torch.set_num_threads(t)
+            return module(x)
+        fns[(t, 'fp32')] = lambda f=torch_call: f(fp32)
+        fns[(t, 'torch_int8')] = lambda f=torch_call: f(int8)
+        for lib_name, lib in libs.items():
+            saved = lib.variant
+            lib.variant = lib.variant_id(variant)
+            try:
+                for kernel in ('lut', 'int8'):
+                    route = 'lut' if kernel == 'lut' else 'qint8'
+                    state = BitWidth(b_max, routes=(route,) * b_max)
+                    module = kernel_block(lib, kernel, state, t, b_max)
+                    for b in bits:
+                        def fn(state=state, module=module, b=b):
+                            state.value = b
+                            return module(x)
+                        fns[(t, f'{lib_name}/{kernel}/{b}')] = fn
+            finally:
+                lib.variant = saved
+    try:
+        seconds = interleaved_medians(fns, repeats,
+                                      clock=time.thread_time if cpu_time else time.perf_counter)
+    finally:
+        torch.set_num_threads(threads[0])
+    ms = {t: {key: 1e3 * s for (tt, key), s in seconds.items() if tt == t} for t in threads}
+    fits = {}
+    for t in threads:
+        fits[t] = {}
+        for lib_name in libs:
+            if len(bits) < 2:
+                fits[t][lib_name] = (float('nan'),) * 3
+                continue
+            fit = _fit(bits, {b: ms[t][f'{lib_name}/lut/{b}'] / 1e3 for b in bits})
+            fits[t][lib_name] = (1e3 * fit.t_fixed, 1e3 * fit.t_plane, fit.r2)
+    return Envelope(variant, threads, ms, list(libs), fits)

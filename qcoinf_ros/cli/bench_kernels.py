@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+import subprocess
 import sys
+
+#: Set in the child that --as-isa starts (the ISA it forces), so it does not re-execute.
+AS_ISA_MARKER = 'QCOINF_BENCH_AS_ISA'
 
 
 def _shapes(text: str) -> list[tuple[int, int, int]]:
@@ -37,14 +42,67 @@ def build_parser() -> argparse.ArgumentParser:
                         + ','.join('x'.join(map(str, s)) for s in SHAPES) + ')')
     parser.add_argument('--no-block', action='store_true', help='skip the ViT-B block')
     parser.add_argument('--repeats', type=int, default=10, help='timed rounds (default 10)')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='kernel and torch threads (default 1)')
+    parser.add_argument('--threads', type=_threads, default=[1],
+                        help='kernel and torch threads (default 1); with --envelope a list, '
+                             'e.g. 1,2, timed interleaved')
     parser.add_argument('--json', type=Path, help='also write the results as JSON')
     parser.add_argument('--int8', action='store_true',
                         help='time the exact int8 kernels instead: per b against the lookup '
                              'kernels, torch dynamic int8 and fp32, on the ViT-B MLP shapes '
                              '(197x768x3072, 197x3072x768) unless --shapes says otherwise')
+    parser.add_argument('--envelope', action='store_true',
+                        help='the ViT-B block on both kernels (lookup and exact int8) per b, the '
+                             'faster one against fp32 and torch int8, per thread count, and the '
+                             "lookup kernels' per-plane cost (against --baseline-library)")
+    parser.add_argument('--baseline-library', type=Path, metavar='PATH',
+                        help='with --envelope: also time a second build of the kernel library '
+                             '(e.g. an older _qlut.so) in the same interleaved rounds and print '
+                             'the per-plane slope ratio')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help='with --envelope at one thread: time CPU time of the calling thread '
+                             'instead of wall time (a shared, loaded machine)')
+    parser.add_argument('--as-isa', choices=('avx2',),
+                        help='re-run the bench in a child process with every contender forced '
+                             'to this ISA (the kernel library, fbgemm, MKL, oneDNN, ATen)')
     return parser
+
+
+def _threads(text: str) -> list[int]:
+    try:
+        out = sorted({int(v) for v in text.split(',')})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid thread count "{text}"') from None
+    if not out or out[0] < 1:
+        raise argparse.ArgumentTypeError(f'thread counts must be >= 1, got "{text}"')
+    return out
+
+
+def as_isa_child(isa: str, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Return the command and environment re-running this bench with everything at ``isa``."""
+    from qcoinf_ros.bench.kernels import isa_environment
+    env = dict(os.environ)
+    env.update(isa_environment(isa))
+    env[AS_ISA_MARKER] = isa
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == '--as-isa':
+            skip = True
+        elif not arg.startswith('--as-isa='):
+            rest.append(arg)
+    return [sys.executable, '-m', 'qcoinf_ros.cli.bench_kernels', *rest], env
+
+
+def _isa_header() -> str:
+    import torch
+    from qcoinf_ros.bench.kernels import ISA_ENVIRONMENT
+    isa = os.environ.get(AS_ISA_MARKER)
+    if not isa:
+        return ''
+    seen = ' '.join(f'{key}={os.environ.get(key, "(unset)")}' for key in ISA_ENVIRONMENT[isa])
+    return (f'forced ISA {isa} (re-executed by --as-isa): {seen}; torch CPU capability '
+            f'{torch.backends.cpu.get_cpu_capability()}')
 
 
 def _row_cells(result, bits):
@@ -56,7 +114,24 @@ def _row_cells(result, bits):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.as_isa and os.environ.get(AS_ISA_MARKER) != args.as_isa:
+        # torch, fbgemm and the kernel library read their ISA variables when they load: a
+        # fresh process is the only honest way to force them
+        cmd, env = as_isa_child(args.as_isa, argv)
+        return subprocess.call(cmd, env=env)
+    if len(args.threads) > 1 and not args.envelope:
+        print('qcoinf bench kernels: error: several thread counts need --envelope',
+              file=sys.stderr)
+        return 2
+    if args.cpu_time and (not args.envelope or args.threads != [1]):
+        print('qcoinf bench kernels: error: --cpu-time needs --envelope and --threads 1',
+              file=sys.stderr)
+        return 2
+    if args.baseline_library and not args.envelope:
+        print('qcoinf bench kernels: error: --baseline-library needs --envelope', file=sys.stderr)
+        return 2
     import torch
     from rich.console import Console
     from rich.table import Table
@@ -74,17 +149,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for v in variants:
             lib.variant_id(v)
-        if args.threads < 1 or args.repeats < 1 or not args.bits or min(args.bits) < 1 \
-                or max(args.bits) > 8:
+        if args.repeats < 1 or not args.bits or min(args.bits) < 1 or max(args.bits) > 8:
             raise ValueError('threads and repeats must be >= 1, bits in 1..8')
     except ValueError as exc:
         print(f'qcoinf bench kernels: error: {exc}', file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     bits = sorted(set(args.bits))
     console = Console(width=None if sys.stdout.isatty() else 200)
+    header = _isa_header()
+    if header:
+        console.print(header)
     console.print(f'kernel library: {library_status()}; variants {", ".join(variants)}; '
-                  f'{args.threads} thread(s), median of {args.repeats} interleaved rounds')
+                  f'{",".join(map(str, args.threads))} thread(s), median of {args.repeats} '
+                  f'interleaved rounds')
+    if args.envelope:
+        return _main_envelope(args, lib, variants, bits, console)
+    args.threads = args.threads[0]
     if args.int8:
         return _main_int8(args, lib, variants, bits, console)
     console.print('cells: ms (ratio to fp32, ratio to dynamic int8)')
@@ -154,6 +235,68 @@ def _main_int8(args, lib, variants, bits, console) -> int:
         console.print(table)
     if args.json:
         args.json.write_text(json.dumps({'int8': results}, indent=2))
+        console.print(f'wrote {args.json}')
+    return 0
+
+
+def _main_envelope(args, lib, variants, bits, console) -> int:
+    from rich.table import Table
+
+    from qcoinf_ros.bench.kernels import bench_envelope
+    from qcoinf_ros.lut.library import KernelLibrary
+    libs = {'new': lib}
+    if args.baseline_library:
+        try:
+            libs['baseline'] = KernelLibrary(args.baseline_library)
+        except ValueError as exc:
+            print(f'qcoinf bench kernels: error: {exc}', file=sys.stderr)
+            return 2
+        console.print(f'baseline library: {args.baseline_library}')
+    results = []
+    for variant in variants:
+        env = bench_envelope(libs, variant, bits, args.repeats, args.threads,
+                             cpu_time=args.cpu_time)
+        results.append(env.to_dict())
+        for t in env.threads:
+            ms = env.ms[t]
+            fp32, tint8 = ms['fp32'], ms['torch_int8']
+            clock = 'CPU time' if args.cpu_time else 'wall time'
+            table = Table(title=f'{variant}, {t} thread(s), {clock}: ViT-B block (197 tokens); '
+                                f'fp32 {fp32:.2f} ms, torch dynamic int8 {tint8:.2f} ms',
+                          title_justify='left')
+            cols = ['b', 'lut ms', 'int8 ms', 'chosen', 'chosen / fp32', 'chosen / torch int8']
+            if 'baseline' in libs:
+                cols += ['baseline lut ms', 'baseline int8 ms']
+            for col in cols:
+                table.add_column(col, justify='right')
+            for b in bits:
+                kernel, best = env.chosen(t, b)
+                row = [str(b), f'{ms[f"new/lut/{b}"]:.2f}', f'{ms[f"new/int8/{b}"]:.2f}',
+                       f'{kernel} {best:.2f}', f'{best / fp32:.2f}x', f'{best / tint8:.2f}x']
+                if 'baseline' in libs:
+                    row += [f'{ms[f"baseline/lut/{b}"]:.2f}', f'{ms[f"baseline/int8/{b}"]:.2f}']
+                table.add_row(*row)
+            console.print(table)
+            for name in libs:
+                t0, tp, r2 = env.fits[t][name]
+                console.print(f'{variant} {t}T {name} lut fit: t(b) = {t0:.2f} + {tp:.2f} b ms '
+                              f'(R^2 {r2:.3f})')
+            if 'baseline' in libs:
+                ratio = env.fits[t]['new'][1] / env.fits[t]['baseline'][1]
+                console.print(f'{variant} {t}T per-plane cost new / baseline = {ratio:.2f}')
+            ok = all(env.chosen(t, b)[1] <= min(fp32, tint8) for b in bits)
+            console.print(f'{variant} {t}T chosen <= min(fp32, torch int8) at every b: {ok}; '
+                          f't({bits[0]}) / fp32 = {env.chosen(t, bits[0])[1] / fp32:.2f}')
+        one = env.threads[0]
+        for t in env.threads[1:]:
+            cells = []
+            for b in bits:
+                parts = [f'{k} {env.ms[t][f"new/{k}/{b}"] / env.ms[one][f"new/{k}/{b}"]:.2f}'
+                         for k in ('lut', 'int8')]
+                cells.append(f'b={b}: ' + ', '.join(parts))
+            console.print(f'{variant} t({t} threads) / t({one}): ' + '; '.join(cells))
+    if args.json:
+        args.json.write_text(json.dumps({'envelope': results}, indent=2))
         console.print(f'wrote {args.json}')
     return 0
 

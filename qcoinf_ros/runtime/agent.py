@@ -174,11 +174,15 @@ class AgentRuntime:
         raise NotImplementedError
 
 
+def _nested(module, config, filter_fn, stored) -> NestedQuantizedModel:
+    """Return the module's weights fake-quantized at ``config`` (reference, torch int8)."""
+    return NestedQuantizedModel(module, config.scheme, config.b_max, config.granularity,
+                                filter_fn, config.channel_axis, stored=stored)
+
+
 class _ReferenceRuntime(AgentRuntime):
     def __init__(self, module, reason, config, filter_fn, threads, stored):
-        self._nested = NestedQuantizedModel(module, config.scheme, config.b_max,
-                                            config.granularity, filter_fn, config.channel_axis,
-                                            stored=stored)
+        self._nested = _nested(module, config, filter_fn, stored)
         super().__init__(module, 'reference', reason, config, self._nested.num_quantized,
                          threads)
 
@@ -196,9 +200,7 @@ class _Int8Runtime(AgentRuntime):
     # int8 Linear built from them; a switch rewrites the float weights, then rebuilds the int8
     # layers (O(weights)).
     def __init__(self, module, reason, config, filter_fn, threads, stored):
-        self._nested = NestedQuantizedModel(module, config.scheme, config.b_max,
-                                            config.granularity, filter_fn, config.channel_axis,
-                                            stored=stored)
+        self._nested = _nested(module, config, filter_fn, stored)
         self._float = [(fqn, child) for fqn, child in module.named_modules()
                        if isinstance(child, nn.Linear)]
         self._root = module

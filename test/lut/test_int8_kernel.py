@@ -185,6 +185,29 @@ def test_activation_quantization_is_per_row_and_block_and_exact_on_the_grid():
     assert np.all(np.abs(q.astype(np.int64)) <= 127)
 
 
+@pytest.mark.parametrize('pattern', ['max', 'min', 'alternating'])
+def test_extreme_codes_and_inputs_stay_exact_at_the_int16_headroom(lib, pattern):
+    # the AVX2 kernel sums vpmaddubsw pairs in int16 over H(b) quads: codes at 2^B - 1 and
+    # inputs at +-127 (|x| = amax everywhere) put every partial sum at its bound
+    m, k, n = 13, 1030, 40
+    x = torch.ones(m, k)
+    if pattern == 'min':
+        x = -x
+    elif pattern == 'alternating':
+        x[:, 1::2] = -1.0
+        x[::2] = -x[::2]
+    for code_bits in (8, 7):
+        u = np.full((n, k), 2 ** code_bits - 1, dtype=np.uint8)
+        u[::3] = 0  # some outputs at the other end
+        ws = torch.full((n,), 0.01)
+        packed = torch.from_numpy(lib.int8_pack(u, code_bits))
+        for b in range(1, code_bits + 1):
+            want = int8_linear_reference(x.numpy(), u, code_bits, b, ws.numpy(), None)
+            for name in lib.supported:
+                got = run(lib, x, packed, code_bits, b, ws, None, name)
+                assert np.array_equal(got, want), (pattern, code_bits, b, name)
+
+
 def test_threads_do_not_change_the_result(lib):
     x, _, u, ws, bias = make_case(33, 700, 100, 8, seed=5)
     packed = torch.from_numpy(lib.int8_pack(u, 8))

@@ -82,6 +82,23 @@ def test_every_variant_equals_the_reference_bit_for_bit(lib, m, k, n, planes):
                 assert np.array_equal(out.numpy(), want), (name, b, use_bias)
 
 
+@pytest.mark.parametrize('m, k, n', [
+    (40, 700, 150),    # several tile groups, K-blocks inside them, handed out to the threads
+    (300, 1800, 150),  # every row's tables over 1 MB: larger tile groups
+])
+def test_tile_groups_and_any_thread_count_equal_the_reference(lib, m, k, n):
+    x, qt, bits_in, ws, bias = make_case(m, k, n, 8, seed=7)
+    for b in (1, 8):
+        want = lut_linear_reference(x.numpy(), bits_in, b, ws.numpy(), bias.numpy())
+        for name in lib.supported:
+            packed = torch.from_numpy(lib.pack(bits_in, k, name))
+            for threads in (1, 2, 3, 16):
+                out = torch.full((m, n), float('nan'))
+                lib.linear(x, packed, 8, b, n, ws, bias, out, threads=threads,
+                           variant=lib.variant_id(name))
+                assert np.array_equal(out.numpy(), want), (name, b, threads)
+
+
 @pytest.mark.parametrize('granularity', ['per_tensor', 'per_channel'])
 def test_output_is_the_dequantized_product_within_the_table_error_bound(lib, granularity):
     m, k, n, planes = 12, 1300, 40, 8

@@ -8,8 +8,13 @@
 //   avx512  x86 AVX-512 VBMI + VNNI: four groups' full tables in one zmm, vpermb lookups,
 //           vpdpbusd sums the four groups of an output into int32;
 //   neon    aarch64 NEON with the dot-product extension: tbl over four groups' tables, sdot.
+// The x86 lookup kernels expand a tile group's table indices once per K-block into a thread's
+// scratch (every row reuses them: the inner loop is lookup, multiply-add, add), run K-blocks
+// inside tile groups and hand the groups out to the threads from a shared counter.
 // The int8 kernels (qlut_int8_*, one u8 x s8 GEMM per bit-width on the stored code bytes) have
-// the same four variants: vpdpbusd (avx512), vpmaddubsw/vpmaddwd (avx2), sdot (neon), scalar.
+// the same four variants: vpdpbusd (avx512), vpmaddubsw/vpmaddwd (avx2: pair sums added in
+// int16 over the per-b headroom; b = 8 widened to int16), sdot (neon), scalar. A tile's codes
+// for a K-block are shifted/masked/widened once into a thread's scratch for every row.
 // Every variant computes the same integers (tested against each other and against the numpy
 // emulation in qcoinf_ros/lut/reference.py). Build with -DQLUT_EMULATE on x86 to run the
 // AVX2/AVX-512 code on SIMDe's portable implementation of the intrinsics (tests only).
@@ -21,6 +26,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
@@ -146,6 +153,55 @@ int64_t packed_bytes(int layout, const Dims &d, int planes) {
 
 // ---------------------------------------------------------------------------------------
 // Thread pool: persistent workers, the caller runs part 0. Leaked on purpose (no join at exit).
+// One run per kernel call: its two phases (tables or quantized inputs per row, then the GEMM)
+// meet at a Barrier inside the job, not at a second wake-up of the workers. The caller waiting
+// for the workers spins briefly (kSpinUs) before sleeping; a worker sleeps as soon as its part
+// is done (a spinning worker would take the core from torch's own threads, which run the
+// layers between ours).
+constexpr int kSpinUs = 50;
+
+inline void cpu_relax() {
+#if defined(QLUT_X86)
+  __builtin_ia32_pause();
+#elif defined(QLUT_ARM)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Spin until done() or kSpinUs have passed; returns done().
+template <typename Done>
+bool spin_until(Done done) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinUs))
+      return done();
+  }
+}
+
+// The parts of one job meet here between its phases: spin, then yield (a part may be waiting
+// for a core on a busy machine).
+class Barrier {
+ public:
+  explicit Barrier(int parts) : parts_(parts) {}
+  void arrive_and_wait() {
+    arrived_.fetch_add(1, std::memory_order_acq_rel);
+    for (int spins = 0; arrived_.load(std::memory_order_acquire) < parts_; ++spins) {
+      if (spins < 4096)
+        cpu_relax();
+      else
+        std::this_thread::yield();
+    }
+  }
+
+ private:
+  const int parts_;
+  std::atomic<int> arrived_{0};
+};
+
 class Pool {
  public:
   void run(int parts, const std::function<void(int)> &fn) {
@@ -162,37 +218,45 @@ class Pool {
       }
       job_ = &fn;
       parts_ = parts;
-      remaining_ = parts - 1;
-      ++generation_;
+      remaining_.store(parts - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     fn(0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return remaining_ == 0; });
+    if (!spin_until([this] { return remaining_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_.wait(lock, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
     job_ = nullptr;
   }
 
  private:
   void loop(int id) {
     uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return generation_ != seen; });
-      seen = generation_;
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+      seen = generation_.load(std::memory_order_relaxed);
       if (id >= parts_) continue;
       const std::function<void(int)> *job = job_;
       lock.unlock();
       (*job)(id);
-      lock.lock();
-      if (--remaining_ == 0) done_.notify_one();
+      // the last one to finish wakes the caller (if it went to sleep: the notify is under the
+      // lock so that it cannot fall between the caller's check and its wait)
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> done_lock(mu_);
+        done_.notify_one();
+      }
     }
   }
   std::mutex region_mu_, mu_;
   std::condition_variable cv_, done_;
   std::vector<std::thread> workers_;
   const std::function<void(int)> *job_ = nullptr;
-  int parts_ = 0, remaining_ = 0;
-  uint64_t generation_ = 0;
+  int parts_ = 0;
+  std::atomic<int> remaining_{0};
+  std::atomic<uint64_t> generation_{0};
 };
 
 Pool &pool() {
@@ -439,6 +503,9 @@ struct Job {
   int64_t m;
   float pow2;           // 2^-bits
   const int32_t *qsum = nullptr;  // int8 kernels: sum of the quantized inputs [m][nkb]
+  const int16_t *q16 = nullptr;   // int8 kernels, avx2 at b = 8: the inputs as int16 [m][kp]
+  uint8_t *expanded = nullptr;    // x86 lookup kernels: per part, expanded indices
+  size_t expanded_part = 0;       // bytes per part
 };
 
 // Output finishing in place: y = yacc * (wscale * 2^-bits) + bias for columns [n0, n1).
@@ -510,20 +577,51 @@ QLUT_AVX2_FN inline void avx2_store(const Job &J, int64_t row, int kb, int n0, _
   _mm256_storeu_ps(out + 8, yhi);
 }
 
-// R rows x 16 outputs x one K-block: for each plane, int16 sums over the block's group pairs
-// (acc += sg * (H[idx] + 128)), then int32 Horner, minus 128 x the mirror-sign sums.
-template <int R>
-QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
+// The table indices and mirror signs of one tile's planes for one K-block, expanded once per
+// (tile, K-block) into a thread's scratch and reused by every row: [plane][pair][idx 32 | sg 32].
+// From the packed word A | B << 4 per output: bytes (A, B), the index clears bit 3 of A and
+// sets it in B (the half table of group 2r, then of 2r + 1), the sign is +-1 from bit 3.
+constexpr int kPairExpanded = 64;
+
+// Index and mirror signs of one group pair of 16 outputs from the packed words A | B << 4.
+QLUT_AVX2_FN inline void avx2_pair_index(const uint8_t *w, __m256i *idx, __m256i *sg) {
+  const __m256i c0f0f = _mm256_set1_epi16(0x0F0F), c0f07 = _mm256_set1_epi16(0x0F07);
+  const __m256i c0800 = _mm256_set1_epi16(0x0800);
+  const __m256i signs = _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
+  __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
+  *idx = _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07);
+  *sg = _mm256_shuffle_epi8(signs, x);
+}
+
+QLUT_AVX2_FN void avx2_expand(const Job &J, int t, int kb, uint8_t *out) {
+  const Dims &d = J.d;
+  const int npairs = d.groups / 2;
+  const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
+  for (int p = 0; p < J.bits; ++p) {
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
+    for (int pr = pa; pr < pb; ++pr, w += 16, out += kPairExpanded) {
+      __m256i idx, sg;
+      avx2_pair_index(w, &idx, &sg);
+      _mm256_store_si256((__m256i *)out, idx);
+      _mm256_store_si256((__m256i *)(out + 32), sg);
+    }
+  }
+}
+
+// R rows x 16 outputs x one K-block on the expanded indices: for each plane, int16 sums over
+// the block's group pairs (acc += sg * (H[idx] + 128)), then int32 Horner, minus 128 x the
+// mirror-sign sums.
+// Direct: the indices computed here from the packed words (few rows: expanding would cost more).
+template <int R, bool Direct = false>
+QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb, const uint8_t *ex) {
   static_assert(R >= 1 && R <= 12, "named accumulators acc0..acc11");
   const Dims &d = J.d;
   const int npairs = d.groups / 2;
   const int pa = kb * (kBlockGroups / 2), pb = std::min(pa + kBlockGroups / 2, npairs);
   const uint8_t *tab[12];
   for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
-  const __m256i c0f0f = _mm256_set1_epi16(0x0F0F), c0f07 = _mm256_set1_epi16(0x0F07);
-  const __m256i c0800 = _mm256_set1_epi16(0x0800);
-  const __m256i signs = _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1,
-                                         -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 1, 1, 1);
   __m256i alo[R], ahi[R];  // int32 Horner sums (assigned at p = 0)
   __m256i clo = _mm256_setzero_si256(), chi = _mm256_setzero_si256();
   const int16_t *c16 = (const int16_t *)(J.packed + pair_main_bytes(d, J.planes)) +
@@ -539,13 +637,16 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
     __m256i acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11;
     acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = _mm256_setzero_si256();
     acc8 = acc9 = acc10 = acc11 = _mm256_setzero_si256();
+    const uint8_t *e = ex + (int64_t)p * (pb - pa) * kPairExpanded;
     const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * npairs + pa) * 16;
-    for (int pr = pa; pr < pb; ++pr, w += 16) {
-      // word = A | B << 4 -> bytes (A, B); the table index clears bit 3 of A, sets it in B
-      __m256i wv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w));
-      __m256i x = _mm256_and_si256(_mm256_or_si256(wv, _mm256_slli_epi16(wv, 4)), c0f0f);
-      __m256i idx = _mm256_and_si256(_mm256_or_si256(x, c0800), c0f07);
-      __m256i sg = _mm256_shuffle_epi8(signs, x);
+    for (int pr = pa; pr < pb; ++pr, e += kPairExpanded, w += 16) {
+      __m256i idx, sg;
+      if (Direct) {
+        avx2_pair_index(w, &idx, &sg);
+      } else {
+        idx = _mm256_load_si256((const __m256i *)e);
+        sg = _mm256_load_si256((const __m256i *)(e + 32));
+      }
 #define QLUT_ROW(i) \
   if (i < R) QLUT_AVX2_STEP(acc##i, tab[i] + pr * 16, idx, sg);
       QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5)
@@ -567,34 +668,81 @@ QLUT_AVX2_FN void avx2_rows(const Job &J, int t, int64_t m0, int kb) {
                _mm256_cvtepi32_ps(_mm256_sub_epi32(ahi[r], chi)));
 }
 
-void avx2_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
-  int64_t m = m0;
-  for (; m + 8 <= m1; m += 8) avx2_rows<8>(J, t, m, kb);
-  for (; m + 4 <= m1; m += 4) avx2_rows<4>(J, t, m, kb);
-  for (; m + 2 <= m1; m += 2) avx2_rows<2>(J, t, m, kb);
-  for (; m < m1; ++m) avx2_rows<1>(J, t, m, kb);
+// One group of tiles [tg, te) x every row x one K-block: expand the group's indices once
+// (G x b x 4 KB), then the rows in blocks of 12, each block's tables
+// (12 KB) staying in L1 while the group's tiles pass. The order of groups and K-blocks is
+// lut_tiles'.
+constexpr int kExpandTiles = 4;  // tiles per group, at least
+constexpr int kDirectRows = 8;   // up to this many rows, no expansion (one row block)
+
+void avx2_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
+  if (m <= kDirectRows) {  // one block of rows: the indices computed in place
+    int64_t r = 0;
+    for (; r + 8 <= m; r += 8)
+      for (int t = tg; t < te; ++t) avx2_rows<8, true>(J, t, r, kb, ex);
+    for (; r + 4 <= m; r += 4)
+      for (int t = tg; t < te; ++t) avx2_rows<4, true>(J, t, r, kb, ex);
+    for (; r + 2 <= m; r += 2)
+      for (int t = tg; t < te; ++t) avx2_rows<2, true>(J, t, r, kb, ex);
+    for (; r < m; ++r)
+      for (int t = tg; t < te; ++t) avx2_rows<1, true>(J, t, r, kb, ex);
+    return;
+  }
+  const size_t per_tile = (size_t)J.bits * (kBlockGroups / 2) * kPairExpanded;
+  for (int t = tg; t < te; ++t) avx2_expand(J, t, kb, ex + (t - tg) * per_tile);
+  int64_t r = 0;
+  for (; r + 12 <= m; r += 12)
+    for (int t = tg; t < te; ++t) avx2_rows<12>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 8 <= m; r += 8)
+    for (int t = tg; t < te; ++t) avx2_rows<8>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 4 <= m; r += 4)
+    for (int t = tg; t < te; ++t) avx2_rows<4>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 2 <= m; r += 2)
+    for (int t = tg; t < te; ++t) avx2_rows<2>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r < m; ++r)
+    for (int t = tg; t < te; ++t) avx2_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
 }
 
-// R rows x 16 outputs x one K-block: vpermb over four groups' tables, vpdpbusd into int32,
-// Horner over planes in the accumulator itself.
-template <int R>
-QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb) {
+// The vpermb indices of one tile's planes for one K-block, expanded once per (tile group,
+// K-block) into a thread's scratch and reused by every row: [plane][quad][64 bytes].
+constexpr int kQuadExpanded = 64;
+
+QLUT_AVX512_FN inline __m512i avx512_quad_index(const uint8_t *w) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i sel = _mm512_set1_epi32(0x30201000);
+  const __m512i shifts = _mm512_set1_epi64(0x2C2824200C080400LL);  // bits 0,4,8,12,32,...,44
+  __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
+  return _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA);
+}
+
+QLUT_AVX512_FN void avx512_expand(const Job &J, int t, int kb, uint8_t *out) {
+  const int nquads = J.d.groups / 4;
+  const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
+  for (int p = 0; p < J.bits; ++p) {
+    const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
+    for (int q = qa; q < qb; ++q, w += 32, out += kQuadExpanded)
+      _mm512_store_si512((void *)out, avx512_quad_index(w));
+  }
+}
+
+// R rows x 16 outputs x one K-block on the expanded indices: vpermb over four groups' tables,
+// vpdpbusd into int32, Horner over planes in the accumulator itself.
+template <int R, bool Direct = false>
+QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb, const uint8_t *ex) {
   const Dims &d = J.d;
   const int nquads = d.groups / 4;
   const int qa = kb * (kBlockGroups / 4), qb = std::min(qa + kBlockGroups / 4, nquads);
   const uint8_t *tab[R];
   for (int r = 0; r < R; ++r) tab[r] = J.tab + (m0 + r) * J.tab_row;
-  const __m512i ones = _mm512_set1_epi8(1), low = _mm512_set1_epi8(0x0F);
-  const __m512i sel = _mm512_set1_epi32(0x30201000);
-  const __m512i shifts = _mm512_set1_epi64(0x2C2824200C080400LL);  // bits 0,4,8,12,32,...,44
+  const __m512i ones = _mm512_set1_epi8(1);
   __m512i acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
   for (int p = 0; p < J.bits; ++p) {
     for (int r = 0; r < R; ++r) acc[r] = _mm512_slli_epi32(acc[r], 1);
+    const uint8_t *e = ex + (int64_t)p * (qb - qa) * kQuadExpanded;
     const uint8_t *w = J.packed + (((int64_t)t * J.planes + p) * nquads + qa) * 32;
-    for (int q = qa; q < qb; ++q, w += 32) {
-      __m512i wd = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)w));
-      __m512i idx = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(shifts, wd), low, sel, 0xEA);
+    for (int q = qa; q < qb; ++q, e += kQuadExpanded, w += 32) {
+      const __m512i idx = Direct ? avx512_quad_index(w) : _mm512_load_si512((const void *)e);
       for (int r = 0; r < R; ++r) {
         __m512i tb = _mm512_loadu_si512((const void *)(tab[r] + q * 64));
         acc[r] = _mm512_dpbusd_epi32(acc[r], ones, _mm512_permutexvar_epi8(idx, tb));
@@ -622,11 +770,52 @@ QLUT_AVX512_FN void avx512_rows(const Job &J, int t, int64_t m0, int kb) {
   }
 }
 
-void avx512_block(const Job &J, int t, int64_t m0, int64_t m1, int kb) {
-  int64_t m = m0;
-  for (; m + 8 <= m1; m += 8) avx512_rows<8>(J, t, m, kb);
-  for (; m + 4 <= m1; m += 4) avx512_rows<4>(J, t, m, kb);
-  for (; m < m1; ++m) avx512_rows<1>(J, t, m, kb);
+// As avx2_group: rows in blocks of 8 (8 rows' tables for a K-block, 16 KB; 16 rows measured
+// no faster).
+void avx512_group(const Job &J, int tg, int te, int64_t m, int kb, uint8_t *ex) {
+  if (m <= kDirectRows) {  // one block of rows: the indices computed in place
+    int64_t r = 0;
+    for (; r + 8 <= m; r += 8)
+      for (int t = tg; t < te; ++t) avx512_rows<8, true>(J, t, r, kb, ex);
+    for (; r + 4 <= m; r += 4)
+      for (int t = tg; t < te; ++t) avx512_rows<4, true>(J, t, r, kb, ex);
+    for (; r < m; ++r)
+      for (int t = tg; t < te; ++t) avx512_rows<1, true>(J, t, r, kb, ex);
+    return;
+  }
+  const size_t per_tile = (size_t)J.bits * (kBlockGroups / 4) * kQuadExpanded;
+  for (int t = tg; t < te; ++t) avx512_expand(J, t, kb, ex + (t - tg) * per_tile);
+  int64_t r = 0;
+  for (; r + 8 <= m; r += 8)
+    for (int t = tg; t < te; ++t) avx512_rows<8>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r + 4 <= m; r += 4)
+    for (int t = tg; t < te; ++t) avx512_rows<4>(J, t, r, kb, ex + (t - tg) * per_tile);
+  for (; r < m; ++r)
+    for (int t = tg; t < te; ++t) avx512_rows<1>(J, t, r, kb, ex + (t - tg) * per_tile);
+}
+
+// The x86 lookup kernels over tile groups and every row: K-blocks inside tile groups, so that a
+// group's outputs (yacc, M x 16 G floats) stay in cache between K-blocks instead of a round trip
+// to memory per K-block (197 x 3072 outputs: 2.4 MB), and the groups handed out to the threads
+// one at a time from a shared counter (qlut_linear). Every row's tables are read once per
+// group and K-block: G = M x table row / 256 KB tiles per group (4..16) keeps that stream below
+// ~1 byte per lookup cycle when the tables outgrow L2 (197 x 3072 inputs: 1.2 MB for avx2,
+// 2.4 MB for avx512).
+int lut_group_tiles(int64_t m, int64_t tab_row) {
+  const int64_t g = (m * tab_row + (256 << 10) - 1) / (256 << 10);
+  return (int)std::min<int64_t>(16, std::max<int64_t>(kExpandTiles, g));
+}
+
+size_t lut_expanded_bytes(int variant, int bits, int group_tiles) {
+  const size_t per_tile = (size_t)bits * kBlockGroups *
+                          (variant == QLUT_AVX2 ? kPairExpanded / 2 : kQuadExpanded / 4);
+  return (per_tile * group_tiles + 63) / 64 * 64;
+}
+
+void lut_group_all_blocks(const Job &J, int part, int tg, int te, int64_t m) {
+  uint8_t *ex = J.expanded + part * J.expanded_part;
+  auto group = J.variant == QLUT_AVX2 ? avx2_group : avx512_group;
+  for (int kb = 0; kb < J.d.nkb; ++kb) group(J, tg, te, m, kb, ex);
 }
 #endif
 
@@ -806,76 +995,303 @@ void scalar_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
 }
 
 #ifdef QLUT_X86
-// AVX2 (no VNNI): vpmaddubsw multiplies u8 x s8 pairs into int16 and saturates. For b <= 7,
-// u_b <= 127 and |q| <= 127, so a pair is at most 2 * 127 * 127 = 32258 < 32767: exact, then
-// vpmaddwd with ones sums pairs into int32. For b = 8 (u up to 255: 2 * 255 * 127 = 64770
-// would saturate) the code is split exactly as u = 2 (u >> 1) + (u & 1): both halves are
-// exact under vpmaddubsw (<= 32258 and <= 254), and vpmaddwd with 2 and with 1 widens them
-// into the int32 sum; twice the work of b <= 7, no approximation.
-template <int R, bool Wide>
-QLUT_AVX2_FN void avx2_i8_rows(const Job &J, int t, int64_t m0, int kb) {
-  const Dims &d = J.d;
-  const int quads = d.kp / 4;
-  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
-  const int s = J.planes - J.bits;
-  const __m256i lowmask = _mm256_set1_epi8((char)(0xFF >> s));
-  const __m256i ones = _mm256_set1_epi16(1), twos = _mm256_set1_epi16(2);
-  const __m256i seven = _mm256_set1_epi8(0x7F), one8 = _mm256_set1_epi8(1);
-  const uint8_t *xr[R];
-  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
-  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
-  __m256i acc[R][2];
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)w);
-    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
-    if (!Wide) {
-      const __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(w0, s), lowmask);
-      const __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(w1, s), lowmask);
-      for (int r = 0; r < R; ++r) {
-        const __m256i xb = _mm256_set1_epi32(load32(xr[r] + 4 * q));
-        acc[r][0] = _mm256_add_epi32(acc[r][0],
-                                     _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xb), ones));
-        acc[r][1] = _mm256_add_epi32(acc[r][1],
-                                     _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xb), ones));
-      }
-    } else {
-      const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(w0, 1), seven);
-      const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(w1, 1), seven);
-      const __m256i l0 = _mm256_and_si256(w0, one8), l1 = _mm256_and_si256(w1, one8);
-      for (int r = 0; r < R; ++r) {
-        const __m256i xb = _mm256_set1_epi32(load32(xr[r] + 4 * q));
-        acc[r][0] = _mm256_add_epi32(
-            acc[r][0], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h0, xb), twos),
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(l0, xb), ones)));
-        acc[r][1] = _mm256_add_epi32(
-            acc[r][1], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(h1, xb), twos),
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(l1, xb), ones)));
-      }
-    }
+// AVX2 (no VNNI): vpmaddubsw multiplies u8 x s8 and adds each pair into int16, saturating.
+// For b <= 7, u_b <= 2^b - 1 <= 127 and |q| <= 127, so a pair is at most 254 (2^b - 1) <= 32258:
+// exact. Those int16 pair sums are then added in int16 (vpaddw) over a run of
+// H(b) = floor(32767 / (254 (2^b - 1))) quads (129, 43, 18, 8, 4, 2, 1 for b = 1..7): every
+// partial sum stays within +-32767, so nothing wraps, and only then widened into int32 by
+// vpmaddwd with ones. Fewer widenings, fewer multiply-port uops per product: the per-b headroom
+// (b <= 4: ~1.1 multiply uops per 32 products instead of 2).
+// b = 8 (u up to 255: a pair could reach 64770) widens instead of splitting: the codes are
+// zero-extended to int16, the activations kept as int16 too, and vpmaddwd multiplies and adds
+// pairs into int32 exactly (16 products per uop: the same multiply-port cost as b = 7, no
+// second pass). 8 uops per 64 products against 6 for b <= 7 (fbgemm's AVX2 path has 6 at every
+// width because it quantizes activations to 7 bits). 7-bit activations at b = 8 only were
+// measured and rejected: on a ViT-B-like layer with outlier inputs the output error of b = 8
+// with 7-bit activations (6.2 %) exceeds that of b = 7 with 8-bit ones (3.8 %), so b = 8 would
+// cost as much as b = 7 and be worse, and the planner's "more bits, less error" would break.
+// A tile's codes for one K-block are converted once (shifted, u_b = u >> (B - b), or widened)
+// into a thread's scratch and reused by every row: the per-row loop is loads and multiply-adds.
+constexpr int kI8BlockQuads = kBlockInputs / 4;  // 128
+constexpr int kI8ConvertRows = 16;  // avx512: from this many rows, convert a pair's codes once
+
+inline int int8_headroom(int bits) { return 32767 / (254 * ((1 << bits) - 1)); }
+
+QLUT_AVX2_FN void avx2_i8_convert(const Job &J, int t, int kb, int nq, bool wide, void *dst) {
+  const int quads = J.d.kp / 4;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  if (wide) {
+    int16_t *out = (int16_t *)dst;
+    for (int i = 0; i < nq * kQuadBytes; i += 16)
+      _mm256_store_si256((__m256i *)(out + i),
+                         _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w + i))));
+    return;
   }
+  const int s = J.planes - J.bits;
+  const __m128i count = _mm_cvtsi32_si128(s);
+  const __m256i mask = _mm256_set1_epi8((char)(0xFF >> s));
+  uint8_t *out = (uint8_t *)dst;
+  for (int i = 0; i < nq * kQuadBytes; i += 32)
+    _mm256_store_si256((__m256i *)(out + i),
+                       _mm256_and_si256(_mm256_srl_epi16(
+                           _mm256_loadu_si256((const __m256i *)(w + i)), count), mask));
+}
+
+QLUT_AVX2_FN inline void avx2_i8_finish(const Job &J, int t, int64_t row, int kb, __m256i d0,
+                                        __m256i d1) {
+  const __m256i c = _mm256_set1_epi32(int8_correction(J, row, kb));
+  const __m256i a0 = _mm256_sub_epi32(_mm256_add_epi32(d0, d0), c);
+  const __m256i a1 = _mm256_sub_epi32(_mm256_add_epi32(d1, d1), c);
+  avx2_store(J, row, kb, t * kTileN, _mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1));
+}
+
+// One row's steps of the AVX2 int8 kernels, written in asm with named accumulators (GCC's
+// allocator otherwise spills or copies the accumulators every step, as for the lookup kernels);
+// the intrinsic forms (QLUT_EMULATE) compute the same thing.
+//   I8_RUN:  s0 += maddubs(w0, x4), s1 += maddubs(w1, x4)           (int16, inside a run)
+//   I8_ONE:  a0 += madd(maddubs(w0, x4), 1), a1 += ...              (int32, runs of one quad)
+//   I8_WIDE: a_j += madd(w[j], x4 as int16) for the four ymm of a quad (b = 8)
+#if defined(QLUT_EMULATE)
+#define QLUT_I8_RUN(s0, s1, xp, w0, w1)                                   \
+  do {                                                                    \
+    const __m256i xb_ = _mm256_set1_epi32(load32(xp));                    \
+    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(w0, xb_));             \
+    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(w1, xb_));             \
+  } while (0)
+#define QLUT_I8_ONE(a0, a1, xp, w0, w1, ones)                                                  \
+  do {                                                                                         \
+    const __m256i xb_ = _mm256_set1_epi32(load32(xp));                                         \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(w0, xb_), ones));         \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(w1, xb_), ones));         \
+  } while (0)
+#define QLUT_I8_FOLD(a0, a1, s0, s1, ones)                                          \
+  do {                                                                              \
+    const __m256i one_ = _mm256_load_si256((const __m256i *)(ones));                \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(s0, one_));                         \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(s1, one_));                         \
+  } while (0)
+#define QLUT_I8_WIDE(a0, a1, a2, a3, xp, w)                                                    \
+  do {                                                                                         \
+    int64_t x4_;                                                                               \
+    std::memcpy(&x4_, xp, sizeof x4_);                                                         \
+    const __m256i xb_ = _mm256_set1_epi64x(x4_);                                               \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w)), xb_)); \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w) + 1), xb_)); \
+    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w) + 2), xb_)); \
+    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w) + 3), xb_)); \
+  } while (0)
+#else
+#define QLUT_I8_RUN(s0, s1, xp, w0, w1)                                        \
+  do {                                                                         \
+    __m256i xb_, t_;                                                           \
+    __asm__("vpbroadcastd %[x], %[xb]\n\t"                                     \
+            "vpmaddubsw %[xb], %[u0], %[t]\n\t"                                \
+            "vpaddw %[t], %[c0], %[c0]\n\t"                                    \
+            "vpmaddubsw %[xb], %[u1], %[t]\n\t"                                \
+            "vpaddw %[t], %[c1], %[c1]"                                        \
+            : [c0] "+x"(s0), [c1] "+x"(s1), [xb] "=&x"(xb_), [t] "=&x"(t_)     \
+            : [x] "m"(*(const int32_t *)(xp)), [u0] "x"(w0), [u1] "x"(w1));    \
+  } while (0)
+#define QLUT_I8_ONE(a0, a1, xp, w0, w1, ones)                                            \
+  do {                                                                                   \
+    __m256i xb_, t_;                                                                     \
+    __asm__("vpbroadcastd %[x], %[xb]\n\t"                                               \
+            "vpmaddubsw %[xb], %[u0], %[t]\n\t"                                          \
+            "vpmaddwd %[one], %[t], %[t]\n\t"                                            \
+            "vpaddd %[t], %[c0], %[c0]\n\t"                                              \
+            "vpmaddubsw %[xb], %[u1], %[t]\n\t"                                          \
+            "vpmaddwd %[one], %[t], %[t]\n\t"                                            \
+            "vpaddd %[t], %[c1], %[c1]"                                                  \
+            : [c0] "+x"(a0), [c1] "+x"(a1), [xb] "=&x"(xb_), [t] "=&x"(t_)               \
+            : [x] "m"(*(const int32_t *)(xp)), [u0] "x"(w0), [u1] "x"(w1), [one] "x"(ones)); \
+  } while (0)
+#define QLUT_I8_FOLD(a0, a1, s0, s1, ones)                                     \
+  __asm__("vpmaddwd %[one], %[u0], %[u0]\n\t"                                  \
+          "vpaddd %[u0], %[c0], %[c0]\n\t"                                     \
+          "vpmaddwd %[one], %[u1], %[u1]\n\t"                                  \
+          "vpaddd %[u1], %[c1], %[c1]"                                          \
+          : [c0] "+x"(a0), [c1] "+x"(a1), [u0] "+x"(s0), [u1] "+x"(s1)          \
+          : [one] "m"(*(const __m256i *)(ones)))
+#define QLUT_I8_WIDE(a0, a1, a2, a3, xp, w)                                                \
+  do {                                                                                     \
+    __m256i xb_, t_;                                                                       \
+    __asm__("vpbroadcastq %[x], %[xb]\n\t"                                                 \
+            "vpmaddwd %[w0], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c0], %[c0]\n\t"                                                \
+            "vpmaddwd %[w1], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c1], %[c1]\n\t"                                                \
+            "vpmaddwd %[w2], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c2], %[c2]\n\t"                                                \
+            "vpmaddwd %[w3], %[xb], %[t]\n\t"                                              \
+            "vpaddd %[t], %[c3], %[c3]"                                                    \
+            : [c0] "+x"(a0), [c1] "+x"(a1), [c2] "+x"(a2), [c3] "+x"(a3), [xb] "=&x"(xb_), \
+              [t] "=&x"(t_)                                                                \
+            : [x] "m"(*(const int64_t *)(xp)), [w0] "m"(*(const __m256i *)(w)),            \
+              [w1] "m"(*((const __m256i *)(w) + 1)), [w2] "m"(*((const __m256i *)(w) + 2)), \
+              [w3] "m"(*((const __m256i *)(w) + 3)));                                      \
+  } while (0)
+#endif
+
+// R <= 4 rows x 16 outputs x one K-block (b = 6, 7) on the shifted codes wb [nq][64]: every
+// quad's pair sums widened into int32 at once.
+template <int R>
+QLUT_AVX2_FN void avx2_i8_rows1(const Job &J, const uint8_t *wb, int t, int64_t m0, int kb,
+                                int nq) {
+  static_assert(R >= 1 && R <= 4, "named accumulators c0..c3");
+  const __m256i ones = _mm256_set1_epi16(1);
+  const uint8_t *xr[4];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
+  __m256i c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1;
+  c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = c3_0 = c3_1 = _mm256_setzero_si256();
+  for (int q = 0; q < nq; ++q) {
+    const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
+    const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_ONE(c##i##_0, c##i##_1, xr[i] + 4 * q, w0, w1, ones);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3)
+#undef QLUT_ROW
+  }
+  const __m256i c[4][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}, {c3_0, c3_1}};
+  for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, c[r][0], c[r][1]);
+}
+
+// R <= 3 rows x 16 outputs x one K-block (b <= 5) on the shifted codes wb [nq][64]: runs of h
+// quads summed in int16, then widened into int32.
+template <int R>
+QLUT_AVX2_FN void avx2_i8_runs(const Job &J, const uint8_t *wb, int t, int64_t m0, int kb,
+                               int nq, int h) {
+  static_assert(R >= 1 && R <= 3, "named accumulators s0..s2, c0..c2");
+  const uint8_t *xr[3];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
+  // runs: int16 sums s<r>_<half> and int32 sums c<r>_<half> all in registers (R <= 3)
+  __m256i c0_0, c0_1, c1_0, c1_1, c2_0, c2_1;
+  c0_0 = c0_1 = c1_0 = c1_1 = c2_0 = c2_1 = _mm256_setzero_si256();
+  alignas(32) static const int16_t kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1,
+                                                1, 1, 1, 1, 1, 1, 1, 1};
+  for (int q0 = 0; q0 < nq; q0 += h) {
+    const int q1 = std::min(q0 + h, nq);
+    __m256i s0_0, s0_1, s1_0, s1_1, s2_0, s2_1;
+    s0_0 = s0_1 = s1_0 = s1_1 = s2_0 = s2_1 = _mm256_setzero_si256();
+    for (int q = q0; q < q1; ++q) {
+      const __m256i w0 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes));
+      const __m256i w1 = _mm256_load_si256((const __m256i *)(wb + q * kQuadBytes + 32));
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_RUN(s##i##_0, s##i##_1, xr[i] + 4 * q, w0, w1);
+      QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2)
+#undef QLUT_ROW
+    }
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_FOLD(c##i##_0, c##i##_1, s##i##_0, s##i##_1, kOnes);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2)
+#undef QLUT_ROW
+  }
+  const __m256i c[3][2] = {{c0_0, c0_1}, {c1_0, c1_1}, {c2_0, c2_1}};
+  for (int r = 0; r < R; ++r) avx2_i8_finish(J, t, m0 + r, kb, c[r][0], c[r][1]);
+}
+
+// R <= 3 rows x 16 outputs x one K-block for b = 8 on the widened codes wb [nq][64] int16 (four
+// ymm of 4 outputs x 4 inputs) and int16 activations: vpmaddwd sums input pairs into int32
+// lanes (output, pair), added pairwise at the end.
+template <int R>
+QLUT_AVX2_FN void avx2_i8w_rows(const Job &J, const int16_t *wb, int t, int64_t m0, int kb,
+                                int nq) {
+  static_assert(R >= 1 && R <= 3, "named accumulators c0..c2");
+  const int16_t *xr[3];
+  for (int r = 0; r < R; ++r) xr[r] = J.q16 + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
+  __m256i c0_0, c0_1, c0_2, c0_3, c1_0, c1_1, c1_2, c1_3, c2_0, c2_1, c2_2, c2_3;
+  c0_0 = c0_1 = c0_2 = c0_3 = c1_0 = c1_1 = c1_2 = c1_3 = _mm256_setzero_si256();
+  c2_0 = c2_1 = c2_2 = c2_3 = _mm256_setzero_si256();
+  for (int q = 0; q < nq; ++q) {
+    const int16_t *w = wb + q * kQuadBytes;
+#define QLUT_ROW(i) \
+  if (i < R) QLUT_I8_WIDE(c##i##_0, c##i##_1, c##i##_2, c##i##_3, xr[i] + 4 * q, w);
+    QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2)
+#undef QLUT_ROW
+  }
+  const __m256i a[3][4] = {{c0_0, c0_1, c0_2, c0_3}, {c1_0, c1_1, c1_2, c1_3},
+                           {c2_0, c2_1, c2_2, c2_3}};
   for (int r = 0; r < R; ++r) {
-    const __m256i c = _mm256_set1_epi32(int8_correction(J, m0 + r, kb));
-    const __m256i a0 = _mm256_sub_epi32(_mm256_slli_epi32(acc[r][0], 1), c);
-    const __m256i a1 = _mm256_sub_epi32(_mm256_slli_epi32(acc[r][1], 1), c);
-    avx2_store(J, m0 + r, kb, t * kTileN, _mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1));
+    // lanes (o, pair 0), (o, pair 1), (o + 1, pair 0)...: hadd gives (o0 o1 o4 o5 | o2 o3 o6 o7)
+    const __m256i d0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][0], a[r][1]), 0xD8);
+    const __m256i d1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][2], a[r][3]), 0xD8);
+    avx2_i8_finish(J, t, m0 + r, kb, d0, d1);
   }
 }
 
-template <bool Wide>
-void avx2_i8_tiles(const Job &J, int t0, int t1, int64_t m, int kb) {
-  for (int t = t0; t < t1; ++t) {
-    int64_t r = 0;
-    for (; r + 4 <= m; r += 4) avx2_i8_rows<4, Wide>(J, t, r, kb);
-    for (; r < m; ++r) avx2_i8_rows<1, Wide>(J, t, r, kb);
+// One row (M = 1: converting a tile's codes would cost more than using them once): the codes
+// shifted or widened in place, then the same integers as the row kernels.
+QLUT_AVX2_FN void avx2_i8_one_row(const Job &J, int t, int kb, int nq) {
+  const int quads = J.d.kp / 4;
+  const uint8_t *w = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  __m256i d0, d1;
+  if (J.bits == 8) {
+    const int16_t *x = J.q16 + 4 * kb * kI8BlockQuads;
+    __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                    _mm256_setzero_si256()};
+    for (int q = 0; q < nq; ++q) {
+      int64_t x4;
+      std::memcpy(&x4, x + 4 * q, sizeof x4);
+      const __m256i xb = _mm256_set1_epi64x(x4);
+      for (int j = 0; j < 4; ++j)
+        a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                          (const __m128i *)(w + q * kQuadBytes + 16 * j))), xb));
+    }
+    d0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[0], a[1]), 0xD8);
+    d1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[2], a[3]), 0xD8);
+  } else {
+    const int s = J.planes - J.bits;
+    const __m128i count = _mm_cvtsi32_si128(s);
+    const __m256i mask = _mm256_set1_epi8((char)(0xFF >> s)), ones = _mm256_set1_epi16(1);
+    const uint8_t *x = J.tab + 4 * kb * kI8BlockQuads;
+    d0 = d1 = _mm256_setzero_si256();
+    for (int q = 0; q < nq; ++q) {
+      const __m256i xb = _mm256_set1_epi32(load32(x + 4 * q));
+      const __m256i u0 = _mm256_and_si256(
+          _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(w + q * kQuadBytes)), count),
+          mask);
+      const __m256i u1 = _mm256_and_si256(
+          _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(w + q * kQuadBytes + 32)),
+                           count),
+          mask);
+      d0 = _mm256_add_epi32(d0, _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xb), ones));
+      d1 = _mm256_add_epi32(d1, _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xb), ones));
+    }
   }
+  avx2_i8_finish(J, t, 0, kb, d0, d1);
 }
 
 void avx2_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
-  if (J.bits == 8)
-    avx2_i8_tiles<true>(J, t0, t1, m, kb);
-  else
-    avx2_i8_tiles<false>(J, t0, t1, m, kb);
+  thread_local Scratch buffer;  // one tile's converted codes (<= 16 KB, stays in L1)
+  int16_t *scratch = (int16_t *)buffer.get(sizeof(int16_t) * kI8BlockQuads * kQuadBytes);
+  if (!scratch) {  // a few KB per thread: cannot fail in practice; the scalar path needs none
+    scalar_i8_block_all(J, t0, t1, m, kb);
+    return;
+  }
+  const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
+  if (m == 1) {
+    for (int t = t0; t < t1; ++t) avx2_i8_one_row(J, t, kb, nq);
+    return;
+  }
+  const bool wide = J.bits == 8;
+  // a run of 2 (b = 6) costs more in bookkeeping than the one widening it saves: runs of 1
+  const int h = wide || int8_headroom(J.bits) < 4 ? 1 : int8_headroom(J.bits);
+  for (int t = t0; t < t1; ++t) {
+    avx2_i8_convert(J, t, kb, nq, wide, scratch);
+    int64_t r = 0;
+    if (wide) {
+      for (; r + 3 <= m; r += 3) avx2_i8w_rows<3>(J, scratch, t, r, kb, nq);
+      for (; r < m; ++r) avx2_i8w_rows<1>(J, scratch, t, r, kb, nq);
+    } else {
+      const uint8_t *wb = (const uint8_t *)scratch;
+      if (h == 1) {
+        for (; r + 4 <= m; r += 4) avx2_i8_rows1<4>(J, wb, t, r, kb, nq);
+        for (; r < m; ++r) avx2_i8_rows1<1>(J, wb, t, r, kb, nq);
+      } else {
+        for (; r + 3 <= m; r += 3) avx2_i8_runs<3>(J, wb, t, r, kb, nq, h);
+        for (; r < m; ++r) avx2_i8_runs<1>(J, wb, t, r, kb, nq, h);
+      }
+    }
+  }
 }
 
 // AVX-512 VNNI: vpdpbusd multiplies u8 (the codes) x s8 (the activations) four at a time into
@@ -932,34 +1348,41 @@ QLUT_AVX512_FN inline __m512i avx512_sra(__m512i a, int s) {
 #endif
 }
 
-// R rows x 2 tiles (32 outputs) x one K-block. The second tile of the last odd one is
-// computed on the first's codes and not stored.
-template <int R>
-QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, int kb) {
-  static_assert(R >= 1 && R <= 8, "named accumulators a0..a7");
-  const Dims &d = J.d;
-  const int quads = d.kp / 4;
-  const int qa = kb * (kBlockInputs / 4), qb = std::min(qa + kBlockInputs / 4, quads);
+// R rows x 2 tiles (32 outputs) x one K-block on the pair's masked codes wb [nq][2][64] (a
+// lone last tile: its codes and zeros, the second half not stored).
+// Direct (few rows): the codes read from the packed weights and masked here instead.
+template <int R, bool Direct = false>
+QLUT_AVX512_FN void avx512_i8_rows(const Job &J, const uint8_t *wb, int t, bool pair, int64_t m0,
+                                   int kb, int nq) {
+  static_assert(R >= 1 && R <= 12, "named accumulators a0..a11");
   const int s = J.planes - J.bits;
   const __m512i mask = _mm512_set1_epi8((char)(0xFF << s));
-  const int64_t tstride = pair ? (int64_t)quads * kQuadBytes : 0;
-  const uint8_t *xr[8];
-  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * qa;
-  const uint8_t *w = J.packed + ((int64_t)t * quads + qa) * kQuadBytes;
+  const int quads = J.d.kp / 4;
+  const uint8_t *p0 = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  const uint8_t *p1 = pair ? p0 + (int64_t)quads * kQuadBytes : p0;
+  const uint8_t *xr[12];
+  for (int r = 0; r < R; ++r) xr[r] = J.tab + (m0 + r) * J.tab_row + 4 * kb * kI8BlockQuads;
   __m512i a0_0, a0_1, a1_0, a1_1, a2_0, a2_1, a3_0, a3_1, a4_0, a4_1, a5_0, a5_1, a6_0, a6_1,
-      a7_0, a7_1;
+      a7_0, a7_1, a8_0, a8_1, a9_0, a9_1, a10_0, a10_1, a11_0, a11_1;
   a0_0 = a0_1 = a1_0 = a1_1 = a2_0 = a2_1 = a3_0 = a3_1 = _mm512_setzero_si512();
   a4_0 = a4_1 = a5_0 = a5_1 = a6_0 = a6_1 = a7_0 = a7_1 = _mm512_setzero_si512();
-  for (int q = 0; q < qb - qa; ++q, w += kQuadBytes) {
-    const __m512i w0 = _mm512_and_si512(_mm512_loadu_si512((const void *)w), mask);
-    const __m512i w1 = _mm512_and_si512(_mm512_loadu_si512((const void *)(w + tstride)), mask);
+  a8_0 = a8_1 = a9_0 = a9_1 = a10_0 = a10_1 = a11_0 = a11_1 = _mm512_setzero_si512();
+  for (int q = 0; q < nq; ++q) {
+    const __m512i w0 =
+        Direct ? _mm512_and_si512(_mm512_loadu_si512((const void *)(p0 + q * kQuadBytes)), mask)
+               : _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes));
+    const __m512i w1 =
+        Direct ? _mm512_and_si512(_mm512_loadu_si512((const void *)(p1 + q * kQuadBytes)), mask)
+               : _mm512_load_si512((const void *)(wb + q * 2 * kQuadBytes + kQuadBytes));
 #define QLUT_ROW(i) \
   if (i < R) QLUT_DPBUSD2(a##i##_0, a##i##_1, xr[i] + 4 * q, w0, w1);
     QLUT_ROW(0) QLUT_ROW(1) QLUT_ROW(2) QLUT_ROW(3) QLUT_ROW(4) QLUT_ROW(5) QLUT_ROW(6) QLUT_ROW(7)
+    QLUT_ROW(8) QLUT_ROW(9) QLUT_ROW(10) QLUT_ROW(11)
 #undef QLUT_ROW
   }
-  const __m512i acc[8][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
-                             {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1}};
+  const __m512i acc[12][2] = {{a0_0, a0_1}, {a1_0, a1_1}, {a2_0, a2_1}, {a3_0, a3_1},
+                              {a4_0, a4_1}, {a5_0, a5_1}, {a6_0, a6_1}, {a7_0, a7_1},
+                              {a8_0, a8_1}, {a9_0, a9_1}, {a10_0, a10_1}, {a11_0, a11_1}};
   for (int r = 0; r < R; ++r) {
     const __m512i c = _mm512_set1_epi32(int8_correction(J, m0 + r, kb));
     for (int u = 0; u < (pair ? 2 : 1); ++u) {
@@ -970,15 +1393,48 @@ QLUT_AVX512_FN void avx512_i8_rows(const Job &J, int t, bool pair, int64_t m0, i
   }
 }
 
-void avx512_i8_tiles(const Job &J, int t, bool pair, int64_t m, int kb) {
-  int64_t r = 0;
-  for (; r + 8 <= m; r += 8) avx512_i8_rows<8>(J, t, pair, r, kb);
-  for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, t, pair, r, kb);
-  for (; r < m; ++r) avx512_i8_rows<1>(J, t, pair, r, kb);
+// The pair's codes for the K-block, masked once (u & ~(2^s - 1) = 2^s u_b) and interleaved
+// [quad][tile][64] into a thread's scratch for every row.
+QLUT_AVX512_FN void avx512_i8_convert(const Job &J, int t, bool pair, int kb, int nq,
+                                      uint8_t *out) {
+  const int quads = J.d.kp / 4;
+  const __m512i mask = _mm512_set1_epi8((char)(0xFF << (J.planes - J.bits)));
+  const uint8_t *w0 = J.packed + ((int64_t)t * quads + kb * kI8BlockQuads) * kQuadBytes;
+  const uint8_t *w1 = w0 + (int64_t)quads * kQuadBytes;
+  for (int q = 0; q < nq; ++q) {
+    _mm512_store_si512((void *)(out + q * 2 * kQuadBytes),
+                       _mm512_and_si512(_mm512_loadu_si512((const void *)(w0 + q * kQuadBytes)),
+                                        mask));
+    _mm512_store_si512((void *)(out + q * 2 * kQuadBytes + kQuadBytes),
+                       pair ? _mm512_and_si512(
+                                  _mm512_loadu_si512((const void *)(w1 + q * kQuadBytes)), mask)
+                            : _mm512_setzero_si512());
+  }
 }
 
 void avx512_i8_block_all(const Job &J, int t0, int t1, int64_t m, int kb) {
-  for (int t = t0; t < t1; t += 2) avx512_i8_tiles(J, t, t + 2 <= t1, m, kb);
+  thread_local Scratch buffer;  // one pair's masked codes (16 KB)
+  uint8_t *wb = (uint8_t *)buffer.get(2 * kI8BlockQuads * kQuadBytes);
+  if (!wb) {  // a few KB per thread: cannot fail in practice; the scalar path needs none
+    scalar_i8_block_all(J, t0, t1, m, kb);
+    return;
+  }
+  const int nq = std::min(kI8BlockQuads, J.d.kp / 4 - kb * kI8BlockQuads);
+  for (int t = t0; t < t1; t += 2) {
+    const bool pair = t + 2 <= t1;
+    int64_t r = 0;
+    if (m < kI8ConvertRows) {  // few rows: mask the codes where they are used
+      for (; r + 8 <= m; r += 8) avx512_i8_rows<8, true>(J, wb, t, pair, r, kb, nq);
+      for (; r + 4 <= m; r += 4) avx512_i8_rows<4, true>(J, wb, t, pair, r, kb, nq);
+      for (; r < m; ++r) avx512_i8_rows<1, true>(J, wb, t, pair, r, kb, nq);
+      continue;
+    }
+    avx512_i8_convert(J, t, pair, kb, nq, wb);
+    for (; r + 12 <= m; r += 12) avx512_i8_rows<12>(J, wb, t, pair, r, kb, nq);
+    for (; r + 8 <= m; r += 8) avx512_i8_rows<8>(J, wb, t, pair, r, kb, nq);
+    for (; r + 4 <= m; r += 4) avx512_i8_rows<4>(J, wb, t, pair, r, kb, nq);
+    for (; r < m; ++r) avx512_i8_rows<1>(J, wb, t, pair, r, kb, nq);
+  }
 }
 #endif
 
@@ -1163,12 +1619,21 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
   // Tables and scales for every row, in one scratch buffer owned by the calling thread.
   thread_local Scratch scratch;
   const size_t tab_bytes = (size_t)(m * tab_row + 63) / 64 * 64;
-  const size_t sc_bytes = (size_t)m * d.nkb * sizeof(float);
-  char *base = (char *)scratch.get(tab_bytes + sc_bytes);
+  const size_t sc_bytes = (size_t)(m * d.nkb * sizeof(float) + 63) / 64 * 64;
+  const int tparts = std::min(threads, d.ntiles);                    // GEMM (tiles)
+  const int parts = (int)std::min<int64_t>(threads, std::max<int64_t>(1, m));  // tables (rows)
+  const int all = std::max(parts, tparts);
+#ifdef QLUT_X86
+  const int group_tiles = lut_group_tiles(m, tab_row);
+  const size_t ex_part = variant == QLUT_AVX2 || variant == QLUT_AVX512
+                             ? lut_expanded_bytes(variant, bits, group_tiles) : 0;
+#else
+  const size_t ex_part = 0;
+#endif
+  char *base = (char *)scratch.get(tab_bytes + sc_bytes + ex_part * all);
   if (!base) return QLUT_ENOMEM;
   uint8_t *tabs = (uint8_t *)base;
   float *scales = (float *)(base + tab_bytes);
-  const int parts = (int)std::min<int64_t>(threads, std::max<int64_t>(1, m));
   std::function<void(int)> build = [&](int part) {
     int64_t r0 = m * part / parts, r1 = m * (part + 1) / parts;
     std::vector<float> pad;
@@ -1194,15 +1659,27 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
       build_row_scalar(row, d, half, tabs + r * tab_row, scales + r * d.nkb);
     }
   };
-  pool().run(parts, build);
   Job J{variant, planes, bits, d, packed, tabs, tab_row, scales, wscale, bias, y, m,
         std::ldexp(1.0f, -bits)};
-  const int tparts = std::min(threads, d.ntiles);
+  J.expanded = (uint8_t *)(base + tab_bytes + sc_bytes);
+  J.expanded_part = ex_part;
   // Loop order: K-block, block of tiles (their weights stay in L2), rows (one block's tables
   // of R rows stay in L1 while the tiles stream past), tiles.
+  // Work handed out from a shared counter where the order allows: a thread that runs slower
+  // (another process on its core) then takes fewer units instead of everyone waiting for it.
+  std::atomic<int> next{0};
   std::function<void(int)> gemm = [&](int part) {
-    const int t0 = (int)((int64_t)d.ntiles * part / tparts);
-    const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
+    const int t0 = (int)((int64_t)d.ntiles * std::min(part, tparts) / tparts);
+    const int t1 = (int)((int64_t)d.ntiles * std::min(part + 1, tparts) / tparts);
+#ifdef QLUT_X86
+    if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
+      const int units = (d.ntiles + group_tiles - 1) / group_tiles;
+      for (int u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;)
+        lut_group_all_blocks(J, part, u * group_tiles,
+                             std::min((u + 1) * group_tiles, d.ntiles), m);
+      return;
+    }
+#endif
     for (int kb = 0; kb < d.nkb; ++kb)
       for (int tb = t0; tb < t1; tb += kTileBlock) {
         const int te = std::min(tb + kTileBlock, t1);
@@ -1210,10 +1687,6 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
           const int64_t me = std::min<int64_t>(mb + kRowBlock, m);
           for (int t = tb; t < te; ++t) {
             switch (variant) {
-#ifdef QLUT_X86
-              case QLUT_AVX2: avx2_block(J, t, mb, me, kb); break;
-              case QLUT_AVX512: avx512_block(J, t, mb, me, kb); break;
-#endif
 #ifdef QLUT_ARM
               case QLUT_NEON: neon_block(J, t, mb, me, kb); break;
 #endif
@@ -1223,7 +1696,13 @@ int qlut_linear(int variant, const float *x, int64_t m, int k, const uint8_t *pa
         }
       }
   };
-  pool().run(tparts, gemm);
+  Barrier tables_done(all);
+  std::function<void(int)> job = [&](int part) {
+    if (part < parts) build(part);
+    tables_done.arrive_and_wait();
+    gemm(part);
+  };
+  pool().run(all, job);
   return 0;
 }
 
@@ -1261,46 +1740,62 @@ int qlut_int8_linear(int variant, const float *x, int64_t m, int k, const uint8_
   thread_local Scratch scratch;
   const size_t q_bytes = (size_t)(m * d.kp + 63) / 64 * 64;
   const size_t sc_bytes = (size_t)m * d.nkb * sizeof(float);
-  char *base = (char *)scratch.get(q_bytes + 2 * sc_bytes);
+  const bool widen = variant == QLUT_AVX2 && bits == 8;  // avx2_i8w_rows reads int16 inputs
+  const size_t q16_bytes = widen ? (size_t)m * d.kp * sizeof(int16_t) : 0;
+  char *base = (char *)scratch.get(q_bytes + q16_bytes + 2 * sc_bytes);
   if (!base) return QLUT_ENOMEM;
   int8_t *q = (int8_t *)base;
-  float *scales = (float *)(base + q_bytes);
-  int32_t *sums = (int32_t *)(base + q_bytes + sc_bytes);
-  const int parts = (int)std::min<int64_t>(threads, m);
+  int16_t *q16 = widen ? (int16_t *)(base + q_bytes) : nullptr;
+  float *scales = (float *)(base + q_bytes + q16_bytes);
+  int32_t *sums = (int32_t *)(base + q_bytes + q16_bytes + sc_bytes);
+  const int parts = (int)std::min<int64_t>(threads, m);  // quantization (rows)
   std::function<void(int)> quantize = [&](int part) {
     for (int64_t r = m * part / parts; r < m * (part + 1) / parts; ++r) {
+      int8_t *qr = q + r * d.kp;
 #ifdef QLUT_X86
-      if (variant == QLUT_AVX2 || variant == QLUT_AVX512) {
-        int8_quantize_row_avx2(x + r * k, d, q + r * d.kp, scales + r * d.nkb, sums + r * d.nkb);
-        continue;
-      }
+      if (variant == QLUT_AVX2 || variant == QLUT_AVX512)
+        int8_quantize_row_avx2(x + r * k, d, qr, scales + r * d.nkb, sums + r * d.nkb);
+      else
 #endif
-      int8_quantize_row_scalar(x + r * k, d, q + r * d.kp, scales + r * d.nkb, sums + r * d.nkb);
+        int8_quantize_row_scalar(x + r * k, d, qr, scales + r * d.nkb, sums + r * d.nkb);
+      if (q16)
+        for (int i = 0; i < d.kp; ++i) q16[r * d.kp + i] = qr[i];
     }
   };
-  pool().run(parts, quantize);
   Job J{variant, code_bits, bits, d, packed, (const uint8_t *)q, d.kp, scales, wscale, bias,
-        y, m, std::ldexp(1.0f, -bits), sums};
-  const int tparts = std::min(threads, d.ntiles);
-  // Loop order: K-block, tiles (a tile pair's codes for one K-block, 16 KB, stay in L1 while
-  // every row's quantized block streams past), rows.
-  std::function<void(int)> gemm = [&](int part) {
-    const int t0 = (int)((int64_t)d.ntiles * part / tparts);
-    const int t1 = (int)((int64_t)d.ntiles * (part + 1) / tparts);
-    for (int kb = 0; kb < d.nkb; ++kb) {
-      switch (variant) {
+        y, m, std::ldexp(1.0f, -bits), sums, q16};
+  const int tparts = std::min(threads, (d.ntiles + 1) / 2);
+  // Loop order: tile pairs (handed out to the threads one at a time from a shared counter: a
+  // thread slowed by another process takes fewer), K-blocks (the pair's outputs stay in cache
+  // between them), rows (a pair's codes for one K-block, 16 KB, stay in L1 while every row's
+  // quantized block streams past).
+  std::atomic<int> next{0};
+  const int units = (d.ntiles + 1) / 2;
+  std::function<void(int)> gemm = [&](int) {
+    for (int u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
+      const int t0 = 2 * u, t1 = std::min(t0 + 2, d.ntiles);
+      for (int kb = 0; kb < d.nkb; ++kb) {
+        switch (variant) {
 #ifdef QLUT_X86
-        case QLUT_AVX2: avx2_i8_block_all(J, t0, t1, m, kb); break;
-        case QLUT_AVX512: avx512_i8_block_all(J, t0, t1, m, kb); break;
+          case QLUT_AVX2: avx2_i8_block_all(J, t0, t1, m, kb); break;
+          case QLUT_AVX512: avx512_i8_block_all(J, t0, t1, m, kb); break;
 #endif
 #ifdef QLUT_ARM
-        case QLUT_NEON: neon_i8_block_all(J, t0, t1, m, kb); break;
+          case QLUT_NEON: neon_i8_block_all(J, t0, t1, m, kb); break;
 #endif
-        default: scalar_i8_block_all(J, t0, t1, m, kb); break;
+          default: scalar_i8_block_all(J, t0, t1, m, kb); break;
+        }
       }
     }
   };
-  pool().run(tparts, gemm);
+  const int all = std::max(parts, tparts);
+  Barrier inputs_done(all);
+  std::function<void(int)> job = [&](int part) {
+    if (part < parts) quantize(part);
+    inputs_done.arrive_and_wait();
+    gemm(part);
+  };
+  pool().run(all, job);
   return 0;
 }
 
