@@ -11,6 +11,8 @@ from qcoinf_ros import qos
 from qcoinf_ros.bags import TopicSpec, write_bag
 from qcoinf_ros.bags.cdr import build, header, serialize
 from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.codec.caption import CaptionRecord
+from qcoinf_ros.codec.fields import caption_fields
 from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.status_names import FREQUENCY_ACTUATOR, PLANNER, status_name
 
@@ -18,6 +20,7 @@ T0 = 3_000_000_000_000
 S = 1_000_000_000
 LAT, STR, U8 = 'geometry_msgs/msg/Vector3Stamped', 'std_msgs/msg/String', 'std_msgs/msg/UInt8'
 EMB, DIAG = 'sensor_msgs/msg/CompressedImage', 'diagnostic_msgs/msg/DiagnosticArray'
+CAPTION = 'qcoinf_ros/msg/Caption'
 
 
 def _plan(bits, joules):
@@ -31,13 +34,15 @@ def _status(name, **values):
                          for k, v in values.items()])
 
 
-def output_bag(path, namespace='', legacy_names=True):
+def output_bag(path, namespace='', legacy_names=True, typed_captions=False):
     """
     10 frames at 1 Hz: plan b=8 (0.4 J) until 5 s, then b=6 (0.3 J); E0 0.35 J from 5 s.
 
     ``legacy_names``: the statuses are named as before the fleet-readable names (``qcoinf:
     planner``, a bag recorded then). Otherwise they are ``<ns>/planner_node: planner`` and a
     second robot (``/robot9``, outside the namespace) publishes other values at the same times.
+    ``typed_captions``: the captions are ``qcoinf_ros/msg/Caption`` (the frame's header and its
+    latencies, as the nodes publish them today), not the JSON-era String of a bag before 0.2.
     """
     ns = f'/{namespace}' if namespace else ''
     if legacy_names:
@@ -73,12 +78,19 @@ def output_bag(path, namespace='', legacy_names=True):
         msgs.append((f'{ns}/qcoinf/embedding', t, serialize(
             build(EMB, header=header(t), format=FORMAT, data=np.frombuffer(payload, np.uint8)),
             EMB)))
-        msgs.append((f'{ns}/qcoinf/caption', t + 10, serialize(build(STR, data=f'c{k}'), STR)))
+        if typed_captions:
+            record = CaptionRecord(f'c{k}', bit_width=bits, tokens=2, latency_s=float(e2e[k]),
+                                   encode_s=0.01, decode_s=0.05)
+            msgs.append((f'{ns}/qcoinf/caption', t + 10, serialize(
+                build(CAPTION, header=header(t), **caption_fields(record)), CAPTION)))
+        else:
+            msgs.append((f'{ns}/qcoinf/caption', t + 10,
+                         serialize(build(STR, data=f'c{k}'), STR)))
         vector = build('geometry_msgs/msg/Vector3', x=float(e2e[k]), y=0.01, z=0.05)
         msgs.append((f'{ns}/qcoinf/latency', t + 11, serialize(
             build(LAT, header=header(t), vector=vector), LAT)))
-    types = {'bit_width': U8, 'frequency_profile': STR, 'embedding': EMB, 'caption': STR,
-             'latency': LAT}
+    types = {'bit_width': U8, 'frequency_profile': STR, 'embedding': EMB,
+             'caption': CAPTION if typed_captions else STR, 'latency': LAT}
     topics = [TopicSpec(f'{ns}/qcoinf/{k}', v, (qos.LATCHED,)) for k, v in types.items()]
     topics.append(TopicSpec('/diagnostics', DIAG, (qos.DEFAULT,)))
     write_bag(path, topics, sorted(msgs, key=lambda m: m[1]))

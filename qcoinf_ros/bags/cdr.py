@@ -23,6 +23,8 @@ from rosbags.interfaces import Nodetype
 from rosbags.typesys import get_types_from_idl, get_types_from_msg, Stores
 from rosbags.typesys import get_typestore as _get_typestore
 
+from qcoinf_ros.bags.interfaces import package_types
+
 #: rosbag2 type names: ``package/msg/Name`` (``package/Name`` is accepted and normalized).
 _TYPE_RE = re.compile(r'^([A-Za-z][A-Za-z0-9_]*)/(?:(msg|srv|action)/)?([A-Za-z][A-Za-z0-9_]*)$')
 _HEADER = 'std_msgs/msg/Header'
@@ -42,11 +44,18 @@ def distro() -> str:
 
 @lru_cache(maxsize=None)
 def _typestore(name: str):
-    return _get_typestore(_STORES[name])
+    store = _get_typestore(_STORES[name])
+    store.register(package_types())  # qcoinf_ros/msg/Caption and the others
+    return store
 
 
 def typestore():
-    """Return the rosbags typestore of :func:`distro` (shared; types from bags are added to it)."""
+    """
+    Return the rosbags typestore of :func:`distro` (shared; types from bags are added to it).
+
+    It holds the distribution's standard types and the package's own
+    (:mod:`qcoinf_ros.bags.interfaces`).
+    """
     return _typestore(distro())
 
 
@@ -156,8 +165,20 @@ def build(type_name: str, **fields):
     unknown = set(fields) - {f[0] for f in defs}
     if unknown:
         raise ValueError(f'{name} has no field(s) {sorted(unknown)}')
-    values = {key: fields[key] if key in fields else _default(node) for key, node in defs}
+    values = {key: _array(node, fields[key]) if key in fields else _default(node)
+              for key, node in defs}
     return store.types[name](**values)
+
+
+def _array(node, value):
+    """Return a list, tuple or bytes given for a numeric array field as a numpy array."""
+    nodetype, ref = node
+    if nodetype in (Nodetype.ARRAY, Nodetype.SEQUENCE) and ref[0][0] == Nodetype.BASE and \
+            ref[0][1][0] in _NUMPY and isinstance(value, (list, tuple, bytes, bytearray)):
+        kind = _NUMPY[ref[0][1][0]]
+        return np.frombuffer(bytes(value), kind) if isinstance(value, (bytes, bytearray)) \
+            else np.asarray(value, kind)
+    return value
 
 
 def header(stamp_ns: int, frame_id: str = ''):

@@ -11,7 +11,8 @@ or predicted); from the planner's: the budget E0 in force. Statuses are matched 
 (:mod:`qcoinf_ros.status_names`), so bags with the legacy ``qcoinf: planner`` names read as
 well, and only those of the nodes in the namespace analysed count (a fleet's bag). Plots go
 to PNG files (matplotlib, Agg backend). Nothing here needs ROS: messages are decoded with the
-``rosbags`` typestore.
+``rosbags`` typestore; bags recorded before 0.2 (JSON in ``std_msgs/String``, the embedding in
+``sensor_msgs/CompressedImage``) are read through :mod:`qcoinf_ros.bags.legacy`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from qcoinf_ros.bags.cdr import check_message
+from qcoinf_ros.bags.legacy import convert
 from qcoinf_ros.bags.storage import BagReader
-from qcoinf_ros.codec import decode_embedding
-from qcoinf_ros.codec.plan import decode_profile, ProfileMessage
+from qcoinf_ros.codec.fields import caption_from, profile_from
+from qcoinf_ros.codec.plan import ProfileMessage
 from qcoinf_ros.stats import Summary
 from qcoinf_ros.status_names import find_status, FREQUENCY_ACTUATOR, normalize_namespace, PLANNER
 
@@ -108,6 +110,7 @@ def analyse(reader: BagReader, namespace: str = '/') -> BagReport:
     for message in reader.messages(sorted(wanted)):
         topic, t = message.topic, secs(message.timestamp)
         try:
+            message = convert(message)  # recorded before 0.2: read as today's type
             msg = check_message(message.data, message.msgtype)
             if _matches(topic, LATENCY, namespace):
                 v = msg.vector
@@ -116,12 +119,11 @@ def analyse(reader: BagReader, namespace: str = '/') -> BagReport:
             elif _matches(topic, BIT_WIDTH, namespace):
                 plan_bits.append((t, int(msg.data)))
             elif _matches(topic, PROFILE, namespace):
-                report.plan_series.append((t, decode_profile(msg.data)))
+                report.plan_series.append((t, profile_from(msg)))
             elif _matches(topic, EMBEDDING, namespace):
-                meta = decode_embedding(bytes(msg.data))[1]
-                report.frame_bits_series.append((t, meta.bit_width))
+                report.frame_bits_series.append((t, int(msg.bit_width)))
             elif _matches(topic, CAPTION, namespace):
-                report.captions.append(msg.data)
+                report.captions.append(caption_from(msg).text)
             elif _matches(topic, DIAGNOSTICS, namespace):
                 values = _status_values(msg)
                 planner = find_status(values, PLANNER, namespace)

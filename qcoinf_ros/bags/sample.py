@@ -168,3 +168,89 @@ def write_sample_bag(path: str | Path, storage: str = 'mcap',
               progress=progress)
     with BagReader(path) as reader:
         return reader.info
+
+
+# -- an edge server's inputs, as a robot records them ------------------------------------------
+EMBEDDING, AGENT_MODEL = '/qcoinf/embedding', '/qcoinf/agent_model'
+AGENT_COST = '/qcoinf/agent_cost'
+#: The agent part of this model encodes the frames (the tiny scene captioner).
+EDGE_MODEL = 'tiny'
+
+
+def edge_topics(legacy: bool = False) -> list[TopicSpec]:
+    """Topics of the edge bag: today's types, or (``legacy``) those of releases before 0.2."""
+    embedding = 'sensor_msgs/msg/CompressedImage' if legacy else 'qcoinf_ros/msg/Embedding'
+    text = 'std_msgs/msg/String'
+    return [TopicSpec(EMBEDDING, embedding, (qos.reliable(2),)),
+            TopicSpec(AGENT_MODEL, text if legacy else 'qcoinf_ros/msg/ModelInfo',
+                      (qos.LATCHED,)),
+            TopicSpec(AGENT_COST, text if legacy else 'qcoinf_ros/msg/AgentCost', (qos.LATCHED,))]
+
+
+def edge_messages(legacy: bool = False, frames: int = 4, model: str = EDGE_MODEL,
+                  scenario: SampleScenario = SampleScenario()) -> list[tuple[str, int, bytes]]:
+    """
+    Return an edge server's inputs as a robot records them: ``(topic, time ns, CDR bytes)``.
+
+    The agent's embeddings of the first ``frames`` sample frames (its full-precision agent part,
+    labelled b = 8, stamped as the frames, int8-coded), and its model and cost, latched, at the
+    start (illustrative values: a reference kernel at 4-5 ms per frame). ``legacy`` writes them
+    as releases before 0.2 published them — the embedding a safetensors payload in a
+    ``sensor_msgs/CompressedImage``, the model and cost JSON in ``std_msgs/String`` — the bag
+    that :mod:`qcoinf_ros.bags.legacy` converts on replay.
+    """
+    from qcoinf_ros.codec import fields
+    from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
+    from qcoinf_ros.codec.cost import CostMessage, encode_cost
+    from qcoinf_ros.codec.embedding import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.models.registry import load_split
+
+    split = load_split(model, parts=('agent',))
+    images = [scene.image for _, scene in zip(range(frames), _frames(scenario))]
+    embeddings = split.encode(split.preprocess(images)).detach().cpu().numpy()
+    info = AgentModelInfo(split.model_id, 'uniform', 8, lam=25.0, ks=0.05, num_params=1)
+    cost = CostMessage('agent', split.model_id, 'reference', 'none', 1,
+                       tuple(0.004 + 1e-4 * b for b in range(8)), 0.004, 1e-4, 1.0, None,
+                       'sample', True, 'uniform', 8)
+    start = scenario.start_ns
+    out = []
+    if legacy:
+        def text(value: str) -> bytes:
+            return serialize(build('std_msgs/msg/String', data=value), 'std_msgs/msg/String')
+        out += [(AGENT_MODEL, start, text(encode_agent_model(info))),
+                (AGENT_COST, start, text(encode_cost(cost)))]
+    else:
+        out += [(AGENT_MODEL, start, serialize(build('qcoinf_ros/msg/ModelInfo',
+                                                     **fields.model_fields(info)),
+                                               'qcoinf_ros/msg/ModelInfo')),
+                (AGENT_COST, start, serialize(build('qcoinf_ros/msg/AgentCost',
+                                                    header=header(start),
+                                                    **fields.cost_fields(cost)),
+                                              'qcoinf_ros/msg/AgentCost'))]
+    for t, embedding in zip(scenario.frame_times(), embeddings):
+        stamp = start + int(round(t * 1e9))
+        head = header(stamp, scenario.camera_frame_id)
+        meta = EmbeddingMeta(split.model_id, 8, 'int8', 0.004)
+        if legacy:
+            payload = np.frombuffer(encode_embedding(embedding, meta), np.uint8)
+            msg, kind = build('sensor_msgs/msg/CompressedImage', header=head, format=FORMAT,
+                              data=payload), 'sensor_msgs/msg/CompressedImage'
+        else:
+            values = fields.embedding_fields(embedding, meta, 'uniform')
+            values['data'] = np.frombuffer(values['data'], np.uint8)
+            values['shape'] = np.asarray(values['shape'], np.uint32)
+            msg, kind = build('qcoinf_ros/msg/Embedding', header=head, **values), \
+                'qcoinf_ros/msg/Embedding'
+        out.append((EMBEDDING, stamp, serialize(msg, kind)))
+    out.sort(key=lambda m: (m[1], m[0]))
+    return out
+
+
+def write_edge_bag(path: str | Path, legacy: bool = False, storage: str = 'mcap',
+                   frames: int = 4) -> BagInfo:
+    """Write the edge bag (:func:`edge_messages`) to ``path`` and return its summary."""
+    write_bag(path, edge_topics(legacy), edge_messages(legacy, frames), storage,
+              custom_data={'qcoinf_ros.sample': "an edge server's inputs: embeddings, agent "
+                           'model and cost' + (' (types before 0.2)' if legacy else '')})
+    with BagReader(path) as reader:
+        return reader.info

@@ -45,29 +45,30 @@ class AgentsResult:
 
 
 def _embeddings(count: int = 8, model: str = 'default'):
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.ros.messages import embedding_msg
     from qcoinf_ros.scenes.generator import make_scene
 
     split = load_split(model, parts=('agent',))
     images = [make_scene('test', i).as_tuple()[0] for i in range(count)]
     embeddings = split.encode(split.preprocess(images)).numpy()
-    return [encode_embedding(e, EmbeddingMeta(split.model_id, 32)) for e in embeddings]
+    # one message each, its header set before each send (publish serializes at once)
+    return [embedding_msg(e, EmbeddingMeta(split.model_id, 32), None) for e in embeddings]
 
 
 class _Fleet:
     """N closed-loop agents inside this process (one rclpy node each)."""
 
-    def __init__(self, context, n_max: int, payloads: list[bytes]):
+    def __init__(self, context, n_max: int, payloads: list):
         import rclpy
         from geometry_msgs.msg import Vector3Stamped
-        from sensor_msgs.msg import CompressedImage
         from std_msgs.msg import Float64
 
-        from qcoinf_ros.codec import FORMAT
+        from qcoinf_ros.ros.messages import Embedding
         from qcoinf_ros.ros.qos import LATCHED, reliable
 
-        self.format, self.payloads = FORMAT, payloads
+        self.payloads = payloads  # Embedding messages
         self.nodes, self.pubs = [], []
         self.active = 0
         self.measuring = False
@@ -78,18 +79,16 @@ class _Fleet:
         for i in range(n_max):
             node = rclpy.create_node(f'bench_agent_{i + 1}', namespace=f'robot{i + 1}',
                                      context=context)
-            self.pubs.append(node.create_publisher(CompressedImage, 'qcoinf/embedding',
+            self.pubs.append(node.create_publisher(Embedding, 'qcoinf/embedding',
                                                    reliable(2)))
             node.create_subscription(Vector3Stamped, 'qcoinf/latency',
                                      lambda m, i=i: self._on_latency(i, m), reliable(10))
             node.create_subscription(Float64, 'qcoinf/server_queue_delay',
                                      lambda m, i=i: self.queue.__setitem__(i, m.data), LATCHED)
             self.nodes.append(node)
-        self._message_type = CompressedImage
 
     def send(self, i: int) -> None:
-        msg = self._message_type(format=self.format,
-                                 data=self.payloads[self.sent[i] % len(self.payloads)])
+        msg = self.payloads[self.sent[i] % len(self.payloads)]
         msg.header.stamp = self.nodes[i].get_clock().now().to_msg()
         msg.header.frame_id = f'robot{i + 1}'
         self.sent[i] += 1

@@ -60,12 +60,11 @@ def encode_through_node(model: str, kernel: str, bits, count: int = 10, size: in
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import CompressedImage, Image
-    from std_msgs.msg import String, UInt8
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import UInt8
 
-    from qcoinf_ros.codec import decode_embedding
-    from qcoinf_ros.codec.cost import decode_cost
     from qcoinf_ros.ros.image import array_to_image_msg
+    from qcoinf_ros.ros.messages import AgentCost, cost_from_msg, Embedding, embedding_from_msg
     from qcoinf_ros.ros.processes import loopback_dds_env, NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
@@ -84,13 +83,13 @@ def encode_through_node(model: str, kernel: str, bits, count: int = 10, size: in
 
     def on_embedding(msg):
         try:
-            got.append(decode_embedding(bytes(msg.data))[1])
+            got.append(embedding_from_msg(msg)[1])
         except ValueError:
             pass
 
-    node.create_subscription(CompressedImage, 'qcoinf/embedding', on_embedding, reliable(2))
-    node.create_subscription(String, 'qcoinf/agent_cost',
-                             lambda m: costs.append(decode_cost(m.data)), LATCHED)
+    node.create_subscription(Embedding, 'qcoinf/embedding', on_embedding, reliable(2))
+    node.create_subscription(AgentCost, 'qcoinf/agent_cost',
+                             lambda m: costs.append(cost_from_msg(m)), LATCHED)
     image_pub = node.create_publisher(Image, 'camera/image_raw', SENSOR)
     bits_pub = node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
     images = frames(warmup + count, size)

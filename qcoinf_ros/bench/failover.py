@@ -172,8 +172,8 @@ class _Watch:
         from std_msgs.msg import String
 
         from qcoinf_ros.codec.link_state import decode_link_state
-        from qcoinf_ros.codec.plan import decode_profile
         from qcoinf_ros.ros.context import BoundedSpin
+        from qcoinf_ros.ros.messages import Caption, FrequencyProfile, profile_from_msg
         from qcoinf_ros.ros.qos import LATCHED, reliable
 
         self.spinner = BoundedSpin('qcoinf_bench_failover')
@@ -189,10 +189,10 @@ class _Watch:
         node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_edge, reliable(100))
         node.create_subscription(Vector3Stamped, 'qcoinf/local_latency', self._on_local,
                                  reliable(100))
-        node.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(100))
+        node.create_subscription(Caption, 'qcoinf/caption', self._on_caption, reliable(100))
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
-        node.create_subscription(String, 'qcoinf/frequency_profile',
-                                 lambda m: self.plans.append(decode_profile(m.data)), LATCHED)
+        node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile',
+                                 lambda m: self.plans.append(profile_from_msg(m)), LATCHED)
         self._decode_link = decode_link_state
 
     def _on_link(self, msg) -> None:

@@ -55,10 +55,12 @@ def _hostile_messages(i: int, now_ns: int):
     """Return the i-th batch of hostile messages: (topic, message) pairs, one of each kind."""
     import numpy as np
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-    from sensor_msgs.msg import BatteryState, CompressedImage, Image
-    from std_msgs.msg import Float64, String
+    from sensor_msgs.msg import BatteryState, Image
+    from std_msgs.msg import Float64
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.codec import EmbeddingMeta
+    from qcoinf_ros.ros.messages import (
+        AgentCost, Caption, Embedding, embedding_msg, FrequencyProfile, ModelInfo)
     k = i % 8
     out = []
     image = Image(encoding='mono8')
@@ -69,23 +71,30 @@ def _hostile_messages(i: int, now_ns: int):
     image.header.frame_id = 'hostile'
     image.header.stamp.sec = [-1, 0, 2 ** 31 - 1, 1][i % 4]
     out.append(('camera/image_raw', image))
-    junk = CompressedImage(format=FORMAT, data=encode_embedding(
-        np.zeros(4, np.float32), EmbeddingMeta(f'{i}' + 'x' * 1_000_000, 8)))
+    junk = embedding_msg(np.zeros(4, np.float32), EmbeddingMeta(f'{i}' + 'x' * 1_000_000, 8),
+                         None)
     stamps = [(-1, 0), (0, 1), (2 ** 31 - 1, 0), (1, 0)]
     junk.header.stamp.sec, junk.header.stamp.nanosec = stamps[i % 4]
     out.append(('qcoinf/embedding', junk))
-    out.append(('qcoinf/embedding', CompressedImage(format=FORMAT, data=bytes(
-        [i % 256]) * 64 + (100_000_000).to_bytes(8, 'little'))))
-    json_texts = ['1' + '0' * 400, '{"lam": ' + '9' * 400 + ', "b_max": 8}', '[1e999]',
-                  '[' * 100_000, '{"f": NaN}', '"' + 'y' * 1_000_000 + str(i) + '"',
-                  '{"lam": 1e-310}', '{}']
-    for topic in ('qcoinf/agent_model', 'qcoinf/frequency_profile', 'qcoinf/agent_cost'):
-        out.append((topic, String(data=json_texts[k])))
+    # values that do not match their shape, or of a codec that does not exist
+    out.append(('qcoinf/embedding', Embedding(
+        model_id='m', bit_width=8, codec=['none', 'int8', 'fp32'][i % 3],
+        shape=[100_000_000, 1 << (i % 31)], data=bytes([i % 256]) * 64)))
     values = [1e-310, float('nan'), float('inf'), -1.0, 5e-324, 1e300, -0.0, 0.0]
+    text = ['', 'y' * 1_000_000 + str(i), 'x'][k % 3]
+    out.append(('qcoinf/agent_model', ModelInfo(model_id=text, scheme='uniform', b_max=k * 9,
+                                                lam=values[k], ks=values[(k + 1) % 8])))
+    out.append(('qcoinf/frequency_profile', FrequencyProfile(
+        name=text, f_hz=values[k], f_server_hz=values[(k + 2) % 8], bit_width=k * 9,
+        nvpmodel_mode=-(k + 2))))
+    out.append(('qcoinf/agent_cost', AgentCost(
+        part=['agent', 'server', 'planner'][k % 3], model_id=text, threads=k,
+        seconds=[values[(k + j) % 8] for j in range(k * 10)], t_fixed_s=values[k])))
     out.append(('qcoinf/deadline', Float64(data=values[k])))
     out.append(('qcoinf/server_queue_delay', Float64(data=values[(k + 3) % 8])))
     out.append(('battery_state', BatteryState(percentage=[float('nan'), 2.0, -1.0][i % 3])))
-    out.append(('qcoinf/caption', String(data='w' * 20000)))
+    out.append(('qcoinf/caption', Caption(text='w' * 20000, origin=2 + k,
+                                          latency_s=values[k])))
     status = DiagnosticStatus(name=f'hostile {i} ' + 'n' * 10000, message='m' * 10000)
     status.values = [KeyValue(key=f'k{j}', value='v' * 1000) for j in range(100)]
     out.append(('/diagnostics', DiagnosticArray(status=[status])))
@@ -98,9 +107,11 @@ class _Bench(BoundedSpin):
     def __init__(self):
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Vector3Stamped
-        from sensor_msgs.msg import BatteryState, CompressedImage, Image
-        from std_msgs.msg import Float64, String, UInt8
+        from sensor_msgs.msg import BatteryState, Image
+        from std_msgs.msg import Float64, UInt8
 
+        from qcoinf_ros.ros.messages import (
+            AgentCost, Caption, Embedding, FrequencyProfile, ModelInfo)
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
         super().__init__('qcoinf_bench_hostile')
@@ -109,17 +120,18 @@ class _Bench(BoundedSpin):
         self.drops: dict[str, dict[str, int]] = {}  # status name -> class -> count
         self.node.create_subscription(Vector3Stamped, 'qcoinf/latency', self._on_latency,
                                       reliable(100))
-        self.node.create_subscription(CompressedImage, 'qcoinf/embedding', self._on_embedding,
+        self.node.create_subscription(Embedding, 'qcoinf/embedding', self._on_embedding,
                                       reliable(10))
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                       100)
         types = {'camera/image_raw': (Image, SENSOR),
-                 'qcoinf/embedding': (CompressedImage, reliable(2)),
-                 'qcoinf/agent_model': (String, LATCHED),
-                 'qcoinf/frequency_profile': (String, LATCHED),
-                 'qcoinf/agent_cost': (String, LATCHED), 'qcoinf/deadline': (Float64, LATCHED),
+                 'qcoinf/embedding': (Embedding, reliable(2)),
+                 'qcoinf/agent_model': (ModelInfo, LATCHED),
+                 'qcoinf/frequency_profile': (FrequencyProfile, LATCHED),
+                 'qcoinf/agent_cost': (AgentCost, LATCHED), 'qcoinf/deadline': (Float64, LATCHED),
                  'qcoinf/server_queue_delay': (Float64, LATCHED),
-                 'battery_state': (BatteryState, SENSOR), 'qcoinf/caption': (String, reliable(10)),
+                 'battery_state': (BatteryState, SENSOR),
+                 'qcoinf/caption': (Caption, reliable(10)),
                  '/diagnostics': (DiagnosticArray, 10),
                  'qcoinf/bit_width': (UInt8, reliable(1000))}
         self.pubs = {t: self.node.create_publisher(cls, t, qos) for t, (cls, qos) in

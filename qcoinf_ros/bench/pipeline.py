@@ -1,14 +1,15 @@
 """
 End-to-end latency through ROS 2 vs the same split model in-process (``qcoinf bench pipeline``).
 
-In-process: preprocess, agent encode, embedding codec round trip, server decode — the same work
-the nodes do, in one Python process. Through ROS: the agent encoder and edge decoder as separate
-processes over DDS (the loopback profile); this process publishes a frame, waits for its caption
-(closed loop, so no queueing) and takes the latency the decoder reports from the camera stamp.
-Prints the medians, their ratio (target <= 1.10) and the embedding bytes per frame for each
-codec against the raw image. Both sides use one torch thread per process; ``device`` and
-``dtype`` place the server part (and ``device`` the agent part) in both, as the nodes' parameters
-of the same names do.
+In-process: preprocess, agent encode, the ``Embedding`` message round trip, server decode — the
+same work the nodes do, in one Python process. Through ROS: the agent encoder and edge decoder as
+separate processes over DDS (the loopback profile); this process publishes a frame, waits for its
+caption (closed loop, so no queueing) and takes the latency the decoder reports from the camera
+stamp. Prints the medians, their ratio (target <= 1.10) and the embedding bytes per frame for each
+codec against the raw image: the serialized ``qcoinf_ros/msg/Embedding`` (CDR, as DDS carries it;
+its header's frame_id empty). Both sides use one torch thread per process; ``device`` and ``dtype``
+place the server part (and ``device`` the agent part) in both, as the nodes' parameters of the same
+names do.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 import numpy as np
 
-from qcoinf_ros.codec import COMPRESSIONS, decode_embedding, EmbeddingMeta, encode_embedding
+from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta
 
 
 def in_process(model: str, frames, warmup: int, max_new_tokens: int, device: str = 'cpu',
@@ -27,8 +28,11 @@ def in_process(model: str, frames, warmup: int, max_new_tokens: int, device: str
     """Per-frame seconds of the whole split inference in this process."""
     import torch
 
+    from std_msgs.msg import Header
+
     from qcoinf_ros.models.device import place, resolve_device, upload
     from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.ros.messages import embedding_from_msg, embedding_msg
     split = load_split(model)
     server = resolve_device(device, dtype)
     place(split.agent_module, server, what='the agent part', dtype=False)
@@ -38,8 +42,8 @@ def in_process(model: str, frames, warmup: int, max_new_tokens: int, device: str
         start = time.perf_counter()
         with torch.no_grad():
             emb = split.encode(split.preprocess(frame))[0].cpu()
-            payload = encode_embedding(emb, EmbeddingMeta(split.model_id, 8))
-            back, _ = decode_embedding(payload)
+            msg = embedding_msg(emb, EmbeddingMeta(split.model_id, 8), Header())
+            back, _ = embedding_from_msg(msg)
             ids = split.decode(upload(torch.from_numpy(back).unsqueeze(0), server),
                                max_new_tokens=max_new_tokens).cpu()
             split.captions(ids)
@@ -101,13 +105,17 @@ def through_ros(model: str, frames, warmup: int, max_new_tokens: int, timeout: f
 
 
 def embedding_sizes(model: str, frame: np.ndarray) -> tuple[tuple[int, ...], dict[str, int]]:
-    """Return the embedding shape of ``frame`` and its encoded bytes per codec."""
+    """Return the embedding shape of ``frame`` and its serialized ``Embedding`` bytes per codec."""
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
     import torch
 
     from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.ros.messages import embedding_msg
     split = load_split(model, parts=('agent',))
     with torch.no_grad():
         emb = split.encode(split.preprocess(frame))[0]
-    return tuple(emb.shape), {codec: len(encode_embedding(emb, EmbeddingMeta(split.model_id, 8,
-                                                                             codec)))
-                              for codec in COMPRESSIONS}
+    return tuple(emb.shape), {
+        codec: len(serialize_message(embedding_msg(emb, EmbeddingMeta(split.model_id, 8, codec),
+                                                   Header())))
+        for codec in COMPRESSIONS}

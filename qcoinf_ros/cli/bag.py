@@ -29,8 +29,9 @@ from rich.table import Table
 from rich.text import Text
 
 from qcoinf_ros.bags import (
-    BagClock, BagReader, BagWriter, play, PlayOptions, qualify, STORAGES, TopicSpec)
+    BagClock, BagReader, BagWriter, play, PlayOptions, Problem, qualify, STORAGES, TopicSpec)
 from qcoinf_ros.bags.cdr import import_message_class, is_known
+from qcoinf_ros.bags.legacy import conversion, convert
 from qcoinf_ros.qos import describe, playback_qos, subscription_qos
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
@@ -322,6 +323,14 @@ def play_bag(args, console: Console) -> int:
                 task = progress.add_task(f'playing {args.bag}', total=total or None, extra='')
 
                 def publish(message) -> None:
+                    try:  # a topic recorded with the type of an older release: today's
+                        message = convert(message)
+                    except ValueError as exc:
+                        problem = Problem(f'{message.topic} at t={message.timestamp} ns',
+                                          f'{exc}; not replayed')
+                        if problem not in reader.problems:  # a loop: reported once
+                            reader.problems.append(problem)
+                        return
                     publishers[message.topic].publish(message.data)
                     progress.advance(task)
 
@@ -374,8 +383,12 @@ def _publishers(node, topics, console: Console) -> dict:
 
     publishers = {}
     for topic in topics:
+        old = conversion(topic.spec.name, topic.spec.msgtype)
+        if old is not None:
+            console.print(f'{topic.spec.name}: recorded as {old.old_type} (before 0.2), '
+                          f'played as {old.new_type}')
         try:
-            cls = import_message_class(topic.spec.msgtype)
+            cls = import_message_class(old.new_type if old else topic.spec.msgtype)
         except ValueError as exc:
             _say(console, 'yellow', f'not playing {topic.spec.name}: {exc}')
             continue

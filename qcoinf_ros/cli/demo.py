@@ -257,10 +257,11 @@ def _observe_costs(node, observer) -> None:
     from qcoinf_ros.ros.qos import reliable
     observe(node, {
         'qcoinf/agent_model': lambda m, t: observer.on_agent_model(),
-        'qcoinf/agent_cost': lambda m, t: observer.on_cost('agent', m.data),
-        'qcoinf/server_cost': lambda m, t: observer.on_cost('server', m.data),
+        'qcoinf/agent_cost': lambda m, t: observer.on_cost('agent', m),
+        'qcoinf/server_cost': lambda m, t: observer.on_cost('server', m),
         'camera/image_raw': lambda m, t: observer.on_image(_stamp(m), bytes(m.data)),
-        'qcoinf/embedding': lambda m, t: observer.on_embedding(_stamp(m), bytes(m.data)),
+        'qcoinf/embedding': lambda m, t: observer.on_embedding(
+            _stamp(m), m.bit_width, m.encode_s),
     }, qos={'qcoinf/embedding': reliable(2)})  # every frame's encode time, reliably
 
 
@@ -286,8 +287,8 @@ def _observe_scenario(node, observer, console) -> None:
 
     observe(node, {
         'qcoinf/deadline': lambda m, t: console.print(observer.on_deadline(m.data, t)),
-        'qcoinf/frequency_profile': lambda m, t: observer.on_profile(m.data, t),
-        'qcoinf/caption': lambda m, t: observer.on_caption(m.data),
+        'qcoinf/frequency_profile': lambda m, t: observer.on_profile(m, t),
+        'qcoinf/caption': lambda m, t: observer.on_caption(m.text),
         'qcoinf/latency': on_latency,
         'battery_state': lambda m, t: observer.on_battery(m.percentage, t),
     })

@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from geometry_msgs.msg import Vector3Stamped
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import Float64, String
+    from std_msgs.msg import Float64
 
+    from qcoinf_ros.ros.messages import Caption, Embedding
     from qcoinf_ros.ros.qos import LATCHED, reliable
 
     rclpy.init(args=ros_args)
@@ -49,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
                            'encode_s': msg.vector.y, 'decode_s': msg.vector.z,
                            'queue_s': queue[0], 'payload_bytes': sizes.get(key(msg.header))})
 
-    node.create_subscription(CompressedImage, 'qcoinf/embedding',
+    node.create_subscription(Embedding, 'qcoinf/embedding',
                              lambda m: sizes.__setitem__(key(m.header), len(m.data)),
                              reliable(10))
     node.create_subscription(Vector3Stamped, 'qcoinf/latency', on_latency, reliable(20))
-    node.create_subscription(String, 'qcoinf/caption', lambda m: captions.append(m.data),
+    node.create_subscription(Caption, 'qcoinf/caption', lambda m: captions.append(m.text),
                              reliable(20))
     node.create_subscription(Float64, 'qcoinf/server_queue_delay',
                              lambda m: queue.__setitem__(0, m.data), LATCHED)

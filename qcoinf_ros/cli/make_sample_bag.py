@@ -30,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--camera-topic', default=CAMERA,
                         help=f'image topic of the camera (default {CAMERA}), e.g. '
                         '/usb_cam/image_raw')
+    parser.add_argument('--edge', choices=('typed', 'legacy'), default=None,
+                        help="write an edge server's inputs instead (the agent's embeddings, "
+                        'model and cost): typed (qcoinf_ros messages) or legacy (the '
+                        'String/CompressedImage types before 0.2, converted on replay)')
     args = parser.parse_args(argv)
+    if args.edge is not None:
+        return _edge(args, parser)
     try:
         scenario = SampleScenario(camera_format=args.camera_format,
                                   camera_base=args.camera_topic)
@@ -50,6 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(p.stat().st_size for p in out.iterdir())
     console.print(f'{out}: {info.message_count} messages over {info.duration_s:.2f} s, '
                   f'{size / 1024:.0f} KiB ({info.storage})')
+    for topic in info.topics:
+        console.print(f'  {topic.spec.name}: {topic.count} x {topic.spec.msgtype}')
+    return 0
+
+
+def _edge(args, parser) -> int:
+    from qcoinf_ros.bags.sample import write_edge_bag
+    out = Path(args.output)
+    if out.exists():
+        if not (args.force and (out / 'metadata.yaml').is_file()):
+            parser.error(f'{out} exists (use --force to replace a bag)')
+        shutil.rmtree(out)
+    info = write_edge_bag(out, legacy=args.edge == 'legacy', storage=args.storage)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f'{out}: {info.message_count} messages over {info.duration_s:.2f} s')
     for topic in info.topics:
         console.print(f'  {topic.spec.name}: {topic.count} x {topic.spec.msgtype}')
     return 0

@@ -17,15 +17,14 @@ import time
 from rich.console import Console
 from rich.live import Live
 
-from qcoinf_ros.codec import decode_embedding
 from qcoinf_ros.monitor.dashboard import render_dashboard
 from qcoinf_ros.monitor.state import MonitorState
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 #: Topics counted for their rate (relative to the namespace), in display order.
 TOPICS = ('camera/image_raw', 'qcoinf/embedding', 'qcoinf/caption', 'qcoinf/latency',
-          'qcoinf/local_latency', 'battery_state', 'qcoinf/deadline', 'qcoinf/bit_width',
-          'qcoinf/frequency_profile',
+          'battery_state',
+          'qcoinf/deadline', 'qcoinf/bit_width', 'qcoinf/frequency_profile',
           'qcoinf/applied_profile', '/diagnostics')
 
 
@@ -43,11 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subscribe(node, state: MonitorState, namespace: str) -> None:
     """Feed ``state`` from the graph (:func:`qcoinf_ros.ros.observer.observe`)."""
+    from qcoinf_ros.ros.messages import caption_from_msg, profile_from_msg
     from qcoinf_ros.ros.observer import observe
 
-    def on_embedding(msg, now):
+    def on_embedding(msg, now):  # the bit-width only: the values are not decoded
+        state.on_frame_bit_width(msg.bit_width, now)
+
+    def on_caption(msg, now):
         try:
-            state.on_frame_bit_width(decode_embedding(bytes(msg.data))[1].bit_width, now)
+            caption = caption_from_msg(msg)
+        except ValueError:
+            state.rejected += 1
+            return
+        state.on_caption(caption.text, now)
+        times = (caption.latency_s, caption.encode_s, caption.decode_s)
+        if all(t == t for t in times):  # NaN: not stamped, or not known (an old bag's)
+            state.on_latency(*times, now)
+
+    def on_profile(msg, now):
+        try:
+            state.on_profile(profile_from_msg(msg), now)
         except ValueError:
             state.rejected += 1
 
@@ -57,19 +71,15 @@ def _subscribe(node, state: MonitorState, namespace: str) -> None:
             state.on_status(status.name, level, status.message,
                             {kv.key: kv.value for kv in status.values}, now)
 
-    def on_latency(msg, now):
-        state.on_latency(msg.vector.x, msg.vector.y, msg.vector.z, now)
-
     observe(node, {
         'camera/image_raw': None,  # counted, never decoded
         'qcoinf/embedding': on_embedding,
-        'qcoinf/caption': lambda m, t: state.on_caption(m.data, t),
-        'qcoinf/latency': on_latency,
-        'qcoinf/local_latency': on_latency,  # the agent's local mode
+        'qcoinf/caption': on_caption,  # the edge's and local ones, with their latencies
+        'qcoinf/latency': None,  # deprecated (the caption carries it): counted only
         'battery_state': lambda m, t: state.on_battery(m.percentage, t),
         'qcoinf/deadline': lambda m, t: state.on_deadline(m.data, t),
         'qcoinf/bit_width': lambda m, t: state.on_bit_width(m.data, t),
-        'qcoinf/frequency_profile': lambda m, t: state.on_profile(m.data, t),
+        'qcoinf/frequency_profile': on_profile,
         'qcoinf/applied_profile': None,
         '/diagnostics': on_diagnostics,
     }, namespace, on_message=state.tick)

@@ -1,5 +1,12 @@
 """
-Self-describing embedding payload carried in ``sensor_msgs/CompressedImage``.
+The agent's embedding: its values as ``Embedding`` carries them; the older CompressedImage payload.
+
+The values as ``qcoinf_ros/msg/Embedding`` carries them, and the self-describing payload that
+older releases carried in ``sensor_msgs/CompressedImage``.
+
+``qcoinf/embedding`` is an ``Embedding`` message (:func:`pack_values`, :func:`unpack_values`);
+the payload below is what bags recorded before it hold, read by :func:`payload_values` to
+convert them (``qcoinf_ros.bags.legacy``).
 
 The message's ``format`` field names the codec (:data:`FORMAT`) and ``data`` holds a safetensors
 file with one tensor, ``embedding``, and string metadata: the model id, the bit-width the agent
@@ -82,6 +89,23 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
     Raises ``ValueError`` for an empty, non-float or non-finite embedding, and for ``fp16``
     when a value lies outside the half-precision range (it would decode as inf).
     """
+    x = _finite_float_array(embedding)
+    header = {
+        'codec': FORMAT, 'model_id': meta.model_id, 'bit_width': str(int(meta.bit_width)),
+        'compression': meta.compression, 'shape': json.dumps(list(x.shape)),
+        'agent_latency_s': repr(float(meta.agent_latency_s)),
+    }
+    for name in ('captioned', 'probe'):
+        if getattr(meta, name):
+            header[name] = 'true'
+    coded, scale = _coded(x, meta.compression)
+    tensors = {'embedding': coded}
+    if meta.compression == 'int8':
+        tensors['scale'] = np.array([scale], dtype=np.float32)
+    return st_save(tensors, metadata=header)
+
+
+def _finite_float_array(embedding) -> np.ndarray:
     if hasattr(embedding, 'detach'):  # torch tensor, without importing torch here
         embedding = embedding.detach().cpu().numpy()
     x = np.asarray(embedding)
@@ -91,31 +115,97 @@ def encode_embedding(embedding, meta: EmbeddingMeta) -> bytes:
         raise ValueError(f'embedding must not be empty, got shape {x.shape}')
     if not np.all(np.isfinite(x)):
         raise ValueError('embedding must be finite (it contains NaN or inf)')
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    header = {
-        'codec': FORMAT, 'model_id': meta.model_id, 'bit_width': str(int(meta.bit_width)),
-        'compression': meta.compression, 'shape': json.dumps(list(x.shape)),
-        'agent_latency_s': repr(float(meta.agent_latency_s)),
-    }
-    for name in ('captioned', 'probe'):
-        if getattr(meta, name):
-            header[name] = 'true'
-    if meta.compression == 'none':
-        tensors = {'embedding': x}
-    elif meta.compression == 'fp16':
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _coded(x: np.ndarray, compression: str) -> tuple[np.ndarray, float]:
+    """Return ``x`` (finite float32) coded as ``compression`` says, and the int8 scale (else 1)."""
+    if compression == 'none':
+        return x, 1.0
+    if compression == 'fp16':
         peak = float(np.max(np.abs(x)))
         if peak > _FP16_MAX:  # would become inf, which the decoder rightly refuses
             raise ValueError(f'embedding value {peak:g} exceeds the fp16 range (+-{_FP16_MAX:g});'
                              ' use compression none or int8')
-        tensors = {'embedding': x.astype(np.float16)}
+        return x.astype(np.float16), 1.0
+    if compression != 'int8':
+        raise ValueError(f'Invalid embedding compression: "{compression}" '
+                         f'(expected one of {", ".join(COMPRESSIONS)})')
+    peak = float(np.max(np.abs(x)))
+    scale = np.float32(max(peak / 127.0, float(np.finfo(np.float32).tiny)))
+    if float(scale) * 127.0 > _FP32_MAX:  # rounded up past float32 max: 127 q -> inf
+        scale = np.nextafter(scale, np.float32(0))
+    q = np.clip(np.rint(x.astype(np.float64) / float(scale)), -127, 127).astype(np.int8)
+    return q, float(scale)
+
+
+#: Little-endian element type of each compression in ``Embedding.data``.
+_WIRE: dict[str, np.dtype] = {'none': np.dtype('<f4'), 'fp16': np.dtype('<f2'),
+                              'int8': np.dtype('i1')}
+
+
+def pack_values(embedding, compression: str) -> tuple[bytes, tuple[int, ...], float]:
+    """
+    Code an embedding for ``qcoinf_ros/msg/Embedding``: ``(data, shape, scale)``.
+
+    ``data`` holds the values row-major, little-endian, in the compression's element type
+    (float32, float16, or int8 codes with ``x ~ q * scale``); ``scale`` is 1.0 but for int8.
+    ``ValueError`` as :func:`encode_embedding` raises it.
+    """
+    x = _finite_float_array(embedding)
+    coded, scale = _coded(x, compression)
+    return coded.astype(_WIRE[compression]).tobytes(), tuple(int(d) for d in x.shape), scale
+
+
+def unpack_values(data, shape, compression: str, scale) -> np.ndarray:
+    """
+    Inverse of :func:`pack_values`: the float32 embedding of an ``Embedding`` message's values.
+
+    ``ValueError`` with the reason for an unknown compression, an implausible shape, a data
+    size that does not match it, a bad int8 scale or non-finite values; no other exception.
+    """
+    if compression not in _WIRE:
+        raise ValueError(f'Invalid embedding compression: "{str(compression)[:40]}" '
+                         f'(expected one of {", ".join(COMPRESSIONS)})')
+    try:
+        shape = tuple(int(d) for d in shape)
+        data = bytes(data)
+        scale = float(scale)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f'corrupt embedding message: {exc!r:.200}') from None
+    if not shape or len(shape) > 32 or any(d < 0 for d in shape) or \
+            math.prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(f'implausible embedding shape {shape!r:.200}')
+    wire = _WIRE[compression]
+    size = math.prod(shape) * wire.itemsize
+    if len(data) != size:
+        raise ValueError(f'embedding data of {len(data)} bytes does not match its shape {shape} '
+                         f'of {compression} values ({size} bytes)')
+    values = np.frombuffer(data, wire).reshape(shape)
+    if compression == 'int8':
+        if not math.isfinite(scale) or not scale > 0:
+            raise ValueError(f'int8 embedding has no valid scale (got {scale!r})')
+        out = values.astype(np.float32) * np.float32(scale)
     else:
-        peak = float(np.max(np.abs(x)))
-        scale = np.float32(max(peak / 127.0, float(np.finfo(np.float32).tiny)))
-        if float(scale) * 127.0 > _FP32_MAX:  # rounded up past float32 max: 127 q -> inf
-            scale = np.nextafter(scale, np.float32(0))
-        q = np.clip(np.rint(x.astype(np.float64) / float(scale)), -127, 127).astype(np.int8)
-        tensors = {'embedding': q, 'scale': np.array([scale], dtype=np.float32)}
-    return st_save(tensors, metadata=header)
+        out = values.astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise ValueError('decoded embedding contains NaN or inf')
+    return out
+
+
+def payload_values(payload: bytes) -> tuple[bytes, tuple[int, ...], float, EmbeddingMeta]:
+    """
+    Return the values of a ``qcoinf/embedding;v1`` payload (old bags) as ``Embedding`` has them.
+
+    Return ``(data, shape, scale, meta)`` as :func:`pack_values` codes the same embedding: the
+    codes as they were sent (int8 codes and scale unchanged, no re-rounding). ``ValueError``
+    as :func:`decode_embedding` raises it.
+    """
+    out, meta = decode_embedding(payload)
+    tensors = st_load(bytes(payload))  # decode_embedding checked it
+    scale = float(tensors['scale'][0]) if meta.compression == 'int8' else 1.0
+    return (tensors['embedding'].astype(_WIRE[meta.compression]).tobytes(),
+            tuple(int(d) for d in out.shape), scale, meta)
 
 
 def decode_embedding(payload: bytes) -> tuple[np.ndarray, EmbeddingMeta]:

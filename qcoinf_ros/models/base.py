@@ -301,6 +301,12 @@ class CaptionerSplit(SplitModel):
                              f'turn token ids into text')
         return self.processor.batch_decode(token_ids, skip_special_tokens=True)
 
+    def token_counts(self, token_ids) -> list[int]:
+        """Tokens of each caption in ``token_ids``: the ids that are not special tokens."""
+        tokenizer = getattr(self.processor, 'tokenizer', self.processor)
+        special = set(getattr(tokenizer, 'all_special_ids', None) or ())
+        return [sum(int(t) not in special for t in row) for row in token_ids.tolist()]
+
     def _flops_decode_defaults(self) -> dict:
         return {'max_new_tokens': 1}
 

@@ -118,10 +118,11 @@ class DemoObserver:
     def on_agent_model(self) -> None:
         self.agent_ready = True
 
-    def on_cost(self, part: str, text: str) -> None:
-        from qcoinf_ros.codec.cost import decode_cost
+    def on_cost(self, part: str, msg) -> None:
+        """Take an ``AgentCost`` message (anything with its fields); bad content is ignored."""
+        from qcoinf_ros.codec.fields import cost_from
         try:
-            self.record.costs[part] = decode_cost(text)
+            self.record.costs[part] = cost_from(msg)
         except ValueError:
             return
 
@@ -138,22 +139,22 @@ class DemoObserver:
         self.record.deadline.append((t, seconds))
         return f'[{t:5.1f} s] [bold yellow]deadline T0 = {1e3 * seconds:.1f} ms[/]'
 
-    def on_profile(self, text: str, now: float) -> None:
-        from qcoinf_ros.codec.plan import decode_profile
-        self.record.profiles.append((self.elapsed(now), decode_profile(text)))
+    def on_profile(self, msg, now: float) -> None:
+        """Take a ``FrequencyProfile`` message; bad content is ignored."""
+        from qcoinf_ros.codec.fields import profile_from
+        try:
+            self.record.profiles.append((self.elapsed(now), profile_from(msg)))
+        except ValueError:
+            return
 
     def on_image(self, stamp: Stamp, data: bytes) -> None:
         index = self._by_hash.get(hashlib.sha1(data).hexdigest())
         if index is not None:
             self._stamps[stamp] = index
 
-    def on_embedding(self, stamp: Stamp, payload: bytes) -> None:
-        from qcoinf_ros.codec import decode_embedding
-        try:
-            meta = decode_embedding(payload)[1]
-        except ValueError:
-            return
-        self._encodes[stamp] = (meta.bit_width, meta.agent_latency_s)
+    def on_embedding(self, stamp: Stamp, bit_width: int, encode_s: float) -> None:
+        """Take an ``Embedding``'s bit-width and encode time (its values are not decoded)."""
+        self._encodes[stamp] = (int(bit_width), float(encode_s))
 
     def on_caption(self, text: str) -> None:
         self._captions.append(text)

@@ -130,10 +130,18 @@ class MonitorState:
         """Take the bit-width an embedding was really encoded at (its payload metadata)."""
         self.frame_bit_width = int(bits)
 
-    def on_profile(self, text: str, now: float) -> bool:
-        """Take a ``qcoinf/frequency_profile`` JSON text; return False if it is malformed."""
+    def on_profile(self, profile: ProfileMessage | str, now: float) -> bool:
+        """
+        Take a ``qcoinf/frequency_profile``; return False if it is malformed.
+
+        A :class:`ProfileMessage` (read from a ``FrequencyProfile`` message), or the JSON text
+        that older releases published (bags).
+        """
+        if isinstance(profile, ProfileMessage):
+            self.plan = profile
+            return True
         try:
-            self.plan = decode_profile(text)
+            self.plan = decode_profile(profile)
         except ValueError as exc:
             self._reject(f'malformed frequency profile: {exc}')
             return False

@@ -26,14 +26,15 @@ Topics in: ``camera/image_raw`` (sensor_msgs/Image; with ``image_transport`` = `
 sensor_msgs/CompressedImage jpeg/png on ``<camera/image_raw as remapped>/compressed``: remap
 ``camera/image_raw`` to a camera driver's topic), ``qcoinf/bit_width`` (std_msgs/UInt8),
 ``qcoinf/deadline`` (std_msgs/Float64, T0 [s]), ``qcoinf/latency`` (the decoder's answers).
-Topics out: ``qcoinf/embedding`` (sensor_msgs/CompressedImage: header of the image, ``format`` =
-the codec name, ``data`` = the self-describing payload of :mod:`qcoinf_ros.codec.embedding`
-with the bit-width used and the measured encode time); ``qcoinf/agent_model`` (std_msgs/String
-JSON, latched: model id, scheme, b_max, and lambda with its KS statistic fitted to the agent
-part's full-precision weights, eq. (3), before quantization — the planner's lambda);
-``qcoinf/agent_cost`` (std_msgs/String JSON, latched, :mod:`qcoinf_ros.codec.cost`: measured
-encode seconds per bit-width, their affine fit, kernel, threads and clock — the planner's cost
-model); ``qcoinf/link_state`` (std_msgs/String JSON, latched,
+Topics out: ``qcoinf/embedding`` (qcoinf_ros/Embedding: header of the image, the values in
+the ``compression`` codec, the bit-width used and the measured encode time);
+``qcoinf/agent_model`` (qcoinf_ros/ModelInfo, latched: model id, scheme, b_max, and lambda
+with its KS statistic fitted to the agent part's full-precision weights, eq. (3), before
+quantization — the planner's lambda); ``qcoinf/agent_cost`` (qcoinf_ros/AgentCost, latched:
+measured encode seconds per bit-width, their affine fit, kernel, threads and clock — the
+planner's cost model); in local mode ``qcoinf/caption`` (qcoinf_ros/Caption, origin LOCAL),
+``qcoinf/local_latency`` (deprecated: the caption carries it) and ``qcoinf/local_cost``
+(AgentCost); ``qcoinf/link_state`` (std_msgs/String JSON, latched,
 :mod:`qcoinf_ros.codec.link_state`: SPLIT, SUSPECT or LOST, why, since when, counters); and
 ``/diagnostics`` (WARN while the link is LOST).
 """
@@ -49,12 +50,11 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Float64, String, UInt8
 
-from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta, encode_embedding, FORMAT
-from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
-from qcoinf_ros.codec.cost import encode_cost
+from qcoinf_ros.codec import COMPRESSIONS, EmbeddingMeta
+from qcoinf_ros.codec.agent_model import AgentModelInfo
+from qcoinf_ros.codec.caption import CaptionRecord, ORIGIN_LOCAL
 from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
 from qcoinf_ros.failover import EDGE, FrameRouter, LinkMonitor, LOCAL, LOST, PROBE, Transition
 from qcoinf_ros.models.device import DeviceError, DEVICES_HELP, resolve_device
@@ -63,6 +63,8 @@ from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.eventlog import EventLog
 from qcoinf_ros.ros.image import (
     frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM, source_of, subscribe_frames)
+from qcoinf_ros.ros.messages import (
+    AgentCost, Caption, caption_msg, cost_msg, Embedding, embedding_msg, model_msg, ModelInfo)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
@@ -277,27 +279,27 @@ class AgentEncoderNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._start_link_monitor()
         self._pub = self.create_lifecycle_publisher(
-            CompressedImage, 'qcoinf/embedding', reliable(2),
+            Embedding, 'qcoinf/embedding', reliable(2),
             event_callbacks=_publisher_events(lambda info: self._link_check()))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._info = self.create_publisher(String, 'qcoinf/agent_model', LATCHED)
-        self._info.publish(String(data=encode_agent_model(AgentModelInfo(
+        self._info = self.create_publisher(ModelInfo, 'qcoinf/agent_model', LATCHED)
+        self._info.publish(model_msg(AgentModelInfo(
             model_id=self._split.model_id, scheme=self._p['scheme'], b_max=self._p['b_max'],
-            lam=self._fit.lam, ks=self._fit.ks_statistic, num_params=self._fit.num_params))))
-        self._cost_pub = self.create_publisher(String, 'qcoinf/agent_cost', LATCHED)
+            lam=self._fit.lam, ks=self._fit.ks_statistic, num_params=self._fit.num_params)))
+        self._cost_pub = self.create_publisher(AgentCost, 'qcoinf/agent_cost', LATCHED)
         if self._cost is not None:
-            self._cost_pub.publish(String(data=encode_cost(self._cost)))
+            self._cost_pub.publish(self._cost_message(self._cost))
         self._router = FrameRouter(self._local is not None, self._p['probe_period'])
         if self._local is not None:
             # local captions on the caption topic every consumer reads; their latency on
             # qcoinf/local_latency marks them local (and is no answer of the edge server)
             self._caption_pub = self.create_lifecycle_publisher(
-                String, 'qcoinf/caption', reliable(10))
+                Caption, 'qcoinf/caption', reliable(10))
             self._local_latency_pub = self.create_lifecycle_publisher(
                 Vector3Stamped, 'qcoinf/local_latency', reliable(10))
-            self._local_cost_pub = self.create_publisher(String, 'qcoinf/local_cost', LATCHED)
+            self._local_cost_pub = self.create_publisher(AgentCost, 'qcoinf/local_cost', LATCHED)
             if self._local_cost is not None:
-                self._local_cost_pub.publish(String(data=encode_cost(self._local_cost)))
+                self._local_cost_pub.publish(self._cost_message(self._local_cost))
         self._subs = [
             subscribe_frames(self, 'camera/image_raw', self._p['image_transport'],
                              self._on_image_info),
@@ -417,7 +419,7 @@ class AgentEncoderNode(LifecycleNode):
                              f'({size / 1e6:.1f} M parameters) runs here while the edge '
                              f'server is lost{timed}')
 
-    def _decode_local(self, header, embedding, encode_s: float) -> None:
+    def _decode_local(self, header, embedding, encode_s: float, bit_width: int) -> None:
         """Caption a frame on the robot (LOST link) and publish it, marked local."""
         import torch
         # the edge decoder's rule on stamps: a replay without --clock is not captioned here either
@@ -432,6 +434,7 @@ class AgentEncoderNode(LifecycleNode):
             ids = self._local.decode(embedding.float(),
                                      max_new_tokens=self._p['local_max_new_tokens']).cpu()
         caption = self._local.captions(ids)[0].strip()
+        tokens = self._local.token_counts(ids)[0]
         decode_s = time.perf_counter() - start
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
@@ -441,8 +444,10 @@ class AgentEncoderNode(LifecycleNode):
         latency.vector.x = stamp_age(self.get_clock().now(), header.stamp)  # NaN: not stamped
         latency.vector.y, latency.vector.z = encode_s, decode_s
         # the caption and then its latency, nothing in between (as the edge decoder)
-        self._caption_pub.publish(String(data=caption))
-        self._local_latency_pub.publish(latency)
+        record = CaptionRecord(caption, ORIGIN_LOCAL, bit_width, tokens, latency.vector.x,
+                               encode_s, decode_s)
+        self._caption_pub.publish(caption_msg(record, header))
+        self._local_latency_pub.publish(latency)  # deprecated: the caption carries it
         self._local_captions += 1
         self._local_decodes = (self._local_decodes + [decode_s])[-200:]
         self._track_local_cost(decode_s)
@@ -471,7 +476,7 @@ class AgentEncoderNode(LifecycleNode):
         if k is None:
             return
         self._local_cost = self._local_cost.scaled(k)
-        self._local_cost_pub.publish(String(data=encode_cost(self._local_cost)))
+        self._local_cost_pub.publish(self._cost_message(self._local_cost))
         self.get_logger().info(
             f'local decode times drifted: median {1e3 * measured:.3f} ms over the last '
             f'{self._p["cost_window"]} local captions vs {1e3 * predicted:.3f} ms published; '
@@ -590,13 +595,12 @@ class AgentEncoderNode(LifecycleNode):
         meta = EmbeddingMeta(self._split.model_id, bit_width, self._p['compression'], latency,
                              captioned=local, probe=route == PROBE)
         try:
-            payload = encode_embedding(embedding[0], meta)
+            out = embedding_msg(embedding[0], meta, msg.header, self._p['scheme'])
         except ValueError as exc:  # non-finite embedding, or out of the fp16 range
             self._drops.drop('embedding.encode', str(exc))
             return
         if self._queue is not None and self._queue.closed:  # stopping: publishers go next
             return
-        out = CompressedImage(header=msg.header, format=FORMAT, data=payload)
         if route != LOCAL:
             self._link_sent(msg.header)  # before: the answer may come back before publish
         self._pub.publish(out)
@@ -604,7 +608,10 @@ class AgentEncoderNode(LifecycleNode):
         self._latencies = (self._latencies + [latency])[-200:]
         self._track_cost(latency)
         if local:
-            self._decode_local(msg.header, embedding, latency)
+            self._decode_local(msg.header, embedding, latency, bit_width)
+
+    def _cost_message(self, cost) -> AgentCost:
+        return cost_msg(cost, self.get_clock().now().to_msg())
 
     def _track_cost(self, latency: float) -> None:
         """Republish the cost, scaled, when the encode times drift away from it."""
@@ -622,7 +629,7 @@ class AgentEncoderNode(LifecycleNode):
         if k is None:
             return
         self._cost = self._cost.scaled(k)
-        self._cost_pub.publish(String(data=encode_cost(self._cost)))
+        self._cost_pub.publish(self._cost_message(self._cost))
         self.get_logger().info(
             f'encode times drifted: median {1e3 * measured:.3f} ms at b = {b} over the last '
             f'{self._p["cost_window"]} frames vs {1e3 * predicted:.3f} ms published; cost '

@@ -1,8 +1,8 @@
 """
 Edge decoder (lifecycle node): the full-precision rest of the model, on the edge server.
 
-``on_configure`` loads the server part of ``model``. Each ``qcoinf/embedding`` whose payload
-decodes, whose model id matches this model and whose shape is the model's embedding shape is
+``on_configure`` loads the server part of ``model``. Each ``qcoinf/embedding`` whose values
+decode, whose model id matches this model and whose shape is the model's embedding shape is
 queued for decoding into a caption; anything else is logged once per reason and dropped.
 
 One server may serve several agents (parameter ``agents``: namespaces relative to this node's;
@@ -10,20 +10,22 @@ the default ``['']`` is this node's own namespace, i.e. one agent). A decoding t
 embeddings that arrived together (up to ``max_batch``, waiting at most ``batch_wait`` after the
 oldest) and decodes them as one batch (:class:`qcoinf_ros.serving.BatchQueue`).
 
-Topics in, per agent ``<ns>``: ``<ns>/qcoinf/embedding`` (sensor_msgs/CompressedImage).
+Topics in, per agent ``<ns>``: ``<ns>/qcoinf/embedding`` (qcoinf_ros/Embedding).
 An embedding marked ``captioned`` (the agent's local mode captioned the frame itself) is not
 captioned again; one marked ``probe`` (a lost agent testing whether this server is back) is
 decoded like any other and answered on ``<ns>/qcoinf/probe_answer`` (geometry_msgs/
 Vector3Stamped, as ``qcoinf/latency``), with no caption: the robot captioned that frame.
 
-Topics out, per agent: ``<ns>/qcoinf/caption`` (std_msgs/String); ``<ns>/qcoinf/latency``
-(geometry_msgs/Vector3Stamped, header = the camera frame's: x = end-to-end latency from the
-camera stamp to the caption [s], y = the agent's measured encode time [s], z = the decode time
-of the batch it was in [s]); ``<ns>/qcoinf/server_queue_delay`` (std_msgs/Float64: mean server
-queueing delay, arrival -> decode start, of the agent's last ``queue_delay_window`` embeddings
-[s]; the planner's ``use_server_queue_delay``); ``<ns>/qcoinf/server_cost`` (std_msgs/String
-JSON, latched, :mod:`qcoinf_ros.codec.cost`: the caption time measured at configure, one
-embedding of the model's shape decoded to ``max_new_tokens`` tokens, EOS suppressed — the worst
+Topics out, per agent: ``<ns>/qcoinf/caption`` (qcoinf_ros/Caption: header = the camera
+frame's, origin EDGE, the embedding's bit-width, the tokens generated, the end-to-end latency
+from the camera stamp to the caption [s], the agent's measured encode time [s], the decode time
+of the batch it was in [s]); ``<ns>/qcoinf/latency`` (geometry_msgs/Vector3Stamped, deprecated:
+the same latencies as x, y, z, published after the caption as before);
+``<ns>/qcoinf/server_queue_delay`` (std_msgs/Float64: mean server queueing delay, arrival ->
+decode start, of the agent's last ``queue_delay_window`` embeddings [s]; the planner's
+``use_server_queue_delay``); ``<ns>/qcoinf/server_cost`` (qcoinf_ros/AgentCost, latched, part
+``server``: the caption time measured at configure, one embedding of the model's shape
+decoded to ``max_new_tokens`` tokens, EOS suppressed — the worst
 case, which the planner plans with; cached like the agent's); and ``/diagnostics``.
 """
 
@@ -39,16 +41,16 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CompressedImage
-from std_msgs.msg import Float64, String
+from std_msgs.msg import Float64
 
-from qcoinf_ros.codec import decode_embedding, FORMAT
-from qcoinf_ros.codec.cost import encode_cost
+from qcoinf_ros.codec.caption import CaptionRecord, ORIGIN_EDGE
 from qcoinf_ros.models.device import (
     DeviceError, DEVICES_HELP, DTYPES, place, resolve_device, upload)
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import source_of
+from qcoinf_ros.ros.messages import (
+    AgentCost, Caption, caption_msg, cost_msg, Embedding, embedding_from_msg)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable
 from qcoinf_ros.ros.spin import autostart, join_worker, run_node
@@ -183,7 +185,7 @@ class EdgeDecoderNode(LifecycleNode):
         for i, agent in enumerate(self._agents):
             ns = agent.namespace
             agent.caption_pub = self.create_lifecycle_publisher(
-                String, agent_topic(ns, 'qcoinf/caption'), reliable(10))
+                Caption, agent_topic(ns, 'qcoinf/caption'), reliable(10))
             agent.latency_pub = self.create_lifecycle_publisher(
                 Vector3Stamped, agent_topic(ns, 'qcoinf/latency'), reliable(10))
             # a lost agent's probes (local mode): answered here, captioned on the robot
@@ -192,11 +194,11 @@ class EdgeDecoderNode(LifecycleNode):
             agent.queue_pub = self.create_lifecycle_publisher(
                 Float64, agent_topic(ns, 'qcoinf/server_queue_delay'), LATCHED)
             agent.cost_pub = self.create_publisher(
-                String, agent_topic(ns, 'qcoinf/server_cost'), LATCHED)
+                AgentCost, agent_topic(ns, 'qcoinf/server_cost'), LATCHED)
             if self._cost is not None:
-                agent.cost_pub.publish(String(data=encode_cost(self._cost)))
+                agent.cost_pub.publish(cost_msg(self._cost, self.get_clock().now().to_msg()))
             agent.sub = self.create_subscription(
-                CompressedImage, agent_topic(ns, 'qcoinf/embedding'),
+                Embedding, agent_topic(ns, 'qcoinf/embedding'),
                 functools.partial(self._on_embedding_info, i), reliable(2))
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._timer = self.create_timer(1.0, self._publish_diagnostics)
@@ -228,7 +230,8 @@ class EdgeDecoderNode(LifecycleNode):
                 max_new_tokens=tokens, cached=False)
             for agent in self._agents:
                 if agent.cost_pub is not None:
-                    agent.cost_pub.publish(String(data=encode_cost(self._cost)))
+                    agent.cost_pub.publish(cost_msg(self._cost,
+                                                    self.get_clock().now().to_msg()))
             self.get_logger().info(f'max_new_tokens {old_tokens} -> {tokens}: caption cost '
                                    f'scaled to {1e3 * self._cost.seconds[0]:.2f} ms')
 
@@ -320,11 +323,11 @@ class EdgeDecoderNode(LifecycleNode):
         return super().destroy_node()
 
     # -- callbacks (executor thread) ---------------------------------------------------------
-    def _on_embedding_info(self, index: int, msg: CompressedImage, info) -> None:
+    def _on_embedding_info(self, index: int, msg: Embedding, info) -> None:
         # two required arguments after the index: rclpy then passes the message info
         self._on_embedding(index, msg, info)
 
-    def _on_embedding(self, index: int, msg: CompressedImage, info=None) -> None:
+    def _on_embedding(self, index: int, msg: Embedding, info=None) -> None:
         """
         Check an embedding and queue it under its publisher (executor thread).
 
@@ -337,12 +340,8 @@ class EdgeDecoderNode(LifecycleNode):
         source = source_of(msg, info)
         if not agent.caption_pub.is_activated:
             return
-        if msg.format != FORMAT:
-            self._drops.drop('embedding.format',
-                             f'unknown format {msg.format!r} (expected {FORMAT})')
-            return
         try:
-            embedding, meta = decode_embedding(bytes(msg.data))
+            embedding, meta = embedding_from_msg(msg)
         except ValueError as exc:
             self._drops.drop_error('embedding.corrupt', exc)
             return
@@ -393,6 +392,7 @@ class EdgeDecoderNode(LifecycleNode):
         with torch.no_grad():
             ids = self._split.decode(stacked, max_new_tokens=self._p['max_new_tokens']).cpu()
         captions = [c.strip() for c in self._split.captions(ids)]
+        tokens = self._split.token_counts(ids)
         decode_s = time.perf_counter() - start
         after = meter.read() if before is not None else None
         if before is not None and after is not None:  # the board's energy while it decoded
@@ -400,7 +400,7 @@ class EdgeDecoderNode(LifecycleNode):
         if self._stop.is_set():  # stopping: the publishers are being torn down
             return
         now = self.get_clock().now()
-        for pending, caption in zip(batch, captions):
+        for pending, caption, count in zip(batch, captions, tokens):
             agent = self._agents[pending.agent]
             if not agent.caption_pub.is_activated:
                 continue
@@ -414,8 +414,11 @@ class EdgeDecoderNode(LifecycleNode):
                 agent.probe_pub.publish(latency)
                 agent.probes += 1
                 continue
-            # the caption and then its latency, nothing in between: the monitor pairs them
-            agent.caption_pub.publish(String(data=caption))
+            # the caption and then its latency (deprecated: the caption carries it), nothing in
+            # between: older monitors pair them
+            agent.caption_pub.publish(caption_msg(CaptionRecord(
+                caption, ORIGIN_EDGE, meta.bit_width, count, e2e, meta.agent_latency_s,
+                decode_s), header))
             agent.latency_pub.publish(latency)
             mean = agent.queue_delay.add(max(start_mono - pending.arrived, 0.0))
             agent.queue_pub.publish(Float64(data=mean))

@@ -1,9 +1,9 @@
 """
 Frequency actuator node: applies the planner's frequency profile to the hardware.
 
-Topic in: ``qcoinf/frequency_profile`` (std_msgs/String JSON, latched); ``qcoinf/caption``
-(std_msgs/String) only to count inferences for the energy per inference.
-Topics out: ``qcoinf/applied_profile`` (std_msgs/String JSON, latched,
+Topic in: ``qcoinf/frequency_profile`` (qcoinf_ros/FrequencyProfile, latched);
+``qcoinf/caption`` (qcoinf_ros/Caption) only to count inferences for the energy per inference.
+Topics out: ``qcoinf/applied_profile`` (qcoinf_ros/AppliedProfile, latched,
 :mod:`qcoinf_ros.codec.applied`: what the backend really set) and ``/diagnostics`` (backend,
 requested vs applied clocks, energy per inference labelled ``measured`` with its source, or
 ``predicted`` by the system model).
@@ -29,15 +29,15 @@ import sys
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from std_msgs.msg import String
 
 from qcoinf_ros.actuation import BACKENDS, make_backend, RaplEnergyMeter
 from qcoinf_ros.actuation.restore import default_record_path, RestoreRecord
-from qcoinf_ros.codec.applied import AppliedMessage, encode_applied
-from qcoinf_ros.codec.plan import decode_profile
+from qcoinf_ros.codec.applied import AppliedMessage
 from qcoinf_ros.planner.profiles import FrequencyProfile
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
 from qcoinf_ros.ros.drops import DropLog
+from qcoinf_ros.ros.messages import (
+    applied_msg, AppliedProfile, Caption, FrequencyProfile as ProfileMsg, profile_from_msg)
 from qcoinf_ros.ros.params import declare_all, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, reliable, subscribe_state
 from qcoinf_ros.ros.spin import autostart, run_node
@@ -82,7 +82,7 @@ class FrequencyActuatorNode(LifecycleNode):
         self._subs = []
         self._error = ''
         self._active = False
-        self._pending: String | None = None  # the last profile heard while inactive
+        self._pending: ProfileMsg | None = None  # the last profile heard while inactive
         if self._p['autostart']:
             autostart(self)
 
@@ -92,7 +92,7 @@ class FrequencyActuatorNode(LifecycleNode):
         state_subs = []
         try:
             # first: a bad qos_overrides start value refuses the configure before any write
-            state_subs = subscribe_state(self, String, 'qcoinf/frequency_profile',
+            state_subs = subscribe_state(self, ProfileMsg, 'qcoinf/frequency_profile',
                                          self._on_profile)
             if backend == 'cpufreq':
                 meter = RaplEnergyMeter(self._p['rapl_root']) if self._p['rapl_root'] else None
@@ -118,11 +118,12 @@ class FrequencyActuatorNode(LifecycleNode):
         if leftover is not None:
             self.get_logger().warning(leftover)
         self._energy_start = self._backend.read_energy()
-        self._applied_pub = self.create_publisher(String, 'qcoinf/applied_profile', LATCHED)
+        self._applied_pub = self.create_publisher(AppliedProfile, 'qcoinf/applied_profile',
+                                                  LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._subs = [
             *state_subs,
-            self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10)),
+            self.create_subscription(Caption, 'qcoinf/caption', self._on_caption, reliable(10)),
         ]
         self._timer = self.create_timer(self._p['diagnostics_period'], self._publish_diagnostics)
         self.get_logger().info(
@@ -185,15 +186,15 @@ class FrequencyActuatorNode(LifecycleNode):
     def applied(self):
         return self._applied
 
-    def _on_caption(self, _msg: String) -> None:
+    def _on_caption(self, _msg: Caption) -> None:
         self._inferences += 1
 
-    def _on_profile(self, msg: String) -> None:
+    def _on_profile(self, msg: ProfileMsg) -> None:
         if not self._active:  # applied on activation
             self._pending = msg
             return
         try:
-            request = decode_profile(msg.data)
+            request = profile_from_msg(msg)
         except ValueError as exc:
             self._drops.drop('frequency_profile.malformed', str(exc))
             return
@@ -212,9 +213,9 @@ class FrequencyActuatorNode(LifecycleNode):
                              f'backend {self._backend.name}: {exc}')
             return
         self._requested, self._applied = request, applied
-        self._applied_pub.publish(String(data=encode_applied(AppliedMessage(
+        self._applied_pub.publish(applied_msg(AppliedMessage(
             applied.profile, applied.agent_hz, applied.server_hz, applied.backend,
-            applied.detail[:1024], bool(applied.clamped)))))
+            applied.detail[:1024], bool(applied.clamped)), self.get_clock().now().to_msg()))
         log = self.get_logger().warning if applied.clamped else self.get_logger().info
         log(f'applied profile {applied.profile!r}: {applied.detail}')
         self._publish_diagnostics()

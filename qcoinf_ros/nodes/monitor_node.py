@@ -2,8 +2,8 @@
 Monitor node: what the graph is doing, for RViz (text markers and an annotated camera image).
 
 Topics in: ``camera/image_raw`` (or its ``/compressed`` with ``image_transport`` =
-``compressed``), ``qcoinf/caption``, ``qcoinf/latency`` and ``qcoinf/local_latency`` (the
-agent's local captions; each pairs a caption with its frame),
+``compressed``), ``qcoinf/caption`` (qcoinf_ros/Caption: its header is its frame's, and it
+carries its latencies; the edge's and the agent's local captions alike),
 ``qcoinf/bit_width``, ``qcoinf/frequency_profile``, ``qcoinf/deadline``, ``battery_state``
 (read as the planner reads it), ``/diagnostics`` (the planner's E0, the actuator's energy per
 inference).
@@ -24,14 +24,13 @@ import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Vector3Stamped
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, Image
-from std_msgs.msg import Float64, String, UInt8
+from std_msgs.msg import Float64, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
 from qcoinf_ros.imaging import check_image_size
-from qcoinf_ros.monitor import annotate, CaptionPairer, marker_texts, MonitorState
+from qcoinf_ros.monitor import annotate, marker_texts, MonitorState
 from qcoinf_ros.planner.battery import ChargeReader
 from qcoinf_ros.ros.battery import BATTERY_SCALE_PARAM
 from qcoinf_ros.ros.diagnostics import HARDWARE_ID_PARAM, OK, publish_status, WARN
@@ -39,6 +38,8 @@ from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.image import (
     array_to_image_msg, frame_size, frame_to_rgb, IMAGE_LIMIT_PARAMS, IMAGE_TRANSPORT_PARAM,
     subscribe_frames)
+from qcoinf_ros.ros.messages import (
+    Caption, caption_from_msg, FrequencyProfile, profile_from_msg)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import reliable, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
@@ -59,8 +60,6 @@ PARAMS = [
               '[px].', low=32, high=4096),
     ParamSpec('frame_buffer', 30, 'Camera frames kept to find the frame of a caption.', low=1,
               high=1000, read_only=True),
-    ParamSpec('pair_window', 1.0, 'Longest wait [s] for the caption of a latency message and '
-              'vice versa.', low=0.01, high=60.0, read_only=True),
     ParamSpec('latency_window', 200, 'Frames over which latency percentiles are taken.',
               low=1, high=100000, read_only=True),
     ParamSpec('diagnostics_period', 1.0, 'Period of the /diagnostics status [s].', low=0.05,
@@ -91,7 +90,6 @@ class MonitorNode(Node):
                                    max_statuses=self._p['max_statuses'],
                                    namespace=self.get_namespace())
         self._own_status = status_name(self.get_fully_qualified_name(), MONITOR)
-        self._pairer = CaptionPairer(self._p['pair_window'])
         self._frames: OrderedDict = OrderedDict()
         self._drops = DropLog(self.get_logger())
         self._charge = ChargeReader(self._p['battery_percentage_scale'])
@@ -101,12 +99,11 @@ class MonitorNode(Node):
         self._image_pub = self.create_publisher(Image, 'qcoinf/annotated_image', SENSOR)
         self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         subscribe_frames(self, 'camera/image_raw', self._p['image_transport'], self._on_image)
-        self.create_subscription(String, 'qcoinf/caption', self._on_caption, reliable(10))
-        # local captions (the agent's local mode, issue 27) pair with qcoinf/local_latency
-        for topic in ('qcoinf/latency', 'qcoinf/local_latency'):
-            self.create_subscription(Vector3Stamped, topic, self._on_latency, reliable(10))
+        # the edge's captions and the agent's local ones (local mode), each with its frame's
+        # header and its latencies (qcoinf/latency and qcoinf/local_latency are not needed)
+        self.create_subscription(Caption, 'qcoinf/caption', self._on_caption, reliable(10))
         subscribe_state(self, UInt8, 'qcoinf/bit_width', self._on_bit_width)
-        subscribe_state(self, String, 'qcoinf/frequency_profile', self._on_profile)
+        subscribe_state(self, FrequencyProfile, 'qcoinf/frequency_profile', self._on_profile)
         subscribe_state(self, Float64, 'qcoinf/deadline', self._on_deadline)
         self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
@@ -135,24 +132,30 @@ class MonitorNode(Node):
                 self._last_live = now
                 self._publish_annotated(msg, self._state.caption or '(no caption yet)')
 
-    def _on_caption(self, msg: String) -> None:
+    def _on_caption(self, msg: Caption) -> None:
         now = self._now()
+        try:
+            caption = caption_from_msg(msg)
+        except ValueError as exc:
+            self._drops.drop('caption.malformed', str(exc))
+            return
         self._state.tick('qcoinf/caption', now)
-        self._state.on_caption(msg.data, now)
-        self._annotate_pairs(self._pairer.caption(msg.data, now))
-
-    def _on_latency(self, msg: Vector3Stamped) -> None:
-        now = self._now()
-        self._state.tick('qcoinf/latency', now)
-        v = msg.vector
-        self._take('latency.range', self._state.on_latency, v.x, v.y, v.z, now)
-        self._annotate_pairs(self._pairer.latency(_stamp_key(msg.header), now))
+        self._state.on_caption(caption.text, now)
+        times = (caption.latency_s, caption.encode_s, caption.decode_s)
+        if all(t == t for t in times):  # NaN: not stamped, or not known (an old bag's)
+            self._take('latency.range', self._state.on_latency, *times, now)
+        self._annotate_pairs([(_stamp_key(msg.header), caption.text)])
 
     def _on_bit_width(self, msg: UInt8) -> None:
         self._state.on_bit_width(msg.data, self._now())
 
-    def _on_profile(self, msg: String) -> None:
-        self._take('frequency_profile.malformed', self._state.on_profile, msg.data, self._now())
+    def _on_profile(self, msg: FrequencyProfile) -> None:
+        try:
+            profile = profile_from_msg(msg)
+        except ValueError as exc:
+            self._drops.drop('frequency_profile.malformed', f'malformed frequency profile: {exc}')
+            return
+        self._state.on_profile(profile, self._now())
 
     def _on_deadline(self, msg: Float64) -> None:
         self._take('deadline.range', self._state.on_deadline, msg.data, self._now())
@@ -231,7 +234,6 @@ class MonitorNode(Node):
             'mode': self._p['mode'], 'frames': state.counts.get('camera/image_raw', 0),
             'captions': state.counts.get('qcoinf/caption', 0),
             'annotated_images': self._annotated, 'captions_without_frame': self._unmatched,
-            'unpaired_captions_or_latencies': self._pairer.dropped,
             **self._drops.diagnostic_values(),
         }
         level = WARN if self._drops.total else OK

@@ -4,23 +4,23 @@ Planner node: re-solves (P1) whenever the battery, the deadline or a parameter c
 Topics in: ``battery_state`` (sensor_msgs/BatteryState: ``percentage`` 0..1 or 0..100 by
 ``battery_percentage_scale``, or ``charge / capacity`` when it is NaN; a message that says
 neither holds the plan, :mod:`qcoinf_ros.planner.battery`) -> E0 through the energy policy;
-``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0; ``qcoinf/agent_model`` (std_msgs/String
-JSON from the agent encoder) -> lambda fitted to the agent model's weights, used unless the
-``lam`` parameter is set; with ``use_server_queue_delay``, ``qcoinf/server_queue_delay``
-(std_msgs/Float64, the edge decoder's measured queueing delay t_q [s]) -> the delay budget of
-(30a) becomes T0 - t_q (:func:`qcoinf_ros.serving.effective_deadline`); ``delay_margin`` m
-plans with T (1 + m) <= T0, headroom for the jitter of measured times. ``min_bit_width`` is a
-quality floor: the plan keeps ``b >= min_bit_width`` (below it a model's captions collapse), and
-when no such ``b`` meets the budgets it publishes ``b = min_bit_width`` as infeasible rather than
-going lower.
+``qcoinf/deadline`` (std_msgs/Float64, seconds) -> T0; ``qcoinf/agent_model`` (qcoinf_ros/ModelInfo
+from the agent encoder) -> lambda fitted to the agent model's weights, used unless the ``lam``
+parameter is set; with ``use_server_queue_delay``, ``qcoinf/server_queue_delay`` (std_msgs/Float64,
+the edge decoder's measured queueing delay t_q [s]) -> the delay budget of (30a) becomes T0 - t_q
+(:func:`qcoinf_ros.serving.effective_deadline`); ``delay_margin`` m plans with T (1 + m) <= T0,
+headroom for the jitter of measured times. ``min_bit_width`` is a quality floor: the plan keeps ``b
+>= min_bit_width`` (below it a model's captions collapse), and when no such ``b`` meets the budgets
+it publishes ``b = min_bit_width`` as infeasible rather than going lower.
 ``link_rate_bps`` and ``payload_bytes`` set the communication term t_comm = 8 payload / rate
 added to the delay of eq. (8) (:mod:`qcoinf_ros.system.model`; 0 keeps the preset's values).
 
 Cost model (``cost_model``, :mod:`qcoinf_ros.planner.measured`): ``measured`` (the default)
 plans with what this machine measured:
-``qcoinf/agent_cost`` (the agent encoder's encode time per bit-width on the kernel it runs at
-each ``b``, the measured table, :class:`~qcoinf_ros.system.model.CalibratedAgentCost`, the
-documented deviation from eq. (4); its power counts the kernels' threads) and
+``qcoinf/agent_cost`` (qcoinf_ros/AgentCost: the agent encoder's encode time per bit-width on
+the kernel it runs at each ``b``, the measured table,
+:class:`~qcoinf_ros.system.model.CalibratedAgentCost`, the documented deviation from eq. (4);
+its power counts the kernels' threads) and
 ``qcoinf/server_cost`` (the edge decoder's caption time), each at the clock it was measured
 at. The clocks the planner may choose are ``[agent_f_min, agent_f_max]`` and
 ``[server_f_min, server_f_max]``; left at 0 they are fixed at the measured clock (a laptop or a
@@ -37,7 +37,7 @@ robot's clock range and power model, no upload and no server queueing delay
 (:func:`~qcoinf_ros.planner.measured.measured_model`); when the link is back it plans the split
 again. Each change of mode re-plans.
 Topics out (reliable, transient local): ``qcoinf/bit_width`` (std_msgs/UInt8),
-``qcoinf/frequency_profile`` (std_msgs/String, JSON, :mod:`qcoinf_ros.codec.plan`); and
+``qcoinf/frequency_profile`` (qcoinf_ros/FrequencyProfile, :mod:`qcoinf_ros.codec.plan`); and
 ``/diagnostics`` with the plan, predicted T and E, D^U, D^L and feasibility. An infeasible
 instance publishes the solver's safest fallback with ``feasible: false`` and an ERROR status.
 """
@@ -45,6 +45,7 @@ instance publishes the solver's safest fallback with ``feasible: false`` and an 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -55,10 +56,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Float64, String, UInt8
 
-from qcoinf_ros.codec.agent_model import decode_agent_model
-from qcoinf_ros.codec.cost import CostMessage, decode_cost
+from qcoinf_ros.codec.cost import CostMessage
 from qcoinf_ros.codec.link_state import decode_link_state
-from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.codec.plan import ProfileMessage
 from qcoinf_ros.planner import make_solver, PlanningProblem
 from qcoinf_ros.planner.battery import ChargeReader
 from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy, POLICIES
@@ -68,6 +68,8 @@ from qcoinf_ros.ros.battery import BATTERY_SCALE_PARAM
 from qcoinf_ros.ros.diagnostics import ERROR, HARDWARE_ID_PARAM, OK, publish_status
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.eventlog import EventLog
+from qcoinf_ros.ros.messages import (
+    AgentCost, cost_from_msg, FrequencyProfile, model_from_msg, ModelInfo, profile_msg)
 from qcoinf_ros.ros.params import declare_all, install_validator, ParamSpec
 from qcoinf_ros.ros.qos import LATCHED, SENSOR, subscribe_state
 from qcoinf_ros.ros.spin import run_node
@@ -174,17 +176,17 @@ class PlannerNode(Node):
         self._plan_feasible: bool | None = None
         self._drops = DropLog(self.get_logger())
         self._bit_pub = self.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED)
-        self._profile_pub = self.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+        self._profile_pub = self.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile',
+                                                  LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(BatteryState, 'battery_state', self._on_battery, SENSOR)
         # state topics: latching and default-QoS publishers both match (subscribe_state)
         subscribe_state(self, Float64, 'qcoinf/deadline', self._on_deadline)
-        subscribe_state(self, String, 'qcoinf/agent_model', self._on_agent_model)
+        subscribe_state(self, ModelInfo, 'qcoinf/agent_model', self._on_agent_model)
         subscribe_state(self, Float64, 'qcoinf/server_queue_delay', self._on_queue_delay)
-        subscribe_state(self, String, 'qcoinf/agent_cost', lambda msg: self._on_cost('agent', msg))
-        subscribe_state(self, String, 'qcoinf/server_cost',
-                        lambda msg: self._on_cost('server', msg))
-        subscribe_state(self, String, 'qcoinf/local_cost', lambda msg: self._on_cost('local', msg))
+        for part in ('agent', 'server', 'local'):
+            subscribe_state(self, AgentCost, f'qcoinf/{part}_cost',
+                            functools.partial(self._on_cost, part))
         subscribe_state(self, String, 'qcoinf/link_state', self._on_link_state)
         self.create_timer(1.0, self._publish_diagnostics)
         self._events = EventLog(self.get_logger(), per_second=self._p['plan_log_rate'])
@@ -273,9 +275,9 @@ class PlannerNode(Node):
             self._e0 = e0
             self.replan(f'battery {soc:.1%}')
 
-    def _on_agent_model(self, msg: String) -> None:
+    def _on_agent_model(self, msg: ModelInfo) -> None:
         try:
-            info = decode_agent_model(msg.data)
+            info = model_from_msg(msg)
         except ValueError as exc:
             self._drops.drop('agent_model.unreadable', f'unreadable agent model info: {exc}')
             return
@@ -307,11 +309,11 @@ class PlannerNode(Node):
                 and abs(t_q - old) > self._p['replan_tolerance'] * self._t0):
             self.replan(f'server queueing delay {1e3 * t_q:.1f} ms')
 
-    def _on_cost(self, part: str, msg: String) -> None:
+    def _on_cost(self, part: str, msg: AgentCost) -> None:
         """Take a measured cost: ``agent``, ``server`` or ``local`` (a decoder's, on the robot)."""
         expected = 'agent' if part == 'agent' else 'server'
         try:
-            cost = decode_cost(msg.data)
+            cost = cost_from_msg(msg)
             if cost.part != expected:
                 raise ValueError(f'a {cost.part} cost on the {part} cost topic')
         except ValueError as exc:
@@ -437,7 +439,7 @@ class PlannerNode(Node):
             predicted_delay_s=float(point.delay), predicted_energy_j=float(point.energy),
             predicted_agent_delay_s=float(self._agent_delay))
         self._bit_pub.publish(UInt8(data=int(point.bit_width)))
-        self._profile_pub.publish(String(data=encode_profile(out)))
+        self._profile_pub.publish(profile_msg(out, self.get_clock().now().to_msg()))
         text = (f'plan ({why}): T0={self._t0:g} s E0={self._e0:.3g} J -> b={point.bit_width} '
                 f'f={point.f / 1e9:.3g} GHz f~={point.f_server / 1e9:.3g} GHz, predicted T '
                 f'{1e3 * point.delay:.3g} ms (agent {1e3 * self._agent_delay:.3g} ms) '

@@ -25,10 +25,10 @@ from qcoinf_ros.viewing import GraphModel, SOURCE_TOPICS
 TYPES = {
     'image': ('sensor_msgs/msg/Image',),
     'compressed_image': ('sensor_msgs/msg/CompressedImage',),
-    'caption': ('std_msgs/msg/String', 'qcoinf_ros/msg/Caption'),
+    'caption': ('qcoinf_ros/msg/Caption', 'std_msgs/msg/String'),
     'latency': ('geometry_msgs/msg/Vector3Stamped',),
     'local_latency': ('geometry_msgs/msg/Vector3Stamped',),
-    'plan': ('std_msgs/msg/String', 'qcoinf_ros/msg/FrequencyProfile'),
+    'plan': ('qcoinf_ros/msg/FrequencyProfile', 'std_msgs/msg/String'),
     'bit_width': ('std_msgs/msg/UInt8',),
     'deadline': ('std_msgs/msg/Float64',),
     'battery': ('sensor_msgs/msg/BatteryState',),

@@ -28,18 +28,18 @@ EMBEDDING_OBSERVER = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFO
 #: its message type and the QoS it is observed with.
 GRAPH_TOPICS: dict[str, tuple[str, QoSProfile | int]] = {
     'camera/image_raw': ('sensor_msgs.msg.Image', SENSOR),
-    'qcoinf/embedding': ('sensor_msgs.msg.CompressedImage', EMBEDDING_OBSERVER),
-    'qcoinf/caption': ('std_msgs.msg.String', reliable(10)),
+    'qcoinf/embedding': ('qcoinf_ros.msg.Embedding', EMBEDDING_OBSERVER),
+    'qcoinf/caption': ('qcoinf_ros.msg.Caption', reliable(10)),
     'qcoinf/latency': ('geometry_msgs.msg.Vector3Stamped', reliable(10)),
     'qcoinf/local_latency': ('geometry_msgs.msg.Vector3Stamped', reliable(10)),
     'battery_state': ('sensor_msgs.msg.BatteryState', SENSOR),
     'qcoinf/deadline': ('std_msgs.msg.Float64', LATCHED),
     'qcoinf/bit_width': ('std_msgs.msg.UInt8', LATCHED),
-    'qcoinf/frequency_profile': ('std_msgs.msg.String', LATCHED),
-    'qcoinf/applied_profile': ('std_msgs.msg.String', LATCHED),
-    'qcoinf/agent_model': ('std_msgs.msg.String', LATCHED),
-    'qcoinf/agent_cost': ('std_msgs.msg.String', LATCHED),
-    'qcoinf/server_cost': ('std_msgs.msg.String', LATCHED),
+    'qcoinf/frequency_profile': ('qcoinf_ros.msg.FrequencyProfile', LATCHED),
+    'qcoinf/applied_profile': ('qcoinf_ros.msg.AppliedProfile', LATCHED),
+    'qcoinf/agent_model': ('qcoinf_ros.msg.ModelInfo', LATCHED),
+    'qcoinf/agent_cost': ('qcoinf_ros.msg.AgentCost', LATCHED),
+    'qcoinf/server_cost': ('qcoinf_ros.msg.AgentCost', LATCHED),
     '/diagnostics': ('diagnostic_msgs.msg.DiagnosticArray', 10),
 }
 

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 ROOT = Path(__file__).resolve().parents[2]
+# (a String topic of no converted name: qcoinf bag play converts an old qcoinf/caption String)
 T0 = 4_000_000_000_000
 STRING, FLOAT, BATTERY = 'std_msgs/msg/String', 'std_msgs/msg/Float64', \
     'sensor_msgs/msg/BatteryState'
@@ -25,14 +26,14 @@ STRING, FLOAT, BATTERY = 'std_msgs/msg/String', 'std_msgs/msg/Float64', \
 
 def _source_bag(path):
     """2 s: 20 strings (reliable), 5 batteries (best effort), 2 deadlines (latched)."""
-    msgs = [('/qcoinf/caption', T0 + k * 100_000_000,
+    msgs = [('/qcoinf/notes', T0 + k * 100_000_000,
              serialize(build(STRING, data=f'caption {k:02d}'), STRING)) for k in range(20)]
     msgs += [('/battery_state', T0 + 50_000_000 + k * 400_000_000,
               serialize(build(BATTERY, header=header(T0 + k, 'base'), percentage=1 - k / 10),
                         BATTERY)) for k in range(5)]
     msgs += [('/qcoinf/deadline', T0 + 20_000_000 + k * 1_000_000_000,
               serialize(build(FLOAT, data=2.0 + k), FLOAT)) for k in range(2)]
-    write_bag(path, [TopicSpec('/qcoinf/caption', STRING, (qos.reliable(10),)),
+    write_bag(path, [TopicSpec('/qcoinf/notes', STRING, (qos.reliable(10),)),
                      TopicSpec('/battery_state', BATTERY, (qos.SENSOR,)),
                      TopicSpec('/qcoinf/deadline', FLOAT, (qos.LATCHED,))],
               sorted(msgs, key=lambda m: m[1]))
@@ -71,7 +72,7 @@ def test_played_bag_recorded_again_is_the_same_bag(ros_env, tmp_path):
     player = _player(tmp_path / 'source', ros_env, '--wait-for-subscribers', '20',
                      '--delay', '1.0')
     try:
-        code = cli.main(['record', str(tmp_path / 'copy'), 'qcoinf/caption', 'battery_state',
+        code = cli.main(['record', str(tmp_path / 'copy'), 'qcoinf/notes', 'battery_state',
                          '/qcoinf/deadline', '--max-messages', str(len(source)),
                          '--duration', '40', '--storage', 'sqlite3'])
         out, _ = player.communicate(timeout=30)
@@ -82,7 +83,7 @@ def test_played_bag_recorded_again_is_the_same_bag(ros_env, tmp_path):
     reader = BagReader(tmp_path / 'copy')
     assert reader.info.storage == 'sqlite3' and reader.problems == []
     copy = list(reader.messages())
-    types = {'/qcoinf/caption': STRING, '/battery_state': BATTERY, '/qcoinf/deadline': FLOAT}
+    types = {'/qcoinf/notes': STRING, '/battery_state': BATTERY, '/qcoinf/deadline': FLOAT}
     for topic, msgtype in types.items():
         # the same messages; DDS may pad a payload to 4 bytes, as rosbag2 records it too
         assert [_canonical(m.data, msgtype) for m in copy if m.topic == topic] == \
@@ -90,11 +91,11 @@ def test_played_bag_recorded_again_is_the_same_bag(ros_env, tmp_path):
         assert all(0 <= len(m.data) - len(_canonical(m.data, msgtype)) <= 3
                    for m in copy if m.topic == topic)
     # bag times are the recorder's receive times: the 0.1 s spacing of the captions survives
-    stamps = [m.timestamp for m in copy if m.topic == '/qcoinf/caption']
+    stamps = [m.timestamp for m in copy if m.topic == '/qcoinf/notes']
     gaps = [(b - a) * 1e-9 for a, b in zip(stamps, stamps[1:])]
     assert 0.05 < sorted(gaps)[len(gaps) // 2] < 0.15
     # the offered QoS recorded is what the player offered: the source bag's
-    for topic, want in (('/qcoinf/caption', qos.reliable(10)), ('/battery_state', qos.SENSOR),
+    for topic, want in (('/qcoinf/notes', qos.reliable(10)), ('/battery_state', qos.SENSOR),
                         ('/qcoinf/deadline', qos.LATCHED)):
         offered = reader.info.topic(topic).spec.qos
         assert offered and all(q.reliability == want.reliability and
@@ -110,9 +111,9 @@ def test_damaged_bag_is_replayed_without_its_damaged_part(ros_env, rclpy_node, s
 
     bag = tmp_path / 'bag'
     pad = '.' * 1500  # rows of ~1.5 kB: a few per SQLite page
-    msgs = [('/qcoinf/caption', T0 + k * 50_000_000,
+    msgs = [('/qcoinf/notes', T0 + k * 50_000_000,
              serialize(build(STRING, data=f'caption {k:02d}{pad}'), STRING)) for k in range(20)]
-    write_bag(bag, [TopicSpec('/qcoinf/caption', STRING, (qos.reliable(10),))], msgs, storage)
+    write_bag(bag, [TopicSpec('/qcoinf/notes', STRING, (qos.reliable(10),))], msgs, storage)
     file = next(p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3'))
     data = bytearray(file.read_bytes())
     at = data.find(msgs[7][2])
@@ -126,7 +127,7 @@ def test_damaged_bag_is_replayed_without_its_damaged_part(ros_env, rclpy_node, s
     assert 10 <= len(expected) <= 14 and f'caption 07{pad}' not in expected
     assert not any(e.startswith(('caption 15', 'caption 16', 'caption 19')) for e in expected)
     got = []
-    rclpy_node.create_subscription(String, 'qcoinf/caption', lambda m: got.append(m.data),
+    rclpy_node.create_subscription(String, 'qcoinf/notes', lambda m: got.append(m.data),
                                    reliable(20))
     player = _player(bag, ros_env, '--wait-for-subscribers', '20', '--delay', '0.5')
     try:

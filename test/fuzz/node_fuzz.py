@@ -147,14 +147,41 @@ def _assign(cls, values: dict):
     return msg
 
 
-def message_strategy(cls, json_examples=(), depth: int = 0):
-    """Messages of ``cls`` with every field drawn from :func:`field_strategy`."""
+def message_strategy(cls, json_examples=(), depth: int = 0, examples=()):
+    """
+    Messages of ``cls`` with every field drawn from :func:`field_strategy`.
+
+    ``examples``: valid messages (of any types); those of ``cls`` are sent as they are and
+    with one field replaced by a hostile value of its type (:func:`mutated_message`), so
+    that a typed message gets past the first check and reaches the later ones.
+    """
     fields = cls.get_fields_and_field_types()
     if depth > 3:
         return st.just(cls())
-    return st.fixed_dictionaries(
+    generic = st.fixed_dictionaries(
         {name: field_strategy(kind, name, json_examples, depth) for name, kind in fields.items()}
     ).map(lambda values: _assign(cls, values))
+    own = [m for m in examples if type(m) is cls]
+    if not own:
+        return generic
+    return st.one_of(generic, st.sampled_from(own), mutated_message(own))
+
+
+def mutated_message(examples):
+    """Return copies of valid ``examples`` with one field replaced by an edge value."""
+    import copy
+
+    def strategy(example):
+        fields = sorted(type(example).get_fields_and_field_types().items())
+        return st.sampled_from(fields).flatmap(
+            lambda item: field_strategy(item[1], item[0]).map(
+                lambda value: _replace(example, item[0], value)))
+
+    def _replace(example, name, value):
+        msg = copy.deepcopy(example)
+        return _assign(type(msg), {**{n: getattr(msg, n) for n in
+                                      type(msg).get_fields_and_field_types()}, name: value})
+    return st.sampled_from(examples).flatmap(strategy)
 
 
 def image_strategy():

@@ -3,9 +3,10 @@ The per-node fuzzer (issue 14): every node, every subscription, every run-time p
 
 Each node runs in this process (its real constructor, its real model where it has one: the
 tiny captioner), and hypothesis drives its subscription callbacks with messages built from the
-message type (:mod:`node_fuzz`: numeric edge values, hostile and mutated JSON, extreme
-sequences, stamps anywhere in time, images of extreme sizes), then runs every timer callback
-(values a callback accepted are formatted there later). Run-time parameters are set through
+message type (:mod:`node_fuzz`: numeric edge values, hostile and mutated JSON, the package's
+typed messages valid and with one field set to an edge value, extreme sequences, stamps
+anywhere in time, images of extreme sizes), then runs every timer callback (values a callback
+accepted are formatted there later). Run-time parameters are set through
 the node's own parameter interface with values of their type. Asserted for every example:
 
 * no exception escapes a callback, a timer or a parameter change;
@@ -60,23 +61,44 @@ class Recorder:
         self.lines.append(text)
 
 
-def _json_examples():
-    from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
-    from qcoinf_ros.codec.cost import CostMessage, encode_cost
-    from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+def _typed_examples():
+    """Return valid messages of the package's own types (the fuzzer mutates them by field)."""
+    import numpy as np
+    from std_msgs.msg import Header
+
+    from qcoinf_ros.codec import EmbeddingMeta
+    from qcoinf_ros.codec.agent_model import AgentModelInfo
+    from qcoinf_ros.codec.applied import AppliedMessage
+    from qcoinf_ros.codec.caption import CaptionRecord
+    from qcoinf_ros.codec.cost import CostMessage
+    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.ros import messages
     return [
-        encode_profile(ProfileMessage('medium', 1e9, 5e9, 6, True, None, 0.4, 1.7, 0.2)),
-        encode_cost(CostMessage('agent', 'm', 'lut', 'avx2', 1, (0.004, 0.005), 0.003, 0.001,
-                                0.99, 2.4e9, 'cpu', False, 'uniform', 2, 0)),
-        encode_cost(CostMessage('server', 'm', 'torch', 'x', 1, (0.02,), 0.02, 0.0, 1.0, None,
-                                'cpu', False, '', 0, 20)),
-        encode_agent_model(AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000)),
+        messages.profile_msg(ProfileMessage('medium', 1e9, 5e9, 6, True, None, 0.4, 1.7, 0.2)),
+        messages.profile_msg(ProfileMessage('jetson', 1e9, 5e9, 4, False, 2, 0.4, 1.7, 0.2)),
+        messages.cost_msg(CostMessage('agent', 'm', 'lut', 'avx2', 1, (0.004, 0.005), 0.003,
+                                      0.001, 0.99, 2.4e9, 'cpu', False, 'uniform', 2, 0)),
+        messages.cost_msg(CostMessage('server', 'm', 'torch', 'x', 1, (0.02,), 0.02, 0.0, 1.0,
+                                      None, 'cpu', False, '', 0, 20)),
+        messages.model_msg(AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000)),
+        messages.applied_msg(AppliedMessage('medium', 1e9, None, 'cpufreq', '', False)),
+        messages.caption_msg(CaptionRecord('a red circle', 0, 6, 4, 0.2, 0.01, 0.1), Header()),
+        messages.embedding_msg(np.zeros((4, 8), np.float32), EmbeddingMeta('m', 6, 'int8'),
+                               Header()),
     ]
+
+
+def _json_examples():
+    """Return the JSON still carried in std_msgs/String: the agent's link state."""
+    from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
+    from qcoinf_ros.failover import LinkMonitor
+    return [encode_link_state(LinkStateMessage.from_snapshot(LinkMonitor(now=0.0).snapshot(),
+                                                             0.0))]
 
 
 def _strategy(msg_type):
     from sensor_msgs.msg import Image
-    generic = node_fuzz.message_strategy(msg_type, _json_examples())
+    generic = node_fuzz.message_strategy(msg_type, _json_examples(), examples=_typed_examples())
     if msg_type is Image:
         return st.one_of(node_fuzz.image_strategy(), generic)
     return generic

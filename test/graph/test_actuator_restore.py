@@ -20,10 +20,9 @@ MIMIC = Path(__file__).resolve().parents[1] / 'actuation' / 'mimic'
 
 
 def _profile(f, mode=0):
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
-    return String(data=encode_profile(ProfileMessage('low', f, 5e9, 4, True, mode, 0.5, 1.0)))
+    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.ros.messages import profile_msg
+    return profile_msg(ProfileMessage('low', f, 5e9, 4, True, mode, 0.5, 1.0))
 
 
 class Board:
@@ -59,13 +58,12 @@ def _changed(board, proc, publisher, spin_until, found):
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_writes_the_clocks_back(board, rclpy_node, spin_until, sig):
-    from std_msgs.msg import String
-
+    from qcoinf_ros.ros.messages import FrequencyProfile
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     found = board.read()
-    publisher = rclpy_node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+    publisher = rclpy_node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED)
     proc = NodeProcess('frequency_actuator_node', board.params, env=board.env)
     try:
         _changed(board, proc, publisher, spin_until, found)
@@ -83,13 +81,12 @@ def test_a_stop_writes_the_clocks_back(board, rclpy_node, spin_until, sig):
 
 
 def test_after_sigkill_the_next_start_restores_first(board, rclpy_node, spin_until):
-    from std_msgs.msg import String
-
+    from qcoinf_ros.ros.messages import FrequencyProfile
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     found = board.read()
-    publisher = rclpy_node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+    publisher = rclpy_node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED)
     proc = NodeProcess('frequency_actuator_node', board.params, env=board.env)
     try:
         _changed(board, proc, publisher, spin_until, found)

@@ -16,15 +16,13 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 @pytest.fixture
 def costs(rclpy_node):
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec.cost import decode_cost
+    from qcoinf_ros.ros.messages import AgentCost, cost_from_msg
     from qcoinf_ros.ros.qos import LATCHED
 
     got = {'agent': [], 'server': []}
     for part in got:
         rclpy_node.create_subscription(
-            String, f'qcoinf/{part}_cost', lambda m, p=part: got[p].append(decode_cost(m.data)),
+            AgentCost, f'qcoinf/{part}_cost', lambda m, p=part: got[p].append(cost_from_msg(m)),
             LATCHED)
     return got
 

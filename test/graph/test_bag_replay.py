@@ -35,40 +35,29 @@ class Observer:
     """What one replay produced, seen from a node of the test process."""
 
     def __init__(self, node):
-        from geometry_msgs.msg import Vector3Stamped
-        from sensor_msgs.msg import CompressedImage
-        from std_msgs.msg import String
-
-        from qcoinf_ros.codec import decode_embedding
-        from qcoinf_ros.monitor import CaptionPairer
+        from qcoinf_ros.msg import Caption, Embedding, FrequencyProfile
+        from qcoinf_ros.ros.messages import profile_from_msg
         from qcoinf_ros.ros.qos import LATCHED, reliable
 
         self.bits, self.captions, self.plans, self.before = {}, {}, [], []
         self.since = float('inf')
-        pairer = CaptionPairer(window_s=5.0)
 
         def key(header):
             return f'{header.stamp.sec}.{header.stamp.nanosec:09d}'
 
         def on_embedding(msg):
-            self.bits[key(msg.header)] = decode_embedding(bytes(msg.data))[1].bit_width
-
-        def on_pairs(pairs):
-            self.captions.update(pairs)
+            self.bits[key(msg.header)] = msg.bit_width
 
         def on_plan(msg):
             (self.plans if time.monotonic() >= self.since else self.before).append(
-                _plan(msg.data))
+                _plan(profile_from_msg(msg)))
 
-        node.create_subscription(CompressedImage, 'qcoinf/embedding', on_embedding, reliable(10))
-        node.create_subscription(String, 'qcoinf/caption', lambda m: on_pairs(
-            pairer.caption(m.data, time.monotonic())), reliable(20))
-        # a caption made on the robot (local mode: the first frame, before the decoder's first
-        # answer, is a probe) pairs with qcoinf/local_latency
-        for topic in ('qcoinf/latency', 'qcoinf/local_latency'):
-            node.create_subscription(Vector3Stamped, topic, lambda m: on_pairs(
-                pairer.latency(key(m.header), time.monotonic())), reliable(20))
-        node.create_subscription(String, 'qcoinf/frequency_profile', on_plan, LATCHED)
+        node.create_subscription(Embedding, 'qcoinf/embedding', on_embedding, reliable(10))
+        # a caption carries its frame's header (local ones too: the first frame, before the
+        # decoder's first answer, is a probe captioned on the robot)
+        node.create_subscription(Caption, 'qcoinf/caption', lambda m: self.captions.update(
+            {key(m.header): m.text}), reliable(20))
+        node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile', on_plan, LATCHED)
 
     def reset(self):
         self.bits, self.captions, self.plans, self.before = {}, {}, [], []
@@ -98,10 +87,8 @@ class Observer:
         return {'frames': frames, 'plans': plans}
 
 
-def _plan(text: str) -> dict:
+def _plan(profile) -> dict:
     """Return a frequency profile with its floats at 9 significant digits (no platform noise)."""
-    from qcoinf_ros.codec.plan import decode_profile
-    profile = decode_profile(text)
     return {'bit_width': profile.bit_width, 'feasible': profile.feasible, 'name': profile.name,
             **{k: f'{getattr(profile, k):.9g}' for k in (
                 'f', 'f_server', 'predicted_delay_s', 'predicted_energy_j')}}

@@ -23,9 +23,10 @@ WAIT = 60.0
 
 def test_every_class_of_bad_input_is_logged_after_a_flood(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import Image
     from std_msgs.msg import UInt8
 
+    from qcoinf_ros.msg import Embedding
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.qos import reliable, SENSOR
     from qcoinf_ros.scenes.generator import make_scene
@@ -42,8 +43,7 @@ def test_every_class_of_bad_input_is_logged_after_a_flood(start_node, rclpy_node
                 drops.update((kv.key, kv.value) for kv in status.values
                              if kv.key.startswith('dropped'))
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)
-    node.create_subscription(CompressedImage, 'qcoinf/embedding', embeddings.append,
-                             reliable(2))
+    node.create_subscription(Embedding, 'qcoinf/embedding', embeddings.append, reliable(2))
     good = array_to_image_msg(make_scene('test', 0).as_tuple()[0], 'rgb8')
     agent = start_node('agent_encoder_node', AGENT)
     try:

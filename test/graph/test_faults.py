@@ -41,10 +41,10 @@ class Bench:
 
     def __init__(self, node, spin, rate_hz: float = 5.0):
         from geometry_msgs.msg import Vector3Stamped
-        from sensor_msgs.msg import CompressedImage, Image
-        from std_msgs.msg import String, UInt8
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import UInt8
 
-        from qcoinf_ros.codec import decode_embedding
+        from qcoinf_ros.msg import Caption, Embedding
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
         from qcoinf_ros.scenes.generator import make_scene
 
@@ -56,14 +56,12 @@ class Bench:
         self.bits: list[int] = []
         self.plan: list[int] = []
         self.images = node.create_publisher(Image, 'camera/image_raw', SENSOR)
-        node.create_subscription(String, 'qcoinf/caption',
-                                 lambda m: self.captions.append(m.data), reliable(10))
+        node.create_subscription(Caption, 'qcoinf/caption',
+                                 lambda m: self.captions.append(m.text), reliable(10))
         node.create_subscription(Vector3Stamped, 'qcoinf/latency', self.latency.append,
                                  reliable(10))
-        node.create_subscription(
-            CompressedImage, 'qcoinf/embedding',
-            lambda m: self.bits.append(decode_embedding(bytes(m.data))[1].bit_width),
-            reliable(2))
+        node.create_subscription(Embedding, 'qcoinf/embedding',
+                                 lambda m: self.bits.append(m.bit_width), reliable(2))
         node.create_subscription(UInt8, 'qcoinf/bit_width', lambda m: self.plan.append(m.data),
                                  LATCHED)
         self._timer = None
@@ -118,9 +116,9 @@ def _bag_messages(path: Path, topic: str, msg_class) -> list:
 # -- (1) + (4): the edge decoder is killed and restarted during a recording -----------------------
 def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_until, tmp_path):
     from geometry_msgs.msg import Vector3Stamped
-    from std_msgs.msg import String
 
     from qcoinf_ros.cli import bag as bag_cli
+    from qcoinf_ros.msg import Caption
     from qcoinf_ros.ros.processes import NodeProcess
 
     bench = Bench(rclpy_node, spin_until)
@@ -185,7 +183,7 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
     assert bag_cli.main(['info', str(bag)]) == 0
     bag_latency = [_stamp(m.header) for m in _bag_messages(bag, 'qcoinf/latency',
                                                            Vector3Stamped)]
-    bag_captions = [m.data for m in _bag_messages(bag, 'qcoinf/caption', String)]
+    bag_captions = [m.text for m in _bag_messages(bag, 'qcoinf/caption', Caption)]
     assert set(stamps) <= set(bag_latency) <= set(bench.sent)
     assert not Counter(bench.captions) - Counter(bag_captions), (bench.captions, bag_captions)
     assert set(bag_captions) == set(bench.captions)

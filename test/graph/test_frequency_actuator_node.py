@@ -7,18 +7,19 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
 def _profile(name, f, g, b=8, energy=1.25):
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
-    return String(data=encode_profile(ProfileMessage(name, f, g, b, True, None, 0.5, energy)))
+    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.ros.messages import profile_msg
+    return profile_msg(ProfileMessage(name, f, g, b, True, None, 0.5, energy))
 
 
 def test_profiles_reach_cpufreq_and_energy_is_measured(start_node, rclpy_node, spin_until,
                                                        tmp_path, cpu_tree):
     from diagnostic_msgs.msg import DiagnosticArray
-    from std_msgs.msg import String
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec.applied import decode_applied
+    from qcoinf_ros.codec.caption import CaptionRecord
+    from qcoinf_ros.ros.messages import (
+        applied_from_msg, AppliedProfile, Caption, caption_msg, FrequencyProfile)
     from qcoinf_ros.ros.qos import LATCHED, reliable
 
     sysfs = cpu_tree(tmp_path / 'cpu', cpus=2)
@@ -26,11 +27,11 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(start_node, rclpy_node, s
     zone.mkdir(parents=True)
     (zone / 'energy_uj').write_text('1000000\n')
     node = rclpy_node
-    profiles = node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
-    captions = node.create_publisher(String, 'qcoinf/caption', reliable(10))
+    profiles = node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED)
+    captions = node.create_publisher(Caption, 'qcoinf/caption', reliable(10))
     applied, diag = [], []
-    node.create_subscription(String, 'qcoinf/applied_profile',
-                             lambda m: applied.append(decode_applied(m.data)), LATCHED)
+    node.create_subscription(AppliedProfile, 'qcoinf/applied_profile',
+                             lambda m: applied.append(applied_from_msg(m)), LATCHED)
     node.create_subscription(DiagnosticArray, '/diagnostics',
                              lambda m: diag.extend(m.status), 10)
     params = ['-p', 'backend:=cpufreq', '-p', f'sysfs_root:={sysfs}',
@@ -47,12 +48,13 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(start_node, rclpy_node, s
         # (one at a time: the latched topic keeps only the last message)
         profiles.publish(_profile('turbo', 4.0e9, 5e9))
         assert spin_until(lambda: 'exceed the limits' in proc.output), proc.output
-        profiles.publish(String(data='{"nope": 1}'))
-        assert spin_until(lambda: 'keys must be' in proc.output), proc.output
+        profiles.publish(FrequencyProfile(name='nope', f_hz=-1.0, f_server_hz=5e9, bit_width=8))
+        assert spin_until(lambda: 'f must be a positive finite clock' in proc.output), \
+            proc.output
         assert setspeed.read_text().strip() == '1500000' and len(applied) == 1
         # two inferences and 3 J used -> 1.5 J per inference, measured by RAPL
         for _ in range(2):
-            captions.publish(String(data='a caption'))
+            captions.publish(caption_msg(CaptionRecord('a caption'), Header()))
         (zone / 'energy_uj').write_text('4000000\n')
 
         def measured():
@@ -68,12 +70,11 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(start_node, rclpy_node, s
 
 def test_dry_run_reports_predicted_energy(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray
-    from std_msgs.msg import String
-
+    from qcoinf_ros.ros.messages import FrequencyProfile
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node
-    profiles = node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED)
+    profiles = node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED)
     diag = []
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diag.extend(m.status),
                              10)

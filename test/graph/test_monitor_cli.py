@@ -23,7 +23,7 @@ def test_dashboard_shows_rates_latency_plan_and_captions(ros_env, tmp_path, caps
 
     from qcoinf_ros.cli import monitor
 
-    output_bag(tmp_path / 'outputs')
+    output_bag(tmp_path / 'outputs', typed_captions=True)  # their latencies in the caption
     player = _start(ros_env, 'qcoinf_ros.cli.bag', 'play', str(tmp_path / 'outputs'),
                     '--loop', '--rate', '4', '--duration', '12')
     interrupted = _start(ros_env, 'qcoinf_ros.cli.monitor')

@@ -19,15 +19,16 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 def test_markers_and_annotated_image(start_node, rclpy_node, spin_until):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-    from geometry_msgs.msg import Vector3Stamped
     from sensor_msgs.msg import Image
-    from std_msgs.msg import Float64, String, UInt8
+    from std_msgs.msg import Float64, UInt8
     from visualization_msgs.msg import Marker, MarkerArray
 
-    from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+    from qcoinf_ros.codec.caption import CaptionRecord
+    from qcoinf_ros.codec.plan import ProfileMessage
     from qcoinf_ros.imaging import image_fields_to_array, ImageFields
     from qcoinf_ros.monitor import annotate
     from qcoinf_ros.ros.image import array_to_image_msg
+    from qcoinf_ros.ros.messages import Caption, caption_msg, FrequencyProfile, profile_msg
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
     from qcoinf_ros.status_names import MONITOR, PLANNER, status_name, status_task
 
@@ -40,12 +41,11 @@ def test_markers_and_annotated_image(start_node, rclpy_node, spin_until):
                                                        if status_task(s.name) == MONITOR), 10)
     pubs = {
         'bits': node.create_publisher(UInt8, 'qcoinf/bit_width', LATCHED),
-        'profile': node.create_publisher(String, 'qcoinf/frequency_profile', LATCHED),
+        'profile': node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED),
         'deadline': node.create_publisher(Float64, 'qcoinf/deadline', LATCHED),
         'diag': node.create_publisher(DiagnosticArray, '/diagnostics', 10),
         'camera': node.create_publisher(Image, 'camera/image_raw', SENSOR),
-        'caption': node.create_publisher(String, 'qcoinf/caption', reliable(10)),
-        'latency': node.create_publisher(Vector3Stamped, 'qcoinf/latency', reliable(10)),
+        'caption': node.create_publisher(Caption, 'qcoinf/caption', reliable(10)),
     }
     params = ['-p', 'frame_id:=robot_base', '-p', 'marker_rate_hz:=5.0',
               '-p', 'min_image_width:=256', '-p', 'diagnostics_period:=0.2']
@@ -53,8 +53,8 @@ def test_markers_and_annotated_image(start_node, rclpy_node, spin_until):
         assert spin_until(lambda: all(p.get_subscription_count() >= 1 for p in pubs.values()),
                           timeout=30), proc.output
         pubs['bits'].publish(UInt8(data=6))
-        pubs['profile'].publish(String(data=encode_profile(ProfileMessage(
-            'continuous', 1.2e9, 4e9, 6, True, predicted_delay_s=0.4, predicted_energy_j=0.3))))
+        pubs['profile'].publish(profile_msg(ProfileMessage(
+            'continuous', 1.2e9, 4e9, 6, True, predicted_delay_s=0.4, predicted_energy_j=0.3)))
         pubs['deadline'].publish(Float64(data=2.5))
         # another robot's planner on the same /diagnostics, then this (root) graph's own:
         # the monitor shows its namespace's budget, not robot2's nor "unknown" for two
@@ -79,10 +79,10 @@ def test_markers_and_annotated_image(start_node, rclpy_node, spin_until):
                           timeout=0.1):
                 break
         captioned = frames[-1]
-        latency = Vector3Stamped(header=captioned.header)
-        latency.vector.x, latency.vector.y, latency.vector.z = 0.25, 0.02, 0.1
-        pubs['caption'].publish(String(data='a small red circle left of a blue square'))
-        pubs['latency'].publish(latency)
+        # the caption carries its frame's header and its latencies
+        pubs['caption'].publish(caption_msg(CaptionRecord(
+            'a small red circle left of a blue square', bit_width=6, tokens=9, latency_s=0.25,
+            encode_s=0.02, decode_s=0.1), captioned.header))
         assert spin_until(lambda: images, timeout=15), proc.output
 
         # --- the annotated image: that frame's header, and exactly the expected pixels

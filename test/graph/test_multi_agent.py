@@ -14,11 +14,11 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 def test_two_agents_arriving_together_are_decoded_as_one_batch(start_node, rclpy_node, spin_until):
     from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import Float64, String
+    from std_msgs.msg import Float64, Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.ros.messages import Caption, Embedding, embedding_msg
     from qcoinf_ros.ros.qos import LATCHED, reliable
     from qcoinf_ros.scenes.generator import make_scene
 
@@ -38,10 +38,10 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(start_node, rclpy
     queue = {1: [], 2: []}
     pubs = {}
     for k in (1, 2):
-        pubs[k] = node.create_publisher(CompressedImage, f'robot{k}/qcoinf/embedding',
+        pubs[k] = node.create_publisher(Embedding, f'robot{k}/qcoinf/embedding',
                                         reliable(2))
-        node.create_subscription(String, f'robot{k}/qcoinf/caption',
-                                 lambda m, k=k: got[k].append(m.data), reliable(10))
+        node.create_subscription(Caption, f'robot{k}/qcoinf/caption',
+                                 lambda m, k=k: got[k].append(m.text), reliable(10))
         node.create_subscription(Vector3Stamped, f'robot{k}/qcoinf/latency',
                                  lambda m, k=k: latency[k].append(m), reliable(10))
         node.create_subscription(Float64, f'robot{k}/qcoinf/server_queue_delay',
@@ -50,10 +50,9 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(start_node, rclpy
         assert spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()),
                           timeout=60), decoder.output
         for k in (1, 2):
-            msg = CompressedImage(format=FORMAT, data=encode_embedding(
-                embeddings[k - 1].numpy(), EmbeddingMeta(split.model_id, 32)))
-            msg.header.frame_id = f'robot{k}'
-            msg.header.stamp = node.get_clock().now().to_msg()
+            msg = embedding_msg(embeddings[k - 1].numpy(), EmbeddingMeta(split.model_id, 32),
+                                Header(frame_id=f'robot{k}',
+                                       stamp=node.get_clock().now().to_msg()))
             pubs[k].publish(msg)
         assert spin_until(lambda: all(got.values()) and all(latency.values()) and
                           all(queue.values()), timeout=60), decoder.output

@@ -37,10 +37,10 @@ class Graph:
 
     def __init__(self, node, spin):
         from geometry_msgs.msg import Vector3Stamped
-        from sensor_msgs.msg import BatteryState, CompressedImage, Image
-        from std_msgs.msg import Float64, String, UInt8
+        from sensor_msgs.msg import BatteryState, Image
+        from std_msgs.msg import Float64, UInt8
 
-        from qcoinf_ros.codec import decode_embedding
+        from qcoinf_ros.msg import Caption, Embedding
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
 
         self.node = node
@@ -48,19 +48,13 @@ class Graph:
         node.create_subscription(
             Image, 'camera/image_raw',
             lambda m: self.images.__setitem__(self._stamp(m.header), m), SENSOR)
-        node.create_subscription(String, 'qcoinf/caption',
-                                 lambda m: self.captions.append(m.data), reliable(10))
+        node.create_subscription(Caption, 'qcoinf/caption',
+                                 lambda m: self.captions.append(m.text), reliable(10))
         node.create_subscription(Vector3Stamped, 'qcoinf/latency', self.latency.append,
                                  reliable(10))
 
-        def on_embedding(msg):
-            try:
-                self.embedding_bits.append(decode_embedding(bytes(msg.data))[1].bit_width)
-            except ValueError:
-                pass  # the bad-input test publishes broken ones on purpose
-
-        node.create_subscription(CompressedImage, 'qcoinf/embedding', on_embedding,
-                                 reliable(2))
+        node.create_subscription(Embedding, 'qcoinf/embedding',
+                                 lambda m: self.embedding_bits.append(m.bit_width), reliable(2))
         self.plan_bits = []
         node.create_subscription(UInt8, 'qcoinf/bit_width',
                                  lambda m: self.plan_bits.append(m.data), LATCHED)
@@ -136,10 +130,12 @@ def test_frames_in_captions_out_and_the_planner_steers_the_agent(ros_env, rclpy_
 
 def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rclpy_node,
                                                                     spin_until, checkpoint):
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.models.registry import model_fingerprint
+    from qcoinf_ros.ros.messages import Embedding, embedding_msg
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable, SENSOR
 
@@ -150,20 +146,20 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
     graph = Graph(rclpy_node, spin_until)
     node = rclpy_node
     images = node.create_publisher(Image, 'camera/image_raw', SENSOR)
-    embeddings = node.create_publisher(CompressedImage, 'qcoinf/embedding', reliable(2))
+    embeddings = node.create_publisher(Embedding, 'qcoinf/embedding', reliable(2))
     try:
         # this process subscribes to both topics too: wait for the nodes' subscriptions
         assert graph.spin_until(lambda: images.get_subscription_count() >= 2 and
                                 embeddings.get_subscription_count() >= 2), agent.output
         model_id = model_fingerprint(checkpoint, 'git')
         good = np.zeros((17, 32), np.float32)
-        bad = [  # each one in turn, once the node has logged the previous one
-            (CompressedImage(format='jpeg', data=b'\xff\xd8'), 'unknown format'),
-            (CompressedImage(format=FORMAT, data=b'garbage'), 'truncated'),
-            (CompressedImage(format=FORMAT, data=encode_embedding(
-                good, EmbeddingMeta('git:someoneelse', 8))), 'differs from this decoder model'),
-            (CompressedImage(format=FORMAT, data=encode_embedding(
-                np.zeros((3, 32), np.float32), EmbeddingMeta(model_id, 8))),
+        bad = [  # each one in turn, once the node has logged the previous one; one per drop
+            # class (a class's later drops are summarised, not logged one by one)
+            (Embedding(model_id=model_id, bit_width=8, codec='jpeg', shape=[17, 32],
+                       data=b'\xff\xd8'), 'Invalid embedding compression'),
+            (embedding_msg(good, EmbeddingMeta('git:someoneelse', 8), Header()),
+             'differs from this decoder model'),
+            (embedding_msg(np.zeros((3, 32), np.float32), EmbeddingMeta(model_id, 8), Header()),
              'differs from the model embedding shape'),
         ]
         for msg, needle in bad:
@@ -180,12 +176,12 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
                  'unsupported image encoding')):
             images.publish(image)
             assert graph.spin_until(lambda: needle in agent.output, timeout=20), agent.output
+            graph.spin_until(lambda: False, timeout=0.1)  # below max_source_rate_hz (60)
         # a good embedding is still decoded: the decoder is alive and well
-        embeddings.publish(CompressedImage(format=FORMAT, data=encode_embedding(
-            good, EmbeddingMeta(model_id, 8))))
+        embeddings.publish(embedding_msg(good, EmbeddingMeta(model_id, 8), Header()))
         assert graph.spin_until(lambda: graph.captions, timeout=30), decoder.output
         assert decoder.returncode is None and agent.returncode is None
-        assert decoder.output.count('dropped embedding') == 4, decoder.output
+        assert decoder.output.count('dropped embedding') == 3, decoder.output
     finally:
         agent.stop()
         decoder.stop()

@@ -11,17 +11,17 @@ def graph(start_node, rclpy_node, spin_until):
     """Planner process plus publishers/subscribers in this process; yields helpers."""
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import BatteryState
-    from std_msgs.msg import Float64, String, UInt8
+    from std_msgs.msg import Float64, UInt8
 
-    from qcoinf_ros.codec.plan import decode_profile
+    from qcoinf_ros.ros.messages import FrequencyProfile, profile_from_msg
     from qcoinf_ros.ros.qos import LATCHED, SENSOR
 
     got = {'bits': [], 'profiles': [], 'diag': []}
     node = rclpy_node
     node.create_subscription(UInt8, 'qcoinf/bit_width', lambda m: got['bits'].append(m.data),
                              LATCHED)
-    node.create_subscription(String, 'qcoinf/frequency_profile',
-                             lambda m: got['profiles'].append(decode_profile(m.data)), LATCHED)
+    node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile',
+                             lambda m: got['profiles'].append(profile_from_msg(m)), LATCHED)
     node.create_subscription(DiagnosticArray, '/diagnostics',
                              lambda m: got['diag'].extend(m.status), 10)
     battery = node.create_publisher(BatteryState, 'battery_state', SENSOR)
@@ -97,18 +97,19 @@ def test_runtime_parameters_are_validated(graph, set_params):
 def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
         start_node, rclpy_node, spin_until, set_params):
     from rclpy.parameter import Parameter
-    from std_msgs.msg import Float64, String
+    from std_msgs.msg import Float64
 
-    from qcoinf_ros.codec.cost import CostMessage, encode_cost
-    from qcoinf_ros.codec.plan import decode_profile
+    from qcoinf_ros.codec.cost import CostMessage
+    from qcoinf_ros.ros.messages import (
+        AgentCost, cost_msg, FrequencyProfile, profile_from_msg)
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node
     profiles = []
-    node.create_subscription(String, 'qcoinf/frequency_profile',
-                             lambda m: profiles.append(decode_profile(m.data)), LATCHED)
-    agent_pub = node.create_publisher(String, 'qcoinf/agent_cost', LATCHED)
-    server_pub = node.create_publisher(String, 'qcoinf/server_cost', LATCHED)
+    node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile',
+                             lambda m: profiles.append(profile_from_msg(m)), LATCHED)
+    agent_pub = node.create_publisher(AgentCost, 'qcoinf/agent_cost', LATCHED)
+    server_pub = node.create_publisher(AgentCost, 'qcoinf/server_cost', LATCHED)
     deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
     # what the nodes publish: t(b) = 10 ms + 5 ms b at 2 GHz; a 20 ms caption at 2.4 GHz
     agent = CostMessage('agent', 'm', 'lut', 'avx2', 1, tuple(0.010 + 0.005 * b
@@ -125,8 +126,8 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
         nominal = profiles[-1]
         assert not nominal.feasible
         assert nominal.predicted_agent_delay_s == pytest.approx(135.85e9 / (32 * 32 * 2e9))
-        agent_pub.publish(String(data=encode_cost(agent)))
-        server_pub.publish(String(data=encode_cost(server)))
+        agent_pub.publish(cost_msg(agent))
+        server_pub.publish(cost_msg(server))
         # t(b) + 20 ms <= 52 ms: b = 4; the clocks nothing sets stay at the measured ones
         assert spin_until(lambda: profiles[-1].bit_width == 4 and profiles[-1].f == 2.0e9,
                           timeout=30), proc.output
@@ -139,7 +140,7 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
         assert spin_until(lambda: profiles[-1].bit_width == 8, timeout=30), proc.output
         assert profiles[-1].predicted_agent_delay_s == pytest.approx(0.050)
         # a garbage cost is dropped with its reason; the plan stands
-        agent_pub.publish(String(data='{"part": "agent"'))
+        agent_pub.publish(AgentCost(part='agent'))  # no latencies
         assert spin_until(lambda: 'dropped agent_cost' in proc.output, timeout=30)
         assert proc.returncode is None
 
@@ -165,17 +166,16 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
 def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
     """With b_max 0 the planner plans with the agent's B_max (it used to keep the preset's 16)."""
     from rclpy.parameter import Parameter
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
+    from qcoinf_ros.codec.agent_model import AgentModelInfo
+    from qcoinf_ros.ros.messages import model_msg
     from qcoinf_ros.nodes.planner_node import PlannerNode
     node = PlannerNode(context=context, parameter_overrides=[  # every input planned at once
         Parameter('model', value='blip2'), Parameter('cost_model', value='nominal'),
         Parameter('planning_period', value=0.0)])
     try:
         assert node._params.b_max == 16 and node._plan.point.bit_width == 16
-        node._on_agent_model(String(data=encode_agent_model(
-            AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000))))
+        node._on_agent_model(model_msg(
+            AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000)))
         assert node._params.b_max == 8 and node._plan.point.bit_width == 8
         assert node.lam == 12.5 and 'B_max 8' in node._why
     finally:
@@ -183,8 +183,8 @@ def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
     fixed = PlannerNode(context=context, parameter_overrides=[
         Parameter('model', value='blip2'), Parameter('b_max', value=12)])
     try:
-        fixed._on_agent_model(String(data=encode_agent_model(
-            AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000))))
+        fixed._on_agent_model(model_msg(
+            AgentModelInfo('m', 'uniform', 8, 12.5, 0.05, 1000)))
         assert fixed._params.b_max == 12  # set by the user: kept (and a warning logged)
     finally:
         fixed.destroy_node()
@@ -197,18 +197,19 @@ def test_local_mode_plans_encode_plus_local_decode_and_split_again(
 
     from std_msgs.msg import Float64, String
 
-    from qcoinf_ros.codec.cost import CostMessage, encode_cost
+    from qcoinf_ros.codec.cost import CostMessage
     from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
-    from qcoinf_ros.codec.plan import decode_profile
+    from qcoinf_ros.ros.messages import AgentCost, cost_msg, FrequencyProfile, profile_from_msg
     from qcoinf_ros.failover import LinkMonitor
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node
     profiles = []
-    node.create_subscription(String, 'qcoinf/frequency_profile',
-                             lambda m: profiles.append(decode_profile(m.data)), LATCHED)
-    pubs = {topic: node.create_publisher(String, f'qcoinf/{topic}', LATCHED)
-            for topic in ('agent_cost', 'server_cost', 'local_cost', 'link_state')}
+    node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile',
+                             lambda m: profiles.append(profile_from_msg(m)), LATCHED)
+    pubs = {topic: node.create_publisher(AgentCost, f'qcoinf/{topic}', LATCHED)
+            for topic in ('agent_cost', 'server_cost', 'local_cost')}
+    pubs['link_state'] = node.create_publisher(String, 'qcoinf/link_state', LATCHED)
     deadline = node.create_publisher(Float64, 'qcoinf/deadline', LATCHED)
     agent = CostMessage('agent', 'm', 'lut', 'avx2', 1, tuple(0.010 + 0.005 * b
                                                               for b in range(1, 9)),
@@ -229,8 +230,8 @@ def test_local_mode_plans_encode_plus_local_decode_and_split_again(
               '-p', 'e0_full:=1000.0', '-p', 'default_t0:=0.072']
     with start_node('planner_node', params) as proc:
         assert spin_until(lambda: profiles, timeout=60), proc.output
-        pubs['agent_cost'].publish(String(data=encode_cost(agent)))
-        pubs['server_cost'].publish(String(data=encode_cost(server)))
+        pubs['agent_cost'].publish(cost_msg(agent))
+        pubs['server_cost'].publish(cost_msg(server))
         link('SPLIT')
         # split: t(b) + 20 ms <= 72 ms -> b = 8 (50 + 20 = 70 ms)
         assert spin_until(lambda: profiles[-1].bit_width == 8 and profiles[-1].feasible,
@@ -241,7 +242,7 @@ def test_local_mode_plans_encode_plus_local_decode_and_split_again(
         spin_until(lambda: False, 1.0)
         assert 'local mode' not in proc.output
         # the local cost arrives while LOST: t(b) + 40 ms <= 72 ms -> b = 4 (30 + 40 = 70 ms)
-        pubs['local_cost'].publish(String(data=encode_cost(local)))
+        pubs['local_cost'].publish(cost_msg(local))
         assert spin_until(lambda: profiles[-1].bit_width == 4, timeout=30), proc.output
         plan = profiles[-1]
         assert plan.feasible and plan.predicted_delay_s == pytest.approx(0.070)

@@ -52,16 +52,15 @@ def _play(bag: Path, topic: str, env) -> str:
 
 def test_driver_bags_from_long_ago_caption_every_frame(ros_env, rclpy_node, spin_until,
                                                        tmp_path):
-    from std_msgs.msg import String
-
     from qcoinf_ros.bags.sample import START_NS
+    from qcoinf_ros.msg import Caption
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable
 
     age_days = (time.time_ns() - START_NS) / 86400e9
     assert age_days > 60  # months old: stale for any node on the system clock
     captions = []
-    rclpy_node.create_subscription(String, 'qcoinf/caption', lambda m: captions.append(m.data),
+    rclpy_node.create_subscription(Caption, 'qcoinf/caption', lambda m: captions.append(m.text),
                                    reliable(50))
     decoder = NodeProcess('edge_decoder_node', MODEL, env=ros_env)
     results = {}

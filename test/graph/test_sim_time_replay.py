@@ -23,14 +23,13 @@ MODEL = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never']
 
 
 def _replay(start_node, ros_env, rclpy_node, spin_until, sim_time: bool):
-    from std_msgs.msg import String
-
+    from qcoinf_ros.msg import Caption
     from qcoinf_ros.ros.qos import reliable
 
     sim = ['-p', f'use_sim_time:={str(sim_time).lower()}']
     captions = []
-    sub = rclpy_node.create_subscription(String, 'qcoinf/caption',
-                                         lambda m: captions.append(m.data), reliable(20))
+    sub = rclpy_node.create_subscription(Caption, 'qcoinf/caption',
+                                         lambda m: captions.append(m.text), reliable(20))
     graph = [start_node('edge_decoder_node', MODEL + sim),
              start_node('agent_encoder_node', MODEL + sim)]
     try:

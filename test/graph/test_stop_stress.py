@@ -103,14 +103,13 @@ def _request_change(node, name):
 
 
 def _round(moment, rng, ros_env, rclpy_node, spin_until, tree, found, cpu_state, log):
-    from std_msgs.msg import String
-
+    from qcoinf_ros.msg import Caption
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable
 
     captions = []
-    sub = rclpy_node.create_subscription(String, 'qcoinf/caption',
-                                         lambda m: captions.append(m.data), reliable(10))
+    sub = rclpy_node.create_subscription(Caption, 'qcoinf/caption',
+                                         lambda m: captions.append(m.text), reliable(10))
     nodes = _nodes(tree)
     procs = {name: NodeProcess(name, args, env=ros_env) for name, args in nodes.items()}
     sigs = {name: rng.choice((signal.SIGINT, signal.SIGTERM)) for name in nodes}

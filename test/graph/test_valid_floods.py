@@ -61,16 +61,17 @@ def test_a_1_khz_battery_flood_is_coalesced_and_its_lines_bounded(
 
 def test_bit_widths_flapping_at_200_hz_are_switched_with_bounded_lines(
         start_node, rclpy_node, spin_until):
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import Image
     from std_msgs.msg import UInt8
 
+    from qcoinf_ros.msg import Embedding
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.qos import reliable, SENSOR
     from qcoinf_ros.scenes.generator import make_scene
     images = rclpy_node.create_publisher(Image, 'camera/image_raw', SENSOR)
     bits = rclpy_node.create_publisher(UInt8, 'qcoinf/bit_width', reliable(1000))
     embeddings = []
-    rclpy_node.create_subscription(CompressedImage, 'qcoinf/embedding', embeddings.append,
+    rclpy_node.create_subscription(Embedding, 'qcoinf/embedding', embeddings.append,
                                    reliable(2))
     good = array_to_image_msg(make_scene('test', 0).as_tuple()[0], 'rgb8')
     with start_node('agent_encoder_node', AGENT) as agent:
@@ -101,16 +102,17 @@ def test_a_forward_stamped_publisher_cannot_block_the_cameras_captions(
     import copy
 
     from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import Image
 
+    from qcoinf_ros.msg import Embedding
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.qos import reliable, SENSOR
     from qcoinf_ros.scenes.generator import make_scene
     node = rclpy_node
     images = node.create_publisher(Image, 'camera/image_raw', SENSOR)
-    forger = node.create_publisher(CompressedImage, 'qcoinf/embedding', reliable(2))
+    forger = node.create_publisher(Embedding, 'qcoinf/embedding', reliable(2))
     embeddings, answered = [], set()
-    node.create_subscription(CompressedImage, 'qcoinf/embedding', embeddings.append,
+    node.create_subscription(Embedding, 'qcoinf/embedding', embeddings.append,
                              reliable(10))
     node.create_subscription(Vector3Stamped, 'qcoinf/latency', lambda m: answered.add(
         (m.header.stamp.sec, m.header.stamp.nanosec)), reliable(50))

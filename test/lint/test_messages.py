@@ -136,3 +136,11 @@ def test_a_python_process_imports_and_round_trips_a_caption():
                    'text': 'a red cube', 'bit_width': 5, 'tokens': 3, 'latency_s': 0.5,
                    'stamp': 1700000000, 'frame_id': 'camera', 'equal': True}
     assert got['bytes'] > 40
+
+
+def test_the_bag_tools_type_hashes_are_rosidls():
+    """The typestore's RIHS01 hashes of the package's types equal share/qcoinf_ros/msg/*.json."""
+    _msgs()
+    from qcoinf_ros.bags.cdr import typestore
+    from qcoinf_ros.bags.interfaces import hash_problems
+    assert hash_problems(typestore()) == []

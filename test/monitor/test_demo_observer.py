@@ -2,10 +2,11 @@
 
 import hashlib
 
-import numpy as np
+from types import SimpleNamespace
 
-from qcoinf_ros.codec import EmbeddingMeta, encode_embedding
-from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.codec.cost import CostMessage
+from qcoinf_ros.codec.fields import cost_fields, profile_fields
+from qcoinf_ros.codec.plan import ProfileMessage
 from qcoinf_ros.monitor.demo_report import DemoObserver, DemoRecord
 
 
@@ -15,9 +16,9 @@ def _observer():
                         {0: ['a red circle']}), image
 
 
-def _payload(b, seconds):
-    return encode_embedding(np.zeros(4, np.float32), EmbeddingMeta('m', b,
-                                                                   agent_latency_s=seconds))
+def _message(**fields):
+    """Return a message as the observer reads it: by attribute (rclpy's or rosbags' alike)."""
+    return SimpleNamespace(**fields)
 
 
 def test_a_frame_is_paired_by_stamp_and_printed_against_the_plan_and_deadline():
@@ -26,11 +27,11 @@ def test_a_frame_is_paired_by_stamp_and_printed_against_the_plan_and_deadline():
     assert observer.on_latency((1, 0), 0.05, now=10.0) is None  # before the scenario: dropped
     observer.on_battery(0.9, now=100.0)  # the scenario's clock starts
     assert 'deadline T0 = 100.0 ms' in observer.on_deadline(0.1, now=100.0)
-    observer.on_profile(encode_profile(ProfileMessage(
-        'continuous', 1e9, 1e9, 6, True, None, 0.1, 0.2, 0.012)), now=100.1)
+    observer.on_profile(_message(**profile_fields(ProfileMessage(
+        'continuous', 1e9, 1e9, 6, True, None, 0.1, 0.2, 0.012))), now=100.1)
+    observer.on_profile(_message(name=''), now=100.1)  # unreadable: ignored
     observer.on_image((5, 0), image)
-    observer.on_embedding((5, 0), _payload(6, 0.011))
-    observer.on_embedding((6, 0), b'not an embedding')  # ignored
+    observer.on_embedding((5, 0), 6, 0.011)
     observer.on_caption('A red circle')
     line = observer.on_latency((5, 0), 0.08, now=101.0)
     assert line is not None and 'b=6' in line and 'encode pred 12.0 / meas 11.0 ms' in line
@@ -43,7 +44,12 @@ def test_a_frame_is_paired_by_stamp_and_printed_against_the_plan_and_deadline():
 
 def test_ready_once_the_model_and_both_costs_arrived():
     observer, _ = _observer()
-    observer.on_cost('agent', 'not json')
+    observer.on_cost('agent', _message(part='agent'))  # no latencies: ignored
     assert not observer.ready()
     observer.on_agent_model()
     assert not observer.ready() and observer.record.costs == {}
+    for part, seconds in (('agent', (0.01, 0.02)), ('server', (0.05,))):
+        observer.on_cost(part, _message(**cost_fields(CostMessage(
+            part, 'm', 'torch', 'x', 1, seconds, seconds[0], 0.0, 1.0, None, 'cpu', False, '',
+            len(seconds) if part == 'agent' else 0, 20 if part == 'server' else 0))))
+    assert observer.ready() and observer.record.costs['server'].seconds == (0.05,)

@@ -57,12 +57,12 @@ def test_a_lut_agent_on_a_gpu_is_refused(context):
 
 def _captions_through_the_node(context, spin_until, listen, tmp_path, **params):
     """Encode three scenes with the tiny agent, caption them through the decoder node."""
-    from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import String
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
-    from qcoinf_ros.codec.cost import decode_cost
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.msg import AgentCost, Caption
+    from qcoinf_ros.ros.messages import cost_from_msg, embedding_msg
     from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
     from qcoinf_ros.ros.qos import LATCHED, reliable
     from qcoinf_ros.scenes.generator import make_scene
@@ -71,16 +71,15 @@ def _captions_through_the_node(context, spin_until, listen, tmp_path, **params):
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
         max_new_tokens=8, calibrate='always', calibration_repeats=1, calibration_budget=60.0,
         cost_cache_dir=str(tmp_path / 'cost'), max_stamp_age=0.0, **params))
-    captions = listen(String, 'qcoinf/caption', reliable(10), lambda m: m.data)
-    costs = listen(String, 'qcoinf/server_cost', LATCHED, lambda m: decode_cost(m.data))
+    captions = listen(Caption, 'qcoinf/caption', reliable(10), lambda m: m.text)
+    costs = listen(AgentCost, 'qcoinf/server_cost', LATCHED, cost_from_msg)
     spin_until.add(decoder)
     try:
         deadline = time.monotonic() + 60.0
         for index in range(3):
             embedding = agent.encode(agent.preprocess(make_scene('test', index).image))[0]
-            msg = CompressedImage(format=FORMAT, data=encode_embedding(
-                embedding.numpy(), EmbeddingMeta(agent.model_id, 8)))
-            msg.header.frame_id = f'camera{index}'
+            msg = embedding_msg(embedding.numpy(), EmbeddingMeta(agent.model_id, 8),
+                                Header(frame_id=f'camera{index}'))
             decoder._on_embedding(0, msg)
             deadline = time.monotonic() + 60.0
             spin_until(lambda: len(captions) > index, timeout=60.0)
@@ -160,10 +159,11 @@ class MimicMeter:
 
 def test_the_decoder_attributes_the_gpu_energy_of_a_batch_to_its_captions(context):
     import numpy as np
-    from sensor_msgs.msg import CompressedImage
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
+    from qcoinf_ros.codec import EmbeddingMeta
     from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.ros.messages import embedding_msg
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
         calibrate='never', max_new_tokens=3, max_stamp_age=0.0, max_batch=2))
     try:
@@ -171,10 +171,9 @@ def test_the_decoder_attributes_the_gpu_energy_of_a_batch_to_its_captions(contex
         decoder._stop_worker()
         decoder._meter = meter = MimicMeter()  # as on a GPU with NVML
         for frame_id in ('a', 'b'):
-            msg = CompressedImage(format=FORMAT, data=encode_embedding(
-                np.zeros(decoder._split.embedding_shape, np.float32),
-                EmbeddingMeta(decoder._split.model_id, 8)))
-            msg.header.frame_id = frame_id
+            msg = embedding_msg(np.zeros(decoder._split.embedding_shape, np.float32),
+                                EmbeddingMeta(decoder._split.model_id, 8),
+                                Header(frame_id=frame_id))
             decoder._on_embedding(0, msg)
         batch = decoder._queue.take(2, 0.0, timeout=1.0)
         assert len(batch) == 2

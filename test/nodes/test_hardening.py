@@ -59,25 +59,23 @@ def test_a_subnormal_deadline_is_dropped_not_a_division_by_zero(planner):
 def test_json_numbers_python_cannot_hold_are_refused_by_planner_actuator_and_monitor(
         planner, context):
     """10**400 and 1e999 raised OverflowError in the callbacks or later, in a timer."""
-    from std_msgs.msg import String
-
+    from qcoinf_ros.msg import FrequencyProfile, ModelInfo
     from qcoinf_ros.nodes.frequency_actuator_node import FrequencyActuatorNode
     from qcoinf_ros.nodes.monitor_node import MonitorNode
     lam = planner.lam
-    for text in ('{"lam": ' + '9' * 400 + ', "b_max": 8, "model_id": "m", "scheme": "uniform",'
-                 ' "ks": 0.1, "num_params": 1}', '[' * 100_000, '{"lam": 1e999}'):
-        planner._on_agent_model(String(data=text))
+    for value in (float('inf'), 1e-310):  # typed now: what a float64 holds that is no lambda
+        planner._on_agent_model(ModelInfo(model_id='m', scheme='uniform', b_max=8, lam=value,
+                                          ks=0.1, num_params=1))
     assert planner.lam == lam
-    assert any('beyond the 64-bit range' in line for line in planner._drops._logger.lines)
-    profile = ('{"name": "x", "f": 1e9, "f_server": 1e9, "bit_width": 4, "feasible": true, '
-               '"nvpmodel_mode": null, "predicted_delay_s": ' + '1' * 400 + ', '
-               '"predicted_energy_j": 1e999, "predicted_agent_delay_s": 0.1}')
+    assert planner._drops.counts['agent_model.unreadable'] == 2
     for cls in (FrequencyActuatorNode, MonitorNode):
         node = cls(context=context)
         try:
             node._drops._logger = Lines()
-            node._on_profile(String(data=profile))
-            node._on_profile(String(data='[' * 100_000))
+            node._on_profile(FrequencyProfile(name='x', f_hz=1e9, f_server_hz=1e9, bit_width=4,
+                                              feasible=True, predicted_delay_s=float('inf')))
+            node._on_profile(FrequencyProfile(name='x', f_hz=float('nan'), f_server_hz=1e9,
+                                              bit_width=4))
             for timer in node.timers:
                 timer.callback()  # formatting the accepted value raised here
             assert node._drops.total == 2, node._drops.counts
@@ -129,12 +127,12 @@ def test_the_decoder_applies_max_new_tokens_at_run_time(decoder):
 
 def _embedding(decoder, sec, nanosec=0, frame_id='camera'):
     import numpy as np
-    from sensor_msgs.msg import CompressedImage
+    from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
-    msg = CompressedImage(format=FORMAT, data=encode_embedding(
-        np.zeros(decoder._split.embedding_shape, np.float32),
-        EmbeddingMeta(decoder._split.model_id, 8)))
+    from qcoinf_ros.codec import EmbeddingMeta
+    from qcoinf_ros.ros.messages import embedding_msg
+    msg = embedding_msg(np.zeros(decoder._split.embedding_shape, np.float32),
+                        EmbeddingMeta(decoder._split.model_id, 8), Header())
     msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
     msg.header.frame_id = frame_id
     return msg
@@ -167,8 +165,8 @@ def test_huge_and_extreme_frames_are_dropped_before_they_are_decoded(context):
     import tracemalloc
 
     from sensor_msgs.msg import Image
-    from std_msgs.msg import String
 
+    from qcoinf_ros.msg import Caption
     from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
     from qcoinf_ros.nodes.monitor_node import MonitorNode
     agent = AgentEncoderNode(context=context, parameter_overrides=_model())
@@ -181,7 +179,7 @@ def test_huge_and_extreme_frames_are_dropped_before_they_are_decoded(context):
             try:
                 agent._on_image(frame)
                 monitor._on_image(frame)
-                monitor._on_caption(String(data='a caption'))
+                monitor._on_caption(Caption(text='a caption'))
                 peak = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()

@@ -31,19 +31,15 @@ def _frame(node):
 
 def test_a_lost_link_captions_on_the_robot_marked_local(context, rclpy_node, listen, spin_until):
     from geometry_msgs.msg import Vector3Stamped
-    from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import String
-
-    from qcoinf_ros.codec import decode_embedding
     from qcoinf_ros.failover import LOST
+    from qcoinf_ros.msg import Caption, Embedding
     from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
     from qcoinf_ros.ros.qos import reliable
 
     agent = AgentEncoderNode(context=context, parameter_overrides=_params(probe_period=3600.0))
-    got = {'caption': listen(String, 'qcoinf/caption', reliable(10), lambda m: m.data),
+    got = {'caption': listen(Caption, 'qcoinf/caption', reliable(10)),
            'local': listen(Vector3Stamped, 'qcoinf/local_latency', reliable(10)),
-           'embedding': listen(CompressedImage, 'qcoinf/embedding', reliable(10),
-                               lambda m: decode_embedding(bytes(m.data))[1])}
+           'embedding': listen(Embedding, 'qcoinf/embedding', reliable(10))}
     try:
         assert agent._local is not None and 'local mode: ready' in agent._local_note
         assert agent._link.snapshot().state == LOST  # no decoder has answered yet
@@ -55,7 +51,9 @@ def test_a_lost_link_captions_on_the_robot_marked_local(context, rclpy_node, lis
         assert len(got['caption']) == len(got['local']) == 3, got
         assert [m.header.stamp for m in got['local']] == [f.header.stamp for f in frames]
         assert all(m.vector.y > 0 and m.vector.z > 0 for m in got['local'])
-        assert all(c and isinstance(c, str) for c in got['caption'])
+        assert all(c.text and c.origin == Caption.ORIGIN_LOCAL and c.tokens > 0 and
+                   c.decode_s > 0 for c in got['caption'])
+        assert [c.header.stamp for c in got['caption']] == [f.header.stamp for f in frames]
         # the embeddings still go out, marked captioned (no decoder captions them again)
         assert [(m.captioned, m.probe) for m in got['embedding']] == [(True, False)] * 3
         counts = agent._router.counts

@@ -6,7 +6,8 @@ import sys
 import time
 
 import rclpy
-from std_msgs.msg import String
+
+from qcoinf_ros.msg import Caption
 
 
 def _alive(pid: int) -> bool:
@@ -27,7 +28,7 @@ def main() -> int:
     rclpy.init()
     node = rclpy.create_node('robot_path_listener')
     got = []
-    node.create_subscription(String, args.topic, lambda msg: got.append(msg.data), 10)
+    node.create_subscription(Caption, args.topic, lambda msg: got.append(msg.text), 10)
     began = time.monotonic()
     try:
         while not got and time.monotonic() - began < args.timeout:
