@@ -84,7 +84,7 @@ def _running_nodes_exit_cleanly(monkeypatch):
 
 
 def _netns_unavailable() -> str | None:
-    from qcoinf_ros.bench.netns import netns_unavailable
+    from qcoinf_ros.tools.bench.netns import netns_unavailable
     return netns_unavailable()
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from qcoinf_ros.actuation import (
+from qcoinf_ros.core.actuation import (
     CpufreqSysfsBackend, DryRunBackend, FrequencyProfile, make_backend, RaplEnergyMeter)
 
 
@@ -153,7 +153,7 @@ class MimicNvml:
 
 
 def test_the_nvml_energy_meter_reads_joules_and_names_what_is_missing():
-    from qcoinf_ros.actuation.backends import NvmlEnergyMeter
+    from qcoinf_ros.core.actuation.backends import NvmlEnergyMeter
     nvml = MimicNvml()
     meter = NvmlEnergyMeter(nvml=nvml, uuid='GPU-1234')
     first, second = meter.read(), meter.read()

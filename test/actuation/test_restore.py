@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qcoinf_ros.actuation import CpufreqSysfsBackend, FrequencyProfile, JtopBackend
-from qcoinf_ros.actuation.restore import default_record_path, RestoreRecord
+from qcoinf_ros.core.actuation import CpufreqSysfsBackend, FrequencyProfile, JtopBackend
+from qcoinf_ros.core.actuation.restore import default_record_path, RestoreRecord
 
 MIMIC = Path(__file__).resolve().parent / 'mimic'
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from qcoinf_ros import qos
-from qcoinf_ros.bags import BagReader, TopicSpec, write_bag
-from qcoinf_ros.bags.cdr import build, check_message, header, serialize
+from qcoinf_ros.core import qos
+from qcoinf_ros.core.bags import BagReader, TopicSpec, write_bag
+from qcoinf_ros.core.bags.cdr import build, check_message, header, serialize
 
 pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
@@ -45,7 +45,7 @@ def _canonical(data, msgtype):
 
 
 def _player(bag, env, *extra):
-    return subprocess.Popen([sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(bag),
+    return subprocess.Popen([sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(bag),
                              *extra], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -66,7 +66,7 @@ def test_the_nodes_profiles_are_the_declared_ones_and_conversions_round_trip():
 
 
 def test_played_bag_recorded_again_is_the_same_bag(ros_env, tmp_path):
-    from qcoinf_ros.cli import bag as cli
+    from qcoinf_ros.tools.cli import bag as cli
 
     source = _source_bag(tmp_path / 'source')
     player = _player(tmp_path / 'source', ros_env, '--wait-for-subscribers', '20',
@@ -143,7 +143,7 @@ def test_damaged_bag_is_replayed_without_its_damaged_part(ros_env, rclpy_node, s
 
 
 def test_play_and_record_refuse_bad_arguments(tmp_path, capsys):
-    from qcoinf_ros.cli import bag as cli
+    from qcoinf_ros.tools.cli import bag as cli
 
     assert cli.main(['play', str(tmp_path / 'none')]) == 2
     _source_bag(tmp_path / 'b')

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qcoinf_ros.bags.sample import SampleScenario, write_sample_bag
-from qcoinf_ros.bags.storage import mcap_crcs, write_data_crc
+from qcoinf_ros.core.bags.sample import SampleScenario, write_sample_bag
+from qcoinf_ros.core.bags.storage import mcap_crcs, write_data_crc
 
 DATA = Path(__file__).resolve().parents[1] / 'data'
 COMMITTED = sorted(DATA.rglob('*.mcap'))
@@ -68,7 +68,7 @@ def test_not_mcap_or_unfinished_is_a_value_error(tmp_path):
 def test_a_flipped_byte_in_the_committed_sample_bag_is_reported_and_not_played(tmp_path):
     import shutil
 
-    from qcoinf_ros.bags.storage import BagReader
+    from qcoinf_ros.core.bags.storage import BagReader
     bag = tmp_path / 'sample_bag'
     shutil.copytree(DATA / 'sample_bag', bag)
     path = bag / 'sample_bag.mcap'

@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from qcoinf_ros.bags import BagReader
-from qcoinf_ros.bags.cdr import check_message, distro, import_message_class, serialize
+from qcoinf_ros.core.bags import BagReader
+from qcoinf_ros.core.bags.cdr import check_message, distro, import_message_class, serialize
 
 ROOT = Path(__file__).resolve().parents[2]
 BAGS = {'jazzy': ROOT / 'test' / 'data' / 'cross_distro' / 'recorded_on_jazzy',
@@ -58,7 +58,7 @@ def test_a_bag_recorded_on_either_distribution_replays_here(recorded_on, ros_env
             lambda data, topic=topic, msgtype=msgtype: received.update(
                 [(topic, _canonical(data, msgtype))]),
             QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT), raw=True)
-    player = subprocess.Popen([sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(path),
+    player = subprocess.Popen([sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(path),
                                '--wait-for-subscribers', '20', '--rate', '4'], env=ros_env,
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)

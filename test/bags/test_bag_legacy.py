@@ -5,17 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from qcoinf_ros.bags.cdr import build, check_message, header, serialize
-from qcoinf_ros.bags.legacy import conversion, convert, converted, LEGACY_TOPICS
-from qcoinf_ros.bags.storage import BagMessage
-from qcoinf_ros.codec import decode_embedding, EmbeddingMeta, encode_embedding, FORMAT
-from qcoinf_ros.codec.agent_model import AgentModelInfo, encode_agent_model
-from qcoinf_ros.codec.applied import AppliedMessage, encode_applied
-from qcoinf_ros.codec.cost import CostMessage, encode_cost
-from qcoinf_ros.codec.embedding import payload_values
-from qcoinf_ros.codec.fields import (
+from qcoinf_ros.core.bags.cdr import build, check_message, header, serialize
+from qcoinf_ros.core.bags.legacy import conversion, convert, converted, LEGACY_TOPICS
+from qcoinf_ros.core.bags.storage import BagMessage
+from qcoinf_ros.core.codec import decode_embedding, EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.core.codec.agent_model import AgentModelInfo, encode_agent_model
+from qcoinf_ros.core.codec.applied import AppliedMessage, encode_applied
+from qcoinf_ros.core.codec.cost import CostMessage, encode_cost
+from qcoinf_ros.core.codec.embedding import payload_values
+from qcoinf_ros.core.codec.fields import (
     applied_from, caption_from, cost_from, embedding_from, model_from, profile_from)
-from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.core.codec.plan import encode_profile, ProfileMessage
 
 STRING, COMPRESSED = 'std_msgs/msg/String', 'sensor_msgs/msg/CompressedImage'
 T = 1_700_000_000_123_456_789

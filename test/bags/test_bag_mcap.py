@@ -5,9 +5,9 @@ import struct
 
 import numpy as np
 
-from qcoinf_ros.bags import BagReader
-from qcoinf_ros.bags.storage import _mcap_records, _zstd
-from qcoinf_ros.cli import bag as bag_cli
+from qcoinf_ros.core.bags import BagReader
+from qcoinf_ros.core.bags.storage import _mcap_records, _zstd
+from qcoinf_ros.tools.cli import bag as bag_cli
 
 
 def _records(data: bytes):
@@ -83,7 +83,7 @@ def test_outputs_bag_becomes_the_foxglove_view(tmp_path, capsys):
 
 
 def test_sample_bag_frames_become_raw_images(tmp_path, capsys):
-    from qcoinf_ros.bags.sample import write_sample_bag
+    from qcoinf_ros.core.bags.sample import write_sample_bag
 
     write_sample_bag(tmp_path / 'sample')
     out = tmp_path / 'sample.mcap'

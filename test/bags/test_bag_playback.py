@@ -2,10 +2,10 @@
 
 import pytest
 
-from qcoinf_ros import qos
-from qcoinf_ros.bags import BagClock, BagReader, play, PlayOptions, TopicSpec, write_bag
-from qcoinf_ros.bags.cdr import build, header, header_stamp_ns, serialize
-from qcoinf_ros.bags.storage import write_chunk_crcs
+from qcoinf_ros.core import qos
+from qcoinf_ros.core.bags import BagClock, BagReader, play, PlayOptions, TopicSpec, write_bag
+from qcoinf_ros.core.bags.cdr import build, header, header_stamp_ns, serialize
+from qcoinf_ros.core.bags.storage import write_chunk_crcs
 
 T0 = 2_000_000_000_000
 STRING, BATTERY = 'std_msgs/msg/String', 'sensor_msgs/msg/BatteryState'

@@ -18,10 +18,10 @@ import sys
 
 import pytest
 
-from qcoinf_ros import qos
-from qcoinf_ros.bags import BagReader, TopicSpec, write_bag
-from qcoinf_ros.bags.cdr import build, check_message, import_message_class, serialize
-from qcoinf_ros.bags.metadata import INFINITE, parse_metadata, storage_paths
+from qcoinf_ros.core import qos
+from qcoinf_ros.core.bags import BagReader, TopicSpec, write_bag
+from qcoinf_ros.core.bags.cdr import build, check_message, import_message_class, serialize
+from qcoinf_ros.core.bags.metadata import INFINITE, parse_metadata, storage_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / 'test' / 'data' / 'rosbag2_real'
@@ -75,7 +75,7 @@ def test_the_expected_counts_are_the_sqlite_storages_own():
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
 def test_info_lists_each_topic_with_the_storage_count(name, capsys):
-    from qcoinf_ros.cli import bag as cli
+    from qcoinf_ros.tools.cli import bag as cli
 
     path = REAL / name
     code = cli.main(['info', str(path)])
@@ -193,7 +193,7 @@ def test_bad_metadata_is_a_value_error_naming_what(text, words):
 # -- what the package writes ---------------------------------------------------------------------
 @pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
 def test_written_bags_carry_ros_distro_and_the_mcap_type_hash(tmp_path, monkeypatch, storage):
-    from qcoinf_ros.bags.cdr import typestore
+    from qcoinf_ros.core.bags.cdr import typestore
 
     monkeypatch.setenv('ROS_DISTRO', 'jazzy')
     bag = tmp_path / 'bag'
@@ -233,7 +233,7 @@ def test_the_sample_bag_storage_file_opens_on_its_own():
 
 # -- play, with a subscriber in this process -----------------------------------------------------
 def _player(bag, env, *extra):
-    return subprocess.Popen([sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(bag),
+    return subprocess.Popen([sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(bag),
                              *extra], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -301,7 +301,7 @@ def test_relative_names_are_published_in_the_root_namespace(ros_env, rclpy_node,
     from rosbags.rosbag2 import StoragePlugin, Writer
     from std_msgs.msg import String
 
-    from qcoinf_ros.bags.cdr import typestore
+    from qcoinf_ros.core.bags.cdr import typestore
 
     bag = tmp_path / 'relative'
     with Writer(bag, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
@@ -330,7 +330,7 @@ def test_zstd_compressed_bags_are_read(tmp_path, mode, storage):
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 
-    from qcoinf_ros.bags.cdr import typestore
+    from qcoinf_ros.core.bags.cdr import typestore
 
     bag = tmp_path / 'zstd'
     writer = Writer(bag, version=9, storage_plugin=getattr(StoragePlugin, storage))
@@ -384,7 +384,7 @@ def test_storage_files_outside_the_bag_folder_are_never_read(tmp_path, listed):
 def test_metadata_bombs_are_bounded(tmp_path):
     import time
 
-    from qcoinf_ros.bags.metadata import MAX_METADATA_BYTES
+    from qcoinf_ros.core.bags.metadata import MAX_METADATA_BYTES
 
     bag = tmp_path / 'bag'
     bag.mkdir()

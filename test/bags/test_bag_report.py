@@ -6,9 +6,9 @@ from bag_outputs import output_bag
 import numpy as np
 import pytest
 
-from qcoinf_ros.bags import BagReader
-from qcoinf_ros.bags.report import analyse, write_plots
-from qcoinf_ros.cli import bag as bag_cli
+from qcoinf_ros.core.bags import BagReader
+from qcoinf_ros.core.bags.report import analyse, write_plots
+from qcoinf_ros.tools.cli import bag as bag_cli
 
 
 @pytest.mark.parametrize('legacy_names', [True, False], ids=['qcoinf-names', 'fleet-names'])

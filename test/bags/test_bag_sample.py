@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qcoinf_ros.bags import BagReader
-from qcoinf_ros.bags.cdr import check_message
-from qcoinf_ros.bags.sample import (
+from qcoinf_ros.core.bags import BagReader
+from qcoinf_ros.core.bags.cdr import check_message
+from qcoinf_ros.core.bags.sample import (
     BATTERY, CAMERA, DEADLINE, sample_messages, SampleScenario, START_NS)
-from qcoinf_ros.cli.make_sample_bag import main
+from qcoinf_ros.tools.cli.make_sample_bag import main
 
 COMMITTED = Path(__file__).resolve().parents[1] / 'data' / 'sample_bag'
 

@@ -8,12 +8,13 @@ import pytest
 from rosbags.rosbag2 import Reader
 import yaml
 
-from qcoinf_ros import qos
-from qcoinf_ros.bags import BagReader, BagWriter, METADATA_VERSION, qualify, TopicSpec, write_bag
-from qcoinf_ros.bags.cdr import (
+from qcoinf_ros.core import qos
+from qcoinf_ros.core.bags import (
+    BagReader, BagWriter, METADATA_VERSION, qualify, TopicSpec, write_bag)
+from qcoinf_ros.core.bags.cdr import (
     build, check_message, has_header, header, header_stamp_ns, import_message_class,
     normalize_type, register_definition, restamp, serialize)
-from qcoinf_ros.bags.storage import write_chunk_crcs
+from qcoinf_ros.core.bags.storage import write_chunk_crcs
 
 pytestmark = pytest.mark.check
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from qcoinf_ros.bench.failover import FailoverConfig, FailoverResult
-from qcoinf_ros.cli.bench_failover import main
+from qcoinf_ros.tools.bench.failover import FailoverConfig, FailoverResult
+from qcoinf_ros.tools.cli.bench_failover import main
 
 
 def _result(**changes):

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from qcoinf_ros.bench.hostile import HostileConfig, verdict
+from qcoinf_ros.tools.bench.hostile import HostileConfig, verdict
 
 
 @pytest.mark.ros
@@ -23,7 +23,7 @@ def test_a_short_hostile_run_keeps_the_nodes_alive_and_the_camera_captioned(ros_
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
     out = tmp_path / 'hostile.json'
     args = ['--phase', '5', '--flood-rate', '300', '--min-share', '0.2', '--json', str(out)]
-    proc = subprocess.run([sys.executable, '-m', 'qcoinf_ros.cli.main', 'bench', 'hostile',
+    proc = subprocess.run([sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'bench', 'hostile',
                            *args], env=ros_env, capture_output=True, text=True, timeout=300)
     assert out.is_file(), proc.stdout + proc.stderr
     result = json.loads(out.read_text())
@@ -58,7 +58,7 @@ def test_the_verdict_names_each_failure():
                                     ['--flood-rate', '-5'], ['--min-share', '1.5'],
                                     ['--max-growth-mb', '-1']])
 def test_bad_options_are_refused_with_their_name(option, capsys):
-    from qcoinf_ros.cli.bench_hostile import main
+    from qcoinf_ros.tools.cli.bench_hostile import main
     assert main(option) == 2
     assert f'qcoinf bench hostile: {option[0]} out of range' in capsys.readouterr().out
     with pytest.raises(ValueError, match=f"{option[0][2:].replace('-', '_')} out of range"):
@@ -66,7 +66,7 @@ def test_bad_options_are_refused_with_their_name(option, capsys):
 
 
 def test_an_unknown_pattern_is_refused_and_the_drop_deltas_are_per_class():
-    from qcoinf_ros.bench.hostile import _drop_delta
+    from qcoinf_ros.tools.bench.hostile import _drop_delta
     with pytest.raises(ValueError, match='pattern out of range'):
         HostileConfig(pattern='ddos')
     before = {'/agent: agent encoder': {'image.rate': 5}}

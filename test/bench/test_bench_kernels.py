@@ -7,7 +7,7 @@ import pytest
 
 
 def test_bench_kernels_prints_ratios_fit_and_errors(tmp_path, capsys):
-    from qcoinf_ros.cli.bench_kernels import main
+    from qcoinf_ros.tools.cli.bench_kernels import main
     out = tmp_path / 'kernels.json'
     assert main(['--shapes', '8x64x32', '--bits', '1,2,4', '--repeats', '2', '--no-block',
                  '--json', str(out)]) == 0
@@ -21,8 +21,8 @@ def test_bench_kernels_prints_ratios_fit_and_errors(tmp_path, capsys):
 
 
 def test_bench_block_measures_the_vit_block_and_the_switch():
-    from qcoinf_ros.bench.kernels import bench_block
-    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.core.lut.library import load_library
+    from qcoinf_ros.tools.bench.kernels import bench_block
     lib = load_library()
     r = bench_block(lib, lib.variant_name, bits=(1, 8), repeats=1, tokens=17)
     assert set(r.lut_ms) == {1, 8} and r.fp32_ms > 0 and r.int8_ms > 0
@@ -31,7 +31,7 @@ def test_bench_block_measures_the_vit_block_and_the_switch():
 
 
 def test_bench_kernels_int8_times_the_int8_kernels_against_lookup_and_torch(tmp_path, capsys):
-    from qcoinf_ros.cli.bench_kernels import main
+    from qcoinf_ros.tools.cli.bench_kernels import main
     out = tmp_path / 'int8.json'
     assert main(['--int8', '--shapes', '8x70x33', '--bits', '1,8', '--repeats', '2',
                  '--json', str(out)]) == 0
@@ -48,7 +48,7 @@ def test_bench_kernels_int8_times_the_int8_kernels_against_lookup_and_torch(tmp_
     (['--bits', '0'], 'bits in 1..8'),
 ])
 def test_bench_kernels_refuses_bad_arguments(argv, message, capsys):
-    from qcoinf_ros.cli.bench_kernels import main
+    from qcoinf_ros.tools.cli.bench_kernels import main
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
@@ -56,7 +56,7 @@ def test_bench_kernels_refuses_bad_arguments(argv, message, capsys):
 @pytest.mark.ros
 def test_bench_encode_times_the_node_per_kernel_and_bit_width(ros_env, capsys):
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
-    from qcoinf_ros.cli.bench_encode import main
+    from qcoinf_ros.tools.cli.bench_encode import main
     assert main(['--kernels', 'auto,reference', '--bits', '1,8', '--frames', '2',
                  '--size', '96']) == 0
     out = capsys.readouterr().out
@@ -73,17 +73,17 @@ def test_bench_encode_times_the_node_per_kernel_and_bit_width(ros_env, capsys):
 
 
 def test_as_isa_child_forces_every_contender_and_drops_the_option():
-    from qcoinf_ros.cli.bench_kernels import AS_ISA_MARKER, as_isa_child
+    from qcoinf_ros.tools.cli.bench_kernels import AS_ISA_MARKER, as_isa_child
     cmd, env = as_isa_child('avx2', ['--int8', '--as-isa', 'avx2', '--bits', '1'])
-    assert cmd[1:] == ['-m', 'qcoinf_ros.cli.bench_kernels', '--int8', '--bits', '1']
+    assert cmd[1:] == ['-m', 'qcoinf_ros.tools.cli.bench_kernels', '--int8', '--bits', '1']
     assert env['QLUT_VARIANT'] == 'avx2' and env['FBGEMM_ENABLE_INSTRUCTIONS'] == 'AVX2'
     assert env['ATEN_CPU_CAPABILITY'] == 'avx2' and env['ONEDNN_MAX_CPU_ISA'] == 'AVX2'
     assert env['MKL_ENABLE_INSTRUCTIONS'] == 'AVX2' and env[AS_ISA_MARKER] == 'avx2'
 
 
 def test_bench_kernels_as_isa_runs_a_child_that_sees_the_variables(capfd):
-    from qcoinf_ros.cli.bench_kernels import main
-    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.core.lut.library import load_library
+    from qcoinf_ros.tools.cli.bench_kernels import main
     lib = load_library()
     if 'avx2' not in lib.supported:
         pytest.skip('no AVX2 on this CPU')
@@ -96,8 +96,8 @@ def test_bench_kernels_as_isa_runs_a_child_that_sees_the_variables(capfd):
 
 
 def test_bench_envelope_times_both_kernels_per_b_threads_and_a_baseline(tmp_path):
-    from qcoinf_ros.bench.kernels import bench_envelope
-    from qcoinf_ros.lut.library import KernelLibrary, load_library
+    from qcoinf_ros.core.lut.library import KernelLibrary, load_library
+    from qcoinf_ros.tools.bench.kernels import bench_envelope
     lib = load_library()
     base = KernelLibrary(lib.path)
     env = bench_envelope({'new': lib, 'baseline': base}, lib.variant_name, bits=(1, 8),
@@ -115,11 +115,11 @@ def test_bench_envelope_times_both_kernels_per_b_threads_and_a_baseline(tmp_path
 def test_kernel_block_int8_matches_its_reference_on_one_layer():
     import numpy as np
     import torch
-    from qcoinf_ros.lut.int8_reference import int8_linear_reference
-    from qcoinf_ros.lut.library import load_library
-    from qcoinf_ros.lut.linear import BitWidth, LutLinear
-    from qcoinf_ros.lut.planes import unsigned_codes
-    from qcoinf_ros.quant import QuantConfig, quantize_tensor
+    from qcoinf_ros.core.lut.int8_reference import int8_linear_reference
+    from qcoinf_ros.core.lut.library import load_library
+    from qcoinf_ros.core.lut.linear import BitWidth, LutLinear
+    from qcoinf_ros.core.lut.planes import unsigned_codes
+    from qcoinf_ros.core.quant import QuantConfig, quantize_tensor
     lib = load_library()
     linear = torch.nn.Linear(40, 24)
     qt = quantize_tensor(linear.weight.detach(), QuantConfig('uniform', 8, 8))

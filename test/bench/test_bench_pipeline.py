@@ -9,8 +9,8 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
 def test_bench_pipeline_prints_the_ratio_and_codec_sizes(ros_env, tmp_path, capsys):
-    from qcoinf_ros.cli.bench_pipeline import main
-    from qcoinf_ros.cli.main import main as qcoinf
+    from qcoinf_ros.tools.cli.bench_pipeline import main
+    from qcoinf_ros.tools.cli.main import main as qcoinf
 
     def make_random_git(argv):
         return qcoinf(['make', 'random-git', *argv])

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from qcoinf_ros.bench.soak import drop_bursts, process_memory, RssSeries
-from qcoinf_ros.cli.bench_soak import main
+from qcoinf_ros.tools.bench.soak import drop_bursts, process_memory, RssSeries
+from qcoinf_ros.tools.cli.bench_soak import main
 
 
 def test_process_memory_reads_this_process_and_its_children(tmp_path):
@@ -86,7 +86,7 @@ def test_short_soak_at_a_low_rate_loses_nothing_and_samples_memory(ros_env, tmp_
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
     out = tmp_path / 'soak.json'
     proc = subprocess.run(
-        [sys.executable, '-m', 'qcoinf_ros.cli.main', 'bench', 'soak', '--frames', '48',
+        [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'bench', 'soak', '--frames', '48',
          '--rate', '4', '--max-new-tokens', '8', '--json', str(out)],
         env=ros_env, capture_output=True, text=True, timeout=240)
     assert out.is_file(), proc.stdout + proc.stderr

@@ -5,18 +5,18 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.bench.distortion import (
+from qcoinf_ros.core.quant.config import QuantConfig
+from qcoinf_ros.core.quant.quantizers import quantize_tensor
+from qcoinf_ros.core.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
+from qcoinf_ros.core.theory.weight_stats import fit_exponential
+from qcoinf_ros.tools.bench.distortion import (
     measure_distortion, plot_weight_histograms, weight_histogram)
-from qcoinf_ros.quant.config import QuantConfig
-from qcoinf_ros.quant.quantizers import quantize_tensor
-from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
-from qcoinf_ros.theory.weight_stats import fit_exponential
 
 
 @pytest.fixture(scope='module')
 def fcdnn_report():
     """Fig. 3's measurement for FCDNN-16's encoder (shipped weights, the digits test split)."""
-    from qcoinf_ros.models.fcdnn import digits_split, FcdnnSplit
+    from qcoinf_ros.core.models.fcdnn import digits_split, FcdnnSplit
     split = FcdnnSplit.from_pretrained(None)
     _, test = digits_split()
     return measure_distortion(split.agent_module, split.encode, test, name='fcdnn16-digits')
@@ -93,7 +93,7 @@ def test_empirical_h_bounds_every_measurement(fcdnn_report):
 
 
 def test_weight_histogram_of_fcdnn(fcdnn_report, tmp_path):
-    from qcoinf_ros.models.fcdnn import load_fcdnn
+    from qcoinf_ros.core.models.fcdnn import load_fcdnn
     model = load_fcdnn()
     hist = weight_histogram(model.encoder, 'FCDNN-16 encoder', bins=50)
     assert hist.num_weights == 346_112 and hist.edges.size == 51
@@ -122,7 +122,7 @@ def test_weight_histogram_rejects_bad_input():
 
 @pytest.mark.slow
 def test_minilm_real_weights():
-    from qcoinf_ros.models.minilm import MiniLM, quantizable_filter, SENTENCES
+    from qcoinf_ros.core.models.minilm import MiniLM, quantizable_filter, SENTENCES
     minilm = MiniLM.load(None)
     report = measure_distortion(minilm.model, minilm.forward, minilm.tokenize(SENTENCES),
                                 name='all-MiniLM-L6-v2', bit_widths=range(1, 9),

@@ -2,9 +2,9 @@
 
 import pytest
 
-from qcoinf_ros.bench.planner import random_instances
-from qcoinf_ros.cli.bench_planner import main
-from qcoinf_ros.planner import make_solver
+from qcoinf_ros.core.planner import make_solver
+from qcoinf_ros.tools.bench.planner import random_instances
+from qcoinf_ros.tools.cli.bench_planner import main
 
 
 def test_instances_are_seeded_and_span_the_regimes():

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.bench.quant import bench_target, build_target
-from qcoinf_ros.cli.bench_quant import main
-from qcoinf_ros.models.fcdnn import FcdnnSplit
-from qcoinf_ros.quant.kernels import int4_weight_only, Int4Linear, int8_dynamic, measure_latency
-from qcoinf_ros.quant.nested import NestedQuantizedModel
+from qcoinf_ros.core.models.fcdnn import FcdnnSplit
+from qcoinf_ros.core.quant.kernels import (
+    int4_weight_only, Int4Linear, int8_dynamic, measure_latency)
+from qcoinf_ros.core.quant.nested import NestedQuantizedModel
+from qcoinf_ros.tools.bench.quant import bench_target, build_target
+from qcoinf_ros.tools.cli.bench_quant import main
 
 
 @pytest.mark.parametrize('granularity', ['per_tensor', 'per_channel'])

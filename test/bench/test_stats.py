@@ -1,11 +1,11 @@
-"""``qcoinf_ros.stats``: the one home of percentiles and sample summaries."""
+"""``qcoinf_ros.core.stats``: the one home of percentiles and sample summaries."""
 
 import math
 
 import numpy as np
 import pytest
 
-from qcoinf_ros.stats import percentile, percentiles, Summary
+from qcoinf_ros.core.stats import percentile, percentiles, Summary
 
 pytestmark = pytest.mark.check
 

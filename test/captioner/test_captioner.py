@@ -7,21 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.captioner.evaluate import generate_captions
-from qcoinf_ros.captioner.metrics import (
+from qcoinf_ros.core.captioner.evaluate import generate_captions
+from qcoinf_ros.core.captioner.metrics import (
     cider_score, exact_match_rate, normalize_caption, score_captions)
-from qcoinf_ros.captioner.model import build_processor, CaptionerConfig
-from qcoinf_ros.captioner.tokenizer import build_tokenizer, scene_tokenizer, SPECIAL_TOKENS
-from qcoinf_ros.captioner.train import TRAINING_FILE
-from qcoinf_ros.models.base import image_batch
-from qcoinf_ros.models.embedded import (
+from qcoinf_ros.core.captioner.model import build_processor, CaptionerConfig
+from qcoinf_ros.core.captioner.tokenizer import build_tokenizer, scene_tokenizer, SPECIAL_TOKENS
+from qcoinf_ros.core.captioner.train import TRAINING_FILE
+from qcoinf_ros.core.models.base import image_batch
+from qcoinf_ros.core.models.embedded import (
     DEFAULT_DIR, DEFAULT_MODEL_ID, embedded_name, is_default_model, load_captioner,
     load_default_captioner, load_embedded_captioner, TINY_DIR, TINY_MODEL_ID, WEIGHTS_ROOT)
-from qcoinf_ros.models.git import GitSplit
-from qcoinf_ros.models.registry import load_split
-from qcoinf_ros.models.shipped import AGENT_FILE, SERVER_FILE
-from qcoinf_ros.quant import quantizable_weights
-from qcoinf_ros.scenes.generator import caption_vocabulary, iter_scenes, make_scene
+from qcoinf_ros.core.models.git import GitSplit
+from qcoinf_ros.core.models.registry import load_split
+from qcoinf_ros.core.models.shipped import AGENT_FILE, SERVER_FILE
+from qcoinf_ros.core.quant import quantizable_weights
+from qcoinf_ros.core.scenes.generator import caption_vocabulary, iter_scenes, make_scene
 
 
 def test_tokenizer_round_trip():

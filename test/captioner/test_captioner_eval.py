@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.captioner.evaluate import (
+from qcoinf_ros.core.captioner.evaluate import (
     bit_width_sweep, evaluate_captioner, scene_dataset, SweepResult, SweepRow)
-from qcoinf_ros.captioner.metrics import CaptionScores
-from qcoinf_ros.captioner.model import build_processor
-from qcoinf_ros.captioner.tokenizer import scene_tokenizer
-from qcoinf_ros.cli.eval_captioner import main
-from qcoinf_ros.models.embedded import load_captioner, load_default_captioner
-from qcoinf_ros.models.tiny import tiny_blip2, tiny_git
-from qcoinf_ros.scenes.coco import write_coco
-from qcoinf_ros.scenes.generator import iter_scenes
+from qcoinf_ros.core.captioner.metrics import CaptionScores
+from qcoinf_ros.core.captioner.model import build_processor
+from qcoinf_ros.core.captioner.tokenizer import scene_tokenizer
+from qcoinf_ros.core.models.embedded import load_captioner, load_default_captioner
+from qcoinf_ros.core.models.tiny import tiny_blip2, tiny_git
+from qcoinf_ros.core.scenes.coco import write_coco
+from qcoinf_ros.core.scenes.generator import iter_scenes
+from qcoinf_ros.tools.cli.eval_captioner import main
 
 
 @pytest.fixture(scope='module')

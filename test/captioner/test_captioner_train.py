@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 
-from qcoinf_ros.captioner.evaluate import evaluate_captioner, scene_dataset
-from qcoinf_ros.captioner.model import CaptionerConfig
-from qcoinf_ros.captioner.train import save_captioner, train_captioner, TrainConfig
-from qcoinf_ros.cli.train_captioner import main
-from qcoinf_ros.models.embedded import TINY_DIR
-from qcoinf_ros.models.git import GitSplit
-from qcoinf_ros.scenes.generator import SceneConfig
+from qcoinf_ros.core.captioner.evaluate import evaluate_captioner, scene_dataset
+from qcoinf_ros.core.captioner.model import CaptionerConfig
+from qcoinf_ros.core.captioner.train import save_captioner, train_captioner, TrainConfig
+from qcoinf_ros.core.models.embedded import TINY_DIR
+from qcoinf_ros.core.models.git import GitSplit
+from qcoinf_ros.core.scenes.generator import SceneConfig
+from qcoinf_ros.tools.cli.train_captioner import main
 
 TINY = CaptionerConfig(image_size=32, patch_size=8, vision_width=16, vision_layers=1, width=16,
                        layers=1, heads=2)
@@ -80,10 +80,10 @@ def test_full_training_reproduces_the_shipped_quality(tmp_path):
 def test_distillation_trains_the_agent_only_is_seeded_and_ships(tmp_path):
     from transformers import GitForCausalLM
 
-    from qcoinf_ros.captioner.distill import distill_captioner, DistillConfig, ship_captioner
-    from qcoinf_ros.captioner.model import new_captioner
-    from qcoinf_ros.captioner.tokenizer import scene_tokenizer
-    from qcoinf_ros.models.shipped import is_shipped
+    from qcoinf_ros.core.captioner.distill import distill_captioner, DistillConfig, ship_captioner
+    from qcoinf_ros.core.captioner.model import new_captioner
+    from qcoinf_ros.core.captioner.tokenizer import scene_tokenizer
+    from qcoinf_ros.core.models.shipped import is_shipped
 
     student = CaptionerConfig(vision_width=48, vision_layers=1, vision_heads=3)
     train = TrainConfig(steps=2, batch_size=4, warmup=1, val_every=0, val_count=4, threads=1,
@@ -120,8 +120,8 @@ def test_distillation_trains_the_agent_only_is_seeded_and_ships(tmp_path):
 @pytest.mark.slow
 def test_full_distillation_reproduces_the_shipped_default(tmp_path):
     """Re-distil the default captioner (~45 min on 2 cores) and compare with what ships."""
-    from qcoinf_ros.models.embedded import DEFAULT_DIR
-    from qcoinf_ros.cli.distill_captioner import main as distill
+    from qcoinf_ros.core.models.embedded import DEFAULT_DIR
+    from qcoinf_ros.tools.cli.distill_captioner import main as distill
 
     shipped = json.loads((DEFAULT_DIR / 'training.json').read_text())
     assert distill(['--out', str(tmp_path / 'fp32'), '--ship', str(tmp_path / 'ship')]) == 0

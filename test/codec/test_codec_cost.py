@@ -5,7 +5,7 @@ import json
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from qcoinf_ros.codec.cost import CostMessage, decode_cost, encode_cost, MAX_COST_BYTES
+from qcoinf_ros.core.codec.cost import CostMessage, decode_cost, encode_cost, MAX_COST_BYTES
 
 pytestmark = pytest.mark.check
 

@@ -5,7 +5,7 @@ from hypothesis.extra import numpy as hnp
 import numpy as np
 import pytest
 
-from qcoinf_ros.codec import decode_embedding, EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.core.codec import decode_embedding, EmbeddingMeta, encode_embedding, FORMAT
 
 pytestmark = pytest.mark.check
 
@@ -149,7 +149,7 @@ def test_a_huge_header_is_refused_before_it_is_parsed(monkeypatch):
     """A 100 MB JSON header was parsed whole before being rejected (1.6 GB peak)."""
     import json as json_module
 
-    from qcoinf_ros.codec import embedding as codec
+    from qcoinf_ros.core.codec import embedding as codec
     body = json_module.dumps({'__metadata__': {'pad': 'x' * (4 << 20)}}).encode()
     payload = len(body).to_bytes(8, 'little') + body + b'\0' * 16
 

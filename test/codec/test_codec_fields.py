@@ -6,14 +6,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from qcoinf_ros.codec import EmbeddingMeta, encode_embedding
-from qcoinf_ros.codec import fields
-from qcoinf_ros.codec.agent_model import AgentModelInfo
-from qcoinf_ros.codec.applied import AppliedMessage
-from qcoinf_ros.codec.caption import CaptionRecord, ORIGIN_LOCAL
-from qcoinf_ros.codec.cost import CostMessage
-from qcoinf_ros.codec.embedding import COMPRESSIONS, pack_values, payload_values, unpack_values
-from qcoinf_ros.codec.plan import ProfileMessage
+from qcoinf_ros.core.codec import EmbeddingMeta, encode_embedding
+from qcoinf_ros.core.codec import fields
+from qcoinf_ros.core.codec.agent_model import AgentModelInfo
+from qcoinf_ros.core.codec.applied import AppliedMessage
+from qcoinf_ros.core.codec.caption import CaptionRecord, ORIGIN_LOCAL
+from qcoinf_ros.core.codec.cost import CostMessage
+from qcoinf_ros.core.codec.embedding import (
+    COMPRESSIONS, pack_values, payload_values, unpack_values)
+from qcoinf_ros.core.codec.plan import ProfileMessage
 
 
 def _msg(values: dict):

@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from qcoinf_ros.codec.agent_model import AgentModelInfo, decode_agent_model, encode_agent_model
-from qcoinf_ros.codec.json_text import loads_bounded, MAX_JSON_BYTES
+from qcoinf_ros.core.codec.agent_model import (
+    AgentModelInfo, decode_agent_model, encode_agent_model)
+from qcoinf_ros.core.codec.json_text import loads_bounded, MAX_JSON_BYTES
 
 pytestmark = pytest.mark.check
 
@@ -41,7 +42,7 @@ def test_the_agent_model_message_round_trips_and_refuses_bad_content():
 
 
 def test_the_applied_profile_message_round_trips_and_refuses_bad_content():
-    from qcoinf_ros.codec.applied import AppliedMessage, decode_applied, encode_applied
+    from qcoinf_ros.core.codec.applied import AppliedMessage, decode_applied, encode_applied
     msg = AppliedMessage('medium', 1.5e9, None, 'cpufreq', 'snapped to 1.5 GHz', True)
     assert decode_applied(encode_applied(msg)) == msg
     for text, needle in (('{"name": "x"}', 'keys must be'),

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from qcoinf_ros.codec.link_state import (
+from qcoinf_ros.core.codec.link_state import (
     decode_link_state, encode_link_state, LinkStateMessage, MAX_LINK_STATE_BYTES)
-from qcoinf_ros.failover import LinkMonitor
+from qcoinf_ros.core.failover import LinkMonitor
 
 pytestmark = pytest.mark.check
 

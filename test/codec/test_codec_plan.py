@@ -5,7 +5,7 @@ import json
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from qcoinf_ros.codec.plan import decode_profile, encode_profile, ProfileMessage
+from qcoinf_ros.core.codec.plan import decode_profile, encode_profile, ProfileMessage
 
 pytestmark = pytest.mark.check
 

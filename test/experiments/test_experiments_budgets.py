@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from qcoinf_ros.captioner.model import build_processor
-from qcoinf_ros.captioner.tokenizer import scene_tokenizer
-from qcoinf_ros.experiments import budgets, quality
-from qcoinf_ros.models.tiny import tiny_git
-from qcoinf_ros.planner import make_solver, PlanningProblem
+from qcoinf_ros.core.captioner.model import build_processor
+from qcoinf_ros.core.captioner.tokenizer import scene_tokenizer
+from qcoinf_ros.core.models.tiny import tiny_git
+from qcoinf_ros.core.planner import make_solver, PlanningProblem
+from qcoinf_ros.tools.experiments import budgets, quality
 
 FIGURES = tuple(budgets.FIGURES)
 

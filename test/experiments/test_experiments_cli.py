@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-import qcoinf_ros.cli.experiment as cli
-from qcoinf_ros.cli.main import main as qcoinf_main
-import qcoinf_ros.experiments as experiments
+import qcoinf_ros.tools.cli.experiment as cli
+from qcoinf_ros.tools.cli.main import main as qcoinf_main
+import qcoinf_ros.tools.experiments as experiments
 
 
 @pytest.fixture
 def registry(monkeypatch):
     """Registry limited to fig4 (seconds) and one experiment whose module does not exist."""
     reduced = {'fig4': experiments.EXPERIMENTS['fig4'],
-               'ghost': ('qcoinf_ros.experiments.no_such_module:run', 'not written yet')}
+               'ghost': ('qcoinf_ros.tools.experiments.no_such_module:run', 'not written yet')}
     monkeypatch.setattr(experiments, 'EXPERIMENTS', reduced)
     monkeypatch.setattr(cli, 'EXPERIMENTS', reduced)
     return reduced

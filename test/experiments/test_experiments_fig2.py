@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.experiments import fig2
-from qcoinf_ros.quant.quantizers import quantizable_weights
+from qcoinf_ros.core.quant.quantizers import quantizable_weights
+from qcoinf_ros.tools.experiments import fig2
 
 
 def _rows(path):
@@ -25,7 +25,7 @@ def test_fig2_fits_every_small_model_by_definition(result):
     res, out = result
     fits = {row['model']: row for row in _rows(out / 'fig2_fits.csv')}
     assert set(fits) == {'fcdnn16', 'captioner'}
-    from qcoinf_ros.models.fcdnn import FcdnnSplit
+    from qcoinf_ros.core.models.fcdnn import FcdnnSplit
     encoder = FcdnnSplit.from_pretrained().agent_module
     theta = torch.cat([w.detach().reshape(-1).abs().double()
                        for _, w in quantizable_weights(encoder)])

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from qcoinf_ros.experiments import fig3
+from qcoinf_ros.tools.experiments import fig3
 
 
 @pytest.fixture(scope='module')

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from qcoinf_ros.experiments import fig4
-from qcoinf_ros.theory.exact_rate_distortion import exact_distortion_rate
-from qcoinf_ros.theory.rate_distortion import distortion_upper_bound
+from qcoinf_ros.core.theory.exact_rate_distortion import exact_distortion_rate
+from qcoinf_ros.core.theory.rate_distortion import distortion_upper_bound
+from qcoinf_ros.tools.experiments import fig4
 
 
 def _rows(path):

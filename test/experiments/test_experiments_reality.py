@@ -4,9 +4,9 @@ import csv
 
 import pytest
 
-from qcoinf_ros.experiments import reality
-from qcoinf_ros.planner.presets import load_preset
-from qcoinf_ros.system.model import NominalAgentCost
+from qcoinf_ros.core.planner.presets import load_preset
+from qcoinf_ros.core.system.model import NominalAgentCost
+from qcoinf_ros.tools.experiments import reality
 
 
 def test_a_measured_line_that_follows_eq4_gives_the_nominal_cycles_back():
@@ -28,7 +28,7 @@ def result(tmp_path_factory):
 
 
 def test_reality_writes_latency_per_path_and_plans(result):
-    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.core.lut.library import load_library
     res, out = result
     with open(out / 'reality_latency.csv', newline='', encoding='utf-8') as stream:
         latency = list(csv.DictReader(stream))

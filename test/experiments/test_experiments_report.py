@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from qcoinf_ros.experiments.report import (
+from qcoinf_ros.tools.experiments.report import (
     load_result, load_results, render_markdown, save_result, write_report)
-from qcoinf_ros.experiments.result import ExperimentResult, Finding
+from qcoinf_ros.tools.experiments.result import ExperimentResult, Finding
 
 
 def _result(folder: Path) -> ExperimentResult:

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from qcoinf_ros.experiments import quality, table1
+from qcoinf_ros.tools.experiments import quality, table1
 
 
 @pytest.fixture(scope='module')

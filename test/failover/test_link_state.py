@@ -2,7 +2,7 @@
 
 import pytest
 
-from qcoinf_ros.failover import LinkMonitor, LOST, SPLIT, SUSPECT
+from qcoinf_ros.core.failover import LinkMonitor, LOST, SPLIT, SUSPECT
 
 pytestmark = pytest.mark.check
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qcoinf_ros.failover import EDGE, FrameRouter, LOCAL, LOST, PROBE, SPLIT, SUSPECT
+from qcoinf_ros.core.failover import EDGE, FrameRouter, LOCAL, LOST, PROBE, SPLIT, SUSPECT
 
 
 def test_split_and_suspect_go_to_the_edge_server():

@@ -20,7 +20,7 @@ MIMIC = Path(__file__).resolve().parents[1] / 'actuation' / 'mimic'
 
 
 def _profile(f, mode=0):
-    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.core.codec.plan import ProfileMessage
     from qcoinf_ros.ros.messages import profile_msg
     return profile_msg(ProfileMessage('low', f, 5e9, 4, True, mode, 0.5, 1.0))
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
 
-from qcoinf_ros.imaging import (
+from qcoinf_ros.core.imaging import (
     compressed_size, decode_compressed, encode_compressed, parse_format)
 
 pytestmark = pytest.mark.check

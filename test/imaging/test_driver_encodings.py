@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from qcoinf_ros.imaging import image_fields_to_array, ImageFields, to_rgb8
+from qcoinf_ros.core.imaging import image_fields_to_array, ImageFields, to_rgb8
 
 pytestmark = pytest.mark.check
 
@@ -118,7 +118,7 @@ def test_malformed_driver_frames_are_refused_with_the_reason(encoding, width, he
 ])
 def test_the_packages_driver_frames_are_the_cameras_bytes(encoding, make):
     # the writer used for the robot bags makes exactly the bytes made above, independently
-    from qcoinf_ros.imaging.driver_frames import driver_frame
+    from qcoinf_ros.core.imaging.driver_frames import driver_frame
     fields = driver_frame(BLOCKS, encoding)
     assert fields.data == make()
     assert (fields.height, fields.width) == BLOCKS.shape[:2]
@@ -126,7 +126,7 @@ def test_the_packages_driver_frames_are_the_cameras_bytes(encoding, make):
 
 @pytest.mark.parametrize('encoding', sorted(PATTERNS))
 def test_the_packages_bayer_frames_keep_the_patterns_colour(encoding):
-    from qcoinf_ros.imaging.driver_frames import driver_frame
+    from qcoinf_ros.core.imaging.driver_frames import driver_frame
     h, w = BLOCKS.shape[:2]
     mosaic = np.frombuffer(driver_frame(BLOCKS, encoding).data, np.uint8).reshape(h, w)
     channel = {'R': 0, 'G': 1, 'B': 2}
@@ -137,7 +137,7 @@ def test_the_packages_bayer_frames_keep_the_patterns_colour(encoding):
 
 
 def test_driver_frames_refuse_what_a_camera_cannot_send():
-    from qcoinf_ros.imaging.driver_frames import driver_frame
+    from qcoinf_ros.core.imaging.driver_frames import driver_frame
     with pytest.raises(ValueError, match='not a camera-driver encoding'):
         driver_frame(BLOCKS, 'rgb8')
     with pytest.raises(ValueError, match='even width'):

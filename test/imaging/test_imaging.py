@@ -5,7 +5,7 @@ from hypothesis.extra import numpy as hnp
 import numpy as np
 import pytest
 
-from qcoinf_ros.imaging import (
+from qcoinf_ros.core.imaging import (
     array_to_image_fields, DRIVER_ENCODINGS, ENCODINGS, image_fields_to_array, ImageFields,
     to_rgb8)
 

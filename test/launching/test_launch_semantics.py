@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qcoinf_ros.cli import launch as launch_cli
-from qcoinf_ros.launching import list_launch_arguments, parse_launch_file
-from qcoinf_ros.launching.substitutions import parse, split_command_line
+from qcoinf_ros.core.launching import list_launch_arguments, parse_launch_file
+from qcoinf_ros.core.launching.substitutions import parse, split_command_line
+from qcoinf_ros.tools.cli import launch as launch_cli
 
 pytestmark = pytest.mark.check
 

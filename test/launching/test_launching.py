@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from qcoinf_ros.launching import parse_launch_file
-from qcoinf_ros.resources import share_dir
+from qcoinf_ros.core.launching import parse_launch_file
+from qcoinf_ros.core.resources import share_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def test_every_shipped_launch_file_parses_with_its_defaults():
         assert desc.nodes, path
         assert all(n.package == 'qcoinf_ros' for n in desc.nodes)
         for n in desc.nodes:
-            assert (ROOT / 'qcoinf_ros' / 'nodes' / f'{n.executable}.py').is_file(), n
+            assert (ROOT / 'qcoinf_ros' / 'ros' / 'nodes' / f'{n.executable}.py').is_file(), n
 
 
 @pytest.mark.parametrize('value', ['true', 'false'])
@@ -161,7 +161,7 @@ def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, tmp_path
     rclpy_node.create_subscription(BatteryState, '/lab/battery_state', received.append, SENSOR)
     executor = SingleThreadedExecutor(context=rclpy_node.context)
     executor.add_node(rclpy_node)
-    cmd = [sys.executable, '-m', 'qcoinf_ros.cli.main', 'launch', 'scenario.launch.xml',
+    cmd = [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'launch', 'scenario.launch.xml',
            f'params_file:={params}', 'namespace:=lab', '--timeout', '25']
     proc = subprocess.Popen(cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -181,7 +181,7 @@ def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, tmp_path
 
 
 def test_launch_cli_errors_and_listing(tmp_path):
-    run = [sys.executable, '-m', 'qcoinf_ros.cli.main', 'launch']
+    run = [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'launch']
     shown = subprocess.run(run + ['scenario.launch.xml', '--show-args'], capture_output=True,
                            text=True, timeout=60)
     assert shown.returncode == 0 and "'params_file'" in shown.stdout

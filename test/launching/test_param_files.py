@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qcoinf_ros.launching.params_file import node_parameters
+from qcoinf_ros.core.launching.params_file import node_parameters
 
 pytestmark = pytest.mark.check
 
@@ -66,7 +66,7 @@ def _sections(name: str) -> dict:
 def _declared(node: str) -> dict:
     """Return the node's declared parameters (its module's ``PARAMS``), name -> default."""
     pytest.importorskip('rclpy', reason='the node modules need rclpy')
-    module = importlib.import_module(f'qcoinf_ros.nodes.{node}')
+    module = importlib.import_module(f'qcoinf_ros.ros.nodes.{node}')
     return {spec.name: spec.default for spec in module.PARAMS}
 
 
@@ -108,7 +108,7 @@ def test_fleet_file_holds_qcoinf_values_under_any_namespace_keys():
 
 def test_every_node_of_the_shipped_launch_files_finds_its_section():
     """Default arguments, and fleet.yaml with a namespace: no node silently left on defaults."""
-    from qcoinf_ros.launching.xml_launch import parse_launch_file
+    from qcoinf_ros.core.launching.xml_launch import parse_launch_file
 
     cases = [
         ('coinference.launch.xml', {'scenario': 'true'}),

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from qcoinf_ros.launching.params_file import matches, node_parameters
+from qcoinf_ros.core.launching.params_file import matches, node_parameters
 
 pytestmark = pytest.mark.check
 
@@ -40,7 +40,7 @@ def test_matching_entries_merge_in_file_order_and_nest_with_dots(tmp_path):
 
 
 def test_the_shipped_demo_file_reads(tmp_path):
-    from qcoinf_ros.resources import share_file
+    from qcoinf_ros.core.resources import share_file
     values = node_parameters(share_file('config/demo.yaml'), 'scenario_node')
     assert values['duration'] > 0 and values['wait_for_subscribers'] == 2
 

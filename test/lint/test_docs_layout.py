@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from qcoinf_ros.cli.main import COMMANDS
+from qcoinf_ros.tools.cli.main import COMMANDS
 
 pytestmark = pytest.mark.check
 

@@ -72,10 +72,10 @@ def test_entry_points_live_in_cli_and_nodes_only():
 
 
 def test_every_qcoinf_command_module_has_a_main():
-    from qcoinf_ros.cli.main import COMMANDS
+    from qcoinf_ros.tools.cli.main import COMMANDS
     files = {path.stem for path in (PACKAGE / 'cli').glob('*.py')}
     for command, (module, _) in COMMANDS.items():
-        assert module.startswith('qcoinf_ros.cli.'), command
+        assert module.startswith('qcoinf_ros.tools.cli.'), command
         name = module.rsplit('.', 1)[1]
         assert name in files, command
         tree = ast.parse((PACKAGE / 'cli' / f'{name}.py').read_text())
@@ -104,7 +104,7 @@ def _module_imports() -> dict[str, set[str]]:
 def test_no_module_imports_its_way_back_to_itself():
     """Data flows one way: the import graph of the package's modules has no cycle."""
     edges = _module_imports()
-    assert 'qcoinf_ros.models.embedded' in edges['qcoinf_ros.models.registry']
+    assert 'qcoinf_ros.core.models.embedded' in edges['qcoinf_ros.core.models.registry']
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles = []
 
@@ -127,7 +127,7 @@ def test_models_never_import_the_packages_above_them():
     """models/ loads checkpoints; how captioners are trained or evaluated sits above it."""
     above = ('captioner', 'experiments', 'cli', 'nodes', 'bench', 'monitor', 'serving')
     offenders = [(name, target) for name, targets in _module_imports().items()
-                 if name.startswith('qcoinf_ros.models') for target in targets
+                 if name.startswith('qcoinf_ros.core.models') for target in targets
                  if target.split('.')[1] in above]
     assert offenders == []
 

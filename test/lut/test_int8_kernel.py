@@ -2,9 +2,9 @@
 The int8 kernels (qlut_int8_*): one u8 x s8 GEMM per bit-width on the stored codes, exactly.
 
 Every variant this CPU runs is checked bit for bit against the numpy specification
-(qcoinf_ros/lut/int8_reference.py); the others as test_lut_kernels.py checks the plane kernels:
-the AVX2 and AVX-512 code on SIMDe's portable intrinsics, the NEON code cross-compiled and run
-under qemu-user (with and without the dot-product extension).
+(qcoinf_ros/core/lut/int8_reference.py); the others as test_lut_kernels.py checks the plane
+kernels: the AVX2 and AVX-512 code on SIMDe's portable intrinsics, the NEON code cross-compiled and
+run under qemu-user (with and without the dot-product extension).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.lut.int8_reference import (
+from qcoinf_ros.core.lut.int8_reference import (
     int8_error_bound, int8_linear_reference, quantize_rows, reduced_codes)
-from qcoinf_ros.lut.library import KernelLibrary, load_library, VARIANTS
-from qcoinf_ros.lut.planes import plane_bits, unsigned_codes
-from qcoinf_ros.lut.reference import lut_linear_reference, table_error_bound
-from qcoinf_ros.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
+from qcoinf_ros.core.lut.library import KernelLibrary, load_library, VARIANTS
+from qcoinf_ros.core.lut.planes import plane_bits, unsigned_codes
+from qcoinf_ros.core.lut.reference import lut_linear_reference, table_error_bound
+from qcoinf_ros.core.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
 
-CSRC = Path(__import__('qcoinf_ros.lut', fromlist=['x']).__file__).parent / 'csrc'
+CSRC = Path(__import__('qcoinf_ros.core.lut', fromlist=['x']).__file__).parent / 'csrc'
 CXXFLAGS = ['-O3', '-std=c++17', '-ffp-contract=off']  # as setup.py builds it
 
 

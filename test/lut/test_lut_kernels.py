@@ -1,5 +1,5 @@
 """
-The kernel library (qcoinf_ros/lut/csrc): every ISA variant computes the reference's integers.
+The kernel library (qcoinf_ros/core/lut/csrc): every ISA variant computes the reference's integers.
 
 Variants this CPU runs are checked through ctypes; the others run on something that mimics them:
 the AVX2 and AVX-512 code compiled against SIMDe's portable intrinsics (libsimde-dev), and the
@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.lut.library import KernelLibrary, load_library, VARIANTS
-from qcoinf_ros.lut.planes import plane_bits
-from qcoinf_ros.lut.reference import fma32, lut_linear_reference, table_error_bound
-from qcoinf_ros.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
+from qcoinf_ros.core.lut.library import KernelLibrary, load_library, VARIANTS
+from qcoinf_ros.core.lut.planes import plane_bits
+from qcoinf_ros.core.lut.reference import fma32, lut_linear_reference, table_error_bound
+from qcoinf_ros.core.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
 
-CSRC = Path(__import__('qcoinf_ros.lut', fromlist=['x']).__file__).parent / 'csrc'
+CSRC = Path(__import__('qcoinf_ros.core.lut', fromlist=['x']).__file__).parent / 'csrc'
 CXXFLAGS = ['-O3', '-std=c++17', '-ffp-contract=off']  # as setup.py builds it
 
 
@@ -43,7 +43,7 @@ def require_tools(*tools: str, files: tuple[str, ...] = ()) -> None:
 def lib() -> KernelLibrary:
     library = load_library()
     if library is None:
-        from qcoinf_ros.lut.library import library_status
+        from qcoinf_ros.core.lut.library import library_status
         if shutil.which('c++') or shutil.which('g++'):
             pytest.fail(f'a C++ compiler is here but the kernel library is not: '
                         f'{library_status()}')

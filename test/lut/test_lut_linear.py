@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros import runtime as rt
-from qcoinf_ros.lut.library import load_library
-from qcoinf_ros.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
-from qcoinf_ros.lut.reference import table_error_bound
-from qcoinf_ros.quant import (
+from qcoinf_ros.core import runtime as rt
+from qcoinf_ros.core.lut.library import load_library
+from qcoinf_ros.core.lut.linear import BitWidth, is_patchify_conv, LutConv2d, LutLinear
+from qcoinf_ros.core.lut.reference import table_error_bound
+from qcoinf_ros.core.quant import (
     dequantize_codes, NestedQuantizedModel, QuantConfig, quantize_tensor, reduce_codes)
 
 
@@ -96,8 +96,8 @@ def test_lut_layers_refuse_what_they_cannot_run(lib):
 
 
 def _tiny_agent():
-    from qcoinf_ros.models import tiny
-    from qcoinf_ros.models.git import GitSplit
+    from qcoinf_ros.core.models import tiny
+    from qcoinf_ros.core.models.git import GitSplit
     return GitSplit.from_model(tiny.tiny_git(width=64, layers=2, image_size=32, patch_size=8))
 
 
@@ -158,7 +158,7 @@ def test_layers_the_kernels_cannot_run_switch_by_reference(lib):
 
 
 def test_auto_falls_back_to_reference_and_lut_refuses_without_the_library(monkeypatch):
-    from qcoinf_ros.lut import library
+    from qcoinf_ros.core.lut import library
     monkeypatch.setattr(library, 'load_library', lambda: None)
     monkeypatch.setattr(library, 'library_status', lambda: 'not built here (test)')
     kernel, reason = rt.resolve_kernel('auto', 'uniform')

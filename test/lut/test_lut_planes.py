@@ -1,11 +1,11 @@
-"""The bit-plane decomposition of the uniform codes is exact and nested (qcoinf_ros.lut.planes)."""
+"""The bit-plane decomposition of the uniform codes is exact and nested (core/lut/planes.py)."""
 
 import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.lut.planes import padded_k, plane_bits, planes_to_weights, unsigned_codes
-from qcoinf_ros.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
+from qcoinf_ros.core.lut.planes import padded_k, plane_bits, planes_to_weights, unsigned_codes
+from qcoinf_ros.core.quant import dequantize_codes, QuantConfig, quantize_tensor, reduce_codes
 
 pytestmark = pytest.mark.check
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.models.device import (
+from qcoinf_ros.core.models.device import (
     DeviceError, place, Placement, resolve_device, synchronize, upload)
-from qcoinf_ros.quant import NestedQuantizedModel
-from qcoinf_ros.runtime import build_runtime, resolve_kernel
+from qcoinf_ros.core.quant import NestedQuantizedModel
+from qcoinf_ros.core.runtime import build_runtime, resolve_kernel
 
 pytestmark = pytest.mark.check
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import Blip2ForConditionalGeneration
 
-from qcoinf_ros.models.base import resolve_checkpoint
-from qcoinf_ros.models.blip2 import Blip2Split
-from qcoinf_ros.models.tiny import tiny_blip2, tiny_git
+from qcoinf_ros.core.models.base import resolve_checkpoint
+from qcoinf_ros.core.models.blip2 import Blip2Split
+from qcoinf_ros.core.models.tiny import tiny_blip2, tiny_git
 
 GEN = {'max_new_tokens': 6, 'do_sample': False}
 

@@ -8,11 +8,11 @@ from safetensors import safe_open
 import torch
 from torch import nn
 
-from qcoinf_ros.cli.main import main as qcoinf
-from qcoinf_ros.models.fcdnn import (
+from qcoinf_ros.core.models.fcdnn import (
     digits_split, ENCODER_DIMS, FCDNN16, FcdnnSplit, load_fcdnn, WEIGHTS_PATH)
-from qcoinf_ros.models.fcdnn_train import (
+from qcoinf_ros.core.models.fcdnn_train import (
     evaluate_mse, save_fcdnn, train_fcdnn, TrainConfig)
+from qcoinf_ros.tools.cli.main import main as qcoinf
 
 
 def test_architecture_is_16_layers_of_neurons():

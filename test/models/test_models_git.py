@@ -8,11 +8,11 @@ import pytest
 import torch
 from transformers import GitForCausalLM
 
-from qcoinf_ros.models.base import resolve_checkpoint
-from qcoinf_ros.models.git import GitSplit
-from qcoinf_ros.models.tiny import tiny_blip2, tiny_git
-from qcoinf_ros.quant.config import QuantConfig
-from qcoinf_ros.quant.quantizers import default_filter, quantize_
+from qcoinf_ros.core.models.base import resolve_checkpoint
+from qcoinf_ros.core.models.git import GitSplit
+from qcoinf_ros.core.models.tiny import tiny_blip2, tiny_git
+from qcoinf_ros.core.quant.config import QuantConfig
+from qcoinf_ros.core.quant.quantizers import default_filter, quantize_
 
 GEN = {'max_new_tokens': 6, 'do_sample': False}
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from qcoinf_ros.models.bundled import minilm_model_dir
-from qcoinf_ros.models.minilm import MiniLM, SENTENCES
+from qcoinf_ros.core.models.bundled import minilm_model_dir
+from qcoinf_ros.core.models.minilm import MiniLM, SENTENCES
 
 
 def test_package_directory_found():

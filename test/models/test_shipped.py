@@ -6,14 +6,14 @@ import pytest
 from safetensors import safe_open
 import torch
 
-from qcoinf_ros.captioner.model import build_processor, CaptionerConfig, new_captioner
-from qcoinf_ros.captioner.tokenizer import scene_tokenizer
-from qcoinf_ros.models.git import GitSplit
-from qcoinf_ros.models.shipped import AGENT_FILE, is_shipped, load_shipped, save_shipped, \
+from qcoinf_ros.core.captioner.model import build_processor, CaptionerConfig, new_captioner
+from qcoinf_ros.core.captioner.tokenizer import scene_tokenizer
+from qcoinf_ros.core.models.git import GitSplit
+from qcoinf_ros.core.models.shipped import AGENT_FILE, is_shipped, load_shipped, save_shipped, \
     SERVER_FILE
-from qcoinf_ros.quant import NestedQuantizedModel, QuantConfig, quantize_tensor
-from qcoinf_ros.quant.quantizers import stored_or_quantized
-from qcoinf_ros.runtime import build_runtime
+from qcoinf_ros.core.quant import NestedQuantizedModel, QuantConfig, quantize_tensor
+from qcoinf_ros.core.quant.quantizers import stored_or_quantized
+from qcoinf_ros.core.runtime import build_runtime
 
 FC1 = 'git.image_encoder.vision_model.encoder.layers.0.mlp.fc1.weight'
 SMALL = CaptionerConfig(image_size=64, patch_size=32, vision_width=48, vision_layers=1,

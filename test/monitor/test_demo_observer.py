@@ -4,10 +4,10 @@ import hashlib
 
 from types import SimpleNamespace
 
-from qcoinf_ros.codec.cost import CostMessage
-from qcoinf_ros.codec.fields import cost_fields, profile_fields
-from qcoinf_ros.codec.plan import ProfileMessage
-from qcoinf_ros.monitor.demo_report import DemoObserver, DemoRecord
+from qcoinf_ros.core.codec.cost import CostMessage
+from qcoinf_ros.core.codec.fields import cost_fields, profile_fields
+from qcoinf_ros.core.codec.plan import ProfileMessage
+from qcoinf_ros.core.monitor.demo_report import DemoObserver, DemoRecord
 
 
 def _observer():

@@ -7,11 +7,11 @@ import pytest
 from rich.console import Console
 import yaml
 
-from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
-from qcoinf_ros.monitor import annotate, CaptionPairer, KEYS, marker_texts, MonitorState
-from qcoinf_ros.monitor.annotate import wrap
-from qcoinf_ros.monitor.dashboard import render_dashboard
-from qcoinf_ros.monitor.markers import RED, WHITE, YELLOW
+from qcoinf_ros.core.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.core.monitor import annotate, CaptionPairer, KEYS, marker_texts, MonitorState
+from qcoinf_ros.core.monitor.annotate import wrap
+from qcoinf_ros.core.monitor.dashboard import render_dashboard
+from qcoinf_ros.core.monitor.markers import RED, WHITE, YELLOW
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,8 +199,9 @@ def test_pure_modules_import_no_rclpy():
     import subprocess
     import sys
 
-    code = ('import sys, qcoinf_ros.bags, qcoinf_ros.bags.report, qcoinf_ros.bags.sample, '
-            'qcoinf_ros.monitor, qcoinf_ros.monitor.dashboard; '
+    code = ('import sys, qcoinf_ros.core.bags, qcoinf_ros.core.bags.report, '
+            'qcoinf_ros.core.bags.sample, qcoinf_ros.core.monitor, '
+            'qcoinf_ros.core.monitor.dashboard; '
             'print(sorted(m for m in sys.modules if m.split(".")[0] in '
             '("rclpy", "std_msgs", "sensor_msgs", "torch")))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
@@ -213,7 +214,7 @@ def test_pure_modules_import_no_rclpy():
     (float('nan'), 0.0, 0.0), (float('-inf'), 0.0, 0.0), ('0.5', None, 0.0)])
 def test_latencies_outside_zero_to_an_hour_are_rejected_with_the_reason(latencies):
     """Issue 29: -1 s and 1e308 s were taken as latencies (and swamped the percentiles)."""
-    from qcoinf_ros.monitor.state import MAX_LATENCY_S
+    from qcoinf_ros.core.monitor.state import MAX_LATENCY_S
     state = _state()
     before = list(state.latency)
     state.on_latency(*latencies, 6.0)
@@ -223,7 +224,7 @@ def test_latencies_outside_zero_to_an_hour_are_rejected_with_the_reason(latencie
 
 
 def test_latencies_at_the_bounds_are_taken():
-    from qcoinf_ros.monitor.state import MAX_LATENCY_S
+    from qcoinf_ros.core.monitor.state import MAX_LATENCY_S
     state = MonitorState(latency_window=4)
     state.on_latency(0.0, 0.0, 0.0, 0.0)
     state.on_latency(MAX_LATENCY_S, MAX_LATENCY_S, MAX_LATENCY_S, 1.0)

@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from qcoinf_ros.status_names import (
+from qcoinf_ros.core.status_names import (
     AGENT_ENCODER, EDGE_DECODER, find_status, FREQUENCY_ACTUATOR, in_namespace, MONITOR,
     normalize_namespace, PLANNER, resolve_hardware_id, status_name, status_namespace,
     status_node, status_task, TASKS)

@@ -27,8 +27,8 @@ def _params(**values):
 def test_a_device_the_machine_lacks_leaves_the_node_running_unconfigured(context, node):
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
-    from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.nodes.edge_decoder_node import EdgeDecoderNode
     cls = EdgeDecoderNode if node == 'edge_decoder_node' else AgentEncoderNode
     made = cls(context=context, parameter_overrides=_params(device='cuda:99', calibrate='never'))
     try:  # no GPU: "no CUDA device"; a GPU machine: "has N CUDA device(s)"
@@ -41,7 +41,7 @@ def test_a_device_the_machine_lacks_leaves_the_node_running_unconfigured(context
 
 
 def test_a_device_typo_stops_the_node_with_the_reason(context):
-    from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.ros.nodes.edge_decoder_node import EdgeDecoderNode
     with pytest.raises(ValueError, match=r'cannot configure: device must be cpu, cuda, cuda:N '
                                          r"or auto .*, got 'gpu0'"):
         EdgeDecoderNode(context=context, parameter_overrides=_params(device='gpu0'))
@@ -49,7 +49,7 @@ def test_a_device_typo_stops_the_node_with_the_reason(context):
 
 @pytest.mark.gpu
 def test_a_lut_agent_on_a_gpu_is_refused(context):
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
     with pytest.raises(ValueError, match='kernel "lut" runs on the CPU only'):
         AgentEncoderNode(context=context, parameter_overrides=_params(device='cuda',
                                                                       kernel='lut'))
@@ -59,13 +59,13 @@ def _captions_through_the_node(context, spin_until, listen, tmp_path, **params):
     """Encode three scenes with the tiny agent, caption them through the decoder node."""
     from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta
-    from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.core.codec import EmbeddingMeta
+    from qcoinf_ros.core.models.registry import load_split
+    from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.msg import AgentCost, Caption
     from qcoinf_ros.ros.messages import cost_from_msg, embedding_msg
-    from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.ros.nodes.edge_decoder_node import EdgeDecoderNode
     from qcoinf_ros.ros.qos import LATCHED, reliable
-    from qcoinf_ros.scenes.generator import make_scene
 
     agent = load_split('tiny', parts=('agent',))
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
@@ -92,7 +92,7 @@ def _captions_through_the_node(context, spin_until, listen, tmp_path, **params):
 
 def _names_an_object(captions):
     """Whether each caption names a colour and shape of its scene (bf16 may swap synonyms)."""
-    from qcoinf_ros.scenes.generator import make_scene
+    from qcoinf_ros.core.scenes.generator import make_scene
     return [any(f'{o.colour} {o.shape}' in caption for o in make_scene('test', i).objects)
             for i, caption in enumerate(captions)]
 
@@ -129,7 +129,7 @@ def test_the_server_part_on_cuda_in_float16_captions_like_the_cpu(context, spin_
 
 @pytest.mark.gpu
 def test_the_agent_on_cuda_runs_the_reference_there_and_measures_its_cost(context, tmp_path):
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
     agent = AgentEncoderNode(context=context, parameter_overrides=_params(
         device='cuda', calibration_repeats=1, calibrate='always',
         cost_cache_dir=str(tmp_path)))
@@ -149,7 +149,7 @@ class MimicMeter:
         self.joules, self.closed = 10.0, False
 
     def read(self):
-        from qcoinf_ros.actuation.backends import EnergyReading
+        from qcoinf_ros.core.actuation.backends import EnergyReading
         self.joules += 0.9
         return EnergyReading(self.joules, time.monotonic(), 'nvml')
 
@@ -161,9 +161,9 @@ def test_the_decoder_attributes_the_gpu_energy_of_a_batch_to_its_captions(contex
     import numpy as np
     from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta
-    from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.core.codec import EmbeddingMeta
     from qcoinf_ros.ros.messages import embedding_msg
+    from qcoinf_ros.ros.nodes.edge_decoder_node import EdgeDecoderNode
     decoder = EdgeDecoderNode(context=context, parameter_overrides=_params(
         calibrate='never', max_new_tokens=3, max_stamp_age=0.0, max_batch=2))
     try:

@@ -26,7 +26,7 @@ class Lines:
 
 @pytest.fixture
 def planner(context):
-    from qcoinf_ros.nodes.planner_node import PlannerNode
+    from qcoinf_ros.ros.nodes.planner_node import PlannerNode
     from rclpy.parameter import Parameter
     # every input planned at once (no coalescing: the test calls the callbacks in a row)
     node = PlannerNode(context=context,
@@ -46,7 +46,7 @@ def test_a_subnormal_deadline_is_dropped_not_a_division_by_zero(planner):
     """1e-310 passed "positive and finite", and the fallback divided by zero (latched)."""
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.planner import PlanningProblem
+    from qcoinf_ros.core.planner import PlanningProblem
     plan = planner._plan
     for t0 in (1e-310, 5e-324):
         planner._on_deadline(Float64(data=t0))  # raised ZeroDivisionError
@@ -60,8 +60,8 @@ def test_json_numbers_python_cannot_hold_are_refused_by_planner_actuator_and_mon
         planner, context):
     """10**400 and 1e999 raised OverflowError in the callbacks or later, in a timer."""
     from qcoinf_ros.msg import FrequencyProfile, ModelInfo
-    from qcoinf_ros.nodes.frequency_actuator_node import FrequencyActuatorNode
-    from qcoinf_ros.nodes.monitor_node import MonitorNode
+    from qcoinf_ros.ros.nodes.frequency_actuator_node import FrequencyActuatorNode
+    from qcoinf_ros.ros.nodes.monitor_node import MonitorNode
     lam = planner.lam
     for value in (float('inf'), 1e-310):  # typed now: what a float64 holds that is no lambda
         planner._on_agent_model(ModelInfo(model_id='m', scheme='uniform', b_max=8, lam=value,
@@ -97,7 +97,7 @@ def test_run_time_array_parameters_are_range_checked(context):
     """A negative deadline in deadline_values was accepted at run time (refused at start)."""
     from rclpy.parameter import Parameter
 
-    from qcoinf_ros.nodes.scenario_node import PARAMS, ScenarioNode
+    from qcoinf_ros.ros.nodes.scenario_node import PARAMS, ScenarioNode
     spec = next(s for s in PARAMS if s.name == 'deadline_values')
     assert 'must be >=' in spec.check(array.array('d', [-1.0]))  # what rclpy hands over
     node = ScenarioNode(context=context)
@@ -111,7 +111,7 @@ def test_run_time_array_parameters_are_range_checked(context):
 
 @pytest.fixture
 def decoder(context):
-    from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+    from qcoinf_ros.ros.nodes.edge_decoder_node import EdgeDecoderNode
     node = EdgeDecoderNode(context=context, parameter_overrides=_model(max_new_tokens=3))
     node._drops._logger = Lines()
     yield node
@@ -129,7 +129,7 @@ def _embedding(decoder, sec, nanosec=0, frame_id='camera'):
     import numpy as np
     from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta
+    from qcoinf_ros.core.codec import EmbeddingMeta
     from qcoinf_ros.ros.messages import embedding_msg
     msg = embedding_msg(np.zeros(decoder._split.embedding_shape, np.float32),
                         EmbeddingMeta(decoder._split.model_id, 8), Header())
@@ -167,8 +167,8 @@ def test_huge_and_extreme_frames_are_dropped_before_they_are_decoded(context):
     from sensor_msgs.msg import Image
 
     from qcoinf_ros.msg import Caption
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
-    from qcoinf_ros.nodes.monitor_node import MonitorNode
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.nodes.monitor_node import MonitorNode
     agent = AgentEncoderNode(context=context, parameter_overrides=_model())
     monitor = MonitorNode(context=context)
     try:
@@ -198,7 +198,7 @@ def test_a_20000_character_word_is_wrapped_without_a_cubic_cost(monkeypatch):
     import importlib
 
     import cv2
-    module = importlib.import_module('qcoinf_ros.monitor.annotate')  # the function shadows it
+    module = importlib.import_module('qcoinf_ros.core.monitor.annotate')  # the function shadows it
     calls = []
     real = cv2.getTextSize
 
@@ -215,7 +215,7 @@ def test_the_monitor_keeps_a_bounded_table_of_diagnostics(context):
     """Every new /diagnostics name was kept forever (and with it every value)."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-    from qcoinf_ros.nodes.monitor_node import MonitorNode
+    from qcoinf_ros.ros.nodes.monitor_node import MonitorNode
     node = MonitorNode(context=context)
     try:
         for i in range(500):
@@ -249,7 +249,7 @@ def test_a_camera_resize_beyond_the_image_limits_is_dropped_not_made(context):
     """Width 3181 made 30 MB frames of a 96-px scene (8192 x 8192: 200 MB): a fuzzer hang."""
     from rclpy.parameter import Parameter
 
-    from qcoinf_ros.nodes.camera_node import CameraNode
+    from qcoinf_ros.ros.nodes.camera_node import CameraNode
     camera = CameraNode(context=context, parameter_overrides=[
         Parameter('source', value='scenes'), Parameter('scene_count', value=2)])
     try:

@@ -21,8 +21,8 @@ def _params(**more):
 
 
 def _frame(node):
+    from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.scenes.generator import make_scene
     msg = array_to_image_msg(make_scene('test', 0).as_tuple()[0], 'rgb8')
     msg.header.stamp = node.get_clock().now().to_msg()
     msg.header.frame_id = 'camera'
@@ -31,9 +31,9 @@ def _frame(node):
 
 def test_a_lost_link_captions_on_the_robot_marked_local(context, rclpy_node, listen, spin_until):
     from geometry_msgs.msg import Vector3Stamped
-    from qcoinf_ros.failover import LOST
+    from qcoinf_ros.core.failover import LOST
     from qcoinf_ros.msg import Caption, Embedding
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
     from qcoinf_ros.ros.qos import reliable
 
     agent = AgentEncoderNode(context=context, parameter_overrides=_params(probe_period=3600.0))
@@ -70,7 +70,7 @@ def test_a_lost_link_captions_on_the_robot_marked_local(context, rclpy_node, lis
 
 
 def test_off_or_too_large_a_decoder_says_no_captions_while_lost(context):
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
     for params, note in ((_params(local_mode=False), 'local mode: off'),
                          (_params(local_max_params=1000), 'more than local_max_params')):
         agent = AgentEncoderNode(context=context, parameter_overrides=params)
@@ -83,8 +83,8 @@ def test_off_or_too_large_a_decoder_says_no_captions_while_lost(context):
 
 
 def test_the_local_cost_follows_the_machine_when_the_local_decodes_drift(context):
-    from qcoinf_ros.codec.cost import CostMessage
-    from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.core.codec.cost import CostMessage
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
     agent = AgentEncoderNode(context=context, parameter_overrides=_params(cost_window=5))
     try:
         agent._local_cost = CostMessage('server', 'm', 'torch', 'torch', 1, (0.010,), 0.010,

@@ -14,9 +14,9 @@ def test_min_bit_width_holds_the_plan_at_the_floor_and_publishes_it_infeasible(c
     from rclpy.parameter import Parameter
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.nodes.planner_node import PlannerNode
-    from qcoinf_ros.planner import PlanningProblem
-    from qcoinf_ros.planner.core import evaluate_point
+    from qcoinf_ros.core.planner import PlanningProblem
+    from qcoinf_ros.core.planner.core import evaluate_point
+    from qcoinf_ros.ros.nodes.planner_node import PlannerNode
 
     overrides = [Parameter('b_max', value=8), Parameter('e0_full', value=1e6),  # energy: loose
                  Parameter('planning_period', value=0.0)]  # each input planned at once

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from qcoinf_ros.planner.battery import ChargeReader, SCALES
+from qcoinf_ros.core.planner.battery import ChargeReader, SCALES
 
 NAN = math.nan
 

@@ -5,7 +5,7 @@ import math
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy
+from qcoinf_ros.core.planner.energy_policy import EnergyBudgetPolicy
 
 pytestmark = pytest.mark.check
 

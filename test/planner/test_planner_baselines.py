@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from qcoinf_ros.planner import FrequencyProfile, make_solver, PlanningProblem
-from qcoinf_ros.planner.core import evaluate_point, least_energy_point
-from qcoinf_ros.system.model import SystemParams
+from qcoinf_ros.core.planner import FrequencyProfile, make_solver, PlanningProblem
+from qcoinf_ros.core.planner.core import evaluate_point, least_energy_point
+from qcoinf_ros.core.system.model import SystemParams
 
 PAPER = SystemParams(n_flop=381.6e9, n_flop_server=152.06e9)
 

@@ -7,8 +7,8 @@ from hypothesis import assume, given, settings, strategies as st
 import numpy as np
 import pytest
 
-from qcoinf_ros.planner import make_solver, Plan, PlanningProblem, SOLVER_NAMES
-from qcoinf_ros.planner.core import (
+from qcoinf_ros.core.planner import make_solver, Plan, PlanningProblem, SOLVER_NAMES
+from qcoinf_ros.core.planner.core import (
     bound_terms,
     evaluate_point,
     least_energy_at,
@@ -17,8 +17,8 @@ from qcoinf_ros.planner.core import (
     safest_point,
     worst_relative_violation,
 )
-from qcoinf_ros.system.model import SystemParams
-from qcoinf_ros.theory.rate_distortion import design_objective
+from qcoinf_ros.core.system.model import SystemParams
+from qcoinf_ros.core.theory.rate_distortion import design_objective
 
 pytestmark = pytest.mark.check
 
@@ -207,7 +207,7 @@ def test_every_solver_keeps_the_clocks_inside_their_floors(name):
 
 
 def test_the_fallback_keeps_quality_when_fewer_bits_save_nothing():
-    from qcoinf_ros.system.model import AffineAgentCost
+    from qcoinf_ros.core.system.model import AffineAgentCost
     fixed = SystemParams(n_flop=1e9, n_flop_server=2e9, f_max=2e9, f_min=2e9,
                          f_max_server=4e9, f_min_server=4e9, b_max=8)
     # a flat measured cost (0.1 % more per bit): an impossible energy budget is impossible at
@@ -247,7 +247,7 @@ def _between(problem, b):
 @pytest.mark.parametrize('name', [n for n in SOLVER_NAMES if n != 'ppo'])
 def test_the_quality_floor_holds_the_plan_at_b_min_and_calls_it_infeasible(name):
     """Budgets only b <= 2 meets: b = 2 with b_min <= 2; b_min = 4 is held, infeasible."""
-    from qcoinf_ros.planner import FrequencyProfile
+    from qcoinf_ros.core.planner import FrequencyProfile
     kwargs = ({'profiles': (FrequencyProfile('max', PAPER.f_max, PAPER.f_max_server),)}
               if name == 'profiles' else {'trials': 200, 'seed': 0} if name == 'random' else {})
     solver = make_solver(name, **kwargs)
@@ -263,7 +263,7 @@ def test_the_quality_floor_holds_the_plan_at_b_min_and_calls_it_infeasible(name)
 
 
 def test_the_exact_solver_with_a_floor_is_the_brute_force_optimum_over_the_floor():
-    from qcoinf_ros.planner.core import least_energy_point
+    from qcoinf_ros.core.planner.core import least_energy_point
     base = PlanningProblem(PAPER, 10.0, 1.0, math.inf)
     for b in range(1, 15):
         t0 = _between(base, b)

@@ -7,11 +7,12 @@ from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
 
-from qcoinf_ros.bench.planner import brute_force, random_instances
-from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.core import FEAS_RTOL, least_energy_at
-from qcoinf_ros.planner.presets import load_preset
-from qcoinf_ros.system.model import CalibratedAgentCost, SystemParams, total_delay, total_energy
+from qcoinf_ros.core.planner import make_solver, PlanningProblem
+from qcoinf_ros.core.planner.core import FEAS_RTOL, least_energy_at
+from qcoinf_ros.core.planner.presets import load_preset
+from qcoinf_ros.core.system.model import (
+    CalibratedAgentCost, SystemParams, total_delay, total_energy)
+from qcoinf_ros.tools.bench.planner import brute_force, random_instances
 
 pytestmark = pytest.mark.check
 

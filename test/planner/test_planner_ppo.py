@@ -6,13 +6,13 @@ import sys
 import numpy as np
 import pytest
 
-from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.core import evaluate_point
-from qcoinf_ros.planner.presets import load_preset
+from qcoinf_ros.core.planner import make_solver, PlanningProblem
+from qcoinf_ros.core.planner.core import evaluate_point
+from qcoinf_ros.core.planner.presets import load_preset
 
 gym = pytest.importorskip('gymnasium', reason='the PPO baseline needs the rl extra')
 
-from qcoinf_ros.planner.rl_env import PlanningEnv  # noqa: E402 - after the importorskip
+from qcoinf_ros.core.planner.rl_env import PlanningEnv  # noqa: E402 - after the importorskip
 
 PARAMS, _, DEFAULTS = load_preset('paper', model='git')
 

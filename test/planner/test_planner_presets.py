@@ -2,8 +2,8 @@
 
 import pytest
 
-from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.presets import load_preset, preset_models, preset_names
+from qcoinf_ros.core.planner import make_solver, PlanningProblem
+from qcoinf_ros.core.planner.presets import load_preset, preset_models, preset_names
 
 pytestmark = pytest.mark.check
 

@@ -5,16 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from qcoinf_ros.bench.planner import random_instances
-from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.core import least_energy_frequencies
-from qcoinf_ros.planner.sca import affine_majorant
-from qcoinf_ros.system.model import CalibratedAgentCost, SystemParams, total_delay, total_energy
-from qcoinf_ros.theory.rate_distortion import (
+from qcoinf_ros.core.planner import make_solver, PlanningProblem
+from qcoinf_ros.core.planner.core import least_energy_frequencies
+from qcoinf_ros.core.planner.sca import affine_majorant
+from qcoinf_ros.core.system.model import (
+    CalibratedAgentCost, SystemParams, total_delay, total_energy)
+from qcoinf_ros.core.theory.rate_distortion import (
     design_objective,
     distortion_lower_bound,
     distortion_upper_bound,
 )
+from qcoinf_ros.tools.bench.planner import random_instances
 
 PAPER = SystemParams(n_flop=381.6e9, n_flop_server=152.06e9)
 LN2 = math.log(2.0)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.quant.config import QuantConfig
-from qcoinf_ros.quant.quantizers import (
+from qcoinf_ros.core.quant.config import QuantConfig
+from qcoinf_ros.core.quant.quantizers import (
     default_filter, dequantize, dequantize_codes, quantizable_weights, quantize_, quantize_tensor,
     reduce_codes)
 

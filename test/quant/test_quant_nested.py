@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.quant.config import QuantConfig
-from qcoinf_ros.quant.nested import NestedQuantizedModel
-from qcoinf_ros.quant.quantizers import quantize_
+from qcoinf_ros.core.quant.config import QuantConfig
+from qcoinf_ros.core.quant.nested import NestedQuantizedModel
+from qcoinf_ros.core.quant.quantizers import quantize_
 
 
 def _net(seed=0):

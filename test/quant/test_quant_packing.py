@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.quant.config import QuantConfig
-from qcoinf_ros.quant.packing import pack_codes, packed_nbytes, unpack_codes
-from qcoinf_ros.quant.quantizers import quantize_tensor
+from qcoinf_ros.core.quant.config import QuantConfig
+from qcoinf_ros.core.quant.packing import pack_codes, packed_nbytes, unpack_codes
+from qcoinf_ros.core.quant.quantizers import quantize_tensor
 
 pytestmark = pytest.mark.check
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from qcoinf_ros.scenario import BatteryDrain, PiecewiseConstant
+from qcoinf_ros.core.scenario import BatteryDrain, PiecewiseConstant
 
 pytestmark = pytest.mark.check
 

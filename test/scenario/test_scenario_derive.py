@@ -2,14 +2,14 @@
 
 import pytest
 
-from qcoinf_ros.codec.cost import CostMessage
-from qcoinf_ros.planner import make_solver, PlanningProblem
-from qcoinf_ros.planner.energy_policy import EnergyBudgetPolicy
-from qcoinf_ros.planner.measured import clock_range, measured_model, UNKNOWN_CLOCK_HZ
-from qcoinf_ros.planner.presets import load_preset
-from qcoinf_ros.scenario import BatteryDrain
-from qcoinf_ros.scenario.derive import derive_scenario, quality_floor
-from qcoinf_ros.scenario.schedule import PiecewiseConstant
+from qcoinf_ros.core.codec.cost import CostMessage
+from qcoinf_ros.core.planner import make_solver, PlanningProblem
+from qcoinf_ros.core.planner.energy_policy import EnergyBudgetPolicy
+from qcoinf_ros.core.planner.measured import clock_range, measured_model, UNKNOWN_CLOCK_HZ
+from qcoinf_ros.core.planner.presets import load_preset
+from qcoinf_ros.core.scenario import BatteryDrain
+from qcoinf_ros.core.scenario.derive import derive_scenario, quality_floor
+from qcoinf_ros.core.scenario.schedule import PiecewiseConstant
 
 pytestmark = pytest.mark.check
 
@@ -166,7 +166,7 @@ def test_local_mode_plans_the_robot_alone_encode_plus_local_decode():
     """Issue 27: the local decode replaces the server, on the robot's clock and power model."""
     import dataclasses
 
-    from qcoinf_ros.system.model import total_delay, total_energy
+    from qcoinf_ros.core.system.model import total_delay, total_energy
     base = dataclasses.replace(load_preset('paper', 'git').params, b_max=8, payload_bytes=4096.0,
                                link_rate_bps=1e6, tx_power_w=1.0)
     agent = _cost('agent', [0.012 + b * 0.006 for b in range(1, 9)], 0.012, 0.006, f_ref=1.5e9)

@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
 
-from qcoinf_ros.scenes.coco import load_coco, write_coco, write_scene_split
-from qcoinf_ros.scenes.generator import (
+from qcoinf_ros.core.scenes.coco import load_coco, write_coco, write_scene_split
+from qcoinf_ros.core.scenes.generator import (
     BACKGROUNDS, caption_vocabulary, COLOURS, iter_scenes, make_scene, NUM_CAPTIONS, scene_id,
     SceneConfig, SHAPES, SIZES, split_of_id, SPLITS)
 

@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from qcoinf_ros.imaging import check_image_size
-from qcoinf_ros.serving import BatchQueue
-from qcoinf_ros.serving.fair import FairQueue
-from qcoinf_ros.serving.stamps import StampGuard
-from qcoinf_ros.validation import physical_quantity_reason, require_physical
+from qcoinf_ros.core.imaging import check_image_size
+from qcoinf_ros.core.serving import BatchQueue
+from qcoinf_ros.core.serving.fair import FairQueue
+from qcoinf_ros.core.serving.stamps import StampGuard
+from qcoinf_ros.core.validation import physical_quantity_reason, require_physical
 
 pytestmark = pytest.mark.check
 

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from qcoinf_ros.serving import agent_topic, BatchQueue, DelayWindow, effective_deadline
+from qcoinf_ros.core.serving import agent_topic, BatchQueue, DelayWindow, effective_deadline
 
 
 class FakeClock:
@@ -121,8 +121,8 @@ def test_batched_decode_gives_the_captions_of_one_at_a_time_decodes():
     """The edge decoder decodes a batch in one ``decode`` call: same captions as one by one."""
     import torch
 
-    from qcoinf_ros.models.registry import load_split
-    from qcoinf_ros.scenes.generator import make_scene
+    from qcoinf_ros.core.models.registry import load_split
+    from qcoinf_ros.core.scenes.generator import make_scene
 
     split = load_split('tiny')
     images = [make_scene('test', i).as_tuple()[0] for i in range(6)]

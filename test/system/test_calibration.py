@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.system import calibration as cal
+from qcoinf_ros.core.system import calibration as cal
 
 
 def test_fit_affine_recovers_a_line_and_its_r2():
@@ -94,14 +94,14 @@ def test_the_cache_round_trips_and_treats_anything_else_as_a_miss(tmp_path):
 
 
 def _tiny():
-    from qcoinf_ros.models import tiny
-    from qcoinf_ros.models.git import GitSplit
+    from qcoinf_ros.core.models import tiny
+    from qcoinf_ros.core.models.git import GitSplit
     return GitSplit.from_model(tiny.tiny_git(width=64, layers=2, image_size=32, patch_size=8),
                                model_id='tiny-git')
 
 
 def test_agent_calibration_measures_every_bit_width_then_reads_its_cache(tmp_path):
-    from qcoinf_ros.runtime import build_runtime
+    from qcoinf_ros.core.runtime import build_runtime
     split = _tiny()
     runtime = build_runtime(split.agent_module, 'auto', 'uniform', 4, bit_width=3)
     x = split.example_inputs(1)
@@ -132,9 +132,9 @@ def test_agent_calibration_routes_each_bit_width_to_the_faster_kernel(tmp_path):
     """Both exact kernels measured in the same rounds; each b runs on the faster, then trimmed."""
     import time
 
-    from qcoinf_ros.lut.library import load_library
-    from qcoinf_ros.lut.linear import LutLinear
-    from qcoinf_ros.runtime import build_runtime
+    from qcoinf_ros.core.lut.library import load_library
+    from qcoinf_ros.core.lut.linear import LutLinear
+    from qcoinf_ros.core.runtime import build_runtime
     assert load_library() is not None, 'the kernel library is not built'
 
     def routed(split):

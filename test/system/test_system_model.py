@@ -6,8 +6,8 @@ import math
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from qcoinf_ros.planner.core import evaluate_point, PlanningProblem
-from qcoinf_ros.system.model import (
+from qcoinf_ros.core.planner.core import evaluate_point, PlanningProblem
+from qcoinf_ros.core.system.model import (
     AffineAgentCost,
     agent_delay,
     agent_energy,

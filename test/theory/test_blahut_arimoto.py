@@ -6,9 +6,9 @@ from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
 
-from qcoinf_ros.theory import blahut_arimoto as ba
-from qcoinf_ros.theory.exact_rate_distortion import exact_distortion_rate
-from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
+from qcoinf_ros.core.theory import blahut_arimoto as ba
+from qcoinf_ros.core.theory.exact_rate_distortion import exact_distortion_rate
+from qcoinf_ros.core.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
 
 
 @pytest.fixture(scope='module')

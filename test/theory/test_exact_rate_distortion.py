@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from qcoinf_ros.theory.exact_rate_distortion import exact_distortion_rate, exact_rate_distortion
-from qcoinf_ros.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
+from qcoinf_ros.core.theory.exact_rate_distortion import (
+    exact_distortion_rate, exact_rate_distortion)
+from qcoinf_ros.core.theory.rate_distortion import distortion_lower_bound, distortion_upper_bound
 
 LAMS = st.floats(min_value=1e-2, max_value=1e3)
 PROPERTY = settings(max_examples=60, deadline=None)

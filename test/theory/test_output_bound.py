@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from qcoinf_ros.theory.output_bound import (
+from qcoinf_ros.core.theory.output_bound import (
     matrix_norm,
     output_coefficients,
     output_distortion_bound,

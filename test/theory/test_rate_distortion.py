@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
 
-from qcoinf_ros.theory.rate_distortion import (
+from qcoinf_ros.core.theory.rate_distortion import (
     design_objective,
     differential_entropy,
     distortion_lower_bound,

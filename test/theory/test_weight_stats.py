@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from qcoinf_ros.models import bundled as _bundled
-from qcoinf_ros.models.bundled import minilm_model_dir
-from qcoinf_ros.theory.weight_stats import ExponentialFit, fit_exponential, fit_model
+from qcoinf_ros.core.models import bundled as _bundled
+from qcoinf_ros.core.models.bundled import minilm_model_dir
+from qcoinf_ros.core.theory.weight_stats import ExponentialFit, fit_exponential, fit_model
 
 
 def _laplace(lam, size, seed=0):

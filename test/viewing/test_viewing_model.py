@@ -7,9 +7,9 @@ from types import SimpleNamespace as N
 import numpy as np
 import pytest
 
-from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
-from qcoinf_ros.validation import InputError
-from qcoinf_ros.viewing.model import CHANNELS, GraphModel
+from qcoinf_ros.core.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.core.validation import InputError
+from qcoinf_ros.core.viewing.model import CHANNELS, GraphModel
 
 ROOT = Path(__file__).resolve().parents[2]
 HDR = N(stamp=N(sec=5, nanosec=7), frame_id='cam')
