@@ -1,7 +1,7 @@
 """
 A bag of the graph's outputs (plans, embeddings, captions, latencies, diagnostics), for tests.
 
-Used by ``test/bags/test_bag_report.py`` and ``test/graph/test_monitor_cli.py`` (the test
+Used by ``test/core/bags/test_bag_report.py`` and ``test/graph/test_monitor_cli.py`` (the test
 folder is on ``sys.path`` through its ``conftest.py``).
 """
 

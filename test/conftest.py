@@ -223,7 +223,7 @@ def ros_env():
 
 
 # -- The graph-test harness -------------------------------------------------------------------
-# One way for every test under test/graph and test/nodes (and any test that talks to nodes):
+# One way for every test under test/graph and test/ros/nodes (and any test that talks to nodes):
 #
 #   ros_env        the DDS environment of a domain of the test's own (node processes and this one)
 #   context        the test's rclpy context; nodes under test built in this process use it

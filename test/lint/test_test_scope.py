@@ -37,10 +37,14 @@ def test_the_core_test_folders_run_no_ros_code():
 
 def test_every_other_test_folder_is_one_that_touches_ros():
     core = set(_core_dirs())
-    others = sorted(p.name for p in (ROOT / 'test').iterdir()
-                    if p.is_dir() and p.name not in core and any(p.glob('*.py')))
+    tests = ROOT / 'test'
+    others = sorted(p.relative_to(tests).as_posix() for p in tests.rglob('*')
+                    if p.is_dir() and not p.relative_to(tests).parts[0] == 'data'
+                    and any(p.glob('*.py')))
+    others = [d for d in others if not any(d == c or d.startswith(c + '/') for c in core)]
+    assert {'graph', 'ros', 'ros/nodes', 'core/bags'} <= set(others)
     quiet = [d for d in others
-             if not any(ROS_WORDS.search(f.read_text()) for f in (ROOT / 'test' / d).glob('*.py'))]
+             if not any(ROS_WORDS.search(f.read_text()) for f in (tests / d).glob('*.py'))]
     assert quiet == []  # a ROS-free folder belongs in CORE_TEST_DIRS (or it runs twice)
 
 

@@ -16,17 +16,16 @@ where the ``launch`` packages are not installed (they are not published as wheel
   quoted arguments (``$(env X 'a b')``), parsed by the launch frontend's grammar.
 
 The rules of ``launch`` / ``launch_ros`` it follows (each pinned by a test in
-``test/launching/test_launching.py``): launch arguments are launch configurations of one global
-scope, so a command-line ``name:=value`` also sets arguments declared in included files, and an
-``<include>``'s ``<arg>`` values stay set after it; only a scoped ``<group>`` (the default)
+``test/core/launching/test_launching.py``): launch arguments are launch configurations of one
+global scope, so a command-line ``name:=value`` also sets arguments declared in included files, and
+an ``<include>``'s ``<arg>`` values stay set after it; only a scoped ``<group>`` (the default)
 restores the configurations and the ROS namespace at its end, so ``push_ros_namespace`` in an
-unscoped group or at the top of an included file applies to later siblings; values are text,
-never parsed for substitutions again; relative ``<include file>`` and ``<param from>`` paths
-are relative to the current directory (``$(dirname)`` names the launch file's folder), and a
-missing ``<param from>`` file is a warning; ``<param value>`` is typed by YAML and must be a
-bool, int, float, string or a non-empty list of one of those types (``null``, dates, mixed
-lists and mappings are refused); ``<node args>`` are split like a shell, a substitution's
-result staying one argument.
+unscoped group or at the top of an included file applies to later siblings; values are text, never
+parsed for substitutions again; relative ``<include file>`` and ``<param from>`` paths are relative
+to the current directory (``$(dirname)`` names the launch file's folder), and a missing ``<param
+from>`` file is a warning; ``<param value>`` is typed by YAML and must be a bool, int, float,
+string or a non-empty list of one of those types (``null``, dates, mixed lists and mappings are
+refused); ``<node args>`` are split like a shell, a substitution's result staying one argument.
 
 Anything else — another tag, attribute or substitution — raises ``ValueError`` naming it and the
 file, rather than being silently ignored. So does a file that is not well-formed XML, an include

@@ -13,7 +13,7 @@ from qcoinf_ros.core.monitor.annotate import wrap
 from qcoinf_ros.core.monitor.dashboard import render_dashboard
 from qcoinf_ros.core.monitor.markers import RED, WHITE, YELLOW
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _profile(bits=6, feasible=True, joules=0.3):

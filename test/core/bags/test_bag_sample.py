@@ -11,7 +11,7 @@ from qcoinf_ros.core.bags.sample import (
     BATTERY, CAMERA, DEADLINE, sample_messages, SampleScenario, START_NS)
 from qcoinf_ros.tools.cli.make_sample_bag import main
 
-COMMITTED = Path(__file__).resolve().parents[1] / 'data' / 'sample_bag'
+COMMITTED = Path(__file__).resolve().parents[2] / 'data' / 'sample_bag'
 
 
 def test_sample_is_a_pure_function_of_its_scenario():

@@ -24,7 +24,7 @@ import yaml
 from qcoinf_ros.core.status_names import (
     AGENT_ENCODER, EDGE_DECODER, FREQUENCY_ACTUATOR, MONITOR, PLANNER, status_name)
 
-CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'diagnostic_aggregator.yaml'
+CONFIG = Path(__file__).resolve().parents[3] / 'config' / 'diagnostic_aggregator.yaml'
 #: The nodes that publish a status and their tasks (qcoinf_ros/ros/nodes).
 NODES = {'agent_encoder_node': AGENT_ENCODER, 'edge_decoder_node': EDGE_DECODER,
          'planner_node': PLANNER, 'frequency_actuator_node': FREQUENCY_ACTUATOR,

@@ -25,7 +25,7 @@ from qcoinf_ros.core.launching.params_file import node_parameters
 
 pytestmark = pytest.mark.check
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / 'config'
 ROOT_GRAPH_FILES = ('qcoinf.yaml', 'demo.yaml')
 

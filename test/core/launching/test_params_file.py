@@ -8,7 +8,7 @@ from qcoinf_ros.core.launching.params_file import matches, node_parameters
 
 pytestmark = pytest.mark.check
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_name_patterns_as_rcl_reads_them():

@@ -19,7 +19,7 @@ import pytest
 from qcoinf_ros.core.bags import BagReader
 from qcoinf_ros.core.bags.cdr import check_message, distro, import_message_class, serialize
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BAGS = {'jazzy': ROOT / 'test' / 'data' / 'cross_distro' / 'recorded_on_jazzy',
         'kilted': ROOT / 'test' / 'data' / 'cross_distro' / 'recorded_on_kilted'}
 COUNTS = {'/camera/image_raw': 10, '/battery_state': 10, '/qcoinf/deadline': 3}

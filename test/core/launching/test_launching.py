@@ -11,7 +11,7 @@ import pytest
 from qcoinf_ros.core.launching import parse_launch_file
 from qcoinf_ros.core.resources import share_dir
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _write(tmp_path, name, body):

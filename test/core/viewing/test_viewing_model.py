@@ -11,7 +11,7 @@ from qcoinf_ros.core.codec.plan import encode_profile, ProfileMessage
 from qcoinf_ros.core.validation import InputError
 from qcoinf_ros.core.viewing.model import CHANNELS, GraphModel
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HDR = N(stamp=N(sec=5, nanosec=7), frame_id='cam')
 
 

@@ -23,7 +23,7 @@ from qcoinf_ros.core.bags import BagReader, TopicSpec, write_bag
 from qcoinf_ros.core.bags.cdr import build, check_message, import_message_class, serialize
 from qcoinf_ros.core.bags.metadata import INFINITE, parse_metadata, storage_paths
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REAL = ROOT / 'test' / 'data' / 'rosbag2_real'
 STRING = 'std_msgs/msg/String'
 

@@ -17,7 +17,7 @@ from qcoinf_ros.core.bags.cdr import build, check_message, header, serialize
 pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # (a String topic of no converted name: qcoinf bag play converts an old qcoinf/caption String)
 T0 = 4_000_000_000_000
 STRING, FLOAT, BATTERY = 'std_msgs/msg/String', 'std_msgs/msg/Float64', \

@@ -15,7 +15,7 @@ import pytest
 from qcoinf_ros.core.bags.sample import SampleScenario, write_sample_bag
 from qcoinf_ros.core.bags.storage import mcap_crcs, write_data_crc
 
-DATA = Path(__file__).resolve().parents[1] / 'data'
+DATA = Path(__file__).resolve().parents[2] / 'data'
 COMMITTED = sorted(DATA.rglob('*.mcap'))
 OWN = [DATA / 'sample_bag' / 'sample_bag.mcap']
 

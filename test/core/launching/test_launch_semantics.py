@@ -24,7 +24,7 @@ from qcoinf_ros.tools.cli import launch as launch_cli
 
 pytestmark = pytest.mark.check
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LAUNCH = ROOT / 'launch'
 
 
