@@ -40,12 +40,13 @@ check: ## flake8 + pep257, mypy on the package, the tests marked check, from the
 	  -m '$(CHECK_MARKERS)' test; rc=$$?; \
 	echo "make check: $$(( $$(date +%s) - start )) s, exit code $$rc"; exit $$rc
 
-# The pure numeric core's tests (no rclpy, no node, no launch: test/lint/test_test_scope.py
-# checks it) run the same code on every ROS distribution (the non-ROS pins of the Jazzy and
-# Kilted locks are identical), so a second distribution's pass can skip them:
-# make test TEST_SCOPE=ros (what .ci/run does for Kilted).
-CORE_TEST_DIRS := actuation captioner codec experiments failover imaging lut models planner quant \
-	scenario scenes serving system theory viewing
+# The test folders that run no ROS code (no rclpy, no node, no launch: test/lint/test_test_scope.py
+# checks it): the core wing's, but for bags, launching and monitor (tested against ROS 2's own
+# bags, launch and aggregator), and the paper's evaluation. They run the same code on every ROS
+# distribution (the non-ROS pins of the Jazzy and Kilted locks are identical), so a second
+# distribution's pass can skip them: make test TEST_SCOPE=ros (what .ci/run does for Kilted).
+CORE_TEST_DIRS := $(addprefix core/,actuation captioner codec failover imaging lut models planner \
+	quant scenario scenes serving system theory viewing) tools/experiments
 TEST_SCOPE ?= all
 ifeq ($(TEST_SCOPE),ros)
 # Each is quoted with a leading space: colcon's own parser would take a bare --ignore=... for

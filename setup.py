@@ -192,14 +192,14 @@ class Develop(develop):
             self.run_command('install_interfaces')
 
 
-# The bit-plane lookup-table kernels (qcoinf_ros/lut). Optional: without a C++ compiler the
+# The bit-plane lookup-table kernels (qcoinf_ros/core/lut). Optional: without a C++ compiler the
 # package still installs and the agent runs the (logged) dequantized reference path. ISA
 # variants are selected at run time (target attributes), so the build is portable: no -march.
 QLUT = CtypesExtension(
-    'qcoinf_ros.lut._qlut',
-    sources=['qcoinf_ros/lut/csrc/qlut.cpp'],
-    depends=['qcoinf_ros/lut/csrc/qlut.h'],
-    include_dirs=['qcoinf_ros/lut/csrc'],
+    'qcoinf_ros.core.lut._qlut',
+    sources=['qcoinf_ros/core/lut/csrc/qlut.cpp'],
+    depends=['qcoinf_ros/core/lut/csrc/qlut.h'],
+    include_dirs=['qcoinf_ros/core/lut/csrc'],
     language='c++',
     extra_compile_args=['-O3', '-std=c++17', '-ffp-contract=off', '-fvisibility=hidden',
                         '-DQLUT_EXPORT=1'],
@@ -223,9 +223,9 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
     package_data={package_name: [
-        'weights/*.safetensors', 'weights/captioner/*/*.safetensors',
-        'weights/captioner/*/*.json',
-        'lut/csrc/*.cpp', 'lut/csrc/*.h',
+        'core/weights/*.safetensors', 'core/weights/captioner/*/*.safetensors',
+        'core/weights/captioner/*/*.json',
+        'core/lut/csrc/*.cpp', 'core/lut/csrc/*.h',
     ]},
     ext_modules=[QLUT],
     cmdclass={'build_ext': BuildCtypesExt, 'build_interfaces': BuildInterfaces,
@@ -252,7 +252,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'qcoinf = qcoinf_ros.cli.main:main',
+            'qcoinf = qcoinf_ros.tools.cli.main:main',
             *(f'{name} = {target}' for name, target in NODES.items()),
         ],
     },

@@ -1,20 +1,20 @@
 """
 A bag of the graph's outputs (plans, embeddings, captions, latencies, diagnostics), for tests.
 
-Used by ``test/bags/test_bag_report.py`` and ``test/graph/test_monitor_cli.py`` (the test
+Used by ``test/core/bags/test_bag_report.py`` and ``test/graph/test_monitor_cli.py`` (the test
 folder is on ``sys.path`` through its ``conftest.py``).
 """
 
 import numpy as np
 
-from qcoinf_ros import qos
-from qcoinf_ros.bags import TopicSpec, write_bag
-from qcoinf_ros.bags.cdr import build, header, serialize
-from qcoinf_ros.codec import EmbeddingMeta, encode_embedding, FORMAT
-from qcoinf_ros.codec.caption import CaptionRecord
-from qcoinf_ros.codec.fields import caption_fields
-from qcoinf_ros.codec.plan import encode_profile, ProfileMessage
-from qcoinf_ros.status_names import FREQUENCY_ACTUATOR, PLANNER, status_name
+from qcoinf_ros.core import qos
+from qcoinf_ros.core.bags import TopicSpec, write_bag
+from qcoinf_ros.core.bags.cdr import build, header, serialize
+from qcoinf_ros.core.codec import EmbeddingMeta, encode_embedding, FORMAT
+from qcoinf_ros.core.codec.caption import CaptionRecord
+from qcoinf_ros.core.codec.fields import caption_fields
+from qcoinf_ros.core.codec.plan import encode_profile, ProfileMessage
+from qcoinf_ros.core.status_names import FREQUENCY_ACTUATOR, PLANNER, status_name
 
 T0 = 3_000_000_000_000
 S = 1_000_000_000

@@ -84,7 +84,7 @@ def _running_nodes_exit_cleanly(monkeypatch):
 
 
 def _netns_unavailable() -> str | None:
-    from qcoinf_ros.bench.netns import netns_unavailable
+    from qcoinf_ros.tools.bench.netns import netns_unavailable
     return netns_unavailable()
 
 
@@ -223,7 +223,7 @@ def ros_env():
 
 
 # -- The graph-test harness -------------------------------------------------------------------
-# One way for every test under test/graph and test/nodes (and any test that talks to nodes):
+# One way for every test under test/graph and test/ros/nodes (and any test that talks to nodes):
 #
 #   ros_env        the DDS environment of a domain of the test's own (node processes and this one)
 #   context        the test's rclpy context; nodes under test built in this process use it

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from qcoinf_ros.resources import share_file
-from qcoinf_ros.validation import require_int_in_range
+from qcoinf_ros.core.resources import share_file
+from qcoinf_ros.core.validation import require_int_in_range
 
 __all__ = ['two_hosts_profile', 'two_hosts_env', 'TEMPLATE']
 

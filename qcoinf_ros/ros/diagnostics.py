@@ -1,7 +1,7 @@
 """
 Publishing one node's ``/diagnostics`` status (diagnostic_msgs/DiagnosticArray).
 
-The status is named ``<fully qualified node name>: <task>`` (:mod:`qcoinf_ros.status_names`,
+The status is named ``<fully qualified node name>: <task>`` (:mod:`qcoinf_ros.core.status_names`,
 as diagnostic_updater with ``use_fqn``) and carries the node's ``hardware_id`` parameter
 (:data:`HARDWARE_ID_PARAM`; ``''``: the host name), so that two robots on one network are
 told apart in rqt_robot_monitor and by a diagnostic_aggregator.
@@ -13,8 +13,8 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from qcoinf_ros.core.status_names import status_name
 from qcoinf_ros.ros.params import ParamSpec
-from qcoinf_ros.status_names import status_name
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 

@@ -2,7 +2,7 @@
 Drop bad input by class: a first log line for every class, rate-limited summaries, counts.
 
 A drop names its *class*, a short stable identifier of the kind of bad input with no value in
-it (``'image.size'``, ``'embedding.stamp_future'``, :func:`qcoinf_ros.validation.
+it (``'image.size'``, ``'embedding.stamp_future'``, :func:`qcoinf_ros.core.validation.
 require_drop_class`), and a message with the values. The classes are the code's own words, so
 a flood of junk with ever-changing values stays in the classes it hits and cannot hide a later,
 different problem: the first drop of every class is logged. Pure (no rclpy).
@@ -14,7 +14,7 @@ from collections import Counter
 import threading
 import time
 
-from qcoinf_ros.validation import drop_class_of, require_drop_class
+from qcoinf_ros.core.validation import drop_class_of, require_drop_class
 
 #: Longest message stored and logged [characters]; the rest is cut (a message may quote input).
 MAX_REASON_CHARS = 240

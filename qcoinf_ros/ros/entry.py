@@ -15,14 +15,14 @@ import sys
 
 from qcoinf_ros.ros.stop import STOP
 
-#: The package's node executables (each ``qcoinf_ros.nodes.<name>`` has a ``main()``).
+#: The package's node executables (each ``qcoinf_ros.ros.nodes.<name>`` has a ``main()``).
 NODE_EXECUTABLES = ('agent_encoder_node', 'camera_node', 'edge_decoder_node',
                     'frequency_actuator_node', 'monitor_node', 'planner_node', 'scenario_node')
 
 
 def run(executable: str) -> int:
     """
-    Install the stop request, import ``qcoinf_ros.nodes.<executable>``, run its ``main()``.
+    Install the stop request, import ``qcoinf_ros.ros.nodes.<executable>``, run its ``main()``.
 
     The process then ends with ``main()``'s exit code at once (``os._exit`` after flushing the
     output): the node, its context and its workers are already torn down, and the interpreter's
@@ -33,7 +33,7 @@ def run(executable: str) -> int:
         raise ValueError(f'unknown node executable {executable!r} (one of '
                          f'{", ".join(NODE_EXECUTABLES)})')
     STOP.install()
-    code = importlib.import_module(f'qcoinf_ros.nodes.{executable}').main()
+    code = importlib.import_module(f'qcoinf_ros.ros.nodes.{executable}').main()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import time
 
-from qcoinf_ros.validation import require_positive
+from qcoinf_ros.core.validation import require_positive
 
 LEVELS = ('info', 'warning', 'error')
 

@@ -1,24 +1,23 @@
 """
 The rclpy glue of ``qcoinf foxglove``: the graph's topics into the Foxglove view.
 
-Subscribes to the topics of :data:`qcoinf_ros.viewing.SOURCE_TOPICS` (relative to a namespace)
-with each publisher's QoS, passes every message to the pure :class:`~qcoinf_ros.viewing.
-GraphModel` and logs its records on the view's channels (``qcoinf_ros/viewing/sdk.py``). A topic
-is subscribed once the graph advertises it, with the type advertised: the caption and the plan
-are read as the package's old types (``std_msgs/String``) or its own (``qcoinf_ros/msg/
-Caption``, ``FrequencyProfile``), whichever the running graph publishes. Bad input is dropped
-(the first of each class logged, :class:`~qcoinf_ros.ros.drops.DropLog`); the bridge keeps
-running.
+Subscribes to the topics of :data:`qcoinf_ros.core.viewing.SOURCE_TOPICS` (relative to a namespace)
+with each publisher's QoS, passes every message to the pure :class:`~qcoinf_ros.core.viewing.
+GraphModel` and logs its records on the view's channels (``qcoinf_ros/core/viewing/sdk.py``). A
+topic is subscribed once the graph advertises it, with the type advertised: the caption and the
+plan are read as the package's old types (``std_msgs/String``) or its own (``qcoinf_ros/msg/
+Caption``, ``FrequencyProfile``), whichever the running graph publishes. Bad input is dropped (the
+first of each class logged, :class:`~qcoinf_ros.ros.drops.DropLog`); the bridge keeps running.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from qcoinf_ros.core.validation import drop_class_of
+from qcoinf_ros.core.viewing import GraphModel, SOURCE_TOPICS
 from qcoinf_ros.ros.drops import DropLog
 from qcoinf_ros.ros.qos import reliable, SENSOR, subscribe_state
-from qcoinf_ros.validation import drop_class_of
-from qcoinf_ros.viewing import GraphModel, SOURCE_TOPICS
 
 #: The types the bridge reads, per source kind (the first: the type subscribed before the graph
 #: advertises one).
@@ -56,7 +55,7 @@ class FoxgloveBridge:
     """
     Subscriptions of ``node`` feeding ``channels`` through a :class:`GraphModel`.
 
-    ``channels``: a :class:`~qcoinf_ros.viewing.sdk.ViewChannels`.
+    ``channels``: a :class:`~qcoinf_ros.core.viewing.sdk.ViewChannels`.
 
     ``image``: ``'raw'`` (``camera/image_raw``), ``'compressed'`` (``.../compressed``; the
     camera node encodes jpeg only while someone subscribes) or ``'none'``.

@@ -8,8 +8,8 @@ node's remappings first, as image_transport does (:func:`subscribe_frames`,
 :func:`frame_to_rgb`).
 
 cv_bridge is not published as a wheel (and PyPI's ``cv-bridge`` is the ROS 1 one), so on the
-venv set-up the package's own converter (:mod:`qcoinf_ros.imaging.convert`) is used; on a robot
-with ROS 2's cv_bridge installed, that is used instead. Both raise ``ValueError`` for a
+venv set-up the package's own converter (:mod:`qcoinf_ros.core.imaging.convert`) is used; on a
+robot with ROS 2's cv_bridge installed, that is used instead. Both raise ``ValueError`` for a
 malformed message.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from qcoinf_ros.imaging import (
+from qcoinf_ros.core.imaging import (
     array_to_image_fields, check_image_size, compressed_size, decode_compressed,
     DEFAULT_MAX_ASPECT, DEFAULT_MAX_PIXELS, DRIVER_ENCODINGS, image_fields_to_array, ImageFields,
     parse_format, to_rgb8)
@@ -83,7 +83,7 @@ def image_msg_to_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS,
     Return the image as an array in its own encoding's channel order.
 
     ``ValueError`` for a malformed message, and for one whose declared size is beyond
-    ``max_pixels`` or ``max_aspect`` (:func:`qcoinf_ros.imaging.check_image_size`), checked
+    ``max_pixels`` or ``max_aspect`` (:func:`qcoinf_ros.core.imaging.check_image_size`), checked
     before the data is touched.
     """
     check_image_size(msg.width, msg.height, max_pixels, max_aspect)

@@ -1,9 +1,9 @@
 """
 The package's records as its own messages (``qcoinf_ros.msg``) and back, for the nodes.
 
-The records (:mod:`qcoinf_ros.codec`: the dataclasses, validated) stay the nodes' model; these
+The records (:mod:`qcoinf_ros.core.codec`: the dataclasses, validated) stay the nodes' model; these
 helpers build the message a node publishes and read the one it receives, through the field
-mapping the bag tools share (:mod:`qcoinf_ros.codec.fields`). ``*_from_msg`` raise
+mapping the bag tools share (:mod:`qcoinf_ros.core.codec.fields`). ``*_from_msg`` raise
 ``ValueError`` with the reason for bad content: the node drops the message under one class
 (:class:`qcoinf_ros.ros.drops.DropLog`).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import array
 
-from qcoinf_ros.codec import fields
-from qcoinf_ros.codec.caption import CaptionRecord
+from qcoinf_ros.core.codec import fields
+from qcoinf_ros.core.codec.caption import CaptionRecord
 from qcoinf_ros.msg import AgentCost, AppliedProfile, Caption, Embedding, FrequencyProfile
 from qcoinf_ros.msg import ModelInfo
 
@@ -33,7 +33,7 @@ def _stamped(msg, stamp=None, header=None):
 
 
 def profile_msg(profile, stamp=None) -> FrequencyProfile:
-    """Return the ``FrequencyProfile`` of a :class:`~qcoinf_ros.codec.plan.ProfileMessage`."""
+    """Return the ``FrequencyProfile`` of a :class:`~qcoinf_ros.core.codec.plan.ProfileMessage`."""
     return _stamped(FrequencyProfile(**fields.profile_fields(profile)), stamp)
 
 

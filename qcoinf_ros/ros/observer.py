@@ -5,9 +5,9 @@ Observing the running graph from a tool: one table of the graph's topics, one wa
 same graph; both subscribe through :func:`observe`, which knows each topic's message type and
 the QoS an observer takes it with (:data:`GRAPH_TOPICS`; the profiles are
 :mod:`qcoinf_ros.ros.qos`'s). What they make of the messages is pure code elsewhere:
-:class:`qcoinf_ros.monitor.state.MonitorState` for the dashboard,
-:class:`qcoinf_ros.monitor.demo_report.DemoObserver` for the demo. ``monitor_node`` is a node of
-the graph itself (markers for RViz, standard ``qos_overrides``) and keeps its own subscriptions.
+:class:`qcoinf_ros.core.monitor.state.MonitorState` for the dashboard,
+:class:`qcoinf_ros.core.monitor.demo_report.DemoObserver` for the demo. ``monitor_node`` is a node
+of the graph itself (markers for RViz, standard ``qos_overrides``) and keeps its own subscriptions.
 """
 
 from __future__ import annotations

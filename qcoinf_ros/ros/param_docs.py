@@ -85,8 +85,8 @@ def row(spec: ParamSpec) -> str:
 
 
 def node_params(node: str) -> list[ParamSpec]:
-    """Return the ``PARAMS`` a node module declares (``qcoinf_ros.nodes.<node>``)."""
-    return list(importlib.import_module(f'qcoinf_ros.nodes.{node}').PARAMS)
+    """Return the ``PARAMS`` a node module declares (``qcoinf_ros.ros.nodes.<node>``)."""
+    return list(importlib.import_module(f'qcoinf_ros.ros.nodes.{node}').PARAMS)
 
 
 def node_table(node: str) -> str:

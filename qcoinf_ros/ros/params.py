@@ -19,7 +19,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from qcoinf_ros.validation import TINY
+from qcoinf_ros.core.validation import TINY
 
 _TYPES = {
     float: ParameterType.PARAMETER_DOUBLE,

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from qcoinf_ros.resources import PACKAGE, share_file
+from qcoinf_ros.core.resources import PACKAGE, share_file
 
 
 #: ``ros2 launch``'s defaults (launch.actions.ExecuteLocal): SIGTERM this long after SIGINT...
@@ -48,7 +48,7 @@ def node_command(executable: str, package: str = PACKAGE) -> list[str]:
     Return the command that runs ``executable`` of ``package``, as ``ros2 run`` would.
 
     The installed entry point (``<prefix>/lib/<package>/<executable>``) when it exists. For this
-    package, when it is not installed, ``python -m qcoinf_ros.nodes.<executable>`` with this
+    package, when it is not installed, ``python -m qcoinf_ros.ros.nodes.<executable>`` with this
     interpreter. Raises ``ValueError`` when another package's executable cannot be found.
     """
     try:
@@ -169,7 +169,7 @@ class LaunchedNodes:
     """
     The nodes of an evaluated launch file, each in its own process.
 
-    ``description``: a :class:`~qcoinf_ros.launching.xml_launch.LaunchDescription`. The nodes
+    ``description``: a :class:`~qcoinf_ros.core.launching.xml_launch.LaunchDescription`. The nodes
     start in file order, are respawned as the file says and are stopped together; ``qcoinf
     launch`` and ``qcoinf demo`` run the graph through it. A node is named by its namespace and
     name (``robot1/agent_encoder_node``; the name alone without a namespace), in ``codes`` and

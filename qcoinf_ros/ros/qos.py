@@ -1,7 +1,7 @@
 """
 The live topics' QoS as rclpy profiles, and the rclpy side of the bag offers.
 
-The profiles are declared once, without rclpy, in :mod:`qcoinf_ros.qos` (where the bag code
+The profiles are declared once, without rclpy, in :mod:`qcoinf_ros.core.qos` (where the bag code
 reads them too); this adapter only converts them (:func:`qos_to_rclpy`,
 :func:`qos_from_rclpy`) and adds what needs a node: the standard ``qos_overrides`` start
 parameters (:func:`with_overrides`) and the state topics' two subscriptions
@@ -15,7 +15,7 @@ from rclpy.qos import (
 from rosbags.interfaces import (
     Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime)
 
-from qcoinf_ros import qos as profiles
+from qcoinf_ros.core import qos as profiles
 
 
 def qos_from_rclpy(profile: QoSProfile) -> Qos:
@@ -55,11 +55,11 @@ def qos_to_rclpy(qos: Qos) -> QoSProfile:
                       durability=durability, liveliness=liveliness, **kwargs)
 
 
-#: Camera frames and battery readings (:data:`qcoinf_ros.qos.SENSOR`: best effort, depth 5,
+#: Camera frames and battery readings (:data:`qcoinf_ros.core.qos.SENSOR`: best effort, depth 5,
 #: rclpy's ``qos_profile_sensor_data``).
 SENSOR = qos_to_rclpy(profiles.SENSOR)
 
-#: Plans, deadlines, model metadata (:data:`qcoinf_ros.qos.LATCHED`: reliable, transient
+#: Plans, deadlines, model metadata (:data:`qcoinf_ros.core.qos.LATCHED`: reliable, transient
 #: local, depth 1): a node started late, or restarted, receives the value in force.
 LATCHED = qos_to_rclpy(profiles.LATCHED)
 

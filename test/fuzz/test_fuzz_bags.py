@@ -3,7 +3,7 @@ Fuzzing the bag reader on damaged copies of the sample bag (MCAP, and the same i
 
 Each example copies the bag and damages it: truncation, bit flips, a run of random bytes, a cut
 or an insertion in the storage file, and/or a rewritten, damaged or missing ``metadata.yaml``.
-:class:`~qcoinf_ros.bags.BagReader` must then raise ``ValueError`` (no bag at all) or open it,
+:class:`~qcoinf_ros.core.bags.BagReader` must then raise ``ValueError`` (no bag at all) or open it,
 list what is damaged, and yield only intact messages — each one valid CDR of its topic's type,
 or, for a type the typestore cannot know, yielded unchecked with a warning, as rosbag2 replays
 it — within the watchdog's time limit. ``QCOINF_FUZZ_EXAMPLES=N`` runs longer (fuzz_support).
@@ -19,9 +19,9 @@ from hypothesis import given, strategies as st
 import pytest
 import yaml
 
-from qcoinf_ros.bags import BagReader, write_bag
-from qcoinf_ros.bags.cdr import check_message, is_known
-from qcoinf_ros.bags.recover import salvage_sqlite3
+from qcoinf_ros.core.bags import BagReader, write_bag
+from qcoinf_ros.core.bags.cdr import check_message, is_known
+from qcoinf_ros.core.bags.recover import salvage_sqlite3
 
 SAMPLE = Path(__file__).resolve().parents[1] / 'data' / 'sample_bag'
 

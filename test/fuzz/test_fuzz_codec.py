@@ -16,8 +16,8 @@ from hypothesis.extra import numpy as hnp
 import numpy as np
 import pytest
 
-from qcoinf_ros.codec import COMPRESSIONS, decode_embedding, EmbeddingMeta, encode_embedding
-from qcoinf_ros.codec.plan import decode_profile, encode_profile, ProfileMessage
+from qcoinf_ros.core.codec import COMPRESSIONS, decode_embedding, EmbeddingMeta, encode_embedding
+from qcoinf_ros.core.codec.plan import decode_profile, encode_profile, ProfileMessage
 
 EMBEDDINGS = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=6),
                         elements=st.floats(-1e6, 1e6, width=32))

@@ -16,8 +16,8 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 import numpy as np
 
-from qcoinf_ros.imaging import array_to_image_fields, image_fields_to_array, to_rgb8
-from qcoinf_ros.imaging.convert import DRIVER_ENCODINGS, ENCODINGS
+from qcoinf_ros.core.imaging import array_to_image_fields, image_fields_to_array, to_rgb8
+from qcoinf_ros.core.imaging.convert import DRIVER_ENCODINGS, ENCODINGS
 
 U32 = 2**32 - 1
 

@@ -21,9 +21,9 @@ from fuzz_support import bounded, fuzz_settings
 from hypothesis import given, strategies as st
 import pytest
 
-from qcoinf_ros.cli import launch as launch_cli
-from qcoinf_ros.launching import parse_launch_file, SUPPORTED_TAGS
-from qcoinf_ros.launching.xml_launch import MAX_DEPTH
+from qcoinf_ros.core.launching import parse_launch_file, SUPPORTED_TAGS
+from qcoinf_ros.core.launching.xml_launch import MAX_DEPTH
+from qcoinf_ros.tools.cli import launch as launch_cli
 
 SHIPPED = sorted((Path(__file__).resolve().parents[2] / 'launch').glob('*.launch.xml'))
 ATTRS = ['name', 'default', 'value', 'pkg', 'exec', 'namespace', 'args', 'from', 'to', 'file',
@@ -166,8 +166,8 @@ def test_regressions_found_by_fuzzing(tmp_path, body, needle):
 
 def test_includes_that_multiply_are_bounded(tmp_path):
     """Regression: 24 files each including the next twice parsed in 2^24 readings (> 60 s)."""
-    from qcoinf_ros.launching import list_launch_arguments
-    from qcoinf_ros.launching.xml_launch import MAX_FILES
+    from qcoinf_ros.core.launching import list_launch_arguments
+    from qcoinf_ros.core.launching.xml_launch import MAX_FILES
 
     for i in range(24):
         child = f'<include file="$(dirname)/f{i + 1}.launch.xml"/>' * 2 if i < 23 else ''

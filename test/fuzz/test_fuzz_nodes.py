@@ -66,12 +66,12 @@ def _typed_examples():
     import numpy as np
     from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta
-    from qcoinf_ros.codec.agent_model import AgentModelInfo
-    from qcoinf_ros.codec.applied import AppliedMessage
-    from qcoinf_ros.codec.caption import CaptionRecord
-    from qcoinf_ros.codec.cost import CostMessage
-    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.core.codec import EmbeddingMeta
+    from qcoinf_ros.core.codec.agent_model import AgentModelInfo
+    from qcoinf_ros.core.codec.applied import AppliedMessage
+    from qcoinf_ros.core.codec.caption import CaptionRecord
+    from qcoinf_ros.core.codec.cost import CostMessage
+    from qcoinf_ros.core.codec.plan import ProfileMessage
     from qcoinf_ros.ros import messages
     return [
         messages.profile_msg(ProfileMessage('medium', 1e9, 5e9, 6, True, None, 0.4, 1.7, 0.2)),
@@ -90,8 +90,8 @@ def _typed_examples():
 
 def _json_examples():
     """Return the JSON still carried in std_msgs/String: the agent's link state."""
-    from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
-    from qcoinf_ros.failover import LinkMonitor
+    from qcoinf_ros.core.codec.link_state import encode_link_state, LinkStateMessage
+    from qcoinf_ros.core.failover import LinkMonitor
     return [encode_link_state(LinkStateMessage.from_snapshot(LinkMonitor(now=0.0).snapshot(),
                                                              0.0))]
 
@@ -110,27 +110,27 @@ def _make(name, context):
     model = [Parameter('model', value='tiny'), Parameter('calibrate', value='never'),
              Parameter('threads', value=1)]
     if name == 'planner_node':
-        from qcoinf_ros.nodes.planner_node import PlannerNode
+        from qcoinf_ros.ros.nodes.planner_node import PlannerNode
         return PlannerNode(context=context,
                            parameter_overrides=[Parameter('planning_period', value=0.0)])
     if name == 'agent_encoder_node':
-        from qcoinf_ros.nodes.agent_encoder_node import AgentEncoderNode
+        from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
         return AgentEncoderNode(context=context, parameter_overrides=model)
     if name == 'edge_decoder_node':
-        from qcoinf_ros.nodes.edge_decoder_node import EdgeDecoderNode
+        from qcoinf_ros.ros.nodes.edge_decoder_node import EdgeDecoderNode
         return EdgeDecoderNode(context=context, parameter_overrides=model + [
             Parameter('max_new_tokens', value=3)])
     if name == 'monitor_node':
-        from qcoinf_ros.nodes.monitor_node import MonitorNode
+        from qcoinf_ros.ros.nodes.monitor_node import MonitorNode
         return MonitorNode(context=context)
     if name == 'frequency_actuator_node':
-        from qcoinf_ros.nodes.frequency_actuator_node import FrequencyActuatorNode
+        from qcoinf_ros.ros.nodes.frequency_actuator_node import FrequencyActuatorNode
         return FrequencyActuatorNode(context=context)
     if name == 'scenario_node':
-        from qcoinf_ros.nodes.scenario_node import ScenarioNode
+        from qcoinf_ros.ros.nodes.scenario_node import ScenarioNode
         return ScenarioNode(context=context)
     if name == 'camera_node':
-        from qcoinf_ros.nodes.camera_node import CameraNode
+        from qcoinf_ros.ros.nodes.camera_node import CameraNode
         return CameraNode(context=context, parameter_overrides=[
             Parameter('source', value='scenes'), Parameter('scene_count', value=3),
             Parameter('scene_size', value=32)])
@@ -139,7 +139,7 @@ def _make(name, context):
 
 def _specs(name):
     import importlib
-    return importlib.import_module(f'qcoinf_ros.nodes.{name}').PARAMS
+    return importlib.import_module(f'qcoinf_ros.ros.nodes.{name}').PARAMS
 
 
 NODES = ['planner_node', 'agent_encoder_node', 'edge_decoder_node', 'monitor_node',

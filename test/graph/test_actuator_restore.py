@@ -2,7 +2,7 @@
 The frequency actuator leaves the robot as it found it: SIGINT, SIGTERM, SIGKILL-then-restart.
 
 The node runs as a process on a mimicked cpufreq tree and on a mimicked jtop (the nvpmodel mode
-in a file, ``test/actuation/mimic/jtop``); a profile changes the clocks, the stop writes them
+in a file, ``test/core/actuation/mimic/jtop``); a profile changes the clocks, the stop writes them
 back. After SIGKILL nothing can run: the record it left makes the next start restore first.
 """
 
@@ -16,11 +16,11 @@ import pytest
 pytestmark = pytest.mark.ros
 pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
-MIMIC = Path(__file__).resolve().parents[1] / 'actuation' / 'mimic'
+MIMIC = Path(__file__).resolve().parents[1] / 'core' / 'actuation' / 'mimic'
 
 
 def _profile(f, mode=0):
-    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.core.codec.plan import ProfileMessage
     from qcoinf_ros.ros.messages import profile_msg
     return profile_msg(ProfileMessage('low', f, 5e9, 4, True, mode, 0.5, 1.0))
 

@@ -35,8 +35,8 @@ def test_agent_runs_the_lut_kernels_and_publishes_its_measured_cost(
         start_node, rclpy_node, spin_until, costs, tmp_path):
     from std_msgs.msg import UInt8
 
-    from qcoinf_ros.models.embedded import DEFAULT_MODEL_ID
-    from qcoinf_ros.lut.library import load_library
+    from qcoinf_ros.core.lut.library import load_library
+    from qcoinf_ros.core.models.embedded import DEFAULT_MODEL_ID
     from qcoinf_ros.ros.qos import LATCHED
 
     lib = load_library()
@@ -111,8 +111,8 @@ def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
         start_node, ros_env, rclpy_node, spin_until, costs, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
 
+    from qcoinf_ros.core.status_names import AGENT_ENCODER, status_task
     from qcoinf_ros.ros.processes import NodeProcess
-    from qcoinf_ros.status_names import AGENT_ENCODER, status_task
 
     status = []  # the agent's diagnostics: published after configuration, cost keys if any
     rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.extend(

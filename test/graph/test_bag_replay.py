@@ -103,7 +103,7 @@ def _replay(observer, spin_until, env, procs_output) -> dict:
             planner.output + procs_output()
         assert observer.settle(spin_until), planner.output + procs_output()
         player = subprocess.Popen(
-            [sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(BAG),
+            [sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(BAG),
              '--wait-for-subscribers', '30', '--delay', '0.5'], env=env, cwd=ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -153,8 +153,8 @@ def test_replaying_the_sample_bag_gives_the_same_captions_and_plans(ros_env, rcl
     assert bits[0] == 8 and 1 in bits and len(set(bits)) >= 3, bits
     assert any(not p['feasible'] for p in first['plans'])
     # the tiny captioner describes the frames it got at a high bit-width
-    from qcoinf_ros.bags.sample import SampleScenario
-    from qcoinf_ros.scenes.generator import make_scene, SceneConfig
+    from qcoinf_ros.core.bags.sample import SampleScenario
+    from qcoinf_ros.core.scenes.generator import make_scene, SceneConfig
     scenario = SampleScenario()
     high = [(k, f['caption']) for k, f in enumerate(first['frames']) if f['bit_width'] >= 6]
     right = [caption in make_scene(scenario.split, k, SceneConfig(scenario.image_size)).captions

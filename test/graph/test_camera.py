@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from qcoinf_ros.imaging.sources import (
+from qcoinf_ros.core.imaging.sources import (
     CaptureSource, FolderSource, make_source, resize_rgb, resolve_source)
 
 
@@ -154,8 +154,8 @@ def test_camera_with_no_configuration_publishes_the_scenes_and_says_so(listen, s
 
 
 def test_scene_source_is_deterministic_and_loops():
-    from qcoinf_ros.imaging.sources import SceneSource
-    from qcoinf_ros.scenes.generator import make_scene, SceneConfig
+    from qcoinf_ros.core.imaging.sources import SceneSource
+    from qcoinf_ros.core.scenes.generator import make_scene, SceneConfig
 
     source = make_source('scenes', scene_split='val', scene_count=2, loop=True)
     got = [source.read() for _ in range(3)]
@@ -198,7 +198,7 @@ def _clip(tmp_path, size=(32, 24), fps=10.0):
 
 
 def test_capture_reports_what_it_gives_and_what_it_did_not_take(tmp_path):
-    from qcoinf_ros.imaging.sources import CaptureSettings
+    from qcoinf_ros.core.imaging.sources import CaptureSettings
     # a file cannot be resized or re-rated: the negotiation reports the settings it refused,
     # as a V4L2 driver's nearest-match would
     source = CaptureSource(str(_clip(tmp_path)),
@@ -215,13 +215,13 @@ def test_capture_reports_what_it_gives_and_what_it_did_not_take(tmp_path):
     ({'width': -1}, 'must be >= 0'), ({'fps': -5.0}, 'must be >= 0'),
     ({'pixel_format': 'MJPEG'}, 'not a FourCC'), ({'pixel_format': 'YU\n2'}, 'not a FourCC')])
 def test_capture_settings_refuse_bad_values(kwargs, reason):
-    from qcoinf_ros.imaging.sources import CaptureSettings
+    from qcoinf_ros.core.imaging.sources import CaptureSettings
     with pytest.raises(ValueError, match=reason):
         CaptureSettings(**kwargs)
 
 
 def test_devices_open_by_path_or_index(tmp_path):
-    from qcoinf_ros.imaging.sources import device_target
+    from qcoinf_ros.core.imaging.sources import device_target
     assert device_target(3) == 3
     assert device_target(3, '/dev/null') == '/dev/null'  # a path wins over the index
     with pytest.raises(ValueError, match="camera device '/dev/video99' does not exist"):
@@ -237,7 +237,7 @@ def test_camera_publishes_compressed_frames_while_subscribed(listen, start_node,
                                                              tmp_path):
     from sensor_msgs.msg import CompressedImage
 
-    from qcoinf_ros.imaging import decode_compressed
+    from qcoinf_ros.core.imaging import decode_compressed
     from qcoinf_ros.ros.qos import SENSOR
 
     frames = _frames(2, 32, 48)

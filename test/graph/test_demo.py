@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from qcoinf_ros.codec.plan import ProfileMessage
-from qcoinf_ros.monitor.demo_report import bit_summaries, DemoRecord, Frame, plan_checks, \
+from qcoinf_ros.core.codec.plan import ProfileMessage
+from qcoinf_ros.core.monitor.demo_report import bit_summaries, DemoRecord, Frame, plan_checks, \
     write_report
 
 
@@ -19,8 +19,8 @@ def _frame(t, b, encode, e2e=0.05, t0=0.1, caption='a red circle', refs=('a red 
 @pytest.mark.ros
 def test_demo_runs_the_graph_and_reports_predicted_against_measured(tmp_path, ros_env):
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
-    from qcoinf_ros.cli.demo import main
-    from qcoinf_ros.resources import share_file
+    from qcoinf_ros.core.resources import share_file
+    from qcoinf_ros.tools.cli.demo import main
 
     params = yaml.safe_load(share_file('config/demo.yaml').read_text())
     scenario = params['/scenario_node']['ros__parameters']
@@ -46,8 +46,8 @@ def test_demo_runs_the_graph_and_reports_predicted_against_measured(tmp_path, ro
 @pytest.mark.ros
 def test_the_demo_runs_the_coinference_launch_file_with_the_file_arguments(tmp_path):
     pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
-    from qcoinf_ros.cli.demo import demo_launch
-    from qcoinf_ros.resources import share_file
+    from qcoinf_ros.core.resources import share_file
+    from qcoinf_ros.tools.cli.demo import demo_launch
 
     params = yaml.safe_load(share_file('config/demo.yaml').read_text())
     params['/camera_node']['ros__parameters'].update(source='folder', path=str(tmp_path))
@@ -87,7 +87,7 @@ def test_frames_meet_the_deadline_in_force_and_group_by_bit_width():
     record = DemoRecord(deadline=[(0.0, 0.5), (4.0, 0.2)])
     assert record.deadline_at(-1.0) is None and record.deadline_at(3.9) == 0.5
     assert record.deadline_at(4.0) == 0.2
-    from qcoinf_ros.scenes.generator import make_scene
+    from qcoinf_ros.core.scenes.generator import make_scene
     scenes = [make_scene('test', i) for i in range(6)]
     frames = [_frame(i, 8, 0.02, caption=s.captions[0], refs=s.captions)
               for i, s in enumerate(scenes[:3])] + [

@@ -26,11 +26,11 @@ def test_every_class_of_bad_input_is_logged_after_a_flood(start_node, rclpy_node
     from sensor_msgs.msg import Image
     from std_msgs.msg import UInt8
 
+    from qcoinf_ros.core.scenes.generator import make_scene
+    from qcoinf_ros.core.status_names import AGENT_ENCODER
     from qcoinf_ros.msg import Embedding
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.qos import reliable, SENSOR
-    from qcoinf_ros.scenes.generator import make_scene
-    from qcoinf_ros.status_names import AGENT_ENCODER
 
     node = rclpy_node
     images = node.create_publisher(Image, 'camera/image_raw', SENSOR)

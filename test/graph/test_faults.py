@@ -44,9 +44,9 @@ class Bench:
         from sensor_msgs.msg import Image
         from std_msgs.msg import UInt8
 
+        from qcoinf_ros.core.scenes.generator import make_scene
         from qcoinf_ros.msg import Caption, Embedding
         from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-        from qcoinf_ros.scenes.generator import make_scene
 
         self.node, self._spin = node, spin
         self.image = make_scene('test', 0).as_tuple()[0]
@@ -106,7 +106,7 @@ def _log(*procs) -> str:
 def _bag_messages(path: Path, topic: str, msg_class) -> list:
     from rclpy.serialization import deserialize_message
 
-    from qcoinf_ros.bags import BagReader
+    from qcoinf_ros.core.bags import BagReader
     with BagReader(path) as reader:
         messages = [deserialize_message(m.data, msg_class) for m in reader.messages([topic])]
         assert reader.problems == [], reader.problems
@@ -117,15 +117,15 @@ def _bag_messages(path: Path, topic: str, msg_class) -> list:
 def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_until, tmp_path):
     from geometry_msgs.msg import Vector3Stamped
 
-    from qcoinf_ros.cli import bag as bag_cli
     from qcoinf_ros.msg import Caption
     from qcoinf_ros.ros.processes import NodeProcess
+    from qcoinf_ros.tools.cli import bag as bag_cli
 
     bench = Bench(rclpy_node, spin_until)
     bag = tmp_path / 'run'
     record_log = (tmp_path / 'record.log').open('w')
     recorder = subprocess.Popen(
-        [sys.executable, '-m', 'qcoinf_ros.cli.main', 'bag', 'record', str(bag),
+        [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'bag', 'record', str(bag),
          'qcoinf/caption', 'qcoinf/latency', '--discovery-period', '0.2'],
         env=ros_env, stdout=record_log, stderr=subprocess.STDOUT, start_new_session=True)
     decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder')
@@ -268,7 +268,7 @@ def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, sp
     outage = 3.0
     link = None
     if fault == 'link_down':
-        from qcoinf_ros.bench.netns import HostLink, NetnsNodeProcess, netns_unavailable
+        from qcoinf_ros.tools.bench.netns import HostLink, NetnsNodeProcess, netns_unavailable
         link = None if netns_unavailable() else HostLink(tmp_path)
         if link is None:
             pytest.skip('link_down: needs root and `ip netns` (network namespaces)')

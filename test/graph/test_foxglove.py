@@ -44,7 +44,7 @@ def _web_missing() -> str | None:
 @pytest.fixture(scope='module')
 def live_view(tmp_path_factory):
     """Run the graph and ``qcoinf foxglove`` on a free port; yield ``(url, bridge process)``."""
-    from qcoinf_ros.launching import parse_launch_file
+    from qcoinf_ros.core.launching import parse_launch_file
     from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env
 
     reason = _web_missing()
@@ -55,7 +55,7 @@ def live_view(tmp_path_factory):
     description = parse_launch_file(ROOT / 'launch' / 'coinference.launch.xml',
                                     {'model': 'tiny', 'scenario': 'true'})
     bridge = subprocess.Popen(
-        [sys.executable, '-m', 'qcoinf_ros.cli.main', 'foxglove', '--port', '0'],
+        [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'foxglove', '--port', '0'],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = bridge.stdout.readline()

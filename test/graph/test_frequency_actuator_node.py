@@ -7,7 +7,7 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 
 def _profile(name, f, g, b=8, energy=1.25):
-    from qcoinf_ros.codec.plan import ProfileMessage
+    from qcoinf_ros.core.codec.plan import ProfileMessage
     from qcoinf_ros.ros.messages import profile_msg
     return profile_msg(ProfileMessage(name, f, g, b, True, None, 0.5, energy))
 
@@ -17,7 +17,7 @@ def test_profiles_reach_cpufreq_and_energy_is_measured(start_node, rclpy_node, s
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Header
 
-    from qcoinf_ros.codec.caption import CaptionRecord
+    from qcoinf_ros.core.codec.caption import CaptionRecord
     from qcoinf_ros.ros.messages import (
         applied_from_msg, AppliedProfile, Caption, caption_msg, FrequencyProfile)
     from qcoinf_ros.ros.qos import LATCHED, reliable

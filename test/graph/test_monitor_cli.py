@@ -21,12 +21,12 @@ def _start(env, *argv):
 def test_dashboard_shows_rates_latency_plan_and_captions(ros_env, tmp_path, capsys):
     from bag_outputs import output_bag
 
-    from qcoinf_ros.cli import monitor
+    from qcoinf_ros.tools.cli import monitor
 
     output_bag(tmp_path / 'outputs', typed_captions=True)  # their latencies in the caption
-    player = _start(ros_env, 'qcoinf_ros.cli.bag', 'play', str(tmp_path / 'outputs'),
+    player = _start(ros_env, 'qcoinf_ros.tools.cli.bag', 'play', str(tmp_path / 'outputs'),
                     '--loop', '--rate', '4', '--duration', '12')
-    interrupted = _start(ros_env, 'qcoinf_ros.cli.monitor')
+    interrupted = _start(ros_env, 'qcoinf_ros.tools.cli.monitor')
     try:
         assert monitor.main(['--duration', '5', '--window', '3']) == 0
         interrupted.send_signal(signal.SIGINT)  # Ctrl-C: a clean exit with a final snapshot

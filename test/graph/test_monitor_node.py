@@ -4,7 +4,7 @@ The monitor node in its own process: RViz content checked message by message, no
 The test publishes what the graph would (plan, deadline, budget, frames, a caption with its
 latency) and asserts on ``qcoinf/markers`` (frame, stamps, ids, texts) and on
 ``qcoinf/annotated_image`` (the captioned frame's header, and pixel for pixel the image the pure
-:func:`qcoinf_ros.monitor.annotate` draws for that frame, caption and operating point).
+:func:`qcoinf_ros.core.monitor.annotate` draws for that frame, caption and operating point).
 """
 
 import socket
@@ -23,14 +23,14 @@ def test_markers_and_annotated_image(start_node, rclpy_node, spin_until):
     from std_msgs.msg import Float64, UInt8
     from visualization_msgs.msg import Marker, MarkerArray
 
-    from qcoinf_ros.codec.caption import CaptionRecord
-    from qcoinf_ros.codec.plan import ProfileMessage
-    from qcoinf_ros.imaging import image_fields_to_array, ImageFields
-    from qcoinf_ros.monitor import annotate
+    from qcoinf_ros.core.codec.caption import CaptionRecord
+    from qcoinf_ros.core.codec.plan import ProfileMessage
+    from qcoinf_ros.core.imaging import image_fields_to_array, ImageFields
+    from qcoinf_ros.core.monitor import annotate
+    from qcoinf_ros.core.status_names import MONITOR, PLANNER, status_name, status_task
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.messages import Caption, caption_msg, FrequencyProfile, profile_msg
     from qcoinf_ros.ros.qos import LATCHED, reliable, SENSOR
-    from qcoinf_ros.status_names import MONITOR, PLANNER, status_name, status_task
 
     node = rclpy_node
     markers, images, statuses = [], [], []

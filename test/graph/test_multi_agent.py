@@ -16,11 +16,11 @@ def test_two_agents_arriving_together_are_decoded_as_one_batch(start_node, rclpy
     from geometry_msgs.msg import Vector3Stamped
     from std_msgs.msg import Float64, Header
 
-    from qcoinf_ros.codec import EmbeddingMeta
-    from qcoinf_ros.models.registry import load_split
+    from qcoinf_ros.core.codec import EmbeddingMeta
+    from qcoinf_ros.core.models.registry import load_split
+    from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.ros.messages import Caption, Embedding, embedding_msg
     from qcoinf_ros.ros.qos import LATCHED, reliable
-    from qcoinf_ros.scenes.generator import make_scene
 
     split = load_split('tiny')
     images = [make_scene('test', i).as_tuple()[0] for i in (0, 1)]
@@ -80,8 +80,8 @@ def test_the_planner_plans_with_the_servers_queueing_delay(start_node, rclpy_nod
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64, UInt8
 
+    from qcoinf_ros.core.status_names import PLANNER, status_task
     from qcoinf_ros.ros.qos import LATCHED
-    from qcoinf_ros.status_names import PLANNER, status_task
 
     node = rclpy_node
     bits = []
@@ -126,7 +126,7 @@ def test_the_planner_plans_with_the_servers_queueing_delay(start_node, rclpy_nod
 
 
 def test_bench_agents_prints_throughput_latency_and_the_batching_ratio(capsys):
-    from qcoinf_ros.cli.bench_agents import main
+    from qcoinf_ros.tools.cli.bench_agents import main
 
     assert main(['--agents', '1,2', '--duration', '2', '--warmup', '1',
                  '--max-new-tokens', '5', '--model', 'tiny', '--dtype', 'bfloat16']) == 0
@@ -145,7 +145,7 @@ def test_two_robots_statuses_have_distinct_names_and_hardware_ids(
 
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from qcoinf_ros.status_names import AGENT_ENCODER, PLANNER, status_task
+    from qcoinf_ros.core.status_names import AGENT_ENCODER, PLANNER, status_task
 
     seen = {}  # name -> hardware_id of every status heard
     rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: seen.update(

@@ -116,7 +116,7 @@ def test_ros2_param_load_of_demo_yaml_into_a_running_scenario_node(
 
 def test_params_file_gives_root_and_namespaced_nodes_their_sections(ros_env, rclpy_node,
                                                                     spin_until):
-    from qcoinf_ros.nodes.planner_node import PARAMS
+    from qcoinf_ros.ros.nodes.planner_node import PARAMS
     from qcoinf_ros.ros.processes import NodeProcess
 
     defaults = {spec.name: spec.default for spec in PARAMS}

@@ -18,7 +18,7 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
-    from qcoinf_ros.models.tiny import save_tiny_git_checkpoint
+    from qcoinf_ros.core.models.tiny import save_tiny_git_checkpoint
     return save_tiny_git_checkpoint(tmp_path_factory.mktemp('tiny_git'))
 
 
@@ -133,8 +133,8 @@ def test_bad_images_and_embeddings_are_dropped_and_nodes_stay_alive(ros_env, rcl
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from qcoinf_ros.codec import EmbeddingMeta
-    from qcoinf_ros.models.registry import model_fingerprint
+    from qcoinf_ros.core.codec import EmbeddingMeta
+    from qcoinf_ros.core.models.registry import model_fingerprint
     from qcoinf_ros.ros.messages import Embedding, embedding_msg
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable, SENSOR

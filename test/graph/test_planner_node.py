@@ -99,7 +99,7 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
     from rclpy.parameter import Parameter
     from std_msgs.msg import Float64
 
-    from qcoinf_ros.codec.cost import CostMessage
+    from qcoinf_ros.core.codec.cost import CostMessage
     from qcoinf_ros.ros.messages import (
         AgentCost, cost_msg, FrequencyProfile, profile_from_msg)
     from qcoinf_ros.ros.qos import LATCHED
@@ -166,9 +166,9 @@ def test_measured_costs_make_the_plan_a_prediction_for_this_machine(
 def test_b_max_is_adopted_from_the_agent_model_as_lambda_is(context):
     """With b_max 0 the planner plans with the agent's B_max (it used to keep the preset's 16)."""
     from rclpy.parameter import Parameter
-    from qcoinf_ros.codec.agent_model import AgentModelInfo
+    from qcoinf_ros.core.codec.agent_model import AgentModelInfo
     from qcoinf_ros.ros.messages import model_msg
-    from qcoinf_ros.nodes.planner_node import PlannerNode
+    from qcoinf_ros.ros.nodes.planner_node import PlannerNode
     node = PlannerNode(context=context, parameter_overrides=[  # every input planned at once
         Parameter('model', value='blip2'), Parameter('cost_model', value='nominal'),
         Parameter('planning_period', value=0.0)])
@@ -197,10 +197,10 @@ def test_local_mode_plans_encode_plus_local_decode_and_split_again(
 
     from std_msgs.msg import Float64, String
 
-    from qcoinf_ros.codec.cost import CostMessage
-    from qcoinf_ros.codec.link_state import encode_link_state, LinkStateMessage
+    from qcoinf_ros.core.codec.cost import CostMessage
+    from qcoinf_ros.core.codec.link_state import encode_link_state, LinkStateMessage
+    from qcoinf_ros.core.failover import LinkMonitor
     from qcoinf_ros.ros.messages import AgentCost, cost_msg, FrequencyProfile, profile_from_msg
-    from qcoinf_ros.failover import LinkMonitor
     from qcoinf_ros.ros.qos import LATCHED
 
     node = rclpy_node

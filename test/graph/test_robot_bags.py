@@ -3,7 +3,7 @@ A robot's own bags, replayed as a robot engineer does it.
 
 That is: ``--clock``, ``use_sim_time``, the agent on the camera driver's topic.
 
-Bags of the package's sample scenario (:mod:`qcoinf_ros.bags.sample`) written as a robot's
+Bags of the package's sample scenario (:mod:`qcoinf_ros.core.bags.sample`) written as a robot's
 recorder leaves them: a usb_cam-style ``/usb_cam/image_raw`` in ``yuv422_yuy2`` and in
 ``bayer_rggb8``, and ``/usb_cam/image_raw/compressed`` (jpeg, as image_transport's compressed
 plugin writes it), stamped 2026-01-01 — months before any run. They are played with
@@ -29,7 +29,7 @@ MODEL = ['-p', 'model:=tiny', '-p', 'threads:=1', '-p', 'calibrate:=never',
 
 
 def _bag(tmp_path: Path, camera_format: str) -> tuple[Path, int]:
-    from qcoinf_ros.bags.sample import SampleScenario, write_sample_bag
+    from qcoinf_ros.core.bags.sample import SampleScenario, write_sample_bag
     # all three start at the same time: the decoder, kept running, may read a bag's first
     # frame before it hears the next player's /clock; then it is 8 s in its past, not hours
     # ahead of it. Each is its own camera (frame_id): the same stamps from another camera are
@@ -42,7 +42,7 @@ def _bag(tmp_path: Path, camera_format: str) -> tuple[Path, int]:
 
 
 def _play(bag: Path, topic: str, env) -> str:
-    play = [sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(bag), '--topics', topic,
+    play = [sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(bag), '--topics', topic,
             '--wait-for-subscribers', '30', '--delay', '1', '--clock']
     done = subprocess.run(play, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=120)
@@ -52,7 +52,7 @@ def _play(bag: Path, topic: str, env) -> str:
 
 def test_driver_bags_from_long_ago_caption_every_frame(ros_env, rclpy_node, spin_until,
                                                        tmp_path):
-    from qcoinf_ros.bags.sample import START_NS
+    from qcoinf_ros.core.bags.sample import START_NS
     from qcoinf_ros.msg import Caption
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from qcoinf_ros.actuation import CpufreqSysfsBackend, FrequencyProfile
+from qcoinf_ros.core.actuation import CpufreqSysfsBackend, FrequencyProfile
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.ros
@@ -229,8 +229,8 @@ def test_localhost_profile_confines_every_transport_to_this_machine():
 
 
 def test_launch_and_demo_environments_keep_discovery_on_loopback():
-    from qcoinf_ros.cli.launch import launch_env
     from qcoinf_ros.ros.processes import loopback_dds_env
+    from qcoinf_ros.tools.cli.launch import launch_env
 
     bare = {'PATH': '/usr/bin'}
     for env in (launch_env(bare), loopback_dds_env(bare, domain_id=7)):  # launch, demo

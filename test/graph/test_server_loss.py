@@ -39,11 +39,11 @@ def test_a_killed_decoder_is_lost_within_a_bounded_time_and_found_again(
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
-    from qcoinf_ros.codec.link_state import decode_link_state
+    from qcoinf_ros.core.codec.link_state import decode_link_state
+    from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, SENSOR
-    from qcoinf_ros.scenes.generator import make_scene
 
     states = []  # (monotonic time received, message)
     rclpy_node.create_subscription(
@@ -132,7 +132,7 @@ def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(fault,
     local mode while the robot captions alone, within 25 % of the measured delay.
     """
     if fault == 'cut':
-        from qcoinf_ros.bench.netns import netns_unavailable
+        from qcoinf_ros.tools.bench.netns import netns_unavailable
         reason = netns_unavailable()
         if reason:
             pytest.skip(f'cut: {reason}')
@@ -140,7 +140,7 @@ def test_local_mode_captions_every_frame_once_across_a_fault_and_a_return(fault,
     # one cycle on a loaded machine: the planner's prediction gets more room than the bench's
     # 25 % over ten cycles (a prediction that left the local decode out would be ~-60 %)
     proc = subprocess.run(
-        [sys.executable, '-m', 'qcoinf_ros.cli.main', 'bench', 'failover', '--fault', fault,
+        [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'bench', 'failover', '--fault', fault,
          '--cycles', '1', '--prediction-tolerance', '0.5', '--json', str(out)],
         env=ros_env, capture_output=True, text=True, timeout=300)
     print(proc.stdout)

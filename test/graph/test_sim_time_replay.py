@@ -35,7 +35,7 @@ def _replay(start_node, ros_env, rclpy_node, spin_until, sim_time: bool):
     try:
         assert spin_until(lambda: all('configured' in p.output for p in graph), timeout=120), \
             [p.output for p in graph]
-        play = [sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(BAG),
+        play = [sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(BAG),
                 '--topics', '/camera/image_raw', '--wait-for-subscribers', '30', '--delay', '1']
         player = subprocess.Popen(play + (['--clock'] if sim_time else []), env=ros_env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -58,7 +58,7 @@ def _replay(start_node, ros_env, rclpy_node, spin_until, sim_time: bool):
 
 def test_a_bag_from_long_ago_captions_every_frame_on_its_own_clock(
         start_node, ros_env, rclpy_node, spin_until):
-    from qcoinf_ros.bags import BagReader
+    from qcoinf_ros.core.bags import BagReader
 
     reader = BagReader(BAG)
     age_days = (__import__('time').time_ns() - reader.info.start_ns) / 86400e9

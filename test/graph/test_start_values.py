@@ -37,7 +37,7 @@ DRIVER = textwrap.dedent("""
     codes = []
     for i, (node, args) in enumerate(cases):
         os.write(2, f'@@case {i}\\n'.encode())
-        module = importlib.import_module(f'qcoinf_ros.nodes.{node}')
+        module = importlib.import_module(f'qcoinf_ros.ros.nodes.{node}')
         cls = next(v for k, v in vars(module).items() if k.endswith('Node')
                    and getattr(v, '__module__', '') == module.__name__)
         codes.append(run_node(cls, args=['x', '--ros-args', *args], name=node,
@@ -78,7 +78,7 @@ def hostile_values(spec) -> list[str]:
 def test_every_hostile_start_value_is_one_fatal_line_and_exit_2(ros_env):
     cases = []
     for node, base in BASE.items():
-        for spec in importlib.import_module(f'qcoinf_ros.nodes.{node}').PARAMS:
+        for spec in importlib.import_module(f'qcoinf_ros.ros.nodes.{node}').PARAMS:
             for value in hostile_values(spec):
                 # rcl keeps the first -p of a name: the base gives way to the case's own
                 kept = base if all(not a.startswith(f'{spec.name}:=') for a in base) else []

@@ -210,8 +210,8 @@ LAUNCHES = {
 @pytest.mark.parametrize('launch_file', sorted(LAUNCHES))
 def test_qcoinf_launch_stops_every_child_with_exit_0(ros_env, rclpy_node, spin_until, tmp_path,
                                                      launch_file, sig):
-    from qcoinf_ros.launching import parse_launch_file
-    from qcoinf_ros.resources import share_file
+    from qcoinf_ros.core.launching import parse_launch_file
+    from qcoinf_ros.core.resources import share_file
 
     args = list(LAUNCHES[launch_file])
     if launch_file == 'multi_agent.launch.xml':
@@ -225,7 +225,7 @@ def test_qcoinf_launch_stops_every_child_with_exit_0(ros_env, rclpy_node, spin_u
                                     dict(a.split(':=', 1) for a in args))
     names = {spec.name or spec.executable for spec in description.nodes}
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'qcoinf_ros.cli.main', 'launch', launch_file, *args],
+        [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'launch', launch_file, *args],
         env=ros_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert spin_until(lambda: names <= set(rclpy_node.get_node_names()), timeout=120)

@@ -23,7 +23,7 @@ TOLERANCE = (0.9, 1.3)
 
 
 def test_captions_cross_the_shaped_link_and_its_time_matches_the_model():
-    from qcoinf_ros.bench.link import link_plans, run_two_hosts
+    from qcoinf_ros.tools.bench.link import link_plans, run_two_hosts
 
     run = run_two_hosts(rate_bps=20e6, delay_s=0.010, loss=0.01, frames=6, warmup=2,
                         timeout=90.0)
@@ -46,7 +46,7 @@ def test_captions_cross_the_shaped_link_and_its_time_matches_the_model():
 
 
 def test_link_plans_the_deadline_leaves_b_max_only_without_the_upload():
-    from qcoinf_ros.bench.link import link_plans
+    from qcoinf_ros.tools.bench.link import link_plans
 
     t0, without, with_term = link_plans(300_000, 20e6)  # t_comm = 0.12 s
     assert without.feasible and without.bit_width == 8 and without.delay <= t0 * (1 + 1e-9)

@@ -36,7 +36,7 @@ def _echo(msg, indent: str = '') -> str:
 
 
 def _play(bag, env) -> str:
-    out = subprocess.run([sys.executable, '-m', 'qcoinf_ros.cli.bag', 'play', str(bag),
+    out = subprocess.run([sys.executable, '-m', 'qcoinf_ros.tools.cli.bag', 'play', str(bag),
                           '--wait-for-subscribers', '30', '--delay', '0.5'], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -49,9 +49,9 @@ def test_an_old_and_a_new_bag_replay_into_the_graph(ros_env, rclpy_node, spin_un
     from qcoinf_ros.ros.qos import LATCHED, reliable
 
     new_bag = tmp_path / 'new_edge_bag'
-    made = subprocess.run([sys.executable, '-m', 'qcoinf_ros.cli.make_sample_bag', str(new_bag),
-                           '--edge', 'typed'], env=ros_env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    made = subprocess.run([sys.executable, '-m', 'qcoinf_ros.tools.cli.make_sample_bag',
+                           str(new_bag), '--edge', 'typed'], env=ros_env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stdout + made.stderr
     assert 'qcoinf_ros/msg/Embedding' in made.stdout, made.stdout
     captions, plans = [], []

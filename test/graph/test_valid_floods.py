@@ -64,10 +64,10 @@ def test_bit_widths_flapping_at_200_hz_are_switched_with_bounded_lines(
     from sensor_msgs.msg import Image
     from std_msgs.msg import UInt8
 
+    from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.msg import Embedding
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.qos import reliable, SENSOR
-    from qcoinf_ros.scenes.generator import make_scene
     images = rclpy_node.create_publisher(Image, 'camera/image_raw', SENSOR)
     bits = rclpy_node.create_publisher(UInt8, 'qcoinf/bit_width', reliable(1000))
     embeddings = []
@@ -104,10 +104,10 @@ def test_a_forward_stamped_publisher_cannot_block_the_cameras_captions(
     from geometry_msgs.msg import Vector3Stamped
     from sensor_msgs.msg import Image
 
+    from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.msg import Embedding
     from qcoinf_ros.ros.image import array_to_image_msg
     from qcoinf_ros.ros.qos import reliable, SENSOR
-    from qcoinf_ros.scenes.generator import make_scene
     node = rclpy_node
     images = node.create_publisher(Image, 'camera/image_raw', SENSOR)
     forger = node.create_publisher(Embedding, 'qcoinf/embedding', reliable(2))

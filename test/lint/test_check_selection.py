@@ -4,7 +4,7 @@
 The Makefile selects by marker (``CHECK_MARKERS``), no hand-kept list. A check test runs from
 the venv and the source tree in well under a minute with the others: no ROS graph (no node
 process, no rclpy context: none of the fixtures that start one, no ``ros`` or ``netns``
-marker, nothing under ``test/graph``, ``test/nodes``, ``test/robot`` or ``test/fuzz``), no
+marker, nothing under ``test/graph``, ``test/ros/nodes``, ``test/robot`` or ``test/fuzz``), no
 colcon install space, and importing the check test modules loads no rclpy, launch or message
 package. The selection is collected by pytest itself, as ``make check`` collects it.
 """
@@ -21,7 +21,7 @@ import sys
 ROOT = Path(__file__).resolve().parents[2]
 ROS_FIXTURES = {'ros_env', 'context', 'rclpy_node', 'spin_until', 'set_params'}
 ROS_MARKERS = {'ros', 'netns', 'jetson'}
-ROS_FOLDERS = ('graph', 'nodes', 'robot', 'fuzz')
+ROS_FOLDERS = ('graph/', 'ros/nodes/', 'robot/', 'fuzz/')
 FORBIDDEN = ('rclpy', 'rosidl', 'launch', 'launch_ros', 'rosbag2_py')
 
 PLUGIN = """
@@ -74,7 +74,8 @@ def test_make_check_types_the_whole_package():
     assert config['mypy']['files'].strip() == 'qcoinf_ros'
     relaxed = [name for name in config.sections() if name.startswith('mypy-')]
     assert all('*' not in name for name in relaxed)  # a module at a time, no wildcard
-    assert not any(m.startswith(('qcoinf_ros.theory', 'qcoinf_ros.planner', 'qcoinf_ros.codec'))
+    core = ('qcoinf_ros.core.theory', 'qcoinf_ros.core.planner', 'qcoinf_ros.core.codec')
+    assert not any(m.startswith(core)
                    for name in relaxed for m in name[len('mypy-'):].split(','))
     makefile = (ROOT / 'Makefile').read_text()
     assert '$(ENV) python -m mypy --no-error-summary' in makefile
@@ -84,12 +85,12 @@ def test_the_check_selection_is_not_empty_and_needs_no_ros_graph_or_colcon(tmp_p
     items = _selection(tmp_path)
     files = {Path(i['path']).relative_to(ROOT / 'test').as_posix() for i in items}
     assert len(items) > 300 and len(files) > 25, files
-    assert 'lint/test_layering.py' in files and 'planner/test_planner_core.py' in files
+    assert 'lint/test_layering.py' in files and 'core/planner/test_planner_core.py' in files
     offenders = [f"{i['nodeid']}: {reason}" for i in items for reason in (
         *(f'marker {m}' for m in ROS_MARKERS.intersection(i['markers'])),
         *(f'fixture {f}' for f in ROS_FIXTURES.intersection(i['fixtures'])),
-        *(['in ' + i['nodeid'].split('/')[1]] if i['nodeid'].split('/')[1] in ROS_FOLDERS
-          else []))]
+        *(['in ' + i['nodeid'].split('::')[0]]
+          if i['nodeid'].split('/', 1)[1].startswith(ROS_FOLDERS) else []))]
     assert 'check' in set().union(*(i['markers'] for i in items))
     assert all('check' in i['markers'] for i in items)
     assert offenders == []

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from qcoinf_ros.cli.main import COMMANDS
+from qcoinf_ros.tools.cli.main import COMMANDS
 
 pytestmark = pytest.mark.check
 
@@ -16,12 +16,17 @@ WORD = re.compile(r'^[a-z][a-z0-9-]*(\\\|[a-z][a-z0-9-]*)*$')
 
 
 def test_the_architecture_table_names_every_package_folder_and_no_other():
+    """Each wing and each folder of a wing: ``qcoinf_ros/core/``, ``qcoinf_ros/core/lut/``..."""
     named = set()
     for row in re.findall(r'^\| (.+?) \|', ARCHITECTURE, re.MULTILINE):
-        named |= set(re.findall(r'`qcoinf_ros/([a-z_]+)/`', row))
-    folders = {p.name for p in (ROOT / 'qcoinf_ros').iterdir()
-               if p.is_dir() and not p.name.startswith(('_', '.'))}
-    assert named == folders
+        named |= set(re.findall(r'`qcoinf_ros/([a-z_]+(?:/[a-z_]+)?)/`', row))
+
+    def folders(root: Path) -> list[Path]:
+        return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(('_', '.'))]
+    wings = folders(ROOT / 'qcoinf_ros')
+    tree = {w.name for w in wings} | {f'{w.name}/{p.name}' for w in wings for p in folders(w)}
+    assert {'core', 'ros/nodes', 'tools/cli'} <= tree
+    assert named == tree
 
 
 def _documented_commands() -> list[tuple[str, ...]]:

@@ -13,11 +13,11 @@ import sys
 
 import pytest
 
-from qcoinf_ros.codec.agent_model import AgentModelInfo
-from qcoinf_ros.codec.applied import AppliedMessage
-from qcoinf_ros.codec.cost import CostMessage
-from qcoinf_ros.codec.embedding import EmbeddingMeta
-from qcoinf_ros.codec.plan import ProfileMessage
+from qcoinf_ros.core.codec.agent_model import AgentModelInfo
+from qcoinf_ros.core.codec.applied import AppliedMessage
+from qcoinf_ros.core.codec.cost import CostMessage
+from qcoinf_ros.core.codec.embedding import EmbeddingMeta
+from qcoinf_ros.core.codec.plan import ProfileMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPES = ('AgentCost', 'AppliedProfile', 'Caption', 'Embedding', 'FrequencyProfile', 'ModelInfo')
@@ -47,8 +47,8 @@ def test_the_msg_folder_holds_the_types():
     assert sorted(p.stem for p in (ROOT / 'msg').glob('*.msg')) == sorted(TYPES)
 
 
-# The JSON payloads of today's topics (qcoinf_ros/codec) -> their message's fields: every field
-# has a home (renamed where the message names the unit), so the switch loses nothing.
+# The JSON payloads of today's topics (qcoinf_ros/core/codec) -> their message's fields: every
+# field has a home (renamed where the message names the unit), so the switch loses nothing.
 RENAMED = {'f': 'f_hz', 'f_server': 'f_server_hz', 't_fixed': 't_fixed_s',
            't_plane': 't_plane_s', 'agent_latency_s': 'encode_s', 'compression': 'codec'}
 
@@ -141,6 +141,6 @@ def test_a_python_process_imports_and_round_trips_a_caption():
 def test_the_bag_tools_type_hashes_are_rosidls():
     """The typestore's RIHS01 hashes of the package's types equal share/qcoinf_ros/msg/*.json."""
     _msgs()
-    from qcoinf_ros.bags.cdr import typestore
-    from qcoinf_ros.bags.interfaces import hash_problems
+    from qcoinf_ros.core.bags.cdr import typestore
+    from qcoinf_ros.core.bags.interfaces import hash_problems
     assert hash_problems(typestore()) == []

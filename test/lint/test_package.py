@@ -29,7 +29,7 @@ def _installed_prefix():
 
 def test_every_node_file_has_an_installed_executable():
     prefix = _installed_prefix()
-    nodes = sorted(p.stem for p in (ROOT / 'qcoinf_ros' / 'nodes').glob('*.py')
+    nodes = sorted(p.stem for p in (ROOT / 'qcoinf_ros' / 'ros' / 'nodes').glob('*.py')
                    if p.stem != '__init__')
     assert nodes, 'no node modules found'
     lib = prefix / 'lib' / 'qcoinf_ros'
@@ -47,7 +47,7 @@ def test_share_files_are_installed():
 
 
 def test_cli_lists_commands_and_rejects_unknown_ones():
-    run = [sys.executable, '-m', 'qcoinf_ros.cli.main']
+    run = [sys.executable, '-m', 'qcoinf_ros.tools.cli.main']
     out = subprocess.run(run + ['--help'], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and 'demo' in out.stdout and 'bench planner' in out.stdout
     bad = subprocess.run(run + ['frobnicate'], capture_output=True, text=True, timeout=60)
@@ -57,7 +57,7 @@ def test_cli_lists_commands_and_rejects_unknown_ones():
 
 
 def test_dds_profile_command_renders_the_two_hosts_profile(tmp_path, capsys):
-    from qcoinf_ros.cli.main import main
+    from qcoinf_ros.tools.cli.main import main
     assert main(['dds-profile', '192.168.1.10', '192.168.1.20']) == 0
     text = capsys.readouterr().out
     assert '<address>192.168.1.10</address>' in text and '192.168.1.20' in text
@@ -75,8 +75,10 @@ def _package_copy(dest: Path) -> Path:
     for name in ('setup.py', 'setup.cfg', 'package.xml'):
         shutil.copy(ROOT / name, dest / name)
     shutil.copytree(ROOT / 'resource', dest / 'resource')
-    shutil.copytree(ROOT / 'qcoinf_ros' / 'lut' / 'csrc', dest / 'qcoinf_ros' / 'lut' / 'csrc')
-    for init in ('qcoinf_ros/__init__.py', 'qcoinf_ros/lut/__init__.py'):
+    shutil.copytree(ROOT / 'qcoinf_ros' / 'core' / 'lut' / 'csrc',
+                    dest / 'qcoinf_ros' / 'core' / 'lut' / 'csrc')
+    for init in ('qcoinf_ros/__init__.py', 'qcoinf_ros/core/__init__.py',
+                 'qcoinf_ros/core/lut/__init__.py'):
         shutil.copy(ROOT / init, dest / init)
     return dest
 
@@ -92,12 +94,12 @@ def test_without_a_compiler_the_package_still_builds_and_says_why(tmp_path):
     no_cc = {'CC': 'false', 'CXX': 'false', 'LDSHARED': 'false', 'LDCXXSHARED': 'false'}
     run = _setup(src, 'build_ext', '--inplace', env=no_cc)
     assert run.returncode == 0, run.stderr
-    assert 'qcoinf_ros.lut._qlut' in run.stdout + run.stderr  # the optional build was tried
-    assert not list(src.glob('qcoinf_ros/lut/_qlut*.so'))
+    assert 'qcoinf_ros.core.lut._qlut' in run.stdout + run.stderr  # the optional build was tried
+    assert not list(src.glob('qcoinf_ros/core/lut/_qlut*.so'))
 
 
 def test_the_kernel_library_builds_in_place_and_into_build_lib(tmp_path):
-    from qcoinf_ros.lut.library import KernelLibrary
+    from qcoinf_ros.core.lut.library import KernelLibrary
     import shutil
     if not (shutil.which('c++') or shutil.which('g++')):
         pytest.skip('no C++ compiler: the optional extension cannot be built here')
@@ -105,11 +107,12 @@ def test_the_kernel_library_builds_in_place_and_into_build_lib(tmp_path):
     # `colcon build --symlink-install` (setup.py develop -> build_ext --inplace)
     run = _setup(src, 'build_ext', '--inplace')
     assert run.returncode == 0, run.stderr
-    built = src / 'qcoinf_ros' / 'lut' / '_qlut.so'  # no Python ABI tag: any Python loads it
+    # no Python ABI tag: any Python loads it
+    built = src / 'qcoinf_ros' / 'core' / 'lut' / '_qlut.so'
     assert built.is_file(), run.stdout
     lib = KernelLibrary(built)
     assert lib.variant_name in lib.supported and 'scalar' in lib.supported
     # `colcon build` and `pip install` (setup.py build): the library goes with the package
     run = _setup(src, 'build', '--build-base', str(tmp_path / 'b'))
     assert run.returncode == 0, run.stderr
-    assert list((tmp_path / 'b').glob('lib*/qcoinf_ros/lut/_qlut.so')), run.stdout
+    assert list((tmp_path / 'b').glob('lib*/qcoinf_ros/core/lut/_qlut.so')), run.stdout

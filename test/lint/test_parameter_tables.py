@@ -38,7 +38,7 @@ def test_the_generated_table_is_what_the_code_declares(node):
 
 @pytest.mark.parametrize('node', NODES)
 def test_the_parameter_table_matches_the_declared_parameters(node):
-    specs = importlib.import_module(f'qcoinf_ros.nodes.{node}').PARAMS
+    specs = importlib.import_module(f'qcoinf_ros.ros.nodes.{node}').PARAMS
     section = _section(PAGE.read_text(), node)
     assert param_docs.begin_marker(node) in section  # the table sits in its node's section
     table = section[section.index('| parameter | type | default |'):]

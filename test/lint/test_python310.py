@@ -72,7 +72,7 @@ def _violations(path: Path) -> list[str]:
 
 def test_sources_are_found():
     assert len(SOURCES) > 50
-    assert ROOT / 'qcoinf_ros' / 'nodes' / 'camera_node.py' in SOURCES
+    assert ROOT / 'qcoinf_ros' / 'ros' / 'nodes' / 'camera_node.py' in SOURCES
 
 
 def test_every_source_is_python_3_10():

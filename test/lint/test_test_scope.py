@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROS_WORDS = re.compile(
     r'rclpy|\w+_msgs\.msg\b|import \w+_msgs\b|ros_env|rclpy_node|spin_until|NodeProcess|'
     r'start_node|mark\.ros|\blaunch\b|launch_ros|in_env\.sh|colcon|install/|'
-    r'qcoinf_ros\.(ros|nodes)\b|qcoinf_ros\.cli\.(bag|demo|monitor|launch|bench_)')
+    r'qcoinf_ros\.ros\b|qcoinf_ros\.tools\.cli\.(bag|demo|monitor|launch|bench_)')
 
 
 def _core_dirs() -> list[str]:
@@ -37,21 +37,27 @@ def test_the_core_test_folders_run_no_ros_code():
 
 def test_every_other_test_folder_is_one_that_touches_ros():
     core = set(_core_dirs())
-    others = sorted(p.name for p in (ROOT / 'test').iterdir()
-                    if p.is_dir() and p.name not in core and any(p.glob('*.py')))
+    tests = ROOT / 'test'
+    others = sorted(p.relative_to(tests).as_posix() for p in tests.rglob('*')
+                    if p.is_dir() and not p.relative_to(tests).parts[0] == 'data'
+                    and any(p.glob('*.py')))
+    others = [d for d in others if not any(d == c or d.startswith(c + '/') for c in core)]
+    assert {'graph', 'ros', 'ros/nodes', 'core/bags'} <= set(others)
     quiet = [d for d in others
-             if not any(ROS_WORDS.search(f.read_text()) for f in (ROOT / 'test' / d).glob('*.py'))]
+             if not any(ROS_WORDS.search(f.read_text()) for f in (tests / d).glob('*.py'))]
     assert quiet == []  # a ROS-free folder belongs in CORE_TEST_DIRS (or it runs twice)
 
 
 def test_the_pattern_sees_what_it_must():
     for text in ('import rclpy', 'from std_msgs.msg import String', 'def test(ros_env):',
                  'NodeProcess("camera_node")', '@pytest.mark.ros',
-                 'from qcoinf_ros.ros.qos import SENSOR', 'from qcoinf_ros.cli.bag import main'):
+                 'from qcoinf_ros.ros.qos import SENSOR',
+                 'from qcoinf_ros.ros.nodes import camera_node',
+                 'from qcoinf_ros.tools.cli.bag import main'):
         assert ROS_WORDS.search(text), text
-    for text in ('import torch', 'from qcoinf_ros.planner import make_solver',
+    for text in ('import torch', 'from qcoinf_ros.core.planner import make_solver',
                  'sensor_msgs/CompressedImage frames as image_transport writes them',
-                 'from qcoinf_ros.codec.cost import CostMessage', 'rosbags_typestore'):
+                 'from qcoinf_ros.core.codec.cost import CostMessage', 'rosbags_typestore'):
         assert not ROS_WORDS.search(text), text
 
 

@@ -229,7 +229,7 @@ grep -q 'torch 2\.13\.0.*numpy 1\.26\.' "$launch_log" \
 
 say 'the pure core unit tests under numpy 1.26, from the workspace'
 (cd src/qcoinf_ros && PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider \
-  test/codec/test_codec_json.py test/quant/test_quant_packing.py test/imaging/test_imaging.py \
-  test/planner/test_planner_core.py test/planner/test_planner_exact.py 2>&1 | tail -3) \
+  test/core/codec/test_codec_json.py test/core/quant/test_quant_packing.py test/core/imaging/test_imaging.py \
+  test/core/planner/test_planner_core.py test/core/planner/test_planner_exact.py 2>&1 | tail -3) \
   || { echo "robot_path: unit tests failed under numpy 1.26" >&2; exit 1; }
 say 'OK: the robot path captions'

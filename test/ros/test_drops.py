@@ -2,8 +2,8 @@
 
 import pytest
 
+from qcoinf_ros.core.validation import InputError
 from qcoinf_ros.ros.drops import DropLog, MAX_REASON_CHARS, OVERFLOW
-from qcoinf_ros.validation import InputError
 
 pytestmark = pytest.mark.check
 

@@ -29,7 +29,7 @@ LAUNCH = """<launch>
 
 
 def test_nodes_of_one_name_in_two_namespaces_are_two_entries(tmp_path, ros_env):
-    from qcoinf_ros.launching import parse_launch_file
+    from qcoinf_ros.core.launching import parse_launch_file
     from qcoinf_ros.ros.processes import LaunchedNodes
 
     path = tmp_path / 'cameras.launch.xml'

@@ -1,6 +1,0 @@
-"""
-How the embedded scene captioners are made: model, tokenizer, training, distillation, scoring.
-
-Their weights ship in ``qcoinf_ros/weights/captioner/`` and load through
-:mod:`qcoinf_ros.models.embedded`.
-"""

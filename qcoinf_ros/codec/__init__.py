@@ -1,6 +1,0 @@
-"""Wire format of the embedding the agent sends to the edge server."""
-
-from qcoinf_ros.codec.embedding import (
-    COMPRESSIONS, decode_embedding, EmbeddingMeta, encode_embedding, FORMAT)
-
-__all__ = ['COMPRESSIONS', 'decode_embedding', 'EmbeddingMeta', 'encode_embedding', 'FORMAT']

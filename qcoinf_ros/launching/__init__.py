@@ -1,8 +1,0 @@
-"""A small runner for the package's launch XML, for machines without ROS 2 ``launch``."""
-
-from qcoinf_ros.launching.xml_launch import (
-    LaunchArg, LaunchDescription, list_launch_arguments, NodeSpec, parse_launch_file,
-    SUPPORTED_TAGS, typed_parameter)
-
-__all__ = ['LaunchArg', 'LaunchDescription', 'list_launch_arguments', 'NodeSpec',
-           'parse_launch_file', 'SUPPORTED_TAGS', 'typed_parameter']
