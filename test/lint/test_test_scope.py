@@ -62,7 +62,8 @@ def test_the_pattern_sees_what_it_must():
 
 
 def test_colcon_accepts_the_scope_arguments(tmp_path):
-    """``colcon test`` parses the Makefile's ``--pytest-args`` for TEST_SCOPE=ros as pytest's.
+    """
+    ``colcon test`` parses the Makefile's ``--pytest-args`` for TEST_SCOPE=ros as pytest's.
 
     A bare ``--ignore=...`` after ``--pytest-args`` is an abbreviation of colcon's own
     ``--ignore-user-meta`` to colcon's parser, which then stops with exit code 2 before any test
