@@ -27,12 +27,13 @@ build: env ## colcon build --symlink-install
 # The fast inner loop: flake8 and pep257 on the tree, mypy on the whole package (setup.cfg
 # [mypy]), the Python 3.10 check (Humble: test/lint/test_python310.py), then the tests marked
 # `check` (pytest marker, setup.cfg): the pure core's unit tests and static checks, from the venv
-# and the source tree (no colcon build, no ROS graph: test/lint/test_check_selection.py).
+# and the source tree (no colcon build, no ROS graph: test/lint/test_check_selection.py); the
+# install space is left out (QCOINF_NO_INSTALL=1), so it runs here as on a fresh clone.
 CHECK_MARKERS := check and not ros
 
 check: ## flake8 + pep257, mypy on the package, the tests marked check, from the venv (no build)
 	@scripts/setup_env.sh
-	@start=$$(date +%s); export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; \
+	@start=$$(date +%s); export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 QCOINF_NO_INSTALL=1; \
 	$(ENV) python -m mypy --no-error-summary & types=$$!; \
 	$(ENV) python -m flake8 --max-line-length 99 qcoinf_ros test scripts launch setup.py && \
 	wait $$types && \

@@ -216,7 +216,7 @@ def _files(pattern):
 # entry points install the stop request before importing the node (qcoinf_ros/ros/entry.py).
 NODES = {name: f'qcoinf_ros.ros.entry:{name}' for name in (
     'agent_encoder_node', 'camera_node', 'edge_decoder_node', 'frequency_actuator_node',
-    'monitor_node', 'planner_node', 'scenario_node')}
+    'foxglove_node', 'monitor_node', 'planner_node', 'scenario_node')}
 
 setup(
     name=package_name,

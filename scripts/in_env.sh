@@ -24,14 +24,16 @@ if [ -z "${ROS_DISTRO:-}" ]; then
     export ROS_DISTRO QCOINF_ROS_WHEELS=1
   fi
 fi
-if [ -f "$root/install/setup.bash" ]; then
+# QCOINF_NO_INSTALL=1 leaves the install space out (make check: as on a fresh clone, before any
+# colcon build; the generated messages, qcoinf_ros.msg, exist only there).
+if [ "${QCOINF_NO_INSTALL:-0}" != 1 ] && [ -f "$root/install/setup.bash" ]; then
   set +u
   # shellcheck disable=SC1091
   source "$root/install/setup.bash"
 fi
 
 # The package's executables (`qcoinf` and the nodes), as `ros2 run qcoinf_ros <exe>` would find.
-if [ -d "$root/install/qcoinf_ros/lib/qcoinf_ros" ]; then
+if [ "${QCOINF_NO_INSTALL:-0}" != 1 ] && [ -d "$root/install/qcoinf_ros/lib/qcoinf_ros" ]; then
   export PATH="$root/install/qcoinf_ros/lib/qcoinf_ros:$PATH"
 fi
 

@@ -17,7 +17,8 @@ from qcoinf_ros.ros.stop import STOP
 
 #: The package's node executables (each ``qcoinf_ros.ros.nodes.<name>`` has a ``main()``).
 NODE_EXECUTABLES = ('agent_encoder_node', 'camera_node', 'edge_decoder_node',
-                    'frequency_actuator_node', 'monitor_node', 'planner_node', 'scenario_node')
+                    'foxglove_node', 'frequency_actuator_node', 'monitor_node', 'planner_node',
+                    'scenario_node')
 
 
 def run(executable: str) -> int:

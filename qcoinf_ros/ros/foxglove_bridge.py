@@ -13,6 +13,7 @@ first of each class logged, :class:`~qcoinf_ros.ros.drops.DropLog`); the bridge 
 from __future__ import annotations
 
 import importlib
+from typing import Callable
 
 from qcoinf_ros.core.validation import drop_class_of
 from qcoinf_ros.core.viewing import GraphModel, SOURCE_TOPICS
@@ -59,10 +60,14 @@ class FoxgloveBridge:
 
     ``image``: ``'raw'`` (``camera/image_raw``), ``'compressed'`` (``.../compressed``; the
     camera node encodes jpeg only while someone subscribes) or ``'none'``.
+
+    ``resolve``: the full name of a source topic (default: :func:`resolve` in ``namespace``);
+    a node passes its ``resolve_topic_name``, which also applies its remapping rules.
     """
 
     def __init__(self, node, channels, namespace: str = '', image: str = 'raw',
-                 model: GraphModel | None = None):
+                 model: GraphModel | None = None,
+                 resolve_name: Callable[[str], str] | None = None):
         if image not in ('raw', 'compressed', 'none'):
             raise ValueError(f"image must be 'raw', 'compressed' or 'none', got {image!r}")
         self.node, self.channels = node, channels
@@ -70,7 +75,8 @@ class FoxgloveBridge:
         self.drops = DropLog(node.get_logger())
         skip = {'raw': {'compressed_image'}, 'compressed': {'image'},
                 'none': {'image', 'compressed_image'}}[image]
-        self.pending = {resolve(namespace, topic): kind for topic, kind in SOURCE_TOPICS.items()
+        full_name = resolve_name or (lambda topic: resolve(namespace, topic))
+        self.pending = {full_name(topic): kind for topic, kind in SOURCE_TOPICS.items()
                         if kind not in skip}
         self.subscriptions: dict[str, list] = {}
         self.types: dict[str, str] = {}

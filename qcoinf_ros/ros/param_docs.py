@@ -18,7 +18,7 @@ from qcoinf_ros.ros.params import ParamSpec
 
 #: The nodes with a parameter table, in the page's order.
 NODES = ('scenario_node', 'agent_encoder_node', 'edge_decoder_node', 'planner_node',
-         'frequency_actuator_node', 'monitor_node', 'camera_node')
+         'frequency_actuator_node', 'monitor_node', 'camera_node', 'foxglove_node')
 #: How the tables are regenerated (said by the page's markers and by the test).
 COMMAND = 'make docs'
 HEADER = '| parameter | type | default | range | meaning |\n|---|---|---|---|---|\n'

@@ -147,3 +147,64 @@ def test_bridge_stops_cleanly_on_sigint(live_view):
     assert bridge.returncode == 0, out
     assert 'qcoinf foxglove: stopped after' in out and 'Traceback' not in out
     assert 'qcoinf/caption' in out.rsplit('subscribed:', 1)[1]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_launch_foxglove_true_starts_the_node_with_the_launch_remapping():
+    """
+    ``foxglove:=true`` adds ``foxglove_node`` to the launched graph, on the port asked.
+
+    The frames travel on a camera driver's absolute topic (``image_topic:=/front/image_raw``):
+    the node reads them where the launch file's remapping sends the agent, so the Node client
+    receives frames and a caption; SIGINT at the end exits every node 0 (the server closed).
+    """
+    from qcoinf_ros.core.launching import parse_launch_file
+    from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env, wait_for
+
+    reason = _web_missing()
+    if reason:
+        pytest.skip(reason)
+    env = loopback_dds_env(domain_id=int(os.environ.get('QCOINF_TEST_DOMAIN', '0'))
+                           or (os.getpid() % 90) + 6)
+    port = _free_port()
+    off = parse_launch_file(ROOT / 'launch' / 'coinference.launch.xml', {'model': 'tiny'})
+    assert 'foxglove_node' not in [n.executable for n in off.nodes]  # off by default
+    description = parse_launch_file(
+        ROOT / 'launch' / 'coinference.launch.xml',
+        {'model': 'tiny', 'scenario': 'true', 'foxglove': 'true', 'foxglove_port': str(port),
+         'image_topic': '/front/image_raw'})
+    assert [n.executable for n in description.nodes].count('foxglove_node') == 1
+    with LaunchedNodes(description, env=env) as graph:
+        assert wait_for(lambda: 'ws://' in graph['foxglove_node'].output
+                        or graph['foxglove_node'].returncode is not None, 60)
+        out = subprocess.run(['node', 'ws_client.mjs', f'ws://127.0.0.1:{port}', '--timeout',
+                              '90', '--frames', '1'],
+                             cwd=WEB, capture_output=True, text=True, timeout=120)
+        log = graph['foxglove_node'].output
+        codes = graph.stop()
+    assert out.stdout.strip(), out.stderr + log
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0 and result['complete'], (result, log)
+    assert result['latest']['/qcoinf/caption']['text'].strip()
+    assert result['latest']['/camera/image_raw']['width'] > 0
+    assert f'ws://127.0.0.1:{port}' in log
+    assert codes['foxglove_node'] == 0, log
+
+
+def test_foxglove_node_on_a_port_in_use_exits_2_with_the_reason(start_node):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = start_node('foxglove_node', ['-p', f'port:={port}'])
+        code = proc.wait(60)
+    assert code == 2, proc.output
+    assert f'cannot listen on 127.0.0.1:{port}' in proc.output
+    assert 'Traceback' not in proc.output

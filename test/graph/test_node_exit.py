@@ -12,7 +12,13 @@ NODES = {
     'agent_encoder_node': MODEL, 'edge_decoder_node': MODEL, 'planner_node': [],
     'monitor_node': [], 'frequency_actuator_node': [], 'scenario_node': [],
     'camera_node': ['-p', 'source:=scenes', '-p', 'scene_count:=2'],
+    'foxglove_node': ['-p', 'port:=0'],
 }
+
+
+def test_every_node_executable_is_here():
+    from qcoinf_ros.ros.entry import NODE_EXECUTABLES
+    assert sorted(NODES) == sorted(NODE_EXECUTABLES)
 
 
 def test_every_node_exits_cleanly_on_sigint(start_node, rclpy_node, spin_until):

@@ -12,7 +12,7 @@ from qcoinf_ros.ros import param_docs  # noqa: E402 - needs rclpy (ParamSpec's d
 
 PAGE = Path(__file__).resolve().parents[2] / 'docs' / 'parameters.md'
 NODES = ['scenario_node', 'agent_encoder_node', 'edge_decoder_node', 'planner_node',
-         'frequency_actuator_node', 'monitor_node', 'camera_node']
+         'frequency_actuator_node', 'monitor_node', 'camera_node', 'foxglove_node']
 
 
 def _section(text: str, node: str) -> str:

@@ -83,6 +83,7 @@ def test_root_graph_files_key_each_node_by_its_absolute_root_name():
             assert set(entry) == {'ros__parameters'}, (name, key)
 
 
+@pytest.mark.ros  # the node modules import the package's messages: built by colcon (make test)
 def test_sections_name_only_parameters_their_node_declares():
     for name in (*ROOT_GRAPH_FILES, 'fleet.yaml'):
         for key, entry in _document(name).items():
