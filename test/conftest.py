@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 import random
@@ -201,14 +202,8 @@ def cpu_tree():
     return _make_cpu_tree
 
 
-@pytest.fixture
-def ros_env():
-    """
-    Environment for child node processes: loopback DDS on a domain of this test's own.
-
-    Also applied to this process (restored afterwards) so an in-test rclpy context joins the
-    same domain. Domain ids are drawn per test to keep concurrent runs apart.
-    """
+@contextlib.contextmanager
+def _dds_environment():
     from qcoinf_ros.ros.processes import loopback_dds_env
 
     domain = random.SystemRandom().randint(1, 100)
@@ -222,10 +217,30 @@ def ros_env():
         os.environ.update(saved)
 
 
+@pytest.fixture
+def ros_env():
+    """
+    Environment for child node processes: loopback DDS on a domain of this test's own.
+
+    Also applied to this process (restored afterwards) so an in-test rclpy context joins the
+    same domain. Domain ids are drawn per test to keep concurrent runs apart.
+    """
+    with _dds_environment() as env:
+        yield env
+
+
+@pytest.fixture(scope='module')
+def module_ros_env():
+    """:func:`ros_env` for a module-scoped fixture (a graph several tests of a module share)."""
+    with _dds_environment() as env:
+        yield env
+
+
 # -- The graph-test harness -------------------------------------------------------------------
 # One way for every test under test/graph and test/ros/nodes (and any test that talks to nodes):
 #
-#   ros_env        the DDS environment of a domain of the test's own (node processes and this one)
+#   ros_env        the DDS environment of a domain of the test's own (node processes and this one);
+#                  module_ros_env: the same for a module-scoped fixture
 #   context        the test's rclpy context; nodes under test built in this process use it
 #   rclpy_node     the test's own node (in ``context``): publishers, subscriptions, clients
 #   spin_until     spin_until(predicate, timeout) -> bool: every wait, bounded; spins the test node

@@ -57,21 +57,17 @@ def _changed(board, proc, publisher, spin_until, found):
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_writes_the_clocks_back(board, rclpy_node, spin_until, sig):
+def test_a_stop_writes_the_clocks_back(board, rclpy_node, spin_until, start_node, sig):
     from qcoinf_ros.ros.messages import FrequencyProfile
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     found = board.read()
     publisher = rclpy_node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED)
-    proc = NodeProcess('frequency_actuator_node', board.params, env=board.env)
-    try:
-        _changed(board, proc, publisher, spin_until, found)
-        assert board.record.exists()
-        proc.send(sig)
-        assert proc.wait(30) == 0, proc.output
-    finally:
-        proc.stop()
+    proc = start_node('frequency_actuator_node', board.params, env=board.env)
+    _changed(board, proc, publisher, spin_until, found)
+    assert board.record.exists()
+    proc.send(sig)
+    assert proc.wait(30) == 0, proc.output
     print(f'{board.kind} {signal.Signals(sig).name}: found {found}, after the stop '
           f'{board.read()}')
     assert board.read() == found, proc.output
@@ -80,30 +76,23 @@ def test_a_stop_writes_the_clocks_back(board, rclpy_node, spin_until, sig):
     assert 'Traceback' not in proc.output, proc.output
 
 
-def test_after_sigkill_the_next_start_restores_first(board, rclpy_node, spin_until):
+def test_after_sigkill_the_next_start_restores_first(board, rclpy_node, spin_until, start_node):
     from qcoinf_ros.ros.messages import FrequencyProfile
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED
 
     found = board.read()
     publisher = rclpy_node.create_publisher(FrequencyProfile, 'qcoinf/frequency_profile', LATCHED)
-    proc = NodeProcess('frequency_actuator_node', board.params, env=board.env)
-    try:
-        _changed(board, proc, publisher, spin_until, found)
-        proc.send(signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        proc.stop()
+    proc = start_node('frequency_actuator_node', board.params, env=board.env)
+    _changed(board, proc, publisher, spin_until, found)
+    proc.send(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
     assert board.read() != found and board.record.exists()  # nothing could run
     rclpy_node.destroy_publisher(publisher)  # the restarted node must not get a profile
-    again = NodeProcess('frequency_actuator_node', board.params, env=board.env)
-    try:
-        assert spin_until(lambda: 'did not restore: restored' in again.output,
-                          timeout=60), again.output
-        assert board.read() == found, again.output
-        again.send(signal.SIGINT)
-        assert again.wait(30) == 0, again.output
-    finally:
-        again.stop()
+    again = start_node('frequency_actuator_node', board.params, env=board.env)
+    assert spin_until(lambda: 'did not restore: restored' in again.output,
+                      timeout=60), again.output
+    assert board.read() == found, again.output
+    again.send(signal.SIGINT)
+    assert again.wait(30) == 0, again.output
     print(f'{board.kind} SIGKILL then restart: found {found}, after {board.read()}')
     assert board.read() == found and not board.record.exists()

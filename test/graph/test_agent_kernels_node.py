@@ -89,40 +89,34 @@ def test_agent_kernel_choices_and_the_potlog_path(start_node, spin_until, costs,
 
 
 def test_without_the_library_auto_runs_the_reference_path_and_says_why(
-        ros_env, spin_until, costs, tmp_path):
-    from qcoinf_ros.ros.processes import NodeProcess
-
+        ros_env, spin_until, start_node, costs, tmp_path):
     env = {**ros_env, 'QCOINF_LUT_LIBRARY': str(tmp_path / 'missing' / '_qlut.so')}
-    with NodeProcess('agent_encoder_node', TINY, env=env) as agent:
+    with start_node('agent_encoder_node', TINY, env=env) as agent:
         assert spin_until(lambda: costs['agent'], timeout=90), agent.output
         assert costs['agent'][-1].kernel == 'reference'
         assert 'the kernel library is unavailable' in agent.output
         assert '[WARN]' in agent.output
     # asking for a library kernel explicitly is an error: configure fails with the reason
-    agent = NodeProcess('agent_encoder_node', TINY + ['-p', 'kernel:=qint8'], env=env)
-    try:
-        assert agent.wait(timeout=90) == 2, agent.output
-        assert 'kernel "qint8" requested but' in agent.output
-    finally:
-        agent.stop()
+    agent = start_node('agent_encoder_node', TINY + ['-p', 'kernel:=qint8'], env=env)
+    assert agent.wait(timeout=90) == 2, agent.output
+    assert 'kernel "qint8" requested but' in agent.output
 
 
 def test_calibration_never_publishes_no_cost_and_the_decoder_publishes_its_own(
-        start_node, ros_env, rclpy_node, spin_until, costs, tmp_path):
+        start_node, rclpy_node, spin_until, costs, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
 
     from qcoinf_ros.core.status_names import AGENT_ENCODER, status_task
-    from qcoinf_ros.ros.processes import NodeProcess
 
     status = []  # the agent's diagnostics: published after configuration, cost keys if any
     rclpy_node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: status.extend(
         s for s in m.status if status_task(s.name) == AGENT_ENCODER), 10)
 
     with start_node('agent_encoder_node', TINY + ['-p', 'calibrate:=never']) as a, \
-            NodeProcess('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',
-                                              '-p', 'model:=tiny', '-p',
-                                              f'cost_cache_dir:={tmp_path}'],  # measured here
-                        env=ros_env) as decoder:
+            start_node('edge_decoder_node', ['-p', 'max_new_tokens:=8', '-p', 'threads:=1',
+                                             '-p', 'model:=tiny', '-p',
+                                             f'cost_cache_dir:={tmp_path}'],  # measured here
+                       ) as decoder:
         assert spin_until(lambda: costs['server'], timeout=90), decoder.output
         server = costs['server'][-1]
         assert server.part == 'server' and server.max_new_tokens == 8 and server.seconds[0] > 0

@@ -94,11 +94,9 @@ def _plan(profile) -> dict:
                 'f', 'f_server', 'predicted_delay_s', 'predicted_energy_j')}}
 
 
-def _replay(observer, spin_until, env, procs_output) -> dict:
-    from qcoinf_ros.ros.processes import NodeProcess
-
+def _replay(observer, spin_until, start_node, env, procs_output) -> dict:
     observer.reset()
-    with NodeProcess('planner_node', PLANNER, env=env) as planner:
+    with start_node('planner_node', PLANNER) as planner:
         assert spin_until(lambda: 'agent model lambda' in planner.output, timeout=60), \
             planner.output + procs_output()
         assert observer.settle(spin_until), planner.output + procs_output()
@@ -120,30 +118,23 @@ def _replay(observer, spin_until, env, procs_output) -> dict:
 
 
 def test_replaying_the_sample_bag_gives_the_same_captions_and_plans(ros_env, rclpy_node,
-                                                                    spin_until):
-    from qcoinf_ros.ros.processes import NodeProcess
-
+                                                                    spin_until, start_node):
     model = 'model:=tiny'
     # the reference kernels (exact dequantized weights): the expected captions, down to b = 1,
     # do not depend on whether this machine built the lookup-table kernels
     # the bag is replayed twice with its recorded stamps (no --clock): accept any age
     decoder = ['-p', model, '-p', 'threads:=1', '-p', 'max_stamp_age:=0.0']
-    graph = [NodeProcess('edge_decoder_node', decoder, env=ros_env),
-             NodeProcess('agent_encoder_node', ['-p', model, '-p', 'b_max:=8',
-                                                '-p', 'threads:=1', '-p', 'kernel:=reference',
-                                                '-p', 'max_stamp_age:=0.0'],  # local mode too
-                         env=ros_env)]
+    graph = [start_node('edge_decoder_node', decoder),
+             start_node('agent_encoder_node', ['-p', model, '-p', 'b_max:=8',
+                                               '-p', 'threads:=1', '-p', 'kernel:=reference',
+                                               '-p', 'max_stamp_age:=0.0'])]  # local mode too
     observer = Observer(rclpy_node)
 
     def output():
         return '\n'.join(f'--- {p.name}\n{p.output}' for p in graph)
 
-    try:
-        runs = [_replay(observer, spin_until, ros_env, output) for _ in range(2)]
-        assert all(p.returncode is None for p in graph), output()
-    finally:
-        for proc in reversed(graph):
-            proc.stop()
+    runs = [_replay(observer, spin_until, start_node, ros_env, output) for _ in range(2)]
+    assert all(p.returncode is None for p in graph), output()
     first, second = runs
     assert len(first['frames']) == 10 and all(f['caption'] is not None and f['bit_width']
                                               for f in first['frames']), first

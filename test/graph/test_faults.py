@@ -114,11 +114,11 @@ def _bag_messages(path: Path, topic: str, msg_class) -> list:
 
 
 # -- (1) + (4): the edge decoder is killed and restarted during a recording -----------------------
-def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_until, tmp_path):
+def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_until, start_node,
+                                                    tmp_path):
     from geometry_msgs.msg import Vector3Stamped
 
     from qcoinf_ros.msg import Caption
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.tools.cli import bag as bag_cli
 
     bench = Bench(rclpy_node, spin_until)
@@ -128,8 +128,8 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
         [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'bag', 'record', str(bag),
          'qcoinf/caption', 'qcoinf/latency', '--discovery-period', '0.2'],
         env=ros_env, stdout=record_log, stderr=subprocess.STDOUT, start_new_session=True)
-    decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder')
-    agent = NodeProcess('agent_encoder_node', NODE, env=ros_env, name='agent')
+    decoder = start_node('edge_decoder_node', DECODER, name='decoder')
+    agent = start_node('agent_encoder_node', NODE, name='agent')
     procs = [decoder, agent]
     try:
         recording = (tmp_path / 'record.log').read_text
@@ -157,7 +157,7 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
         assert agent.returncode is None, _log(*procs)
         killed_at = len(bench.latency)
 
-        decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder again')
+        decoder = start_node('edge_decoder_node', DECODER, name='decoder again')
         procs.append(decoder)
         assert bench.spin_until(lambda: len(bench.latency) >= killed_at + 3), _log(*procs)
         bench.stop_frames()
@@ -170,7 +170,7 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
             recorder.kill()
             recorder.wait(timeout=10)
         record_log.close()
-        for proc in reversed(procs):
+        for proc in reversed(procs):  # before the bag is read (start_node's teardown: again)
             proc.stop()
 
     # every caption belongs to a frame that was sent; the restarted decoder captions the same
@@ -191,68 +191,59 @@ def test_decoder_crash_and_restart_with_a_recording(ros_env, rclpy_node, spin_un
 
 # -- (2): the planner is killed; the agent keeps its bit-width until a new plan; the agent is
 # killed: restarted, it takes the latched plan --------------------------------------------------
-def test_planner_crash_agent_keeps_its_bit_width_until_a_new_plan(ros_env, rclpy_node,
-                                                                  spin_until):
-    from qcoinf_ros.ros.processes import NodeProcess
-
+def test_planner_crash_agent_keeps_its_bit_width_until_a_new_plan(rclpy_node, spin_until,
+                                                                  start_node):
     bench = Bench(rclpy_node, spin_until)
     plan = ['-p', 'preset:=paper', '-p', 'b_max:=8', '-p', 'cost_model:=nominal']
-    agent = NodeProcess('agent_encoder_node', NODE + ['-p', 'b_max:=8',
-                                                      '-p', 'initial_bit_width:=3'],
-                        env=ros_env, name='agent')
-    planner = NodeProcess('planner_node', plan + ['-p', 'e0_full:=2.0'], env=ros_env,
-                          name='planner')
+    agent = start_node('agent_encoder_node', NODE + ['-p', 'b_max:=8',
+                                                     '-p', 'initial_bit_width:=3'], name='agent')
+    planner = start_node('planner_node', plan + ['-p', 'e0_full:=2.0'], name='planner')
     procs = [agent, planner]
-    try:
-        assert bench.spin_until(lambda: bench.images.get_subscription_count() >= 1), \
-            _log(*procs)
-        bench.start_frames()
-        assert bench.spin_until(lambda: bench.plan and bench.bits and
-                                bench.bits[-1] == bench.plan[-1] != 3), _log(*procs)
-        first = bench.plan[-1]
+    assert bench.spin_until(lambda: bench.images.get_subscription_count() >= 1), \
+        _log(*procs)
+    bench.start_frames()
+    assert bench.spin_until(lambda: bench.plan and bench.bits and
+                            bench.bits[-1] == bench.plan[-1] != 3), _log(*procs)
+    first = bench.plan[-1]
 
-        planner.send(signal.SIGKILL)
-        assert planner.wait(timeout=10) == -signal.SIGKILL
-        before = len(bench.bits)
-        assert bench.spin_until(lambda: len(bench.bits) >= before + 6), _log(*procs)
-        assert set(bench.bits[before:]) == {first}, bench.bits[before:]
-        assert agent.returncode is None, _log(*procs)
+    planner.send(signal.SIGKILL)
+    assert planner.wait(timeout=10) == -signal.SIGKILL
+    before = len(bench.bits)
+    assert bench.spin_until(lambda: len(bench.bits) >= before + 6), _log(*procs)
+    assert set(bench.bits[before:]) == {first}, bench.bits[before:]
+    assert agent.returncode is None, _log(*procs)
 
-        # a new planner with a tight energy budget plans a lower bit-width: the agent follows
-        plans = len(bench.plan)
-        planner = NodeProcess('planner_node', plan + ['-p', 'e0_full:=0.2'], env=ros_env,
-                              name='planner again')
-        procs.append(planner)
-        assert bench.spin_until(lambda: len(bench.plan) > plans and
-                                bench.plan[-1] != first), _log(*procs)
-        second = bench.plan[-1]
-        assert second < first
-        assert bench.spin_until(lambda: bench.bits[-1] == second), _log(*procs)
-        assert agent.returncode is None and planner.returncode is None, _log(*procs)
+    # a new planner with a tight energy budget plans a lower bit-width: the agent follows
+    plans = len(bench.plan)
+    planner = start_node('planner_node', plan + ['-p', 'e0_full:=0.2'], name='planner again')
+    procs.append(planner)
+    assert bench.spin_until(lambda: len(bench.plan) > plans and
+                            bench.plan[-1] != first), _log(*procs)
+    second = bench.plan[-1]
+    assert second < first
+    assert bench.spin_until(lambda: bench.bits[-1] == second), _log(*procs)
+    assert agent.returncode is None and planner.returncode is None, _log(*procs)
 
-        # the agent crashes and restarts (initial_bit_width 3): it re-receives the latched plan.
-        # Once the planner knows the agent's lambda, the restarted agent (same model, same
-        # lambda) makes it publish nothing new: the plan can only come from the history
-        assert bench.spin_until(lambda: 'agent model lambda' in planner.output), _log(*procs)
-        agent.send(signal.SIGKILL)
-        assert agent.wait(timeout=10) == -signal.SIGKILL
-        before, plans = len(bench.bits), len(bench.plan)
-        agent = NodeProcess('agent_encoder_node', NODE + ['-p', 'b_max:=8',
-                                                          '-p', 'initial_bit_width:=3'],
-                            env=ros_env, name='agent again')
-        procs.append(agent)
-        assert bench.spin_until(lambda: len(bench.bits) >= before + 3 and
-                                bench.bits[-1] == second), (bench.bits[before:], _log(*procs))
-        assert len(bench.plan) == plans and planner.returncode is None, _log(*procs)
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+    # the agent crashes and restarts (initial_bit_width 3): it re-receives the latched plan.
+    # Once the planner knows the agent's lambda, the restarted agent (same model, same
+    # lambda) makes it publish nothing new: the plan can only come from the history
+    assert bench.spin_until(lambda: 'agent model lambda' in planner.output), _log(*procs)
+    agent.send(signal.SIGKILL)
+    assert agent.wait(timeout=10) == -signal.SIGKILL
+    before, plans = len(bench.bits), len(bench.plan)
+    agent = start_node('agent_encoder_node', NODE + ['-p', 'b_max:=8',
+                                                     '-p', 'initial_bit_width:=3'],
+                       name='agent again')
+    procs.append(agent)
+    assert bench.spin_until(lambda: len(bench.bits) >= before + 3 and
+                            bench.bits[-1] == second), (bench.bits[before:], _log(*procs))
+    assert len(bench.plan) == plans and planner.returncode is None, _log(*procs)
 
 
 # -- (3): the robot-server link drops for a few seconds -------------------------------------------
 @pytest.mark.parametrize('fault', ['link_down', 'server_frozen'])
 def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, spin_until,
-                                                         tmp_path, fault):
+                                                         start_node, tmp_path, fault):
     """
     Frames keep coming on the robot while the server is out of reach for a few seconds.
 
@@ -264,11 +255,10 @@ def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, sp
     afterwards (the embedding queues are reliable KEEP_LAST depth 2 on both sides: no backlog
     piles up, and nothing is replayed late in bulk).
     """
-    from qcoinf_ros.ros.processes import NodeProcess
     outage = 3.0
     link = None
     if fault == 'link_down':
-        from qcoinf_ros.tools.bench.netns import HostLink, NetnsNodeProcess, netns_unavailable
+        from qcoinf_ros.tools.bench.netns import HostLink, netns_unavailable
         link = None if netns_unavailable() else HostLink(tmp_path)
         if link is None:
             pytest.skip('link_down: needs root and `ip netns` (network namespaces)')
@@ -279,17 +269,17 @@ def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, sp
         assert 'udp' in Path(robot_env['FASTDDS_DEFAULT_PROFILES_FILE']).read_text()
 
         def robot(exe, args, name):
-            return NetnsNodeProcess(link.prefix, exe, args, env=robot_env, name=name)
+            return start_node(exe, args, env=robot_env, name=name, prefix=link.prefix)
     else:  # no namespaces here: the server stops answering (frozen process) instead
         robot_env = server_env = ros_env
 
         def robot(exe, args, name):
-            return NodeProcess(exe, args, env=robot_env, name=name)
+            return start_node(exe, args, name=name)
     # this process's view is on the server side (shared memory / loopback), like the decoder
     bench = Bench(rclpy_node, spin_until)
     procs = []
     try:
-        procs.append(NodeProcess('edge_decoder_node', DECODER, env=server_env, name='decoder'))
+        procs.append(start_node('edge_decoder_node', DECODER, env=server_env, name='decoder'))
         procs.append(robot('agent_encoder_node', NODE, 'agent'))
         procs.append(robot('camera_node', camera, 'camera'))
         decoder = procs[0]
@@ -311,7 +301,7 @@ def test_link_loss_no_crash_bounded_backlog_and_recovery(ros_env, rclpy_node, sp
                                             for m in bench.latency) >= 3), _log(*procs)
         assert all(p.returncode is None for p in procs), _log(*procs)
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs):  # before the link goes (start_node's teardown: again)
             proc.stop()
         if link is not None:
             link.close()

@@ -42,16 +42,15 @@ def _web_missing() -> str | None:
 
 
 @pytest.fixture(scope='module')
-def live_view(tmp_path_factory):
+def live_view(module_ros_env):
     """Run the graph and ``qcoinf foxglove`` on a free port; yield ``(url, bridge process)``."""
     from qcoinf_ros.core.launching import parse_launch_file
-    from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env
+    from qcoinf_ros.ros.processes import LaunchedNodes
 
     reason = _web_missing()
     if reason:
         pytest.skip(reason)
-    env = loopback_dds_env(domain_id=int(os.environ.get('QCOINF_TEST_DOMAIN', '0'))
-                           or (os.getpid() % 90) + 5)
+    env = module_ros_env
     description = parse_launch_file(ROOT / 'launch' / 'coinference.launch.xml',
                                     {'model': 'tiny', 'scenario': 'true'})
     bridge = subprocess.Popen(
@@ -156,7 +155,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_launch_foxglove_true_starts_the_node_with_the_launch_remapping():
+def test_launch_foxglove_true_starts_the_node_with_the_launch_remapping(ros_env):
     """
     ``foxglove:=true`` adds ``foxglove_node`` to the launched graph, on the port asked.
 
@@ -165,13 +164,11 @@ def test_launch_foxglove_true_starts_the_node_with_the_launch_remapping():
     receives frames and a caption; SIGINT at the end exits every node 0 (the server closed).
     """
     from qcoinf_ros.core.launching import parse_launch_file
-    from qcoinf_ros.ros.processes import LaunchedNodes, loopback_dds_env, wait_for
+    from qcoinf_ros.ros.processes import LaunchedNodes, wait_for
 
     reason = _web_missing()
     if reason:
         pytest.skip(reason)
-    env = loopback_dds_env(domain_id=int(os.environ.get('QCOINF_TEST_DOMAIN', '0'))
-                           or (os.getpid() % 90) + 6)
     port = _free_port()
     off = parse_launch_file(ROOT / 'launch' / 'coinference.launch.xml', {'model': 'tiny'})
     assert 'foxglove_node' not in [n.executable for n in off.nodes]  # off by default
@@ -180,7 +177,7 @@ def test_launch_foxglove_true_starts_the_node_with_the_launch_remapping():
         {'model': 'tiny', 'scenario': 'true', 'foxglove': 'true', 'foxglove_port': str(port),
          'image_topic': '/front/image_raw'})
     assert [n.executable for n in description.nodes].count('foxglove_node') == 1
-    with LaunchedNodes(description, env=env) as graph:
+    with LaunchedNodes(description, env=ros_env) as graph:
         assert wait_for(lambda: 'ws://' in graph['foxglove_node'].output
                         or graph['foxglove_node'].returncode is not None, 60)
         out = subprocess.run(['node', 'ws_client.mjs', f'ws://127.0.0.1:{port}', '--timeout',

@@ -61,10 +61,8 @@ class _Client:
 
 
 def test_ros2_param_load_of_demo_yaml_into_a_running_scenario_node(
-        ros_env, rclpy_node, spin_until):
+        rclpy_node, spin_until, start_node):
     from rclpy.parameter import parameter_dict_from_yaml_file
-
-    from qcoinf_ros.ros.processes import NodeProcess
 
     sections = _sections('demo.yaml')
     own = sections['scenario_node']
@@ -76,48 +74,44 @@ def test_ros2_param_load_of_demo_yaml_into_a_running_scenario_node(
     args = [a for k, v in start.items()
             for a in ('-p', f'{k}:=' + (str(v) if not isinstance(v, list) else
                                         '[' + ', '.join(map(str, v)) + ']'))]
-    proc = NodeProcess('scenario_node', args, env=ros_env)
-    try:
-        client = _Client(rclpy_node, spin_until, '/scenario_node', proc)
-        assert client.values(list(start)) == start
-        path = str(CONFIG / 'demo.yaml')
-        # what ros2param's load does: client.load_parameter_file(file, use_wildcard)
-        results = client.call(lambda: client.client.load_parameter_file(path, True)).results
-        got = client.values(list(own))
-        sent = parameter_dict_from_yaml_file(path, True, target_nodes=['/scenario_node'])
-        try:  # Jazzy's load_parameter_file reads the file so, with no target node
-            parameter_dict_from_yaml_file(path, True)
-            targeted = False
-        except RuntimeError:  # Kilted's reads no section without one: it names the node's
-            targeted = True
-        if targeted:
-            assert len(results) == len(sent) == len(own)
-            assert all(r.successful for r in results), [r.reason for r in results]
-            assert all(_same(got[k], v) for k, v in own.items()), (got, own)
-        else:  # Jazzy: every section, merged
-            merged = {}
-            for values in sections.values():
-                merged.update(values)
-            assert len(results) == len(merged)
-            assert sum(r.successful for r in results) == len(own), [r.reason for r in results]
-            for name, value in own.items():
-                others = [v[name] for n, v in sections.items() if n != 'scenario_node' and
-                          name in v]
-                assert any(_same(got[name], v) for v in [value, *others]), (name, got[name])
-                if not others:
-                    assert _same(got[name], value), (name, got[name], value)
-            assert {'rate_hz', 'frame_id'} <= {
-                name for name in own
-                if any(name in v for n, v in sections.items() if n != 'scenario_node')}
-        assert proc.returncode is None, proc.output
-    finally:
-        proc.stop()
+    proc = start_node('scenario_node', args)
+    client = _Client(rclpy_node, spin_until, '/scenario_node', proc)
+    assert client.values(list(start)) == start
+    path = str(CONFIG / 'demo.yaml')
+    # what ros2param's load does: client.load_parameter_file(file, use_wildcard)
+    results = client.call(lambda: client.client.load_parameter_file(path, True)).results
+    got = client.values(list(own))
+    sent = parameter_dict_from_yaml_file(path, True, target_nodes=['/scenario_node'])
+    try:  # Jazzy's load_parameter_file reads the file so, with no target node
+        parameter_dict_from_yaml_file(path, True)
+        targeted = False
+    except RuntimeError:  # Kilted's reads no section without one: it names the node's
+        targeted = True
+    if targeted:
+        assert len(results) == len(sent) == len(own)
+        assert all(r.successful for r in results), [r.reason for r in results]
+        assert all(_same(got[k], v) for k, v in own.items()), (got, own)
+    else:  # Jazzy: every section, merged
+        merged = {}
+        for values in sections.values():
+            merged.update(values)
+        assert len(results) == len(merged)
+        assert sum(r.successful for r in results) == len(own), [r.reason for r in results]
+        for name, value in own.items():
+            others = [v[name] for n, v in sections.items() if n != 'scenario_node' and
+                      name in v]
+            assert any(_same(got[name], v) for v in [value, *others]), (name, got[name])
+            if not others:
+                assert _same(got[name], value), (name, got[name], value)
+        assert {'rate_hz', 'frame_id'} <= {
+            name for name in own
+            if any(name in v for n, v in sections.items() if n != 'scenario_node')}
+    assert proc.returncode is None, proc.output
 
 
-def test_params_file_gives_root_and_namespaced_nodes_their_sections(ros_env, rclpy_node,
-                                                                    spin_until):
+def test_params_file_gives_root_and_namespaced_nodes_their_sections(rclpy_node, spin_until,
+                                                                    start_node):
     from qcoinf_ros.ros.nodes.planner_node import PARAMS
-    from qcoinf_ros.ros.processes import NodeProcess
 
     defaults = {spec.name: spec.default for spec in PARAMS}
     demo = _sections('demo.yaml')['planner_node']
@@ -133,12 +127,8 @@ def test_params_file_gives_root_and_namespaced_nodes_their_sections(ros_env, rcl
                                   str(CONFIG / 'qcoinf.yaml')],
                                  {k: defaults[k] for k in fleet}),
     }
-    procs = {name: NodeProcess('planner_node', args, env=ros_env, name=name)
+    procs = {name: start_node('planner_node', args, name=name)
              for name, (args, _) in cases.items()}
-    try:
-        for name, (_, want) in cases.items():
-            got = _Client(rclpy_node, spin_until, name, procs[name]).values(list(want))
-            assert all(_same(got[k], v) for k, v in want.items()), (name, got, want)
-    finally:
-        for proc in procs.values():
-            proc.stop()
+    for name, (_, want) in cases.items():
+        got = _Client(rclpy_node, spin_until, name, procs[name]).values(list(want))
+        assert all(_same(got[k], v) for k, v in want.items()), (name, got, want)

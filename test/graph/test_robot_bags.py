@@ -51,10 +51,9 @@ def _play(bag: Path, topic: str, env) -> str:
 
 
 def test_driver_bags_from_long_ago_caption_every_frame(ros_env, rclpy_node, spin_until,
-                                                       tmp_path):
+                                                       start_node, tmp_path):
     from qcoinf_ros.core.bags.sample import START_NS
     from qcoinf_ros.msg import Caption
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable
 
     age_days = (time.time_ns() - START_NS) / 86400e9
@@ -62,33 +61,27 @@ def test_driver_bags_from_long_ago_caption_every_frame(ros_env, rclpy_node, spin
     captions = []
     rclpy_node.create_subscription(Caption, 'qcoinf/caption', lambda m: captions.append(m.text),
                                    reliable(50))
-    decoder = NodeProcess('edge_decoder_node', MODEL, env=ros_env)
+    decoder = start_node('edge_decoder_node', MODEL)
     results = {}
-    try:
-        for camera_format, transport in [('yuv422_yuy2', 'raw'), ('bayer_rggb8', 'raw'),
-                                         ('jpeg', 'compressed')]:
-            bag, frames = _bag(tmp_path, camera_format)
-            agent = NodeProcess('agent_encoder_node', MODEL + [
-                '-p', f'image_transport:={transport}',
-                '-r', f'camera/image_raw:={DRIVER_TOPIC}'], env=ros_env)
-            try:
-                assert spin_until(lambda: 'configured' in agent.output
-                                  and 'configured' in decoder.output, timeout=120), \
-                    (agent.output, decoder.output)
-                before = len(captions)
-                topic = DRIVER_TOPIC + ('/compressed' if transport == 'compressed' else '')
-                _play(bag, topic, ros_env)
-                spin_until(lambda: len(captions) - before >= frames, timeout=30)
-                results[camera_format] = (len(captions) - before, frames)
-                assert agent.stop() == 0, agent.output
-                assert 'dropped' not in agent.output, agent.output
-            finally:
-                agent.stop()
-        print(f'bags stamped {age_days:.0f} days ago, played with --clock: captions/frames '
-              + ', '.join(f'{k} {n}/{f}' for k, (n, f) in results.items()))
-        assert all(n == f for n, f in results.values()), (results, decoder.output)
-        assert 'in the past' not in decoder.output and 'dropped' not in decoder.output, \
-            decoder.output
-        assert decoder.stop() == 0, decoder.output
-    finally:
-        decoder.stop()
+    for camera_format, transport in [('yuv422_yuy2', 'raw'), ('bayer_rggb8', 'raw'),
+                                     ('jpeg', 'compressed')]:
+        bag, frames = _bag(tmp_path, camera_format)
+        agent = start_node('agent_encoder_node', MODEL + [
+            '-p', f'image_transport:={transport}',
+            '-r', f'camera/image_raw:={DRIVER_TOPIC}'])
+        assert spin_until(lambda: 'configured' in agent.output
+                          and 'configured' in decoder.output, timeout=120), \
+            (agent.output, decoder.output)
+        before = len(captions)
+        topic = DRIVER_TOPIC + ('/compressed' if transport == 'compressed' else '')
+        _play(bag, topic, ros_env)
+        spin_until(lambda: len(captions) - before >= frames, timeout=30)
+        results[camera_format] = (len(captions) - before, frames)
+        assert agent.stop() == 0, agent.output
+        assert 'dropped' not in agent.output, agent.output
+    print(f'bags stamped {age_days:.0f} days ago, played with --clock: captions/frames '
+          + ', '.join(f'{k} {n}/{f}' for k, (n, f) in results.items()))
+    assert all(n == f for n, f in results.values()), (results, decoder.output)
+    assert 'in the past' not in decoder.output and 'dropped' not in decoder.output, \
+        decoder.output
+    assert decoder.stop() == 0, decoder.output

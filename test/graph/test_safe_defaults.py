@@ -48,22 +48,16 @@ BAD_AT_START = [
 ]
 
 
-def test_nodes_refuse_to_start_with_unsafe_parameters(ros_env):
-    from qcoinf_ros.ros.processes import NodeProcess
-
-    procs = [NodeProcess(exe, args, env=ros_env) for exe, args, _ in BAD_AT_START]
+def test_nodes_refuse_to_start_with_unsafe_parameters(start_node):
+    procs = [start_node(exe, args) for exe, args, _ in BAD_AT_START]
     # twelve processes import torch and rclpy at once: on a busy 2-core machine that alone
     # can take minutes, so the wait is one generous deadline for all of them
     deadline = time.monotonic() + 400.0
-    try:
-        for proc, (exe, args, reason) in zip(procs, BAD_AT_START):
-            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            assert code == 2, f'{exe} {args}: exit code {code}\n{proc.output}'
-            assert 'cannot start' in proc.output and reason in proc.output, proc.output
-            assert 'Traceback' not in proc.output, proc.output
-    finally:
-        for proc in procs:
-            proc.stop()
+    for proc, (exe, args, reason) in zip(procs, BAD_AT_START):
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        assert code == 2, f'{exe} {args}: exit code {code}\n{proc.output}'
+        assert 'cannot start' in proc.output and reason in proc.output, proc.output
+        assert 'Traceback' not in proc.output, proc.output
 
 
 # executable -> (its --ros-args, [(parameter, bad value, text of the reason)], a good change)
@@ -103,50 +97,44 @@ BAD_AT_RUN_TIME = {
 }
 
 
-def test_unsafe_runtime_parameters_are_rejected_and_nodes_keep_running(ros_env, rclpy_node,
-                                                                       spin_until):
+def test_unsafe_runtime_parameters_are_rejected_and_nodes_keep_running(rclpy_node, spin_until,
+                                                                       start_node):
     from rclpy.parameter import Parameter, parameter_value_to_python
     from rclpy.parameter_client import AsyncParameterClient
 
-    from qcoinf_ros.ros.processes import NodeProcess
-
-    procs = {exe: NodeProcess(exe, args, env=ros_env)
+    procs = {exe: start_node(exe, args)
              for exe, (args, _, _) in BAD_AT_RUN_TIME.items()}
-    try:
-        for exe, (_, requests, good) in BAD_AT_RUN_TIME.items():
-            proc = procs[exe]
-            client = AsyncParameterClient(rclpy_node, exe)
-            assert spin_until(lambda: client.services_are_ready(), timeout=120.0), proc.output
+    for exe, (_, requests, good) in BAD_AT_RUN_TIME.items():
+        proc = procs[exe]
+        client = AsyncParameterClient(rclpy_node, exe)
+        assert spin_until(lambda: client.services_are_ready(), timeout=120.0), proc.output
 
-            def call(request, proc=proc):
-                # asked again when no reply comes: a service can fail to send its response
-                # before it has matched the client's reply reader ("failed to send response
-                # (timeout)"), as set_remote_parameters does; every request here is idempotent
-                for _ in range(5):
-                    future = request()
-                    if spin_until(future.done, timeout=10.0):
-                        return future.result()
-                raise AssertionError(f'{exe}: no reply to 5 requests\n{proc.output}')
+        def call(request, proc=proc):
+            # asked again when no reply comes: a service can fail to send its response
+            # before it has matched the client's reply reader ("failed to send response
+            # (timeout)"), as set_remote_parameters does; every request here is idempotent
+            for _ in range(5):
+                future = request()
+                if spin_until(future.done, timeout=10.0):
+                    return future.result()
+            raise AssertionError(f'{exe}: no reply to 5 requests\n{proc.output}')
 
-            names = sorted({name for name, _, _ in requests})
-            before = [parameter_value_to_python(v)
-                      for v in call(lambda: client.get_parameters(names)).values]
-            for name, value, reason in requests:
-                result, = call(lambda: client.set_parameters(
-                    [Parameter(name, value=value)])).results
-                assert not result.successful, f'{exe}: {name}={value!r} was accepted'
-                assert reason in result.reason, f'{exe}: {name}={value!r}: {result.reason}'
-            after = [parameter_value_to_python(v)
-                     for v in call(lambda: client.get_parameters(names)).values]
-            assert after == before, f'{exe}: a rejected value was applied'
-            if good is not None:  # still running and still accepting a sound change
-                result, = call(lambda: client.set_parameters(
-                    [Parameter(good[0], value=good[1])])).results
-                assert result.successful, f'{exe}: {good} rejected: {result.reason}'
-            assert proc.returncode is None, proc.output
-    finally:
-        for proc in procs.values():
-            proc.stop()
+        names = sorted({name for name, _, _ in requests})
+        before = [parameter_value_to_python(v)
+                  for v in call(lambda: client.get_parameters(names)).values]
+        for name, value, reason in requests:
+            result, = call(lambda: client.set_parameters(
+                [Parameter(name, value=value)])).results
+            assert not result.successful, f'{exe}: {name}={value!r} was accepted'
+            assert reason in result.reason, f'{exe}: {name}={value!r}: {result.reason}'
+        after = [parameter_value_to_python(v)
+                 for v in call(lambda: client.get_parameters(names)).values]
+        assert after == before, f'{exe}: a rejected value was applied'
+        if good is not None:  # still running and still accepting a sound change
+            result, = call(lambda: client.set_parameters(
+                [Parameter(good[0], value=good[1])])).results
+            assert result.successful, f'{exe}: {good} rejected: {result.reason}'
+        assert proc.returncode is None, proc.output
 
 
 # -- clocks --------------------------------------------------------------------------------
@@ -334,23 +322,22 @@ class _RtpsSniffer(threading.Thread):
         self.sock.close()
 
 
-def _sniff_node(env: dict[str, str], seconds: float) -> collections.Counter:
-    from qcoinf_ros.ros.processes import NodeProcess
-
+def _sniff_node(start_node, env: dict[str, str], seconds: float) -> collections.Counter:
     sniffer = _RtpsSniffer(int(env['ROS_DOMAIN_ID']))
     sniffer.start()
     try:
-        with NodeProcess('scenario_node', ['-p', 'rate_hz:=10.0'], env=env) as proc:
-            end = time.monotonic() + seconds
-            while time.monotonic() < end and proc.returncode is None:
-                time.sleep(0.1)
-            assert proc.returncode is None, proc.output
+        proc = start_node('scenario_node', ['-p', 'rate_hz:=10.0'], env=env)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and proc.returncode is None:
+            time.sleep(0.1)
+        assert proc.returncode is None, proc.output
+        proc.stop()
     finally:
         sniffer.stop()
     return sniffer.seen
 
 
-def test_no_rtps_packet_leaves_the_machine(ros_env):
+def test_no_rtps_packet_leaves_the_machine(ros_env, start_node):
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003)).close()
     except (PermissionError, AttributeError, OSError) as exc:
@@ -360,8 +347,8 @@ def test_no_rtps_packet_leaves_the_machine(ros_env):
     # control: the same node with discovery on the subnet is seen on the wire (SPDP multicast)
     subnet = {k: v for k, v in ros_env.items() if k != 'FASTDDS_DEFAULT_PROFILES_FILE'}
     subnet['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'SUBNET'
-    control = _sniff_node(subnet, seconds=5.0)
+    control = _sniff_node(start_node, subnet, seconds=5.0)
     if not control:
         pytest.skip('even a SUBNET node sends no RTPS on the interfaces here (no multicast '
                     'route?): the check cannot tell')
-    assert _sniff_node(ros_env, seconds=5.0) == collections.Counter()
+    assert _sniff_node(start_node, ros_env, seconds=5.0) == collections.Counter()

@@ -35,14 +35,13 @@ def _log(*procs) -> str:
 
 
 def test_a_killed_decoder_is_lost_within_a_bounded_time_and_found_again(
-        ros_env, rclpy_node, spin_until):
+        rclpy_node, spin_until, start_node):
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
     from qcoinf_ros.core.codec.link_state import decode_link_state
     from qcoinf_ros.core.scenes.generator import make_scene
     from qcoinf_ros.ros.image import array_to_image_msg
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, SENSOR
 
     states = []  # (monotonic time received, message)
@@ -64,59 +63,55 @@ def test_a_killed_decoder_is_lost_within_a_bounded_time_and_found_again(
     def reached(name, after):
         return next((t for t, m in states if t >= after and m.state == name), None)
 
-    decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder')
-    agent = NodeProcess('agent_encoder_node', AGENT, env=ros_env, name='agent')
+    decoder = start_node('edge_decoder_node', DECODER, name='decoder')
+    agent = start_node('agent_encoder_node', AGENT, name='agent')
     procs = [decoder, agent]
-    try:
-        assert spin_until(lambda: states and images.get_subscription_count() >= 1, WAIT), \
-            _log(*procs)
-        assert state() == 'LOST'  # no decoder has answered yet
-        timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
-        assert spin_until(lambda: state() == 'SPLIT', WAIT), _log(*procs) + str(states[-3:])
-        spin_until(lambda: False, 2.0)  # steady: no false alarm while the server answers
-        assert state() == 'SPLIT', states[-3:]
+    assert spin_until(lambda: states and images.get_subscription_count() >= 1, WAIT), \
+        _log(*procs)
+    assert state() == 'LOST'  # no decoder has answered yet
+    timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
+    assert spin_until(lambda: state() == 'SPLIT', WAIT), _log(*procs) + str(states[-3:])
+    spin_until(lambda: False, 2.0)  # steady: no false alarm while the server answers
+    assert state() == 'SPLIT', states[-3:]
 
-        # a clean stop with nothing in flight: the matched count says it, not a timeout
-        timer.cancel()
-        assert spin_until(lambda: states[-1][1].in_flight == 0, 10.0), states[-1]
-        stopped = time.monotonic()
-        assert decoder.stop() == 0, _log(decoder)
-        assert spin_until(lambda: reached('LOST', stopped), 10.0), _log(*procs)
-        message = next(m for t, m in states if t >= stopped and m.state == 'LOST')
-        print(f'\nclean stop -> LOST in {reached("LOST", stopped) - stopped:.2f} s '
-              f'({message.reason})')
-        assert 'no decoder matched' in message.reason, message
+    # a clean stop with nothing in flight: the matched count says it, not a timeout
+    timer.cancel()
+    assert spin_until(lambda: states[-1][1].in_flight == 0, 10.0), states[-1]
+    stopped = time.monotonic()
+    assert decoder.stop() == 0, _log(decoder)
+    assert spin_until(lambda: reached('LOST', stopped), 10.0), _log(*procs)
+    message = next(m for t, m in states if t >= stopped and m.state == 'LOST')
+    print(f'\nclean stop -> LOST in {reached("LOST", stopped) - stopped:.2f} s '
+          f'({message.reason})')
+    assert 'no decoder matched' in message.reason, message
 
-        restarted = time.monotonic()
-        decoder = NodeProcess('edge_decoder_node', DECODER, env=ros_env, name='decoder again')
-        procs.append(decoder)
-        timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
-        assert spin_until(lambda: reached('SPLIT', restarted), WAIT), _log(*procs)
-        back = next(m for t, m in states if t >= restarted and m.state == 'SPLIT')
-        print(f'restart -> SPLIT in {reached("SPLIT", restarted) - restarted:.2f} s '
-              f'({back.reason})')
-        spin_until(lambda: False, 2.0)
-        assert state() == 'SPLIT', states[-3:]
+    restarted = time.monotonic()
+    decoder = start_node('edge_decoder_node', DECODER, name='decoder again')
+    procs.append(decoder)
+    timer = rclpy_node.create_timer(1.0 / RATE_HZ, publish)
+    assert spin_until(lambda: reached('SPLIT', restarted), WAIT), _log(*procs)
+    back = next(m for t, m in states if t >= restarted and m.state == 'SPLIT')
+    print(f'restart -> SPLIT in {reached("SPLIT", restarted) - restarted:.2f} s '
+          f'({back.reason})')
+    spin_until(lambda: False, 2.0)
+    assert state() == 'SPLIT', states[-3:]
 
-        # SIGKILL: the graph keeps the dead decoder's readers (lease); the misses tell
-        killed = time.monotonic()
-        decoder.send(signal.SIGKILL)
-        assert decoder.wait(timeout=10) == -signal.SIGKILL
-        assert spin_until(lambda: reached('LOST', killed), 30.0), _log(*procs)
-        lost = reached('LOST', killed) - killed
-        message = next(m for t, m in states if t >= killed and m.state == 'LOST')
-        print(f'SIGKILL -> LOST in {lost:.2f} s ({message.reason})')
-        assert 'answers missed in a row' in message.reason, message
-        # answer_timeout 1 s, 3 misses at 4 Hz: ~1.5 s; bounded with room for a shared machine
-        assert lost < 6.0, message
-        timer.cancel()
-        assert agent.returncode is None, _log(agent)
-        # each transition logged once, never per frame
-        assert agent.output.count('link to the edge server:') == \
-            len({(m.transitions, m.state) for _, m in states if m.transitions}), agent.output
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+    # SIGKILL: the graph keeps the dead decoder's readers (lease); the misses tell
+    killed = time.monotonic()
+    decoder.send(signal.SIGKILL)
+    assert decoder.wait(timeout=10) == -signal.SIGKILL
+    assert spin_until(lambda: reached('LOST', killed), 30.0), _log(*procs)
+    lost = reached('LOST', killed) - killed
+    message = next(m for t, m in states if t >= killed and m.state == 'LOST')
+    print(f'SIGKILL -> LOST in {lost:.2f} s ({message.reason})')
+    assert 'answers missed in a row' in message.reason, message
+    # answer_timeout 1 s, 3 misses at 4 Hz: ~1.5 s; bounded with room for a shared machine
+    assert lost < 6.0, message
+    timer.cancel()
+    assert agent.returncode is None, _log(agent)
+    # each transition logged once, never per frame
+    assert agent.output.count('link to the edge server:') == \
+        len({(m.transitions, m.state) for _, m in states if m.transitions}), agent.output
 
 
 @pytest.mark.parametrize('fault', ['kill', 'freeze', 'cut'])

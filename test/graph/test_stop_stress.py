@@ -102,16 +102,15 @@ def _request_change(node, name):
     return client
 
 
-def _round(moment, rng, ros_env, rclpy_node, spin_until, tree, found, cpu_state, log):
+def _round(moment, rng, start_node, rclpy_node, spin_until, tree, found, cpu_state, log):
     from qcoinf_ros.msg import Caption
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import reliable
 
     captions = []
     sub = rclpy_node.create_subscription(Caption, 'qcoinf/caption',
                                          lambda m: captions.append(m.text), reliable(10))
     nodes = _nodes(tree)
-    procs = {name: NodeProcess(name, args, env=ros_env) for name, args in nodes.items()}
+    procs = {name: start_node(name, args) for name, args in nodes.items()}
     sigs = {name: rng.choice((signal.SIGINT, signal.SIGTERM)) for name in nodes}
     sent = {}
     clients = []
@@ -161,7 +160,7 @@ def _round(moment, rng, ros_env, rclpy_node, spin_until, tree, found, cpu_state,
             time.sleep(0.01)
         codes = {name: proc.returncode for name, proc in procs.items()}
     finally:
-        for proc in procs.values():
+        for proc in procs.values():  # this round's, before the next (their exit codes: above)
             proc.stop()
         for client in clients:
             rclpy_node.destroy_client(client)
@@ -181,7 +180,7 @@ def _round(moment, rng, ros_env, rclpy_node, spin_until, tree, found, cpu_state,
 
 
 def test_every_node_exits_0_on_sigint_or_sigterm_at_any_moment_under_load(
-        ros_env, rclpy_node, spin_until, tmp_path, cpu_tree, cpu_state, cpu_load):
+        start_node, rclpy_node, spin_until, tmp_path, cpu_tree, cpu_state, cpu_load):
     rng = random.Random(SEED)
     tree = cpu_tree(tmp_path / 'cpu', cpus=2)
     found = cpu_state(tree)
@@ -189,7 +188,7 @@ def test_every_node_exits_0_on_sigint_or_sigterm_at_any_moment_under_load(
     try:
         for _ in range(ROUNDS):
             for moment in MOMENTS:
-                _round(moment, rng, ros_env, rclpy_node, spin_until, tree, found, cpu_state,
+                _round(moment, rng, start_node, rclpy_node, spin_until, tree, found, cpu_state,
                        log)
     finally:
         print('\n'.join(log))

@@ -43,9 +43,9 @@ def _play(bag, env) -> str:
     return out.stdout
 
 
-def test_an_old_and_a_new_bag_replay_into_the_graph(ros_env, rclpy_node, spin_until, tmp_path):
+def test_an_old_and_a_new_bag_replay_into_the_graph(ros_env, rclpy_node, spin_until, start_node,
+                                                    tmp_path):
     from qcoinf_ros.msg import Caption, FrequencyProfile
-    from qcoinf_ros.ros.processes import NodeProcess
     from qcoinf_ros.ros.qos import LATCHED, reliable
 
     new_bag = tmp_path / 'new_edge_bag'
@@ -58,29 +58,24 @@ def test_an_old_and_a_new_bag_replay_into_the_graph(ros_env, rclpy_node, spin_un
     rclpy_node.create_subscription(Caption, 'qcoinf/caption', captions.append, reliable(20))
     rclpy_node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile', plans.append,
                                    LATCHED)
-    decoder = NodeProcess('edge_decoder_node', ['-p', 'model:=tiny', '-p', 'threads:=1',
-                                                '-p', 'max_stamp_age:=0.0'], env=ros_env)
-    graph = [decoder]
-    try:
-        results = {}
-        for name, bag in (('old', OLD_BAG), ('new', new_bag)):
-            captions.clear()
-            with NodeProcess('planner_node', [], env=ros_env) as planner:
-                out = _play(bag, ros_env)
-                if name == 'old':
-                    assert 'recorded as sensor_msgs/msg/CompressedImage (before 0.2), played ' \
-                        'as qcoinf_ros/msg/Embedding' in out, out
-                assert spin_until(lambda: len(captions) >= 4, timeout=60), \
-                    decoder.output + planner.output
-                assert spin_until(lambda: 'measured agent cost' in planner.output, timeout=30), \
-                    planner.output
-            results[name] = list(captions)
-            print(f'--- {name} bag {bag.name}: {out.strip().splitlines()[-1]}')
-            print(f'{name} bag, first Caption on /qcoinf/caption:\n{_echo(captions[0])}')
-        print(f'FrequencyProfile on /qcoinf/frequency_profile:\n{_echo(plans[-1])}')
-    finally:
-        for proc in reversed(graph):
-            proc.stop()
+    decoder = start_node('edge_decoder_node', ['-p', 'model:=tiny', '-p', 'threads:=1',
+                                               '-p', 'max_stamp_age:=0.0'])
+    results = {}
+    for name, bag in (('old', OLD_BAG), ('new', new_bag)):
+        captions.clear()
+        with start_node('planner_node', []) as planner:
+            out = _play(bag, ros_env)
+            if name == 'old':
+                assert 'recorded as sensor_msgs/msg/CompressedImage (before 0.2), played ' \
+                    'as qcoinf_ros/msg/Embedding' in out, out
+            assert spin_until(lambda: len(captions) >= 4, timeout=60), \
+                decoder.output + planner.output
+            assert spin_until(lambda: 'measured agent cost' in planner.output, timeout=30), \
+                planner.output
+        results[name] = list(captions)
+        print(f'--- {name} bag {bag.name}: {out.strip().splitlines()[-1]}')
+        print(f'{name} bag, first Caption on /qcoinf/caption:\n{_echo(captions[0])}')
+    print(f'FrequencyProfile on /qcoinf/frequency_profile:\n{_echo(plans[-1])}')
     for name, got in results.items():
         stamps = sorted((c.header.stamp.sec, c.header.stamp.nanosec) for c in got)
         assert stamps == [(1767225600, 500_000_000), (1767225601, 300_000_000),

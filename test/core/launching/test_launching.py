@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -148,8 +147,7 @@ def test_a_camera_drivers_topic_replaces_the_built_in_camera(name):
 
 
 @pytest.mark.ros
-def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, tmp_path):
-    from rclpy.executors import SingleThreadedExecutor
+def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, spin_until, tmp_path):
     from sensor_msgs.msg import BatteryState
 
     from qcoinf_ros.ros.qos import SENSOR
@@ -159,23 +157,18 @@ def test_qcoinf_launch_runs_the_nodes_as_processes(ros_env, rclpy_node, tmp_path
                       '    initial_percentage: 0.7\n    frame_id: launched\n')
     received = []
     rclpy_node.create_subscription(BatteryState, '/lab/battery_state', received.append, SENSOR)
-    executor = SingleThreadedExecutor(context=rclpy_node.context)
-    executor.add_node(rclpy_node)
     cmd = [sys.executable, '-m', 'qcoinf_ros.tools.cli.main', 'launch', 'scenario.launch.xml',
            f'params_file:={params}', 'namespace:=lab', '--timeout', '25']
     proc = subprocess.Popen(cmd, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 25.0
-        while time.monotonic() < deadline and len(received) < 5 and proc.poll() is None:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(lambda: len(received) >= 5 or proc.poll() is not None, timeout=25.0)
         assert len(received) >= 5, 'no battery_state from the launched node'
         assert {m.header.frame_id for m in received} == {'launched'}
         assert received[0].percentage <= 0.7
     finally:
         os.killpg(proc.pid, 2)  # Ctrl-C: the runner stops its nodes and exits 0
         out, _ = proc.communicate(timeout=30)
-        executor.shutdown()
     assert proc.returncode == 0, out
     assert '[scenario_node]' in out
 
