@@ -72,15 +72,23 @@ def _named_modules(tree: ast.AST) -> list[tuple[int, str]]:
 def test_no_wing_imports_a_wing_above_it():
     """The core imports neither ros nor tools; ros does not import tools (strings count too)."""
     offenders = []
+    edges: dict[tuple[str, str], int] = {}
     for path in sorted(PACKAGE.rglob('*.py')):
         relative = path.relative_to(PACKAGE)
         source = relative.parts[0] if len(relative.parts) > 1 else ''
         rank = WINGS.index(source) if source else -1
         for line, name in _named_modules(ast.parse(path.read_text(), str(path))):
             target = _wing(name)
+            if target:
+                pair = (source or 'qcoinf_ros', target)
+                edges[pair] = edges.get(pair, 0) + 1
             if target and WINGS.index(target) > rank:
                 where = source or 'qcoinf_ros'
                 offenders.append(f'{relative}:{line} ({where}) imports {name}')
+    # the wing-level import graph (pytest -s shows it): only arrows down, or within a wing
+    print('\n'.join(f'{a:>5} -> {b:<5} {n:4d} imports' for (a, b), n in sorted(
+        edges.items(), key=lambda e: (-WINGS.index(e[0][0]) if e[0][0] in WINGS else 1,
+                                      WINGS.index(e[0][1])))))
     assert offenders == []
     # the check sees an f-string's module names and a lazy import in a function
     tree = ast.parse('def f():\n    import qcoinf_ros.tools.cli.main\n'
