@@ -288,6 +288,34 @@ class CaptionerSplit(SplitModel):
         return cls.from_model(model.eval(), parts, model_id=str(path),
                               processor=_load_processor(local), **kwargs)
 
+    @classmethod
+    def part_parameters(cls, path: str | os.PathLike, part: str) -> int:
+        """
+        Return the parameter count of ``part`` of the checkpoint at ``path``, reading no weight.
+
+        The model is built from ``config.json`` alone on PyTorch's ``meta`` device (shapes, no
+        storage) and split as :meth:`from_model` splits it, so a robot can refuse a part too
+        large for it before a byte of it is loaded. ``ValueError`` as :meth:`from_pretrained`.
+        """
+        from transformers import AutoConfig
+        check_parts((part,))
+        local = resolve_checkpoint(path, cls.model_types)
+        try:
+            config = AutoConfig.from_pretrained(str(local), local_files_only=True)
+            with torch.device('meta'):
+                model = cls._model_class()(config)
+        except (OSError, ValueError, RuntimeError, TypeError) as exc:
+            raise ValueError(f'cannot read the {cls.family} config of {str(local)!r}: '
+                             f'{exc}') from exc
+        split = cls.from_model(model, (part,), model_id=str(path), **cls._count_kwargs(config))
+        module = split.server_module if part == 'server' else split.agent_module
+        return sum(p.numel() for p in module.parameters())
+
+    @classmethod
+    def _count_kwargs(cls, config) -> dict[str, Any]:
+        """Keyword arguments :meth:`part_parameters` gives :meth:`from_model` (none here)."""
+        return {}
+
     def preprocess(self, images) -> torch.Tensor:
         """Images -> pixel values, with the checkpoint's processor when it ships one."""
         if self.processor is not None:

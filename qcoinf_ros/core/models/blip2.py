@@ -71,6 +71,11 @@ class Blip2Split(CaptionerSplit):
                    Blip2Agent(model) if 'agent' in parts else None,
                    language_model if 'server' in parts else None, config, processor)
 
+    @classmethod
+    def _count_kwargs(cls, config) -> dict:
+        # a config without image_token_index cannot run, but its parts can be counted
+        return {} if config.image_token_index is not None else {'image_token_index': 0}
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         """``(3, size, size)``."""

@@ -36,22 +36,47 @@ def model_fingerprint(directory: str | Path, family: str) -> str:
     return f'{family}:{digest.hexdigest()[:12]}'
 
 
-def load_split(spec: str, parts=PARTS) -> SplitModel:
-    """Load the split model named by ``spec`` keeping ``parts``; ``ValueError`` if impossible."""
+def part_parameters(spec: str, part: str) -> int:
+    """
+    Return the parameter count of ``part`` (``'agent'`` or ``'server'``) of the model ``spec``.
+
+    A checkpoint's count comes from its config alone (no weight is read:
+    :meth:`~qcoinf_ros.core.models.base.CaptionerSplit.part_parameters`); the embedded
+    captioners are small and loaded. ``ValueError`` as :func:`load_split`.
+    """
+    if spec in EMBEDDED:
+        split = load_split(spec, parts=(part,))
+        module = split.server_module if part == 'server' else split.agent_module
+        return sum(p.numel() for p in module.parameters())
+    family, location = _family(spec)
+    return _split_class(family).part_parameters(location, part)
+
+
+def _family(spec: str) -> tuple[str, str]:
     if not isinstance(spec, str) or not spec:
         raise ValueError(f'model spec must be a non-empty string, got {spec!r}')
-    if spec in EMBEDDED:
-        from qcoinf_ros.core.models.embedded import load_embedded_captioner
-        return load_embedded_captioner(spec, parts=parts)
     family, sep, location = spec.partition(':')
     if not sep or family not in FAMILIES or not location:
         raise ValueError(f'Invalid model spec: "{spec}" (expected default, tiny, git:<dir> or '
                          f'blip2:<dir>)')
+    return family, location
+
+
+def _split_class(family: str):
     if family == 'git':
-        from qcoinf_ros.core.models.git import GitSplit as cls
-    else:
-        from qcoinf_ros.core.models.blip2 import Blip2Split as cls
-    split = cls.from_pretrained(location, parts=parts)
+        from qcoinf_ros.core.models.git import GitSplit
+        return GitSplit
+    from qcoinf_ros.core.models.blip2 import Blip2Split
+    return Blip2Split
+
+
+def load_split(spec: str, parts=PARTS) -> SplitModel:
+    """Load the split model named by ``spec`` keeping ``parts``; ``ValueError`` if impossible."""
+    if isinstance(spec, str) and spec in EMBEDDED:
+        from qcoinf_ros.core.models.embedded import load_embedded_captioner
+        return load_embedded_captioner(spec, parts=parts)
+    family, location = _family(spec)
+    split = _split_class(family).from_pretrained(location, parts=parts)
     if Path(location).expanduser().is_dir():
         split.model_id = model_fingerprint(Path(location).expanduser(), family)
     return split

@@ -386,16 +386,18 @@ class AgentEncoderNode(LifecycleNode):
                                 'edge server is lost')
         import torch
 
-        from qcoinf_ros.core.models.registry import load_split
+        from qcoinf_ros.core.models.registry import load_split, part_parameters
         from qcoinf_ros.core.system.calibration import calibrate_server, CostCache
         STOP.check()
-        local = load_split(model, parts=('server',))
-        size = sum(p.numel() for p in local.server_module.parameters())
+        # counted from the config before any weight is read: a decoder too large for the
+        # robot is refused without being loaded (a 7 B decoder would not fit to be counted)
+        size = part_parameters(model, 'server')
         if size > self._p['local_max_params']:
             return None, None, (
-                f'local mode: the decoder of {local.model_id} has {size / 1e6:.1f} M '
+                f'local mode: the decoder of {model} has {size / 1e6:.1f} M '
                 f'parameters, more than local_max_params = {self._p["local_max_params"]:,}: '
-                'no captions while the edge server is lost')
+                'no captions while the edge server is lost (not loaded)')
+        local = load_split(model, parts=('server',))
         tokens = self._p['local_max_new_tokens']
         embedding = torch.randn((1, *local.embedding_shape),
                                 generator=torch.Generator().manual_seed(0))

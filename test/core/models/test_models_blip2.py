@@ -91,3 +91,12 @@ def test_real_checkpoint_split_equals_monolithic():
     px = split.example_inputs(1)
     assert torch.equal(split.decode(split.encode(px), max_new_tokens=5),
                        full.generate(pixel_values=px, max_new_tokens=5))
+
+
+def test_part_parameters_reads_the_config_only(checkpoint):
+    from qcoinf_ros.core.models.registry import part_parameters
+    for part in ('agent', 'server'):
+        split = Blip2Split.from_pretrained(checkpoint, parts=(part,))
+        module = split.server_module if part == 'server' else split.agent_module
+        assert part_parameters(f'blip2:{checkpoint}', part) == \
+            sum(p.numel() for p in module.parameters()) > 0

@@ -154,3 +154,24 @@ def test_loads_from_the_hugging_face_cache_offline(tmp_path, monkeypatch, checkp
                        GitSplit.from_pretrained(checkpoint, parts='agent').encode(_pixels(1)))
     with pytest.raises(ValueError, match='Hugging Face cache'):
         GitSplit.from_pretrained('tiny/absent')
+
+
+def test_part_parameters_reads_the_config_only(checkpoint, tmp_path):
+    import shutil
+
+    from qcoinf_ros.core.models.registry import load_split, part_parameters
+    for part in ('agent', 'server'):
+        split = load_split(f'git:{checkpoint}', parts=(part,))
+        module = split.server_module if part == 'server' else split.agent_module
+        loaded = sum(p.numel() for p in module.parameters())
+        assert part_parameters(f'git:{checkpoint}', part) == loaded > 0
+    # no weight file at all: the count needs none (a robot refuses a large decoder unloaded)
+    bare = tmp_path / 'config_only'
+    bare.mkdir()
+    shutil.copy(checkpoint / 'config.json', bare / 'config.json')
+    assert part_parameters(f'git:{bare}', 'server') == \
+        part_parameters(f'git:{checkpoint}', 'server')
+    with pytest.raises(ValueError, match='part'):
+        part_parameters(f'git:{checkpoint}', 'decoder')
+    with pytest.raises(ValueError, match='Invalid model spec'):
+        part_parameters('gpt:x', 'server')

@@ -153,3 +153,13 @@ def test_files_are_readable_package_data_and_keep_the_generation_config(fp32_mod
     assert (shipped / 'generation_config.json').is_file()
     for key in ('bos_token_id', 'eos_token_id', 'pad_token_id'):
         assert getattr(loaded.generation_config, key) == getattr(model.generation_config, key)
+
+
+def test_part_parameters_of_the_shipped_format_and_the_embedded_captioners(shipped):
+    from qcoinf_ros.core.models.registry import load_split, part_parameters
+    split = load_split(f'git:{shipped}', parts=('server',))
+    assert part_parameters(f'git:{shipped}', 'server') == \
+        sum(p.numel() for p in split.server_module.parameters())
+    tiny = load_split('tiny', parts=('server',))
+    assert part_parameters('tiny', 'server') == \
+        sum(p.numel() for p in tiny.server_module.parameters())
