@@ -47,7 +47,10 @@ def _markers() -> str:
 def _selection(tmp_path: Path) -> list[dict]:
     (tmp_path / 'check_selection_plugin.py').write_text(PLUGIN)
     out = tmp_path / 'items.json'
-    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD='1', QCOINF_CHECK_SELECTION=str(out),
+    # as `make check` collects: without the PYTEST_ADDOPTS that `colcon test` passes its
+    # --pytest-args in (TEST_SCOPE=ros's --ignore of the core folders emptied the selection)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTEST_ADDOPTS'}
+    env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD='1', QCOINF_CHECK_SELECTION=str(out),
                PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path),
                                                         os.environ.get('PYTHONPATH')])))
     run = subprocess.run(
