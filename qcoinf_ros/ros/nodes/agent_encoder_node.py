@@ -42,6 +42,7 @@ planner's cost model); in local mode ``qcoinf/caption`` (qcoinf_ros/Caption, ori
 from __future__ import annotations
 
 import collections
+import os
 import statistics
 import sys
 import threading
@@ -95,7 +96,9 @@ PARAMS = [
               low=0, high=16),
     ParamSpec('compression', 'none', 'Compression of the embedding itself on the wire.',
               choices=COMPRESSIONS),
-    ParamSpec('threads', 0, 'Threads of the kernels and of torch; 0 keeps the torch default.',
+    ParamSpec('threads', 0, 'Threads of the kernels and of torch; 0 keeps the torch default. '
+              'The process sets OMP_WAIT_POLICY=PASSIVE unless it is set (spinning OpenMP '
+              "workers hold the cores the kernels' workers need).",
               low=0, high=256, read_only=True),
     ParamSpec('device', 'cpu', f'Where the agent part runs: {DEVICES_HELP}. On a GPU the '
               'dequantized reference runs there (the nested codes move with it; a switch '
@@ -259,7 +262,8 @@ class AgentEncoderNode(LifecycleNode):
             self._log_stored()
             (self.get_logger().info if self._runtime.kernel != 'reference'
              or self._p['kernel'] != 'auto' else self.get_logger().warning)(
-                f'kernels: {self._runtime.kernel} ({self._runtime.reason})')
+                f'kernels: {self._runtime.kernel} ({self._runtime.reason}); {threads} '
+                f"thread(s), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
             self._cost = self._calibrate(threads)
             self._local, self._local_cost, self._local_note = self._load_local(threads)
             self.get_logger().info(self._local_note)

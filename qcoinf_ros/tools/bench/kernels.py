@@ -395,7 +395,10 @@ def bench_envelope(libs: dict, variant: str, bits=range(1, 9), repeats: int = 5,
                     state = BitWidth(b_max, routes=(route,) * b_max)
                     module = kernel_block(lib, kernel, state, t, b_max)
                     for b in bits:
-                        def fn(state=state, module=module, b=b):
+                        # the block's torch part (attention, LayerNorm, GELU) on as many
+                        # threads as its kernels: the rounds interleave thread counts
+                        def fn(state=state, module=module, b=b, t=t):
+                            torch.set_num_threads(t)
                             state.value = b
                             return module(x)
                         fns[(t, f'{lib_name}/{kernel}/{b}')] = fn

@@ -113,6 +113,11 @@ def _row_cells(result, bits):
     return cells
 
 
+def _omp_wait_policy() -> str:
+    """Return the OpenMP wait policy of torch's workers (the environment's, read at start)."""
+    return os.environ.get('OMP_WAIT_POLICY', 'unset')
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -162,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(header)
     console.print(f'kernel library: {library_status()}; variants {", ".join(variants)}; '
                   f'{",".join(map(str, args.threads))} thread(s), median of {args.repeats} '
-                  f'interleaved rounds')
+                  f'interleaved rounds; OMP_WAIT_POLICY={_omp_wait_policy()} (PASSIVE: '
+                  "torch's OpenMP workers leave the cores at once, as in the agent)")
     if args.envelope:
         return _main_envelope(args, lib, variants, bits, console)
     args.threads = args.threads[0]
@@ -296,7 +302,8 @@ def _main_envelope(args, lib, variants, bits, console) -> int:
                 cells.append(f'b={b}: ' + ', '.join(parts))
             console.print(f'{variant} t({t} threads) / t({one}): ' + '; '.join(cells))
     if args.json:
-        args.json.write_text(json.dumps({'envelope': results}, indent=2))
+        args.json.write_text(json.dumps({'envelope': results,
+                                         'omp_wait_policy': _omp_wait_policy()}, indent=2))
         console.print(f'wrote {args.json}')
     return 0
 
