@@ -21,24 +21,6 @@ NODE_EXECUTABLES = ('agent_encoder_node', 'camera_node', 'edge_decoder_node',
                     'scenario_node')
 
 
-#: Environment a node's process starts with where the user has not set it, applied before torch
-#: is imported. The agent: torch's OpenMP workers sleep as soon as a parallel region ends
-#: instead of spinning (libgomp's default, ACTIVE, spins for a while): spinning, they hold the
-#: cores the kernel library's own workers need next, and the ViT-B block at two threads ran
-#: at 0.83-1.04x its one-thread time instead of 0.55-0.69x (``qcoinf bench kernels --envelope
-#: --threads 1,2``, two cores; docs/kernels.md).
-PROCESS_ENV = {'agent_encoder_node': {'OMP_WAIT_POLICY': 'PASSIVE'}}
-
-
-def apply_process_env(executable: str, environ=os.environ) -> dict[str, str]:
-    """Set ``executable``'s :data:`PROCESS_ENV` in ``environ`` where unset; return what it set."""
-    applied = {}
-    for name, value in PROCESS_ENV.get(executable, {}).items():
-        if name not in environ:
-            environ[name] = applied[name] = value
-    return applied
-
-
 def run(executable: str) -> int:
     """
     Install the stop request, import ``qcoinf_ros.ros.nodes.<executable>``, run its ``main()``.
@@ -52,7 +34,6 @@ def run(executable: str) -> int:
         raise ValueError(f'unknown node executable {executable!r} (one of '
                          f'{", ".join(NODE_EXECUTABLES)})')
     STOP.install()
-    apply_process_env(executable)
     code = importlib.import_module(f'qcoinf_ros.ros.nodes.{executable}').main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -97,8 +97,8 @@ PARAMS = [
     ParamSpec('compression', 'none', 'Compression of the embedding itself on the wire.',
               choices=COMPRESSIONS),
     ParamSpec('threads', 0, 'Threads of the kernels and of torch; 0 keeps the torch default. '
-              'The process sets OMP_WAIT_POLICY=PASSIVE unless it is set (spinning OpenMP '
-              "workers hold the cores the kernels' workers need).",
+              "With more than one, OMP_WAIT_POLICY=PASSIVE in the environment keeps torch's "
+              "spinning OpenMP workers off the cores the kernels' workers need (docs/kernels.md).",
               low=0, high=256, read_only=True),
     ParamSpec('device', 'cpu', f'Where the agent part runs: {DEVICES_HELP}. On a GPU the '
               'dequantized reference runs there (the nested codes move with it; a switch '
