@@ -61,7 +61,7 @@ class FoxgloveBridge:
     ``image``: ``'raw'`` (``camera/image_raw``), ``'compressed'`` (``.../compressed``; the
     camera node encodes jpeg only while someone subscribes) or ``'none'``.
 
-    ``resolve``: the full name of a source topic (default: :func:`resolve` in ``namespace``);
+    ``resolve_name``: the full name of a source topic (default: :func:`resolve` in ``namespace``);
     a node passes its ``resolve_topic_name``, which also applies its remapping rules.
     """
 
@@ -83,6 +83,11 @@ class FoxgloveBridge:
         self.received = 0
         self._discover()
         self._timer = node.create_timer(DISCOVERY_PERIOD_S, self._discover)
+
+    def summary(self) -> str:
+        """Return what the bridge did: messages received, topics subscribed, drops."""
+        return (f'{self.received} messages, subscribed: '
+                f'{", ".join(sorted(self.types)) or "none"}; {self.drops.total} dropped')
 
     def _discover(self) -> None:
         self.drops.tick()

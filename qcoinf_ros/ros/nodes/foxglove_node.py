@@ -66,10 +66,7 @@ class FoxgloveNode(Node):
         """Stop the server and close the channels (clients see them go), then the node."""
         self._server.stop()
         self._channels.close()
-        self.get_logger().info(
-            f'stopped: {self.bridge.received} messages, subscribed: '
-            f'{", ".join(sorted(self.bridge.types)) or "none"}; '
-            f'{self.bridge.drops.total} dropped')
+        self.get_logger().info(f'stopped: {self.bridge.summary()}')
         super().destroy_node()
 
 

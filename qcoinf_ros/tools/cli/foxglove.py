@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
             channels.close()
     print(f'qcoinf foxglove: stopped after {time.monotonic() - start:.1f} s, '
-          f'{bridge.received} messages, subscribed: {", ".join(sorted(bridge.types)) or "none"}; '
-          f'{bridge.drops.total} dropped', flush=True)
+          f'{bridge.summary()}', flush=True)
     return 0
 
 
