@@ -18,10 +18,20 @@ The shutdown path, in this order, while the rclpy context is still valid:
 Later signals are recorded and ignored (``ros2 launch`` sends SIGTERM 5 s after SIGINT); a
 teardown that has not finished after :data:`TEARDOWN_TIMEOUT` seconds is cut with one log line
 and exit code 1, before launch's SIGKILL (10 s) would cut it silently.
+
+The start-up is bounded as well: creating the node (its DDS participant, publishers, services
+and parameters; not the model load of a lifecycle node's autostart, which may take minutes)
+that has not finished after :data:`START_TIMEOUT` seconds ends the process with one line, every
+thread's stack and exit code 1, for ``ros2 launch`` to respawn it where the launch file says so.
+Fast DDS 3.2 (Kilted) was seen to deadlock there: a participant a few seconds old whose
+announcement timer fired while a peer that had just exited was being removed (the receive
+thread holding the discovery lock waits on the event thread, which waits on that lock), and the
+node hung forever in ``create_publisher`` without a word.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import os
@@ -40,6 +50,8 @@ from qcoinf_ros.ros.stop import STOP, StopRequest
 EXIT_OK, EXIT_CRASH, EXIT_INVALID = 0, 1, 2
 #: Seconds the teardown may take before it is cut (ros2 launch: SIGTERM at 5 s, SIGKILL at 10 s).
 TEARDOWN_TIMEOUT = 8.0
+#: Seconds creating a node may take (rclpy.init to the constructor's return or its autostart).
+START_TIMEOUT = 60.0
 #: Seconds a node's worker thread is given to finish its current item when it is stopped.
 WORKER_JOIN_TIMEOUT = 4.0
 
@@ -52,9 +64,12 @@ def autostart(node) -> None:
     :func:`run_node` exits with code 2 and the reason), except when the node says the failure
     may pass (``_error_may_pass``: a device out of memory or absent now): then the node logs
     it and keeps running unconfigured, for its lifecycle ``configure`` to be asked again. A stop
-    requested during configure (SIGINT/SIGTERM) skips the activation: the shutdown follows.
+    requested during configure (SIGINT/SIGTERM) skips the activation: the shutdown follows. It
+    ends :func:`run_node`'s start-up bound: configuring may load a model for minutes.
     """
     from rclpy.lifecycle import TransitionCallbackReturn
+    if _end_of_start is not None:  # the node exists: the configure (a model load) is not bounded
+        _end_of_start()
     if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
         if STOP.requested:  # configure abandoned for the stop: the shutdown follows
             return
@@ -104,15 +119,46 @@ def lifecycle_shutdown(node, logger) -> str | None:
     return state
 
 
-def _cut(logger, name: str, bound: float) -> None:
-    """Cut a stuck teardown: one line, then exit 1 (the process may be stuck in C code)."""
-    line = (f'[{name}] shutdown did not finish within {bound:g} s (a worker or a driver is '
-            'stuck): exiting with code 1\n')
+def _cut(logger, name: str, bound: float, phase: str = 'shutdown',
+         cause: str = 'a worker or a driver is stuck', stacks: bool = False) -> None:
+    """Cut a stuck phase: one line (and every thread's stack), exit 1 (it may be stuck in C)."""
+    line = (f'[{name}] {phase} did not finish within {bound:g} s ({cause}): exiting with '
+            'code 1\n')
     try:
         logger.error(line.strip())
+        if stacks:
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     finally:
         os.write(2, line.encode())
         os._exit(EXIT_CRASH)
+
+
+@contextlib.contextmanager
+def _bounded(name: str, bound: float, **cut):
+    """
+    Run the body under a watchdog: past ``bound`` s, :func:`_cut` (``cut``: its keywords).
+
+    A C call that holds the GIL stops that Python thread too: two seconds later faulthandler's
+    own thread, which needs no GIL, prints every thread's stack and exits with code 1. Yields a
+    function that disarms both early.
+    """
+    logger = rclpy.logging.get_logger(name)
+    watchdog = threading.Timer(bound, _cut, args=(logger, name, bound), kwargs=cut)
+    watchdog.daemon = True
+    watchdog.start()
+    faulthandler.dump_traceback_later(bound + 2.0, exit=True)
+
+    def disarm() -> None:
+        watchdog.cancel()
+        faulthandler.cancel_dump_traceback_later()
+    try:
+        yield disarm
+    finally:
+        disarm()
+
+
+#: Disarms the start-up watchdog of :func:`run_node` (set while a node is being created).
+_end_of_start: Callable[[], None] | None = None
 
 
 def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
@@ -120,33 +166,27 @@ def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
     """
     Shut a node down (lifecycle ``shutdown``, destroy) and then the rclpy context.
 
-    Runs under a watchdog: past ``bound`` seconds the process exits with code 1 and one line.
-    A C call that holds the GIL would stop that Python thread too (one start-up refusal on
-    Kilted, once in a CI run, hung in the rclpy shutdown after its FATAL line for 400 s): two
-    seconds later faulthandler's own thread, which needs no GIL, prints every thread's stack
-    and exits with code 1.
+    Runs under a watchdog (:func:`_bounded`): past ``bound`` seconds the process exits with
+    code 1 and one line; in C code holding the GIL (one start-up refusal on Kilted, once in a
+    CI run, hung in the rclpy shutdown after its FATAL line for 400 s), with the stacks.
     """
     logger = rclpy.logging.get_logger(name)
-    watchdog = threading.Timer(bound, _cut, args=(logger, name, bound))
-    watchdog.daemon = True
-    watchdog.start()
-    faulthandler.dump_traceback_later(bound + 2.0, exit=True)
     seen = len(stop.signals)
-    try:
-        if node is not None:
-            if stop.requested:
-                logger.info(f'{stop.names()[0]} received: shutting down')
-            state = lifecycle_shutdown(node, logger)
-            if state is not None:
-                logger.info(f'lifecycle: {state} -> finalized')
-            node.destroy_node()
-        later = stop.names(1 if seen else 0)
-        if len(later):
-            logger.info(f'{", ".join(later)} during the shutdown: ignored (already stopping)')
-    finally:
-        rclpy.try_shutdown()
-        watchdog.cancel()
-        faulthandler.cancel_dump_traceback_later()
+    with _bounded(name, bound):
+        try:
+            if node is not None:
+                if stop.requested:
+                    logger.info(f'{stop.names()[0]} received: shutting down')
+                state = lifecycle_shutdown(node, logger)
+                if state is not None:
+                    logger.info(f'lifecycle: {state} -> finalized')
+                node.destroy_node()
+            later = stop.names(1 if seen else 0)
+            if len(later):
+                logger.info(f'{", ".join(later)} during the shutdown: ignored (already '
+                            'stopping)')
+        finally:
+            rclpy.try_shutdown()
 
 
 def _destroy_half_built(exc: BaseException) -> None:
@@ -177,14 +217,18 @@ def _destroy_half_built(exc: BaseException) -> None:
 
 def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
              done: Callable[[Node], bool] | None = None, stop: StopRequest = STOP,
-             teardown_timeout: float = TEARDOWN_TIMEOUT) -> int:
+             teardown_timeout: float = TEARDOWN_TIMEOUT,
+             start_timeout: float = START_TIMEOUT) -> int:
     """
     Create the node with ``factory``, spin it until a stop request (or ``done(node)``), tear down.
 
     A ``ValueError`` while constructing (invalid parameters) is logged once (FATAL) and gives
     exit code 2 instead of a traceback. A stop requested before or while the node is created
-    ends it as soon as the constructor returns. Returns the process exit code.
+    ends it as soon as the constructor returns. Creating the node is bounded by
+    ``start_timeout`` up to the constructor's return or its :func:`autostart`, whichever is
+    first: past it, one line, the stacks and exit code 1. Returns the process exit code.
     """
+    global _end_of_start
     stop.install()
     if stop.requested:  # stopped while the entry point imported the node's module
         return EXIT_OK
@@ -192,12 +236,17 @@ def run_node(factory: Callable[[], Node], args=None, name: str = 'qcoinf_ros',
     node = None
     code = EXIT_OK
     try:
-        try:
-            node = factory()
-        except ValueError as exc:
-            rclpy.logging.get_logger(name).fatal(f'cannot start: {exc}')
-            _destroy_half_built(exc)
-            return EXIT_INVALID
+        with _bounded(name, start_timeout, phase='start-up', stacks=True,
+                      cause='creating the node hung: its DDS entities or a driver, see the '
+                            'stacks') as _end_of_start:
+            try:
+                node = factory()
+            except ValueError as exc:
+                rclpy.logging.get_logger(name).fatal(f'cannot start: {exc}')
+                _destroy_half_built(exc)
+                return EXIT_INVALID
+            finally:
+                _end_of_start = None
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.requested and not (done is not None and done(node)):

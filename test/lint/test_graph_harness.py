@@ -30,8 +30,9 @@ OWN = {
 #: file -> (what it may build: the start of an OWN key, ...), why
 SUBJECT = {
     'test/ros/test_launched_nodes.py': (('a node process',), 'NodeProcess itself is under test'),
-    'test/graph/test_safe_defaults.py': (('a DDS environment',),
-                                         'loopback_dds_env itself is under test'),
+    'test/graph/test_safe_defaults.py': (
+        ('a DDS environment',),
+        'loopback_dds_env itself is under test; each start refusal gets a domain of its own'),
     'test/robot/first_caption.py': (
         ('an rclpy context', 'an executor', 'a test node'),
         'a ROS user program run inside the emulated robot install, without pytest'),

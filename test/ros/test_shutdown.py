@@ -9,6 +9,8 @@ signals it as ``ros2 launch`` does (launch.actions.ExecuteLocal: SIGINT; SIGTERM
   ``shutdown`` transition from whichever primary state it is in, while the context is valid;
 * a second signal during the teardown is ignored (the teardown finishes, exit 0);
 * a teardown stuck longer than its bound is cut: one line, exit code 1;
+* so is a start-up (creating the node) stuck longer than its bound, with every thread's stack;
+  a lifecycle node's autostart (configure: a model load) ends that bound;
 * an exception out of a callback is a crash: traceback, exit code 1, and still a teardown;
 * a stop requested before the node exists ends the process with exit 0 at the first safe point.
 """
@@ -29,13 +31,19 @@ pytest.importorskip('rclpy', reason='rclpy missing: run through `make test`')
 NODE = textwrap.dedent("""
     import re, sys, time
     from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-    from qcoinf_ros.ros.spin import run_node
+    from qcoinf_ros.ros.spin import autostart, run_node
 
     MODE = sys.argv[1]
 
     class Node(LifecycleNode):
         def __init__(self):
             super().__init__('shutdown_probe')
+            if MODE == 'start_stuck':  # e.g. a DDS deadlock creating a publisher
+                time.sleep(60)
+            if MODE == 'start_gil':
+                re.match(r'(a+)+$', 'a' * 40 + 'b')
+            if MODE == 'slow_configure':  # a model load: longer than the start-up bound
+                autostart(self)
             if MODE in ('inactive', 'active', 'slow', 'stuck', 'crash', 'gil'):
                 self.trigger_configure()
             if MODE in ('active', 'slow', 'stuck', 'crash', 'gil'):
@@ -46,6 +54,12 @@ NODE = textwrap.dedent("""
 
         def boom(self):
             raise RuntimeError('a real crash')
+
+        def on_configure(self, state):
+            if MODE == 'slow_configure':
+                time.sleep(3.0)
+                print('configured', flush=True)
+            return TransitionCallbackReturn.SUCCESS
 
         def on_shutdown(self, state):
             print(f'on_shutdown from {state.label}', flush=True)
@@ -58,7 +72,7 @@ NODE = textwrap.dedent("""
             print('on_shutdown done', flush=True)
             return TransitionCallbackReturn.SUCCESS
 
-    sys.exit(run_node(Node, name='shutdown_probe', teardown_timeout=2.0))
+    sys.exit(run_node(Node, name='shutdown_probe', teardown_timeout=2.0, start_timeout=2.0))
 """)
 
 
@@ -146,6 +160,35 @@ def test_a_teardown_stuck_in_c_code_holding_the_gil_is_cut_too(ros_env):
     assert time.monotonic() - began < 10.0
     assert 'Timeout (0:00:04)!' in out and 'on_shutdown' in out, out  # the stuck stack
     assert 'on_shutdown done' not in out, out
+
+
+def test_a_stuck_start_up_is_cut_after_its_bound_with_the_stacks(ros_env):
+    began = time.monotonic()
+    code, out = _finish(_start(ros_env, 'start_stuck'))
+    assert code == 1, out
+    assert time.monotonic() - began < 30.0  # the interpreter's start-up included
+    assert out.count('start-up did not finish within 2 s') >= 1, out
+    assert 'in __init__' in out, out  # faulthandler's stack of the main thread
+    assert 'up\n' not in out, out
+
+
+def test_a_start_up_stuck_in_c_code_holding_the_gil_is_cut_too(ros_env):
+    began = time.monotonic()
+    code, out = _finish(_start(ros_env, 'start_gil'))
+    assert code == 1, out
+    assert time.monotonic() - began < 30.0
+    assert 'Timeout (0:00:04)!' in out and '__init__' in out, out
+
+
+def test_autostart_ends_the_start_up_bound(ros_env):
+    # configuring (a model load) takes 3 s here, past the 2 s start-up bound: not cut
+    proc = _start(ros_env, 'slow_configure')
+    head = _wait_for_up(proc)
+    proc.send_signal(signal.SIGINT)
+    code, out = _finish(proc)
+    out = ''.join(head) + out
+    assert code == 0, out
+    assert 'configured' in out and 'did not finish' not in out, out
 
 
 def test_an_exception_in_a_callback_is_a_crash_with_a_teardown(ros_env):
