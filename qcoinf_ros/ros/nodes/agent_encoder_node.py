@@ -7,11 +7,11 @@ kernels (``lut``, the default for the uniform scheme where the kernel library is
 grows with b, a switch is one assignment), torch's dynamic int8 (``int8``) or the dequantized
 reference (``reference``). It then measures its own encode latency per bit-width (a short,
 bounded sweep on a model-sized frame; cached per model, kernel, thread count and machine, so a
-restart is instant) and publishes it. While it runs it keeps comparing: when the median of the
-last ``cost_window`` encode times at the current bit-width differs from the published cost by
-more than ``cost_drift`` (other processes on the CPU, cold caches between frames), it
-republishes the cost scaled to what it measures, so the planner's prediction follows the
-machine. The bit-width then switches at run time from ``qcoinf/bit_width``. It also watches
+restart is instant) and publishes it. While it runs it keeps comparing: when the median ratio
+of the last ``cost_window`` encode times to the published cost at their bit-widths differs from
+1 by more than ``cost_drift`` (other processes on the CPU, cold caches between frames), it
+republishes the cost scaled by that ratio, so the planner's prediction follows the machine.
+The bit-width then switches at run time from ``qcoinf/bit_width``. It also watches
 whether the edge server answers (:mod:`qcoinf_ros.core.failover.link_state`): each embedding sent
 is matched with the decoder's ``qcoinf/latency`` for its frame (same header), and the round trip is
 held against the deadline T0 (``qcoinf/deadline``; ``answer_timeout`` until one arrives); the
@@ -126,7 +126,8 @@ PARAMS = [
     ParamSpec('cost_drift', 0.2, 'Republish the cost, scaled to the encode times measured '
               'while running, when their median differs from it by more than this fraction '
               '(0: never); the cost of the local decoder likewise.', low=0.0, high=100.0),
-    ParamSpec('cost_window', 20, 'Encodes at one bit-width compared with the published cost.',
+    ParamSpec('cost_window', 20, 'Encodes compared with the published cost (each at its own '
+              'bit-width) before it is republished or kept.',
               low=3, high=100000, read_only=True),
     ParamSpec('frame_queue', 2, 'Camera frames waiting per publisher; beyond, its oldest is '
               'dropped. Publishers are served in turn (a flood on the topic cannot starve the '
@@ -190,7 +191,9 @@ class AgentEncoderNode(LifecycleNode):
         self._events = EventLog(self.get_logger(), per_second=2.0)
         self._split = self._runtime = self._cost = None
         self._latencies: list[float] = []
+        # encode time / published cost, and the bit-width, of the last cost_window encodes
         self._recent: collections.deque = collections.deque(maxlen=self._p['cost_window'])
+        self._recent_b: collections.deque = collections.deque(maxlen=self._p['cost_window'])
         self._recent_local: collections.deque = collections.deque(
             maxlen=self._p['cost_window'])
         self._frames = 0
@@ -525,6 +528,7 @@ class AgentEncoderNode(LifecycleNode):
         self._split = self._runtime = self._cost = None
         self._pub = self._diag = self._info = self._cost_pub = None
         self._recent.clear()
+        self._recent_b.clear()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -612,34 +616,40 @@ class AgentEncoderNode(LifecycleNode):
         self._pub.publish(out)
         self._frames += 1
         self._latencies = (self._latencies + [latency])[-200:]
-        self._track_cost(latency)
+        self._track_cost(latency, bit_width)
         if local:
             self._decode_local(msg.header, embedding, latency, bit_width)
 
     def _cost_message(self, cost) -> AgentCost:
         return cost_msg(cost, self.get_clock().now().to_msg())
 
-    def _track_cost(self, latency: float) -> None:
-        """Republish the cost, scaled, when the encode times drift away from it."""
+    def _track_cost(self, latency: float, bit_width: int) -> None:
+        """
+        Republish the cost, scaled, when the encode times drift away from it.
+
+        Each encode is held against the published cost at its own bit-width (``latency /
+        t(b)``); the median of the last ``cost_window`` ratios, whatever their bit-widths, is the
+        machine's factor: other processes on the cores (the decoder, on one machine), clocks
+        and caches slow every b alike, so a plan that switches b often is still corrected.
+        """
         if self._cost is None or not self._p['cost_drift']:
             return
-        b = self._runtime.bit_width
-        if self._recent and self._recent[-1][0] != b:
-            self._recent.clear()  # a new bit-width: compare it with its own prediction
-        self._recent.append((b, latency))
+        self._recent.append(latency / self._cost.latency(bit_width))
+        self._recent_b.append(bit_width)
         if len(self._recent) < self._recent.maxlen:
             return
-        predicted = self._cost.latency(b)
-        measured, k = self._drift([t for _, t in self._recent], predicted)
+        _, k = self._drift(self._recent, 1.0)
+        used = sorted(set(self._recent_b), reverse=True)
         self._recent.clear()
+        self._recent_b.clear()
         if k is None:
             return
         self._cost = self._cost.scaled(k)
         self._cost_pub.publish(self._cost_message(self._cost))
         self.get_logger().info(
-            f'encode times drifted: median {1e3 * measured:.3f} ms at b = {b} over the last '
-            f'{self._p["cost_window"]} frames vs {1e3 * predicted:.3f} ms published; cost '
-            f'scaled by {k:.2f} and republished')
+            f'encode times drifted: median {k:.2f}x the published cost over the last '
+            f'{self._p["cost_window"]} frames (b = {", ".join(map(str, used))}); cost scaled by '
+            f'{k:.2f} and republished')
 
     # -- the link to the edge server (qcoinf_ros.core.failover.link_state) ------------------------
     def _start_link_monitor(self) -> None:

@@ -1,6 +1,8 @@
 """
 The agent's local mode in this process (issue 27): its routes, its captions, its cost drift.
 
+The encoder's cost drift is tested here too (the same agent, the same way).
+
 The agent runs its real constructor on the tiny captioner (its decoder loaded for local mode);
 the frames are handed to its encode step directly, and what it publishes is read by a node of
 the same context.
@@ -96,5 +98,34 @@ def test_the_local_cost_follows_the_machine_when_the_local_decodes_drift(context
             agent._track_local_cost(0.020)
         assert agent._local_cost.seconds == pytest.approx((0.020,))
         assert not agent._local_cost.cached
+    finally:
+        agent.destroy_node()
+
+
+def test_the_encode_cost_follows_the_machine_while_the_bit_width_changes(context, rclpy_node,
+                                                                         listen, spin_until):
+    # a busy machine slows every b alike: the ratios to the published cost at each frame's own
+    # b are pooled, so a plan that switches b every few frames is still corrected
+    from qcoinf_ros.core.codec.cost import CostMessage
+    from qcoinf_ros.msg import AgentCost
+    from qcoinf_ros.ros.nodes.agent_encoder_node import AgentEncoderNode
+    from qcoinf_ros.ros.qos import LATCHED
+    agent = AgentEncoderNode(context=context, parameter_overrides=_params(cost_window=6))
+    try:
+        seconds = tuple(0.002 + 0.001 * b for b in range(1, 9))
+        agent._cost = CostMessage('agent', 'm', 'lut', 'avx2', 1, seconds, 0.002, 0.001, 1.0,
+                                  2.0e9, 'cpu', True, 'uniform', 8)
+        got = listen(AgentCost, 'qcoinf/agent_cost', LATCHED)
+        spin_until(lambda: got, timeout=5.0)  # the one published at configure
+        published = len(got)
+        for b in (8, 8, 2, 2, 5, 5):  # within cost_drift (20 %): the published cost holds
+            agent._track_cost(1.1 * seconds[b - 1], b)
+        assert agent._cost.seconds == seconds
+        for b in (8, 2, 8, 2, 6, 3):  # 30 % slower at every b, never two frames at one b
+            agent._track_cost(1.3 * seconds[b - 1], b)
+        assert agent._cost.seconds == pytest.approx(tuple(1.3 * t for t in seconds))
+        assert not agent._cost.cached
+        spin_until(lambda: len(got) == published + 1, timeout=5.0)
+        assert list(got[-1].seconds) == pytest.approx([1.3 * t for t in seconds])
     finally:
         agent.destroy_node()
