@@ -37,6 +37,9 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     'reality': ('qcoinf_ros.tools.experiments.reality:run',
                 'measured agent latency vs bit-width against eq. (4); planner nominal vs '
                 'calibrated'),
+    'kernels': ('qcoinf_ros.tools.experiments.kernels:run',
+                'each bit-width on its fastest exact kernel (ViT-B block) against eq. (4), fp32 '
+                'and torch int8, one and two threads'),
 }
 
 
