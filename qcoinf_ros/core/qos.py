@@ -13,12 +13,13 @@ written without ROS and the reports read it without a ROS installation; only the
 Recording subscribes with what every publisher offers in common (reliable only when all offer
 reliable, transient local only when all offer it), as ``ros2 bag record`` does; playing offers
 the recorded profile with keep_last 10 when the recorded publishers agreed, else the whole
-default profile with a warning, as ``ros2 bag play`` does (:func:`playback_qos`).
+default profile with a warning, as ``ros2 bag play`` does (:func:`playback_qos`). A user's
+``--qos-profile-overrides-path`` file replaces that choice per topic (:func:`qos_overrides`).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from rosbags.interfaces import (
     Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime)
@@ -130,3 +131,103 @@ def playback_qos(offers: Sequence[Qos]) -> tuple[Qos, list[str]]:
     return PLAYER_DEFAULT, ['not all recorded publishers offered the same QoS; offering the '
                             'default profile (reliable, volatile, keep_last 10), as rosbag2 '
                             'does']
+
+
+# -- ros2 bag's --qos-profile-overrides-path ----------------------------------------------------
+_POLICIES = {'history': QosHistory, 'reliability': QosReliability,
+             'durability': QosDurability, 'liveliness': QosLiveliness}
+_DURATIONS = ('deadline', 'lifespan', 'liveliness_lease_duration')
+_VALUES = ('depth', 'avoid_ros_namespace_conventions')
+
+
+def _short_keys(enum) -> dict[str, Any]:
+    # rclpy's short keys (its enums' member names, lower case); rclpy has no manual_by_node
+    return {m.name.lower(): m for m in enum if m.name != 'MANUAL_BY_NODE'}
+
+
+def _override_duration(key: str, value) -> QosTime:
+    if not value:  # absent or empty: the middleware's default, as ros2bag reads it
+        return DEFAULT_TIME
+    if not isinstance(value, Mapping) or 'sec' not in value or 'nsec' not in value:
+        raise ValueError(f'{key} must give both seconds (sec) and nanoseconds (nsec), got '
+                         f'{value!r:.80}')
+    sec, nsec = value['sec'], value['nsec']
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (sec, nsec)):
+        raise ValueError(f'{key}: sec and nsec must be integers, got {value!r:.80}')
+    total = sec * 1_000_000_000 + nsec
+    if total < 0:
+        raise ValueError(f'{key} may not be negative, got {value!r:.80}')
+    return QosTime(total // 1_000_000_000, total % 1_000_000_000)
+
+
+def qos_override(profile: Mapping) -> Qos:
+    """
+    Return one topic's profile of a ``--qos-profile-overrides-path`` file, as ``ros2 bag`` does.
+
+    ros2bag's rules (``interpret_dict_as_qos_profile``, then rclpy's ``QoSProfile``): the
+    policies ``history``, ``reliability``, ``durability`` and ``liveliness`` by their short keys
+    (``keep_last``, ``reliable``, ``transient_local``, ...); ``deadline``, ``lifespan`` and
+    ``liveliness_lease_duration`` as ``{sec: int, nsec: int}``, both required; ``depth`` (>= 0)
+    and ``avoid_ros_namespace_conventions``; any other key is refused. ``history`` and/or
+    ``depth`` must be given (``depth`` alone means keep_last; keep_last needs a depth); every
+    policy not given is the ROS 2 default profile's (reliable, volatile, ...). Raises
+    ``ValueError`` naming the key or value.
+    """
+    if not isinstance(profile, Mapping):
+        raise ValueError(f'a QoS profile must be a mapping of policies, got {profile!r:.80}')
+    values: dict[str, Any] = {}
+    for key, value in profile.items():
+        if key in _POLICIES:
+            names = _short_keys(_POLICIES[key])
+            if not isinstance(value, str) or value.lower() not in names:
+                raise ValueError(f'{key} must be one of {sorted(names)}, got {value!r:.80}')
+            values[key] = names[value.lower()]
+        elif key in _DURATIONS:
+            values[key] = _override_duration(key, value)
+        elif key == 'depth':
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f'depth must be an integer >= 0, got {value!r:.80}')
+            values[key] = value
+        elif key == 'avoid_ros_namespace_conventions':
+            if not isinstance(value, bool):
+                raise ValueError(f'{key} must be true or false, got {value!r:.80}')
+            values[key] = value
+        else:
+            raise ValueError(f'unexpected key {key!r} for a QoS profile (one of '
+                             f'{", ".join([*_POLICIES, *_DURATIONS, *_VALUES])})')
+    if 'history' not in values:
+        if 'depth' not in values:
+            raise ValueError('a QoS profile needs history and/or depth')
+        values['history'] = QosHistory.KEEP_LAST
+    elif values['history'] == QosHistory.KEEP_LAST and 'depth' not in values:
+        raise ValueError('history keep_last needs a depth')
+    base = DEFAULT
+    return Qos(values['history'], values.get('depth', base.depth),
+               values.get('reliability', base.reliability),
+               values.get('durability', base.durability),
+               values.get('deadline', base.deadline), values.get('lifespan', base.lifespan),
+               values.get('liveliness', base.liveliness),
+               values.get('liveliness_lease_duration', base.liveliness_lease_duration),
+               values.get('avoid_ros_namespace_conventions', False))
+
+
+def qos_overrides(data) -> dict[str, Qos]:
+    """
+    Return topic -> profile of a parsed ``--qos-profile-overrides-path`` YAML file.
+
+    Topics are matched by the exact name the bag records (``/chatter``), as rosbag2 does; an
+    empty file overrides nothing. Raises ``ValueError`` naming the topic and what is wrong.
+    """
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f'QoS overrides must map topic names to profiles, got {data!r:.80}')
+    profiles = {}
+    for topic, profile in data.items():
+        if not isinstance(topic, str) or not topic:
+            raise ValueError(f'a QoS override topic must be a name, got {topic!r:.80}')
+        try:
+            profiles[topic] = qos_override(profile)
+        except ValueError as exc:
+            raise ValueError(f'{topic}: {exc}') from None
+    return profiles

@@ -32,7 +32,7 @@ from qcoinf_ros.core.bags import (
     BagClock, BagReader, BagWriter, play, PlayOptions, Problem, qualify, STORAGES, TopicSpec)
 from qcoinf_ros.core.bags.cdr import import_message_class, is_known
 from qcoinf_ros.core.bags.legacy import conversion, convert
-from qcoinf_ros.core.qos import describe, playback_qos, subscription_qos
+from qcoinf_ros.core.qos import describe, playback_qos, qos_overrides, subscription_qos
 from qcoinf_ros.ros.context import rclpy_node, StopOnSignals
 
 _HIDDEN = ('/rosout', '/parameter_events')
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help='set header stamps to the time of publication')
     ply.add_argument('--duration', type=float, default=0.0,
                      help='stop after this many seconds of playing (default 0: at the end)')
+    ply.add_argument('--qos-profile-overrides-path', default=None, metavar='YAML',
+                     help='topic -> QoS profile offered instead of the recorded one, as ros2 '
+                          'bag play reads it (e.g. "/chatter: {depth: 1000}")')
     ply.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',
                      help='wait up to this long until every topic has a subscriber (default 0)')
     ply.add_argument('--delay', type=float, default=0.0,
@@ -276,6 +279,11 @@ def play_bag(args, console: Console) -> int:
     except ValueError as exc:
         _say(console, 'red', f'qcoinf bag play: {exc}')
         return 2
+    try:
+        overrides = _read_overrides(args.qos_profile_overrides_path)
+    except ValueError as exc:
+        _say(console, 'red', f'qcoinf bag play: --qos-profile-overrides-path: {exc}')
+        return 2
     reader = _open(args.bag, console, 'play')
     if reader is None:
         return 2
@@ -306,7 +314,7 @@ def play_bag(args, console: Console) -> int:
                 bag_clock = BagClock(reader.info.start_ns + int(round(
                     options.start_offset * 1e9)), options.rate)
                 ticker = ClockTicker(node, bag_clock, args.clock)
-            publishers = _publishers(node, topics, console)
+            publishers = _publishers(node, topics, console, overrides)
             _wait_for_subscribers(publishers, args.wait_for_subscribers, context, console,
                                   stop)
             end = time.monotonic() + max(0.0, args.delay)
@@ -371,16 +379,34 @@ def play_bag(args, console: Console) -> int:
     return 0
 
 
-def _publishers(node, topics, console: Console) -> dict:
+def _read_overrides(path: str | None) -> dict:
+    """Return the profiles of a ``--qos-profile-overrides-path`` file (``{}`` without one)."""
+    if path is None:
+        return {}
+    import yaml
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f'cannot read {path}: {exc}') from None
+    return qos_overrides(data)
+
+
+def _publishers(node, topics, console: Console, overrides: dict | None = None) -> dict:
     """
     Create a publisher per topic with the QoS rosbag2's player offers for it.
 
     Keyed by the recorded name; a relative name is resolved in the node's namespace (the
     root), as ``ros2 bag play`` does. A topic whose type cannot be imported is reported once
-    and not played.
+    and not played. ``overrides`` (recorded topic name -> profile) replace that choice, as
+    ``--qos-profile-overrides-path`` does for ``ros2 bag play``; one naming no played topic is
+    reported once (rosbag2 ignores it silently).
     """
     from qcoinf_ros.ros.qos import qos_to_rclpy
 
+    overrides = dict(overrides or {})
+    for name in sorted(set(overrides) - {t.spec.name for t in topics}):
+        _say(console, 'yellow', f'QoS override for {name}: no such topic played (names are '
+             'matched exactly, as recorded)')
     publishers = {}
     for topic in topics:
         old = conversion(topic.spec.name, topic.spec.msgtype)
@@ -392,7 +418,11 @@ def _publishers(node, topics, console: Console) -> dict:
         except ValueError as exc:
             _say(console, 'yellow', f'not playing {topic.spec.name}: {exc}')
             continue
-        qos, warnings = playback_qos(topic.spec.qos)
+        if topic.spec.name in overrides:
+            qos, warnings = overrides[topic.spec.name], []
+            console.print(f'{topic.spec.name}: offering {describe(qos)} (QoS override)')
+        else:
+            qos, warnings = playback_qos(topic.spec.qos)
         for warning in warnings:
             _say(console, 'yellow', f'{topic.spec.name}: {warning}')
         publishers[topic.spec.name] = node.create_publisher(cls, topic.spec.name,

@@ -314,6 +314,49 @@ def test_playback_qos_follows_rosbag2_rules():
     assert qos.describe(qos.LATCHED) == 'reliable, transient_local, keep_last 1'
 
 
+def test_qos_overrides_are_read_as_ros2_bag_reads_them():
+    from rosbags.interfaces import QosDurability, QosHistory, QosLiveliness, QosReliability
+    from rosbags.interfaces import QosTime
+
+    text = """
+    /chatter: {depth: 1000}
+    /scan:
+      history: keep_all
+      reliability: best_effort
+      durability: TRANSIENT_LOCAL
+      deadline: {sec: 1, nsec: 1500000000}
+      lifespan: {}
+      liveliness: manual_by_topic
+      avoid_ros_namespace_conventions: true
+    """
+    got = qos.qos_overrides(yaml.safe_load(text))
+    # depth alone: keep_last; every policy not given is the ROS 2 default profile's
+    assert got['/chatter'] == qos.DEFAULT._replace(depth=1000)
+    scan = got['/scan']
+    assert (scan.history, scan.reliability, scan.durability, scan.liveliness) == (
+        QosHistory.KEEP_ALL, QosReliability.BEST_EFFORT, QosDurability.TRANSIENT_LOCAL,
+        QosLiveliness.MANUAL_BY_TOPIC)
+    assert scan.depth == 10 and scan.deadline == QosTime(2, 500_000_000)  # normalized
+    assert scan.lifespan == QosTime(0, 0) and scan.avoid_ros_namespace_conventions is True
+    assert qos.qos_overrides(None) == {}
+    # what ros2bag (and rclpy's QoSProfile) refuse, refused with the key or value named
+    for bad, words in (({'/a': {'depht': 3}}, "unexpected key 'depht'"),
+                       ({'/a': {'reliability': 'sure'}}, 'reliability must be one of'),
+                       ({'/a': {'depth': -1}}, 'depth must be an integer >= 0'),
+                       ({'/a': {'depth': 1, 'deadline': {'sec': 1}}}, 'both seconds'),
+                       ({'/a': {'depth': 1, 'lifespan': {'sec': -2, 'nsec': 0}}},
+                        'may not be negative'),
+                       ({'/a': {'reliability': 'reliable'}}, 'needs history and/or depth'),
+                       ({'/a': {'history': 'keep_last'}}, 'keep_last needs a depth'),
+                       ({'/a': {'liveliness': 'manual_by_node', 'depth': 1}},
+                        'liveliness must be one of'),
+                       (['/a'], 'must map topic names')):
+        with pytest.raises(ValueError, match=words):
+            qos.qos_overrides(bad)
+    with pytest.raises(ValueError, match='^/a: '):  # the topic is named
+        qos.qos_overrides({'/a': {'depth': 'ten'}})
+
+
 def test_every_chunk_of_a_multi_chunk_bag_has_its_crc(tmp_path):
     """Chunks close at 1 MB: each one's CRC is filled in while writing (rosbags checks them)."""
     import zlib
