@@ -191,9 +191,8 @@ class AgentEncoderNode(LifecycleNode):
         self._events = EventLog(self.get_logger(), per_second=2.0)
         self._split = self._runtime = self._cost = None
         self._latencies: list[float] = []
-        # encode time / published cost, and the bit-width, of the last cost_window encodes
+        # (bit-width, encode time / published cost at it) of the last cost_window encodes
         self._recent: collections.deque = collections.deque(maxlen=self._p['cost_window'])
-        self._recent_b: collections.deque = collections.deque(maxlen=self._p['cost_window'])
         self._recent_local: collections.deque = collections.deque(
             maxlen=self._p['cost_window'])
         self._frames = 0
@@ -528,7 +527,6 @@ class AgentEncoderNode(LifecycleNode):
         self._split = self._runtime = self._cost = None
         self._pub = self._diag = self._info = self._cost_pub = None
         self._recent.clear()
-        self._recent_b.clear()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -634,14 +632,12 @@ class AgentEncoderNode(LifecycleNode):
         """
         if self._cost is None or not self._p['cost_drift']:
             return
-        self._recent.append(latency / self._cost.latency(bit_width))
-        self._recent_b.append(bit_width)
+        self._recent.append((bit_width, latency / self._cost.latency(bit_width)))
         if len(self._recent) < self._recent.maxlen:
             return
-        _, k = self._drift(self._recent, 1.0)
-        used = sorted(set(self._recent_b), reverse=True)
+        _, k = self._drift([ratio for _, ratio in self._recent], 1.0)
+        used = sorted({b for b, _ in self._recent}, reverse=True)
         self._recent.clear()
-        self._recent_b.clear()
         if k is None:
             return
         self._cost = self._cost.scaled(k)
