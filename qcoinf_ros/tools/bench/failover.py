@@ -100,6 +100,16 @@ class FailoverResult:
     predicted_local_s: list[float] = field(default_factory=list)
     cycle_work_s: list[float] = field(default_factory=list)
     cycle_latency_s: list[float] = field(default_factory=list)
+    # per cycle, the parts: the plan's bit-width and predicted encode time, and the medians of
+    # the encode and of the local decode measured in the cycle
+    plan_bits: list[int] = field(default_factory=list)
+    predicted_encode_s: list[float] = field(default_factory=list)
+    cycle_encode_s: list[float] = field(default_factory=list)
+    cycle_decode_s: list[float] = field(default_factory=list)
+    # every cost the agent published (qcoinf/agent_cost: t(b) for b = 1.., qcoinf/local_cost:
+    # the local caption time), in order: the planner's prediction is made of these
+    agent_costs_s: list[list[float]] = field(default_factory=list)
+    local_costs_s: list[float] = field(default_factory=list)
 
     @property
     def unanswered(self) -> int:
@@ -156,11 +166,34 @@ class FailoverResult:
         """Per cycle: predicted local-mode T over the measured camera -> caption, minus 1."""
         return [p / m - 1.0 for p, m in zip(self.predicted_local_s, self.cycle_latency_s)]
 
+    @property
+    def predictions_from_costs(self) -> list[bool]:
+        """
+        Per cycle: the planner's local-mode T is ``t(b) + t_local`` of costs the agent published.
+
+        The planner's arithmetic in local mode (:func:`qcoinf_ros.core.planner.measured.
+        measured_model`: the robot decodes, no upload; the clocks are fixed at the measured ones
+        in this bench), checked against the costs on the topics rather than against a clock:
+        a prediction that left the local decode out, or took the server's, fails it whatever
+        the machine's load.
+        """
+        def near(a: float, b: float) -> bool:
+            return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-9)
+
+        checks = []
+        for b, total, encode in zip(self.plan_bits, self.predicted_local_s,
+                                    self.predicted_encode_s):
+            checks.append(
+                any(0 < b <= len(t) and near(encode, t[b - 1]) for t in self.agent_costs_s)
+                and any(near(total - encode, t) for t in self.local_costs_s))
+        return checks
+
     def to_dict(self) -> dict:
         return dict(asdict(self), unanswered=self.unanswered, twice=self.twice,
                     dropped=self.dropped, accounted=self.accounted,
                     prediction_errors=self.prediction_errors,
-                    end_to_end_errors=self.end_to_end_errors)
+                    end_to_end_errors=self.end_to_end_errors,
+                    predictions_from_costs=self.predictions_from_costs)
 
 
 class _Watch:
@@ -173,7 +206,8 @@ class _Watch:
 
         from qcoinf_ros.core.codec.link_state import decode_link_state
         from qcoinf_ros.ros.context import BoundedSpin
-        from qcoinf_ros.ros.messages import Caption, FrequencyProfile, profile_from_msg
+        from qcoinf_ros.ros.messages import (
+            AgentCost, Caption, cost_from_msg, FrequencyProfile, profile_from_msg)
         from qcoinf_ros.ros.qos import LATCHED, reliable
 
         self.spinner = BoundedSpin('qcoinf_bench_failover')
@@ -182,7 +216,8 @@ class _Watch:
         self.states: list[tuple[float, str]] = []
         self.edge_at: list[float] = []
         self.local_at: list[float] = []
-        self.local_times: list[tuple[float, float, float]] = []  # (at, work, camera->caption)
+        # (at, encode + local decode, camera -> caption, encode, local decode)
+        self.local_times: list[tuple[float, float, float, float, float]] = []
         self.plans: list = []
         self.planner_mode = ''
         node.create_subscription(String, 'qcoinf/link_state', self._on_link, LATCHED)
@@ -193,6 +228,10 @@ class _Watch:
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         node.create_subscription(FrequencyProfile, 'qcoinf/frequency_profile',
                                  lambda m: self.plans.append(profile_from_msg(m)), LATCHED)
+        node.create_subscription(AgentCost, 'qcoinf/agent_cost', lambda m: result.agent_costs_s
+                                 .append(list(cost_from_msg(m).seconds)), LATCHED)
+        node.create_subscription(AgentCost, 'qcoinf/local_cost', lambda m: result.local_costs_s
+                                 .append(cost_from_msg(m).seconds[0]), LATCHED)
         self._decode_link = decode_link_state
 
     def _on_link(self, msg) -> None:
@@ -206,7 +245,8 @@ class _Watch:
 
     def _on_local(self, msg) -> None:
         self.local_at.append(time.monotonic())
-        self.local_times.append((self.local_at[-1], msg.vector.y + msg.vector.z, msg.vector.x))
+        self.local_times.append((self.local_at[-1], msg.vector.y + msg.vector.z, msg.vector.x,
+                                 msg.vector.y, msg.vector.z))
         self.result.local.append(_key(msg.header))
         self.result.local_latency_s.append(msg.vector.x)
         self.result.local_work_s.append(msg.vector.y + msg.vector.z)
@@ -323,9 +363,15 @@ def failover(config: FailoverConfig, console) -> FailoverResult:
                 back_at = time.monotonic()
                 window = [t for t in watch.local_times if lost_at < t[0] <= back_at]
                 if watch.planner_mode == 'local' and watch.plans and window:
-                    result.predicted_local_s.append(watch.plans[-1].predicted_delay_s)
-                    result.cycle_work_s.append(statistics.median(t[1] for t in window))
-                    result.cycle_latency_s.append(statistics.median(t[2] for t in window))
+                    plan = watch.plans[-1]
+                    result.predicted_local_s.append(plan.predicted_delay_s)
+                    result.plan_bits.append(int(plan.bit_width))
+                    result.predicted_encode_s.append(plan.predicted_agent_delay_s)
+                    for values, column in ((result.cycle_work_s, 1),
+                                           (result.cycle_latency_s, 2),
+                                           (result.cycle_encode_s, 3),
+                                           (result.cycle_decode_s, 4)):
+                        values.append(statistics.median(t[column] for t in window))
                 if config.fault == 'kill':
                     decoder = start_decoder(f'decoder {cycle + 2}')
                     procs.append(decoder)

@@ -96,6 +96,19 @@ def report(result: FailoverResult, console, tolerance: float = PREDICTION_TOLERA
                   f'vs camera -> local caption (median '
                   f'{1e3 * statistics.median(result.cycle_latency_s):.1f} ms): '
                   f'{summary(result.end_to_end_errors)}')
+    decode = [p - e for p, e in zip(result.predicted_local_s, result.predicted_encode_s)]
+    console.print(
+        f'  its parts: the encode t({result.plan_bits[-1]}) '
+        f'{1e3 * statistics.median(result.predicted_encode_s):.1f} ms predicted vs '
+        f'{1e3 * statistics.median(result.cycle_encode_s):.1f} ms measured; the local decode '
+        f'{1e3 * statistics.median(decode):.1f} ms predicted vs '
+        f'{1e3 * statistics.median(result.cycle_decode_s):.1f} ms measured '
+        f'(medians; costs the agent published: {len(result.agent_costs_s)} encode, '
+        f'{len(result.local_costs_s)} local decode)')
+    if not all(result.predictions_from_costs):
+        console.print("FAIL: the planner's local-mode T is not t(b) + t_local of the costs the "
+                      'agent published')
+        ok = False
     if abs(statistics.median(errors)) > tolerance:
         console.print(f'FAIL: the prediction is off by more than {100 * tolerance:.0f} % '
                       '(median over the cycles)')

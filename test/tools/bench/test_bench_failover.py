@@ -50,6 +50,28 @@ def test_prediction_errors_are_per_cycle():
     assert result.end_to_end_errors == pytest.approx([0.0, -0.5])
 
 
+def _planned(**changes):
+    # one cycle at b = 2: t(2) 4 ms and a 20 ms local decode published, then the local cost
+    # scaled to 25 ms after a drift
+    values = {'plan_bits': [2], 'predicted_encode_s': [0.004], 'predicted_local_s': [0.029],
+              'agent_costs_s': [[0.003, 0.004, 0.005]], 'local_costs_s': [0.020, 0.025]}
+    values.update(changes)
+    return _result(**values)
+
+
+@pytest.mark.parametrize('changes, expected', [
+    ({}, [True]),                                        # t(2) + the republished local cost
+    ({'predicted_local_s': [0.024]}, [True]),            # t(2) + the first one
+    ({'predicted_local_s': [0.004]}, [False]),           # the local decode left out
+    ({'predicted_local_s': [0.034]}, [False]),           # a decode nobody published
+    ({'plan_bits': [3]}, [False]),                       # t(2) for a plan at b = 3
+    ({'plan_bits': [9]}, [False]),                       # a b past the published table
+    ({'local_costs_s': []}, [False]),                    # no local cost at all
+])
+def test_the_local_mode_prediction_is_checked_against_the_published_costs(changes, expected):
+    assert _planned(**changes).predictions_from_costs == expected
+
+
 @pytest.mark.parametrize('option', [['--cycles', '0'], ['--rate', '-1'],
                                     ['--prediction-tolerance', '0']])
 def test_bad_options_are_refused_with_their_name(option, capsys):
