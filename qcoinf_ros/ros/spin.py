@@ -16,8 +16,14 @@ The shutdown path, in this order, while the rclpy context is still valid:
 3. the node is destroyed, then the context is shut down.
 
 Later signals are recorded and ignored (``ros2 launch`` sends SIGTERM 5 s after SIGINT); a
-teardown that has not finished after :data:`TEARDOWN_TIMEOUT` seconds is cut with one log line
-and exit code 1, before launch's SIGKILL (10 s) would cut it silently.
+teardown that has not finished after :data:`TEARDOWN_TIMEOUT` seconds is cut with one log line,
+before launch's SIGKILL (10 s) would cut it silently: exit code 1 when the node's own shutdown
+(step 2: a worker, a driver) is stuck, exit code 0 when only the middleware's part (step 3:
+destroying the node's DDS entities and the context) is: the node's work is done, and Fast DDS 3.2
+was seen to deadlock there (eProsima/Fast-DDS#6502) when many participants of one launch leave
+together. Stuck in C code that holds the GIL, where no Python thread runs, the stacks come from
+faulthandler :data:`BACKUP_DELAY` s after the bound and the exit, with the same code, from a C
+timer (:mod:`qcoinf_ros.ros.exit_timer`).
 
 The start-up is bounded as well: creating the node (its DDS participant, publishers, services
 and parameters; not the model load of a lifecycle node's autostart, which may take minutes)
@@ -37,6 +43,7 @@ import gc
 import os
 import sys
 import threading
+import time
 import traceback
 from typing import Callable
 
@@ -45,11 +52,15 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from qcoinf_ros.ros.exit_timer import ExitTimer
 from qcoinf_ros.ros.stop import STOP, StopRequest
 
 EXIT_OK, EXIT_CRASH, EXIT_INVALID = 0, 1, 2
 #: Seconds the teardown may take before it is cut (ros2 launch: SIGTERM at 5 s, SIGKILL at 10 s).
-TEARDOWN_TIMEOUT = 8.0
+TEARDOWN_TIMEOUT = 7.5
+#: Seconds after a bound at which the backup (C code holding the GIL) prints the stacks and exits:
+#: the teardown's backup must end the process before launch's SIGKILL at 10 s too.
+BACKUP_DELAY = 1.0
 #: Seconds creating a node may take (rclpy.init to the constructor's return or its autostart).
 START_TIMEOUT = 60.0
 #: Seconds a node's worker thread is given to finish its current item when it is stopped.
@@ -120,17 +131,18 @@ def lifecycle_shutdown(node, logger) -> str | None:
 
 
 def _cut(logger, name: str, bound: float, phase: str = 'shutdown',
-         cause: str = 'a worker or a driver is stuck', stacks: bool = False) -> None:
-    """Cut a stuck phase: one line (and every thread's stack), exit 1 (it may be stuck in C)."""
+         cause: str = 'a worker or a driver is stuck', stacks: bool = False,
+         code: int = EXIT_CRASH) -> None:
+    """Cut a stuck phase: one line (and every thread's stack), exit ``code`` (it may be in C)."""
     line = (f'[{name}] {phase} did not finish within {bound:g} s ({cause}): exiting with '
-            'code 1\n')
+            f'code {code}\n')
     try:
-        logger.error(line.strip())
+        (logger.error if code else logger.warning)(line.strip())
         if stacks:
             faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     finally:
         os.write(2, line.encode())
-        os._exit(EXIT_CRASH)
+        os._exit(code)
 
 
 @contextlib.contextmanager
@@ -138,19 +150,23 @@ def _bounded(name: str, bound: float, **cut):
     """
     Run the body under a watchdog: past ``bound`` s, :func:`_cut` (``cut``: its keywords).
 
-    A C call that holds the GIL stops that Python thread too: two seconds later faulthandler's
-    own thread, which needs no GIL, prints every thread's stack and exits with code 1. Yields a
-    function that disarms both early.
+    A C call that holds the GIL stops that Python thread too: :data:`BACKUP_DELAY` s later
+    faulthandler's own thread, which needs no GIL, prints every thread's stack, and a C timer
+    exits with the cut's code just after. Yields a function that disarms them all early.
     """
     logger = rclpy.logging.get_logger(name)
     watchdog = threading.Timer(bound, _cut, args=(logger, name, bound), kwargs=cut)
     watchdog.daemon = True
     watchdog.start()
-    faulthandler.dump_traceback_later(bound + 2.0, exit=True)
+    exit_timer = ExitTimer()
+    native = exit_timer.arm(bound + BACKUP_DELAY + 0.25, cut.get('code', EXIT_CRASH))
+    # without the C timer, faulthandler exits itself (code 1)
+    faulthandler.dump_traceback_later(bound + BACKUP_DELAY, exit=not native)
 
     def disarm() -> None:
         watchdog.cancel()
         faulthandler.cancel_dump_traceback_later()
+        exit_timer.cancel()
     try:
         yield disarm
     finally:
@@ -166,27 +182,37 @@ def teardown(node: Node | None, name: str, stop: StopRequest = STOP,
     """
     Shut a node down (lifecycle ``shutdown``, destroy) and then the rclpy context.
 
-    Runs under a watchdog (:func:`_bounded`): past ``bound`` seconds the process exits with
-    code 1 and one line; in C code holding the GIL (one start-up refusal on Kilted, once in a
-    CI run, hung in the rclpy shutdown after its FATAL line for 400 s), with the stacks.
+    Both steps together get ``bound`` seconds (:func:`_bounded`). Past it in the node's own
+    shutdown, the process exits with code 1 and one line; past it while the middleware destroys
+    the node or the context, with code 0 and one warning line (the stop is done; one start-up
+    refusal on Kilted, once in a CI run, hung in the rclpy shutdown after its FATAL line for
+    400 s, and a planner of a nine-node launch in its teardown until launch's SIGKILL). In C
+    code holding the GIL, the stacks come first.
     """
     logger = rclpy.logging.get_logger(name)
     seen = len(stop.signals)
-    with _bounded(name, bound):
-        try:
+    deadline = time.monotonic() + bound
+    try:
+        with _bounded(name, bound):
             if node is not None:
                 if stop.requested:
                     logger.info(f'{stop.names()[0]} received: shutting down')
                 state = lifecycle_shutdown(node, logger)
                 if state is not None:
                     logger.info(f'lifecycle: {state} -> finalized')
-                node.destroy_node()
-            later = stop.names(1 if seen else 0)
-            if len(later):
-                logger.info(f'{", ".join(later)} during the shutdown: ignored (already '
-                            'stopping)')
-        finally:
-            rclpy.try_shutdown()
+    finally:
+        with _bounded(name, max(deadline - time.monotonic(), 0.5), phase='shutdown',
+                      cause="the middleware destroying the node's DDS entities; the node's "
+                            'own shutdown is done', stacks=True, code=EXIT_OK):
+            try:
+                if node is not None:
+                    node.destroy_node()
+                later = stop.names(1 if seen else 0)
+                if len(later):
+                    logger.info(f'{", ".join(later)} during the shutdown: ignored (already '
+                                'stopping)')
+            finally:
+                rclpy.try_shutdown()
 
 
 def _destroy_half_built(exc: BaseException) -> None:

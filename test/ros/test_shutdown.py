@@ -8,7 +8,8 @@ signals it as ``ros2 launch`` does (launch.actions.ExecuteLocal: SIGINT; SIGTERM
 * SIGINT and SIGTERM end the node with exit code 0; a lifecycle node passes through its
   ``shutdown`` transition from whichever primary state it is in, while the context is valid;
 * a second signal during the teardown is ignored (the teardown finishes, exit 0);
-* a teardown stuck longer than its bound is cut: one line, exit code 1;
+* a teardown stuck longer than its bound is cut: one line, exit code 1 when the node's own
+  shutdown is stuck, 0 when only the middleware's part (destroying the node) is;
 * so is a start-up (creating the node) stuck longer than its bound, with every thread's stack;
   a lifecycle node's autostart (configure: a model load) ends that bound;
 * an exception out of a callback is a crash: traceback, exit code 1, and still a teardown;
@@ -44,9 +45,11 @@ NODE = textwrap.dedent("""
                 re.match(r'(a+)+$', 'a' * 40 + 'b')
             if MODE == 'slow_configure':  # a model load: longer than the start-up bound
                 autostart(self)
-            if MODE in ('inactive', 'active', 'slow', 'stuck', 'crash', 'gil'):
+            if MODE in ('inactive', 'active', 'slow', 'stuck', 'crash', 'gil', 'destroy_stuck',
+                        'destroy_gil'):
                 self.trigger_configure()
-            if MODE in ('active', 'slow', 'stuck', 'crash', 'gil'):
+            if MODE in ('active', 'slow', 'stuck', 'crash', 'gil', 'destroy_stuck',
+                        'destroy_gil'):
                 self.trigger_activate()
             if MODE == 'crash':
                 self.create_timer(0.5, self.boom)
@@ -54,6 +57,13 @@ NODE = textwrap.dedent("""
 
         def boom(self):
             raise RuntimeError('a real crash')
+
+        def destroy_node(self):  # the middleware's part of the teardown
+            if MODE == 'destroy_stuck':  # e.g. a DDS deadlock deleting the participant
+                time.sleep(60)
+            if MODE == 'destroy_gil':
+                re.match(r'(a+)+$', 'a' * 40 + 'b')
+            super().destroy_node()
 
         def on_configure(self, state):
             if MODE == 'slow_configure':
@@ -102,10 +112,13 @@ def _finish(proc: subprocess.Popen, timeout: float = 20.0) -> tuple[int, str]:
 
 def test_launch_escalation_defaults_are_launchs():
     # launch.actions.ExecuteLocal: LaunchConfiguration('sigterm_timeout', default=5) and
-    # ('sigkill_timeout', default=5); the stuck-teardown bound must cut before SIGKILL does
-    from qcoinf_ros.ros.spin import TEARDOWN_TIMEOUT, WORKER_JOIN_TIMEOUT
+    # ('sigkill_timeout', default=5); the stuck-teardown bound, and its backup for C code
+    # holding the GIL (stacks, then the C timer's exit 0.25 s later), must cut before SIGKILL
+    # does, with room for a loaded machine (a backup at 10 s once lost that race in CI)
+    from qcoinf_ros.ros.spin import BACKUP_DELAY, TEARDOWN_TIMEOUT, WORKER_JOIN_TIMEOUT
     assert (SIGTERM_TIMEOUT, SIGKILL_TIMEOUT) == (5.0, 5.0)
-    assert WORKER_JOIN_TIMEOUT < TEARDOWN_TIMEOUT < SIGTERM_TIMEOUT + SIGKILL_TIMEOUT
+    assert WORKER_JOIN_TIMEOUT < TEARDOWN_TIMEOUT
+    assert TEARDOWN_TIMEOUT + BACKUP_DELAY + 0.25 <= SIGTERM_TIMEOUT + SIGKILL_TIMEOUT - 1.0
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
@@ -150,7 +163,7 @@ def test_a_stuck_teardown_is_cut_after_its_bound_with_one_line(ros_env):
 
 def test_a_teardown_stuck_in_c_code_holding_the_gil_is_cut_too(ros_env):
     # the Python watchdog cannot run then; faulthandler's thread (no GIL) prints the stacks
-    # and exits 1, 2 s after the bound
+    # 1 s after the bound, and the C exit timer exits 1 just after
     proc = _start(ros_env, 'gil')
     _wait_for_up(proc)
     began = time.monotonic()
@@ -158,8 +171,29 @@ def test_a_teardown_stuck_in_c_code_holding_the_gil_is_cut_too(ros_env):
     code, out = _finish(proc)
     assert code == 1, out
     assert time.monotonic() - began < 10.0
-    assert 'Timeout (0:00:04)!' in out and 'on_shutdown' in out, out  # the stuck stack
+    assert 'Timeout (0:00:03)!' in out and 'on_shutdown' in out, out  # the stuck stack
     assert 'on_shutdown done' not in out, out
+
+
+@pytest.mark.parametrize('mode', ['destroy_stuck', 'destroy_gil'])
+def test_a_middleware_teardown_stuck_after_the_nodes_own_shutdown_exits_0(ros_env, mode):
+    # the node's own shutdown done, destroying its DDS entities hangs (Fast DDS 3.2: a planner
+    # of a nine-node launch on Kilted, until launch's SIGKILL): the stop is done, exit 0 with
+    # one warning line (in Python) or the stacks (in C holding the GIL), inside the bound
+    proc = _start(ros_env, mode)
+    _wait_for_up(proc)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    code, out = _finish(proc)
+    assert code == 0, out
+    assert time.monotonic() - began < 2.0 + 1.25 + 3.0, out  # bound, backup, a loaded machine
+    assert 'on_shutdown done' in out and 'lifecycle: active -> finalized' in out, out
+    if mode == 'destroy_stuck':
+        assert out.count('shutdown did not finish within') >= 1, out
+        assert "the node's own shutdown is done): exiting with code 0" in out, out
+        assert 'in destroy_node' in out, out  # every thread's stack
+    else:
+        assert 'Timeout (' in out and 'destroy_node' in out, out
 
 
 def test_a_stuck_start_up_is_cut_after_its_bound_with_the_stacks(ros_env):
@@ -177,7 +211,7 @@ def test_a_start_up_stuck_in_c_code_holding_the_gil_is_cut_too(ros_env):
     code, out = _finish(_start(ros_env, 'start_gil'))
     assert code == 1, out
     assert time.monotonic() - began < 30.0
-    assert 'Timeout (0:00:04)!' in out and '__init__' in out, out
+    assert 'Timeout (0:00:03)!' in out and '__init__' in out, out
 
 
 def test_autostart_ends_the_start_up_bound(ros_env):
