@@ -146,20 +146,21 @@ def _cut(logger, name: str, bound: float, phase: str = 'shutdown',
 
 
 @contextlib.contextmanager
-def _bounded(name: str, bound: float, **cut):
+def _bounded(name: str, bound: float, code: int = EXIT_CRASH, **cut):
     """
-    Run the body under a watchdog: past ``bound`` s, :func:`_cut` (``cut``: its keywords).
+    Run the body under a watchdog: past ``bound`` s, :func:`_cut` (``code``, ``cut``).
 
     A C call that holds the GIL stops that Python thread too: :data:`BACKUP_DELAY` s later
     faulthandler's own thread, which needs no GIL, prints every thread's stack, and a C timer
     exits with the cut's code just after. Yields a function that disarms them all early.
     """
     logger = rclpy.logging.get_logger(name)
-    watchdog = threading.Timer(bound, _cut, args=(logger, name, bound), kwargs=cut)
+    watchdog = threading.Timer(bound, _cut, args=(logger, name, bound),
+                               kwargs=dict(cut, code=code))
     watchdog.daemon = True
     watchdog.start()
     exit_timer = ExitTimer()
-    native = exit_timer.arm(bound + BACKUP_DELAY + 0.25, cut.get('code', EXIT_CRASH))
+    native = exit_timer.arm(bound + BACKUP_DELAY + 0.25, code)
     # without the C timer, faulthandler exits itself (code 1)
     faulthandler.dump_traceback_later(bound + BACKUP_DELAY, exit=not native)
 

@@ -58,8 +58,8 @@ def _ignoring(names):
     # what is not ignored takes the kernel's default action at once (SIG_DFL): Python's own
     # SIGINT handler first unwinds the interpreter, which on a busy machine outlasted the 1 s
     # before SIGTERM once (the 'nothing' process then ended by SIGTERM, -15)
-    sets = ''.join(f'signal.signal(signal.{n}, signal.SIG_IGN if {n!r} in {names!r} else '
-                   f'signal.SIG_DFL); ' for n in ('SIGINT', 'SIGTERM'))
+    action = {n: 'SIG_IGN' if n in names else 'SIG_DFL' for n in ('SIGINT', 'SIGTERM')}
+    sets = ''.join(f'signal.signal(signal.{n}, signal.{a}); ' for n, a in action.items())
     return [sys.executable, '-c', f'import signal, time; {sets}print("ready", flush=True); '
             'time.sleep(60)']
 
